@@ -1,0 +1,32 @@
+// One catalog of errors with stable codes (ws / fastify style). The README's
+// "Errors" table lists every code; messages name the field or the place and
+// say what to do.
+
+export type ErrorCode =
+  | 'DPT_ERR_CONFIG'          // a config field is missing, unknown or invalid
+  | 'DPT_ERR_MODEL_SPEC'      // a model spec field is invalid
+  | 'DPT_ERR_SHAPE'           // a layer's input shape does not fit
+  | 'DPT_ERR_DATASET'         // a dataset file or CSV row is invalid
+  | 'DPT_ERR_MODEL_FILE'      // a saved model file is invalid or does not match
+  | 'DPT_ERR_FIXTURE'         // a conformance fixture file cannot be read
+  | 'DPT_ERR_CHECKPOINT'      // a checkpoint is missing, corrupt or of another config
+  | 'DPT_ERR_MESSAGE'         // a protocol message failed validation
+  | 'DPT_ERR_USAGE';          // a command-line argument is invalid
+
+export class DptrainError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'DptrainError';
+    this.code = code;
+  }
+}
+
+export function dptError(code: ErrorCode, message: string): DptrainError {
+  return new DptrainError(code, message);
+}
+
+/** Format a shape for messages: [28, 28]. */
+export function fmtShape(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}

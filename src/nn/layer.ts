@@ -1,0 +1,96 @@
+// The one interface every layer implements (ConvNetJS-style: small, flat).
+//
+// Shapes: `inShape` / `outShape` are per sample (no batch axis). Buffers
+// are row-major Float32Arrays holding `batch` samples back to back.
+//
+// Memory: a layer owns its output and input-gradient buffers, allocated once
+// per capacity and reused (no allocation in the hot loop); a buffer returned
+// by forward/backward stays valid until that layer's next forward/backward.
+//
+// Parameters live in the model's one flat Float32Array (DESIGN.md principle
+// 2): bind() hands each layer subarray views, `p[i]` and `g[i]` for
+// `params[i]`. Backward ACCUMULATES into g (+=); zeroing is the caller's job
+// (an LSTM reuses its weights at every timestep and relies on it).
+//
+// Statistics buffers (BatchNorm's running mean and variance) are not
+// trained. In training mode a layer adds `n * statistic` for its micro-shard
+// into `ds[j]` (the accumulator beside `s[j]` in the gradient vector); after
+// the fixed-order reduction the trainer applies
+//   s = (1 - momentum) * s + momentum * (reduced ds / N)
+// so the update does not depend on how the batch was split among workers.
+
+export type InitKind =
+  | 'glorot_uniform' | 'glorot_normal' | 'he_uniform' | 'he_normal'
+  | 'orthogonal' | 'zeros' | 'ones';
+
+export interface ParamSpec {
+  /** Name within the layer, e.g. 'W', 'b', 'W_ih'. */
+  readonly name: string;
+  /** Shape as stored in the flat buffer (row-major). */
+  readonly shape: readonly number[];
+  readonly init: InitKind;
+  /** Fan-in / fan-out for the Glorot and He initializers. */
+  readonly fanIn: number;
+  readonly fanOut: number;
+  /** Whether L1/L2 regularization and weight decay apply (weights yes, biases no). */
+  readonly decay: boolean;
+}
+
+export interface StatSpec {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly init: 'zeros' | 'ones';
+  /** Weight of the new batch statistic (PyTorch convention, 0.1 by default). */
+  readonly momentum: number;
+}
+
+export interface ForwardContext {
+  /** Training mode (dropout active, batch statistics) or evaluation mode. */
+  readonly training: boolean;
+  /** Run seed, step number: keys of the counter-based dropout masks. */
+  readonly seed: number;
+  readonly step: number;
+  /** Position of this buffer's row 0 within the global batch (dropout key). */
+  readonly rowOffset: number;
+}
+
+export interface Layer {
+  /** The spec's type name ('dense', 'lstm', ...). */
+  readonly type: string;
+  /** Position in the model, part of the randomness key. */
+  readonly index: number;
+  readonly inShape: readonly number[];
+  readonly outShape: readonly number[];
+  readonly params: readonly ParamSpec[];
+  readonly stats: readonly StatSpec[];
+  bind(p: Float32Array[], g: Float32Array[], s: Float32Array[], ds: Float32Array[]): void;
+  forward(x: Float32Array, batch: number, ctx: ForwardContext): Float32Array;
+  /** Returns dL/dx, or null when needDx is false (the first layer skips it). */
+  backward(dy: Float32Array, batch: number, needDx: boolean): Float32Array | null;
+}
+
+/** Number of elements of a shape. */
+export function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/**
+ * A reusable buffer that grows to the largest batch seen and hands out
+ * views of the exact size asked for.
+ */
+export class Workspace {
+  private buf = new Float32Array(0);
+  private view = this.buf;
+  /** A view of `n` floats; contents are unspecified unless `zero`. */
+  get(n: number, zero = false): Float32Array {
+    if (this.buf.length < n) {
+      this.buf = new Float32Array(n);
+      this.view = this.buf;
+    }
+    if (this.view.length !== n) this.view = this.buf.subarray(0, n);
+    if (zero) this.view.fill(0);
+    return this.view;
+  }
+}
