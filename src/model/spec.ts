@@ -2,7 +2,9 @@
 // The TypeScript types are inferred from the schemas, never written twice.
 import { z } from 'zod';
 
-const positiveInt = z.number().int().positive();
+const positiveInt = z.number({ error: 'expected a positive integer' })
+  .int({ error: 'expected a positive integer' })
+  .positive({ error: 'expected a positive integer' });
 const regularization = {
   /** L1 penalty lambda * sum|w| on this layer's weights (not biases). */
   l1: z.number().nonnegative().optional(),

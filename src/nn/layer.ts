@@ -12,8 +12,12 @@
 // `params[i]`. Backward ACCUMULATES into g (+=); zeroing is the caller's job
 // (an LSTM reuses its weights at every timestep and relies on it).
 //
+// Returned buffers are read-only to the caller, and may be the layer's own
+// input (identity layers: flatten, reshape, dropout in eval mode).
+//
 // Statistics buffers (BatchNorm's running mean and variance) are not
-// trained. In training mode a layer adds `n * statistic` for its micro-shard
+// trained. In training mode a layer adds `n * statistic` for its micro-shard,
+// n = the number of SAMPLES (not rows: a [T, F] input has batch*T rows),
 // into `ds[j]` (the accumulator beside `s[j]` in the gradient vector); after
 // the fixed-order reduction the trainer applies
 //   s = (1 - momentum) * s + momentum * (reduced ds / N)
@@ -21,7 +25,7 @@
 
 export type InitKind =
   | 'glorot_uniform' | 'glorot_normal' | 'he_uniform' | 'he_normal'
-  | 'orthogonal' | 'zeros' | 'ones';
+  | 'zeros' | 'ones';
 
 export interface ParamSpec {
   /** Name within the layer, e.g. 'W', 'b', 'W_ih'. */

@@ -1,0 +1,57 @@
+// The config's `data` section -> the train and test datasets. Wiring only:
+// the loaders are mnist.ts and csv.ts.
+
+import { dptError } from '../../src/errors.js';
+import { type Dataset, split, viewAs } from '../../src/data/dataset.js';
+import type { DataSpec } from '../config.js';
+import { loadCsv } from './csv.js';
+import { loadMnist } from './mnist.js';
+
+export interface LoadedTrainData {
+  train: Dataset;
+  test: Dataset;
+  /** SHA-256 of each dataset's blob, when it has one (MNIST: cached blobs). */
+  trainHash?: string;
+  testHash?: string;
+  /** Classification from CSV: the label of each class id. */
+  classNames?: string[];
+  /** CSV with standardize: the transform applied to the features. */
+  standardization?: { mean: number[]; scale: number[] };
+}
+
+export interface LoadDataOptions {
+  /** Directory that relative CSV paths are resolved against (the config file's; default cwd). */
+  baseDir?: string;
+  /** Cache directory for converted datasets (default .cache/dptrain under cwd). */
+  cacheDir?: string;
+}
+
+function firstN(ds: Dataset, limit: number | undefined): Dataset {
+  if (limit === undefined || limit >= ds.n) return ds;
+  return split(ds, limit, [ds.name, `${ds.name}-rest`])[0];
+}
+
+export async function loadTrainData(spec: DataSpec, opts: LoadDataOptions = {}): Promise<LoadedTrainData> {
+  if (spec.type === 'mnist') {
+    const m = await loadMnist(opts.cacheDir !== undefined ? { cacheDir: opts.cacheDir } : {});
+    let train = firstN(m.train.dataset, spec.trainLimit);
+    let test = firstN(m.test.dataset, spec.testLimit);
+    if (spec.view === 'rows') {
+      train = viewAs(train, [28, 28]);
+      test = viewAs(test, [28, 28]);
+    }
+    const out: LoadedTrainData = { train, test };
+    // The hashes name the whole blobs; a limited subset is not that blob.
+    if (spec.trainLimit === undefined) out.trainHash = m.train.hash;
+    if (spec.testLimit === undefined) out.testHash = m.test.hash;
+    return out;
+  }
+  const c = await loadCsv(spec, opts.baseDir !== undefined ? { baseDir: opts.baseDir } : {});
+  if (c.test === undefined) {
+    throw dptError('DPT_ERR_CONFIG', `data: CSV data needs a test set: give data.test (a file with the same columns) or data.testFraction (e.g. 0.2)`);
+  }
+  const out: LoadedTrainData = { train: c.train, test: c.test };
+  if (c.classNames !== undefined) out.classNames = c.classNames;
+  if (c.standardization !== undefined) out.standardization = c.standardization;
+  return out;
+}

@@ -1,0 +1,54 @@
+// A gradient engine computes the reduced gradient sum of one global batch.
+// The training loop only asks for that; whether the micro-shards run in this
+// thread, in worker threads or on other machines is the engine's business.
+import type { Dataset } from '../src/data/dataset.js';
+import type { Loss } from '../src/losses/loss.js';
+import type { Model } from '../src/model/model.js';
+import { computeBatch, shardCount, type BatchData } from '../src/train/batch.js';
+
+export interface BatchJob {
+  epoch: number;
+  step: number;
+  /** Dataset indices of the global batch, in order. */
+  indices: Uint32Array;
+  /** Micro-shards of this batch. */
+  microShards: number;
+}
+
+export interface GradientEngine {
+  /** Threads or processes doing the work (0: the coordinator's own thread). */
+  readonly workers: number;
+  /** Writes the root sum (gradient sums, statistics, loss sum, count) into out. `model.params` holds the current weights. */
+  batchGradient(job: BatchJob, out: Float32Array): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Copies the rows of `indices` into a batch buffer. */
+export function gatherRows(ds: Dataset, indices: ArrayLike<number>, xOut: Float32Array, yOut: Float32Array): void {
+  const xs = ds.x.length / ds.n;
+  const ys = ds.y.length / ds.n;
+  for (let r = 0; r < indices.length; r++) {
+    const i = indices[r];
+    xOut.set(ds.x.subarray(i * xs, (i + 1) * xs), r * xs);
+    yOut.set(ds.y.subarray(i * ys, (i + 1) * ys), r * ys);
+  }
+}
+
+/** Everything in the coordinator's thread (`--workers 0`). */
+export function createLocalEngine(model: Model, loss: Loss, train: Dataset, seed: number, maxBatch: number): GradientEngine {
+  const xs = train.x.length / train.n;
+  const ys = train.y.length / train.n;
+  const xBuf = new Float32Array(maxBatch * xs);
+  const yBuf = new Float32Array(maxBatch * ys);
+  const scratch: Float32Array[] = [];
+  return {
+    workers: 0,
+    async batchGradient(job, out) {
+      const rows = job.indices.length;
+      gatherRows(train, job.indices, xBuf, yBuf);
+      const data: BatchData = { x: xBuf.subarray(0, rows * xs), y: yBuf.subarray(0, rows * ys), rows, xSize: xs, ySize: ys };
+      computeBatch(model, loss, data, shardCount(rows, job.microShards), { seed, step: job.step }, out, scratch);
+    },
+    async close() {},
+  };
+}

@@ -1,0 +1,58 @@
+// Progress while training: a live bar on a terminal (cli-progress: epoch,
+// step, loss, samples/s, ETA), plain periodic lines elsewhere (CI logs,
+// pipes). Everything goes to stderr so stdout keeps the final summary (and
+// the --json line) clean.
+import cliProgress from 'cli-progress';
+import type { ProgressSink } from './trainer.js';
+
+export interface ProgressOptions {
+  stream?: NodeJS.WriteStream;
+  /** Seconds between plain lines. */
+  intervalSeconds?: number;
+  quiet?: boolean;
+}
+
+function fmtEval(test: { loss: number; accuracy?: number; f1Macro?: number }): string {
+  const parts = [`test loss ${test.loss.toFixed(4)}`];
+  if (test.accuracy !== undefined) parts.push(`accuracy ${(100 * test.accuracy).toFixed(2)}%`);
+  if (test.f1Macro !== undefined) parts.push(`macro-F1 ${test.f1Macro.toFixed(4)}`);
+  return parts.join(', ');
+}
+
+export function createProgress(opts: ProgressOptions = {}): ProgressSink {
+  const stream = opts.stream ?? process.stderr;
+  if (opts.quiet) return { start() {}, step() {}, epoch() {}, stop() {} };
+  if (stream.isTTY) {
+    const bar = new cliProgress.SingleBar({
+      stream,
+      format: 'epoch {epoch} |{bar}| step {value}/{total} | loss {loss} | {rate} samples/s | ETA {eta_formatted}',
+      hideCursor: true,
+      etaBuffer: 50,
+    }, cliProgress.Presets.shades_classic);
+    return {
+      start(total, first) { bar.start(total, first, { epoch: 1, loss: '-', rate: '-' }); },
+      step(i) { bar.update(i.step, { epoch: i.epoch + 1, loss: i.loss.toFixed(4), rate: Math.round(i.samplesPerSec) }); },
+      epoch(i) {
+        // Print the epoch summary above the bar.
+        bar.stop();
+        stream.write(`epoch ${i.epoch} (step ${i.step}): train loss ${i.trainLoss.toFixed(4)}, ${fmtEval(i.test)}\n`);
+        bar.start(bar.getTotal(), i.step, { epoch: i.epoch + 1, loss: i.trainLoss.toFixed(4), rate: '-' });
+      },
+      stop() { bar.stop(); },
+    };
+  }
+  const interval = (opts.intervalSeconds ?? 5) * 1000;
+  let last = 0;
+  let total = 0;
+  return {
+    start(t, first) { total = t; last = performance.now(); stream.write(`training: ${t} steps${first > 0 ? `, resuming at step ${first}` : ''}\n`); },
+    step(i) {
+      const now = performance.now();
+      if (now - last < interval) return;
+      last = now;
+      stream.write(`epoch ${i.epoch + 1} step ${i.step}/${total} loss ${i.loss.toFixed(4)} ${Math.round(i.samplesPerSec)} samples/s\n`);
+    },
+    epoch(i) { stream.write(`epoch ${i.epoch} (step ${i.step}): train loss ${i.trainLoss.toFixed(4)}, ${fmtEval(i.test)}\n`); },
+    stop() {},
+  };
+}

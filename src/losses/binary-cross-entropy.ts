@@ -1,0 +1,45 @@
+// Binary cross-entropy from logits, elementwise on (n, D): D independent
+// binary outputs per sample, targets t in [0, 1] (0/1 labels or soft targets).
+//
+//   l(z, t) = -t log sigmoid(z) - (1 - t) log(1 - sigmoid(z))
+//           = max(z, 0) - z t + log(1 + exp(-|z|))       (the stable form)
+//   loss_n  = mean over the D elements of l
+//   dloss_n/dz = (sigmoid(z) - t) / D
+//
+// NOTE: the naive form overflows or loses everything for logits of +-100;
+// the stable form never exponentiates a positive number.
+
+import { checkCall, checkTarget, type Loss } from './loss.js';
+
+/** sigmoid(z) without overflow for large |z|. */
+function sigmoid(z: number): number {
+  if (z >= 0) return 1 / (1 + Math.exp(-z));
+  const e = Math.exp(z);
+  return e / (1 + e);
+}
+
+export const binaryCrossEntropyLogits: Loss = {
+  name: 'binary_cross_entropy_logits',
+  target: 'binary',
+  shardLevel: false,
+  targetSize: (D) => D,
+  forwardBackward(pred, target, n, D, dpred, scale, perSample) {
+    checkCall(binaryCrossEntropyLogits, pred, target, n, D, dpred, perSample);
+    const k = scale / D;
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const row = i * D;
+      let sum = 0;
+      for (let j = 0; j < D; j++) {
+        const z = pred[row + j], t = target[row + j];
+        checkTarget(t >= 0 && t <= 1, 'binary_cross_entropy_logits', target, row + j, D, 'targets must lie in [0, 1]');
+        sum += Math.max(z, 0) - z * t + Math.log1p(Math.exp(-Math.abs(z)));
+        dpred[row + j] = k * (sigmoid(z) - t);
+      }
+      const loss = sum / D;
+      if (perSample) perSample[i] = loss;
+      total += loss;
+    }
+    return total;
+  },
+};

@@ -1,0 +1,216 @@
+// Model spec -> a sequential model over ONE flat parameter buffer
+// (DESIGN.md principle 2).
+//
+// Flat layout: every trainable parameter, layer by layer in spec order, then
+// every statistics buffer (BatchNorm running mean/var). The gradient vector
+// has the same layout, followed by GRAD_EXTRA slots that ride along through
+// the reduction tree:
+//   [ trainable grads (numTrainable) | stat accumulators | lossSum | sampleCount ]
+// so one reduction yields the gradient sum, the BatchNorm statistics and the
+// loss of a whole batch, and one message per step carries all of it.
+import { dptError, fmtShape } from '../errors.js';
+import { formatZodError } from '../check/zod-format.js';
+import { initParam } from '../init/init.js';
+import type { ForwardContext, Layer } from '../nn/layer.js';
+import { sizeOf } from '../nn/layer.js';
+import { createDense } from '../nn/dense.js';
+import { createActivation } from '../nn/activations.js';
+import { createDropout } from '../nn/dropout.js';
+import { createBatchNorm } from '../nn/batchnorm.js';
+import { createFlatten, createReshape } from '../nn/reshape.js';
+import { createLstm } from '../nn/lstm.js';
+import { createGru } from '../nn/gru.js';
+import { ModelSpec, type LayerSpec } from './spec.js';
+
+/** Slots after the parameter gradients: loss sum, sample count. */
+export const GRAD_EXTRA = 2;
+
+export interface ParamEntry {
+  /** Index of the layer spec this tensor belongs to (`layers[i]`). */
+  readonly specIndex: number;
+  readonly layerType: string;
+  /** Position of the layer in model.layers (after activation expansion). */
+  readonly layerIndex: number;
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly offset: number;
+  readonly size: number;
+  readonly trainable: boolean;
+  /** Regularization (trainable weights only). */
+  readonly l1: number;
+  readonly l2: number;
+  readonly decay: boolean;
+  /** Statistics buffers: weight of the new statistic. */
+  readonly momentum: number;
+}
+
+export interface Model {
+  readonly spec: ModelSpec;
+  readonly layers: readonly Layer[];
+  readonly entries: readonly ParamEntry[];
+  /** Trainable parameters occupy [0, numTrainable) of the flat buffer. */
+  readonly numTrainable: number;
+  /** Trainable parameters plus statistics buffers. */
+  readonly size: number;
+  readonly params: Float32Array;
+  /** Length size + GRAD_EXTRA. */
+  readonly grads: Float32Array;
+  readonly inShape: readonly number[];
+  readonly outShape: readonly number[];
+  readonly inSize: number;
+  readonly outSize: number;
+  /** Forward through every layer; the returned buffer belongs to the last layer. */
+  forward(x: Float32Array, batch: number, ctx: ForwardContext): Float32Array;
+  /** Backward from dL/dy; accumulates into grads. */
+  backward(dy: Float32Array, batch: number): void;
+}
+
+export interface BuildOptions {
+  /** Use this buffer for the parameters (e.g. shared or WebAssembly memory). Length >= size. */
+  params?: Float32Array;
+  /** Use this buffer for the gradient vector. Length >= size + GRAD_EXTRA. */
+  grads?: Float32Array;
+}
+
+/** Validates a parsed JSON value as a model spec; errors name the field. */
+export function parseModelSpec(value: unknown, where = 'model'): ModelSpec {
+  const result = ModelSpec.safeParse(value);
+  if (!result.success) throw dptError('DPT_ERR_MODEL_SPEC', formatZodError(result.error, where));
+  return result.data;
+}
+
+function createLayer(spec: LayerSpec, specIndex: number, inShape: readonly number[]): Layer[] {
+  switch (spec.type) {
+    case 'dense': {
+      const dense = createDense(specIndex, inShape, spec);
+      const act = spec.activation ?? 'linear';
+      if (act === 'linear') return [dense];
+      return [dense, createActivation(specIndex, dense.outShape, act)];
+    }
+    case 'relu':
+    case 'sigmoid':
+    case 'tanh':
+    case 'softmax':
+      return [createActivation(specIndex, inShape, spec.type)];
+    case 'dropout':
+      return [createDropout(specIndex, inShape, spec)];
+    case 'batchnorm':
+      return [createBatchNorm(specIndex, inShape, spec)];
+    case 'lstm':
+      return [createLstm(specIndex, inShape, spec)];
+    case 'gru':
+      return [createGru(specIndex, inShape, spec)];
+    case 'flatten':
+      return [createFlatten(specIndex, inShape)];
+    case 'reshape':
+      return [createReshape(specIndex, inShape, spec)];
+  }
+}
+
+export function buildModel(specValue: ModelSpec | unknown, options: BuildOptions = {}): Model {
+  const spec = parseModelSpec(specValue);
+  const layers: Layer[] = [];
+  const owner: number[] = [];
+  let shape: readonly number[] = spec.inputShape;
+  spec.layers.forEach((layerSpec, i) => {
+    for (const layer of createLayer(layerSpec, i, shape)) {
+      layers.push(layer);
+      owner.push(i);
+      shape = layer.outShape;
+    }
+  });
+
+  // Lay out trainable parameters first, then the statistics buffers.
+  const entries: ParamEntry[] = [];
+  let offset = 0;
+  layers.forEach((layer, li) => {
+    const ls = spec.layers[owner[li]] as { l1?: number; l2?: number; regularizeBias?: boolean };
+    for (const p of layer.params) {
+      const size = sizeOf(p.shape);
+      const regularized = p.decay || ls.regularizeBias === true;
+      entries.push({
+        specIndex: owner[li], layerType: layer.type, layerIndex: li, name: p.name, shape: p.shape,
+        offset, size, trainable: true, decay: regularized,
+        l1: regularized ? ls.l1 ?? 0 : 0, l2: regularized ? ls.l2 ?? 0 : 0, momentum: 0,
+      });
+      offset += size;
+    }
+  });
+  const numTrainable = offset;
+  layers.forEach((layer, li) => {
+    for (const s of layer.stats) {
+      const size = sizeOf(s.shape);
+      entries.push({
+        specIndex: owner[li], layerType: layer.type, layerIndex: li, name: s.name, shape: s.shape,
+        offset, size, trainable: false, decay: false, l1: 0, l2: 0, momentum: s.momentum,
+      });
+      offset += size;
+    }
+  });
+  const size = offset;
+
+  const params = options.params ?? new Float32Array(size);
+  const grads = options.grads ?? new Float32Array(size + GRAD_EXTRA);
+  if (params.length < size) throw new RangeError(`params buffer holds ${params.length} floats, the model needs ${size}`);
+  if (grads.length < size + GRAD_EXTRA) throw new RangeError(`grads buffer holds ${grads.length} floats, the model needs ${size + GRAD_EXTRA}`);
+
+  let e = 0;
+  const view = (buf: Float32Array, entry: ParamEntry) => buf.subarray(entry.offset, entry.offset + entry.size);
+  const statEntries = entries.filter((en) => !en.trainable);
+  let se = 0;
+  for (const layer of layers) {
+    const p: Float32Array[] = [], g: Float32Array[] = [], s: Float32Array[] = [], ds: Float32Array[] = [];
+    for (let k = 0; k < layer.params.length; k++, e++) {
+      p.push(view(params, entries[e]));
+      g.push(view(grads, entries[e]));
+    }
+    for (let k = 0; k < layer.stats.length; k++, se++) {
+      s.push(view(params, statEntries[se]));
+      ds.push(view(grads, statEntries[se]));
+    }
+    layer.bind(p, g, s, ds);
+  }
+
+  const inShape = spec.inputShape;
+  const outShape = layers[layers.length - 1].outShape;
+  return {
+    spec, layers, entries, numTrainable, size, params, grads,
+    inShape, outShape, inSize: sizeOf(inShape), outSize: sizeOf(outShape),
+    forward(x, batch, ctx) {
+      let h = x;
+      for (const layer of layers) h = layer.forward(h, batch, ctx);
+      return h;
+    },
+    backward(dy, batch) {
+      let d: Float32Array | null = dy;
+      for (let i = layers.length - 1; i >= 0 && d !== null; i--) {
+        d = layers[i].backward(d, batch, i > 0);
+      }
+    },
+  };
+}
+
+/** Seeded initialization of every parameter and statistics buffer. */
+export function initModel(model: Model, seed: number): void {
+  let k = 0;
+  for (const layer of model.layers) {
+    for (const p of layer.params) {
+      const entry = model.entries[k];
+      initParam(model.params.subarray(entry.offset, entry.offset + entry.size), p.init, p.fanIn, p.fanOut, seed, k);
+      k++;
+    }
+  }
+  for (const layer of model.layers) {
+    for (const s of layer.stats) {
+      const entry = model.entries[k];
+      model.params.subarray(entry.offset, entry.offset + entry.size).fill(s.init === 'ones' ? 1 : 0);
+      k++;
+    }
+  }
+}
+
+/** A readable name per flat tensor, e.g. `layers.0.dense.W`. */
+export function entryName(entry: ParamEntry): string {
+  return `layers.${entry.specIndex}.${entry.layerType}.${entry.name}`;
+}
+

@@ -1,0 +1,232 @@
+// TensorFlow.js layers-format export: model.json (a Keras Sequential config
+// plus the weights manifest) and weights.bin (the float32 weights, little-
+// endian, in manifest order), loadable with tf.loadLayersModel.
+//
+// One Keras layer per layer of model.layers (after activation expansion),
+// named <keras_name>_<n> with n counting per class from 1 (dense_1, dense_2,
+// activation_1, lstm_1, ...); weights are named <layer>/<weight> as tfjs
+// expects. Mapping, ours -> Keras:
+//   dense      Dense(activation "linear")   kernel [I, O] = W, bias [O] = b
+//   relu...    Activation("relu" | "sigmoid" | "tanh" | "softmax")
+//   dropout    Dropout(rate)
+//   batchnorm  BatchNormalization(axis -1, momentum 1 - m, epsilon eps)
+//                gamma, beta, moving_mean = running_mean, moving_variance = running_var
+//   lstm       LSTM(recurrent_activation "sigmoid")
+//                kernel [F, 4H] = W_ih, recurrent_kernel [H, 4H] = W_hh, bias [4H] = b
+//                (gate order i, f, c, o = ours i, f, g, o)
+//   gru        GRU(reset_after true, recurrent_activation "sigmoid")
+//                kernel [F, 3H], recurrent_kernel [H, 3H] with the gate blocks
+//                permuted from ours (r, z, n) to Keras's (z, r, h), and
+//                bias [2, 3H] = [b_ih; b_hh] permuted the same way
+//   flatten    Flatten, reshape  Reshape(target_shape)
+//
+// NOTE: recurrent_activation is written explicitly: tfjs's default is
+// hard_sigmoid, Keras 2's is sigmoid; ours is the sigmoid.
+// NOTE: TensorFlow.js 4.22's GRUCell throws "GRUCell does not support
+// reset_after parameter set to true", and its reset_after=false GRU computes
+// (r * h) W_hn, a different function from ours r * (h W_hn + b_hn) (PyTorch's).
+// No tfjs built-in GRU computes our GRU, so a model with a GRU exports in the
+// Keras form (reset_after true, correct for Keras in Python via the
+// tensorflowjs converter) that tf.loadLayersModel in JavaScript refuses.
+import { layerTensors } from './save.js';
+import type { Model } from './model.js';
+import type { F32Tensor } from './safetensors.js';
+
+export const TFJS_WEIGHTS_FILE = 'weights.bin';
+export const TFJS_MODEL_FILE = 'model.json';
+
+export interface TfjsWeightSpec {
+  name: string;
+  shape: number[];
+  dtype: 'float32';
+}
+
+export interface TfjsModelJson {
+  format: 'layers-model';
+  generatedBy: string;
+  convertedBy: null;
+  modelTopology: {
+    class_name: 'Sequential';
+    config: { name: string; layers: { class_name: string; config: Record<string, unknown> }[] };
+    backend: string;
+  };
+  weightsManifest: { paths: string[]; weights: TfjsWeightSpec[] }[];
+}
+
+export interface TfjsExport {
+  modelJson: TfjsModelJson;
+  weightsBin: Uint8Array;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+const KERAS_CLASS: Record<string, [className: string, baseName: string]> = {
+  dense: ['Dense', 'dense'],
+  relu: ['Activation', 'activation'],
+  sigmoid: ['Activation', 'activation'],
+  tanh: ['Activation', 'activation'],
+  softmax: ['Activation', 'activation'],
+  dropout: ['Dropout', 'dropout'],
+  batchnorm: ['BatchNormalization', 'batch_normalization'],
+  lstm: ['LSTM', 'lstm'],
+  gru: ['GRU', 'gru'],
+  flatten: ['Flatten', 'flatten'],
+  reshape: ['Reshape', 'reshape'],
+};
+
+function tensor(tensors: Map<string, F32Tensor>, name: string, where: string): F32Tensor {
+  const t = tensors.get(name);
+  if (t === undefined) throw new Error(`${where}: the model has no tensor "${name}" (layer layout changed?)`);
+  return t;
+}
+
+/**
+ * Reorders the three H-wide gate blocks of every row of a (rows, 3H) matrix
+ * from ours (r, z, n) to Keras's (z, r, h).
+ */
+export function gruGatesToKeras(a: Float32Array, rows: number, H: number): Float32Array {
+  const G = 3 * H;
+  const out = new Float32Array(rows * G);
+  for (let r = 0; r < rows; r++) {
+    const row = r * G;
+    for (let j = 0; j < H; j++) {
+      out[row + j] = a[row + H + j];        // z
+      out[row + H + j] = a[row + j];        // r
+      out[row + 2 * H + j] = a[row + 2 * H + j]; // h (our n)
+    }
+  }
+  return out;
+}
+
+/** Builds model.json (as an object) and weights.bin for tf.loadLayersModel. */
+export function exportTfjs(model: Model): TfjsExport {
+  const kerasLayers: { class_name: string; config: Record<string, unknown> }[] = [];
+  const weights: TfjsWeightSpec[] = [];
+  const blobs: Float32Array[] = [];
+  const counts = new Map<string, number>();
+
+  const addWeight = (layerName: string, name: string, shape: readonly number[], data: Float32Array) => {
+    weights.push({ name: `${layerName}/${name}`, shape: [...shape], dtype: 'float32' });
+    blobs.push(data);
+  };
+
+  model.layers.forEach((layer, i) => {
+    const where = `layer ${i} (${layer.type})`;
+    const kc = KERAS_CLASS[layer.type];
+    if (kc === undefined) throw new Error(`${where}: no TensorFlow.js layer for type "${layer.type}"`);
+    const [className, baseName] = kc;
+    const n = (counts.get(baseName) ?? 0) + 1;
+    counts.set(baseName, n);
+    const name = `${baseName}_${n}`;
+    const spec = model.spec.layers[layer.index];
+    const t = layerTensors(model, i);
+    const config: Record<string, unknown> = { name, trainable: true, dtype: 'float32' };
+    if (i === 0) config.batch_input_shape = [null, ...model.inShape];
+
+    switch (layer.type) {
+      case 'dense': {
+        const W = tensor(t, 'W', where);
+        const hasBias = t.has('b');
+        Object.assign(config, { units: W.shape[1], activation: 'linear', use_bias: hasBias });
+        addWeight(name, 'kernel', W.shape, W.data);
+        if (hasBias) {
+          const b = tensor(t, 'b', where);
+          addWeight(name, 'bias', b.shape, b.data);
+        }
+        break;
+      }
+      case 'relu':
+      case 'sigmoid':
+      case 'tanh':
+      case 'softmax':
+        config.activation = layer.type;
+        break;
+      case 'dropout':
+        config.rate = spec.type === 'dropout' ? spec.rate : 0;
+        break;
+      case 'batchnorm': {
+        const eps = spec.type === 'batchnorm' ? spec.eps ?? 1e-5 : 1e-5;
+        const mean = model.entries.find((e) => e.layerIndex === i && e.name === 'running_mean');
+        const momentum = mean?.momentum ?? 0.1;
+        Object.assign(config, { axis: -1, momentum: 1 - momentum, epsilon: eps, center: true, scale: true });
+        for (const [ours, keras] of [['gamma', 'gamma'], ['beta', 'beta'], ['running_mean', 'moving_mean'], ['running_var', 'moving_variance']]) {
+          const x = tensor(t, ours, where);
+          addWeight(name, keras, x.shape, x.data);
+        }
+        break;
+      }
+      case 'lstm': {
+        const Wih = tensor(t, 'W_ih', where), Whh = tensor(t, 'W_hh', where), b = tensor(t, 'b', where);
+        Object.assign(config, recurrentConfig(Whh.shape[0], layer.outShape.length === 2));
+        config.unit_forget_bias = true;
+        addWeight(name, 'kernel', Wih.shape, Wih.data);
+        addWeight(name, 'recurrent_kernel', Whh.shape, Whh.data);
+        addWeight(name, 'bias', b.shape, b.data);
+        break;
+      }
+      case 'gru': {
+        const Wih = tensor(t, 'W_ih', where), Whh = tensor(t, 'W_hh', where);
+        const bih = tensor(t, 'b_ih', where), bhh = tensor(t, 'b_hh', where);
+        const [F, G] = Wih.shape;
+        const H = G / 3;
+        Object.assign(config, recurrentConfig(H, layer.outShape.length === 2));
+        config.reset_after = true;
+        const bias = new Float32Array(2 * G);
+        bias.set(gruGatesToKeras(bih.data, 1, H), 0);
+        bias.set(gruGatesToKeras(bhh.data, 1, H), G);
+        addWeight(name, 'kernel', [F, G], gruGatesToKeras(Wih.data, F, H));
+        addWeight(name, 'recurrent_kernel', [H, G], gruGatesToKeras(Whh.data, H, H));
+        addWeight(name, 'bias', [2, G], bias);
+        break;
+      }
+      case 'flatten':
+        break;
+      case 'reshape':
+        config.target_shape = [...layer.outShape];
+        break;
+    }
+    kerasLayers.push({ class_name: className, config });
+  });
+
+  let total = 0;
+  for (const b of blobs) total += b.byteLength;
+  const weightsBin = new Uint8Array(total);
+  const view = new DataView(weightsBin.buffer);
+  let pos = 0;
+  for (const b of blobs) {
+    if (LITTLE_ENDIAN) weightsBin.set(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), pos);
+    else for (let k = 0; k < b.length; k++) view.setFloat32(pos + 4 * k, b[k], true);
+    pos += b.byteLength;
+  }
+
+  return {
+    modelJson: {
+      format: 'layers-model',
+      generatedBy: 'dptrain',
+      convertedBy: null,
+      modelTopology: {
+        class_name: 'Sequential',
+        config: { name: 'sequential_1', layers: kerasLayers },
+        backend: 'tensor_flow.js',
+      },
+      weightsManifest: [{ paths: [TFJS_WEIGHTS_FILE], weights }],
+    },
+    weightsBin,
+  };
+}
+
+function recurrentConfig(units: number, returnSequences: boolean): Record<string, unknown> {
+  return {
+    units,
+    activation: 'tanh',
+    recurrent_activation: 'sigmoid',
+    use_bias: true,
+    return_sequences: returnSequences,
+    return_state: false,
+    go_backwards: false,
+    stateful: false,
+    unroll: false,
+    dropout: 0,
+    recurrent_dropout: 0,
+  };
+}

@@ -1,0 +1,142 @@
+// PyTorch-style export: a safetensors file whose tensor names and shapes are
+// the state_dict of the equivalent nn.Sequential, so a PyTorch user can do
+//
+//   from safetensors.torch import load_file
+//   net.load_state_dict(load_file("model.safetensors"), strict=False)
+//
+// Module index i is the position in model.layers, i.e. AFTER activation
+// expansion: a dense layer with activation "relu" is two modules, Linear then
+// ReLU. Mapping, ours -> PyTorch:
+//   dense      Linear          weight [O, I] = W^T, bias [O] = b
+//   batchnorm  BatchNorm1d     weight = gamma, bias = beta, running_mean, running_var
+//   lstm       LSTM(batch_first=True)
+//                              weight_ih_l0 [4H, F] = W_ih^T, weight_hh_l0 [4H, H] = W_hh^T,
+//                              bias_ih_l0 = b, bias_hh_l0 = zeros (PyTorch adds the two)
+//   gru        GRU(batch_first=True)
+//                              weight_ih_l0 [3H, F] = W_ih^T, weight_hh_l0 [3H, H] = W_hh^T,
+//                              bias_ih_l0 = b_ih, bias_hh_l0 = b_hh (same gate order r, z, n)
+//   relu, sigmoid, tanh, softmax, dropout, flatten: modules without tensors
+//   reshape    no nn module (x.reshape(-1, *shape), or nn.Unflatten(1, shape) on a flat input)
+//
+// NOTE: BatchNorm1d's num_batches_tracked is an int64 scalar in PyTorch; the
+// container here holds F32 only, so it is omitted. Load with strict=False (it
+// is only used when momentum=None). Caveats a user must know are listed in
+// __metadata__.modules: nn.LSTM/nn.GRU return (output, state) and need a
+// small wrapper in a Sequential (and output[:, -1] when returnSequences is
+// false); a BatchNorm1d on a [T, F] input normalizes our LAST axis, so feed
+// it x.transpose(1, 2).
+import { fmtShape } from '../errors.js';
+import { sizeOf } from '../nn/layer.js';
+import { transposeInto } from '../nn/recurrent.js';
+import { layerTensors } from './save.js';
+import type { Model } from './model.js';
+import { encodeSafetensors, type F32Tensor } from './safetensors.js';
+
+function tensor(tensors: Map<string, F32Tensor>, name: string, where: string): F32Tensor {
+  const t = tensors.get(name);
+  if (t === undefined) throw new Error(`${where}: the model has no tensor "${name}" (layer layout changed?)`);
+  return t;
+}
+
+function transposed(t: F32Tensor): F32Tensor {
+  const [rows, cols] = t.shape;
+  return { shape: [cols, rows], data: transposeInto(new Float32Array(rows * cols), t.data, rows, cols) };
+}
+
+/** One line per module of the equivalent nn.Sequential, with the caveats. */
+export function torchModuleList(model: Model): string[] {
+  const lines: string[] = [];
+  model.layers.forEach((layer, i) => {
+    const spec = model.spec.layers[layer.index];
+    const inLast = layer.inShape[layer.inShape.length - 1];
+    const outLast = layer.outShape[layer.outShape.length - 1];
+    let text: string;
+    switch (layer.type) {
+      case 'dense':
+        text = `Linear(${inLast}, ${outLast}${layer.params.length === 1 ? ', bias=False' : ''})`;
+        break;
+      case 'relu': text = 'ReLU()'; break;
+      case 'sigmoid': text = 'Sigmoid()'; break;
+      case 'tanh': text = 'Tanh()'; break;
+      case 'softmax': text = 'Softmax(dim=-1)'; break;
+      case 'dropout':
+        text = `Dropout(p=${spec.type === 'dropout' ? spec.rate : '?'})`;
+        break;
+      case 'batchnorm': {
+        const eps = spec.type === 'batchnorm' ? spec.eps ?? 1e-5 : 1e-5;
+        const momentum = spec.type === 'batchnorm' ? spec.momentum ?? 0.1 : 0.1;
+        text = `BatchNorm1d(${inLast}, eps=${eps}, momentum=${momentum})`;
+        if (layer.inShape.length > 1) text += ` [input ${fmtShape(layer.inShape)}: normalizes the last axis, apply to x.transpose(1, 2)]`;
+        text += ' [num_batches_tracked omitted: int64]';
+        break;
+      }
+      case 'lstm':
+      case 'gru': {
+        const name = layer.type === 'lstm' ? 'LSTM' : 'GRU';
+        text = `${name}(${inLast}, ${outLast}, batch_first=True) [returns (output, state)`;
+        text += layer.outShape.length === 1 ? '; the layer output is output[:, -1]]' : '; the layer output is output]';
+        break;
+      }
+      case 'flatten': text = 'Flatten()'; break;
+      case 'reshape':
+        text = `Reshape${fmtShape(layer.outShape)} [no nn module: x.reshape(-1, ${layer.outShape.join(', ')})`;
+        text += layer.inShape.length === 1 ? `, or Unflatten(1, (${layer.outShape.join(', ')},))]` : ']';
+        break;
+      default:
+        text = `${layer.type} [no PyTorch equivalent known]`;
+    }
+    lines.push(`${i}: ${text}`);
+  });
+  return lines;
+}
+
+/** The state_dict tensors of the equivalent nn.Sequential, in module order. */
+export function torchStateDict(model: Model): [string, F32Tensor][] {
+  const out: [string, F32Tensor][] = [];
+  model.layers.forEach((layer, i) => {
+    const where = `module ${i} (${layer.type})`;
+    const t = layerTensors(model, i);
+    switch (layer.type) {
+      case 'dense':
+        out.push([`${i}.weight`, transposed(tensor(t, 'W', where))]);
+        if (t.has('b')) out.push([`${i}.bias`, tensor(t, 'b', where)]);
+        break;
+      case 'batchnorm':
+        out.push([`${i}.weight`, tensor(t, 'gamma', where)]);
+        out.push([`${i}.bias`, tensor(t, 'beta', where)]);
+        out.push([`${i}.running_mean`, tensor(t, 'running_mean', where)]);
+        out.push([`${i}.running_var`, tensor(t, 'running_var', where)]);
+        break;
+      case 'lstm': {
+        const b = tensor(t, 'b', where);
+        out.push([`${i}.weight_ih_l0`, transposed(tensor(t, 'W_ih', where))]);
+        out.push([`${i}.weight_hh_l0`, transposed(tensor(t, 'W_hh', where))]);
+        out.push([`${i}.bias_ih_l0`, b]);
+        out.push([`${i}.bias_hh_l0`, { shape: b.shape, data: new Float32Array(sizeOf(b.shape)) }]);
+        break;
+      }
+      case 'gru':
+        out.push([`${i}.weight_ih_l0`, transposed(tensor(t, 'W_ih', where))]);
+        out.push([`${i}.weight_hh_l0`, transposed(tensor(t, 'W_hh', where))]);
+        out.push([`${i}.bias_ih_l0`, tensor(t, 'b_ih', where)]);
+        out.push([`${i}.bias_hh_l0`, tensor(t, 'b_hh', where)]);
+        break;
+      default:
+        if (t.size > 0) throw new Error(`${where}: no PyTorch mapping for its tensors ${[...t.keys()].join(', ')}`);
+    }
+  });
+  return out;
+}
+
+/** Encodes the PyTorch-style state_dict as safetensors with a module list in __metadata__. */
+export function exportSafetensorsTorch(model: Model): Uint8Array {
+  return encodeSafetensors(torchStateDict(model), {
+    format: 'pt',
+    producer: 'dptrain',
+    description: 'state_dict of the equivalent torch.nn.Sequential; module i is model layer i after activation expansion',
+    modules: torchModuleList(model).join('\n'),
+    input_shape: fmtShape(model.inShape),
+    notes: 'BatchNorm1d num_batches_tracked (int64) is omitted: load with strict=False. ' +
+      'LSTM bias_hh_l0 is zero: dptrain keeps one bias (= bias_ih + bias_hh).',
+  });
+}

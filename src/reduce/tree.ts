@@ -1,0 +1,112 @@
+// The fixed reduction tree over micro-shards (DESIGN.md principle 3). This
+// is the only place the order of gradient additions is defined; the
+// single-process trainer, the worker threads and the coordinator all use it.
+//
+// K micro-shards are the leaves 0..K-1 of a binary tree. Node (level l,
+// index j) covers leaves [j*2^l, (j+1)*2^l) clipped to [0, K). Its sum is
+//   sum(l, j) = sum(l-1, 2j) + sum(l-1, 2j+1)   if the right child covers any leaf,
+//   sum(l, j) = sum(l-1, 2j)                    otherwise (a copy, no arithmetic).
+// The root is (L, 0) with L = ceil(log2 K). Every addition is one float32
+// add per element, so the root's bits depend only on the leaves' bits.
+//
+// A worker holding a contiguous range [start, end) of leaves returns the sums
+// of the maximal tree nodes inside it (alignedBlocks: O(log K) of them); the
+// coordinator combines those blocks into the root with combineBlocks. The
+// result is the same whichever worker held which range.
+
+export interface TreeNode {
+  readonly level: number;
+  readonly index: number;
+  /** Leaves covered: [start, end). */
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Height of the tree over K leaves: ceil(log2 K) (0 for K = 1). */
+export function treeHeight(k: number): number {
+  if (!Number.isInteger(k) || k < 1) throw new RangeError(`micro-shard count must be a positive integer, got ${k}`);
+  let l = 0;
+  while (2 ** l < k) l++;
+  return l;
+}
+
+export function nodeAt(k: number, level: number, index: number): TreeNode {
+  const start = index * 2 ** level;
+  return { level, index, start, end: Math.min(start + 2 ** level, k) };
+}
+
+/** The maximal tree nodes that tile the leaf range [start, end), left to right. */
+export function alignedBlocks(k: number, start: number, end: number): TreeNode[] {
+  if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start < end && end <= k)) {
+    throw new RangeError(`invalid micro-shard range [${start}, ${end}) for ${k} micro-shards`);
+  }
+  const height = treeHeight(k);
+  const blocks: TreeNode[] = [];
+  let s = start;
+  while (s < end) {
+    let level = 0;
+    // Grow while the parent is aligned at s and still inside [s, end).
+    while (level < height && s % 2 ** (level + 1) === 0 && Math.min(s + 2 ** (level + 1), k) <= end) level++;
+    const node = nodeAt(k, level, s / 2 ** level);
+    blocks.push(node);
+    s = node.end;
+  }
+  return blocks;
+}
+
+/** Computes the sum of node (level, index) into `out`; `leaf(i, buf)` writes leaf i's vector into buf. */
+export function reduceNode(
+  k: number, level: number, index: number,
+  leaf: (i: number, out: Float32Array) => void,
+  out: Float32Array, scratch: Float32Array[] = [],
+): void {
+  const node = nodeAt(k, level, index);
+  if (level === 0) {
+    leaf(node.start, out);
+    return;
+  }
+  reduceNode(k, level - 1, 2 * index, leaf, out, scratch);
+  const right = nodeAt(k, level - 1, 2 * index + 1);
+  if (right.start >= k) return;
+  // One scratch buffer per level: depth-first needs at most `height` of them.
+  let buf = scratch[level];
+  if (buf === undefined || buf.length !== out.length) buf = scratch[level] = new Float32Array(out.length);
+  reduceNode(k, level - 1, 2 * index + 1, leaf, buf, scratch);
+  addInto(out, buf);
+}
+
+/** out += b elementwise (float32 adds). */
+export function addInto(out: Float32Array, b: Float32Array): void {
+  for (let i = 0; i < out.length; i++) out[i] += b[i];
+}
+
+/** Key of a node in a block map. */
+export function nodeKey(level: number, index: number): string {
+  return `${level}:${index}`;
+}
+
+/**
+ * Combines block sums (keyed by nodeKey) that tile [0, K) into the root sum,
+ * written into `out`. Throws, naming the missing leaves, if the blocks do not
+ * cover every micro-shard.
+ */
+export function combineBlocks(k: number, blocks: ReadonlyMap<string, Float32Array>, out: Float32Array): void {
+  const scratch: Float32Array[] = [];
+  const visit = (level: number, index: number, dst: Float32Array): void => {
+    const given = blocks.get(nodeKey(level, index));
+    if (given !== undefined) {
+      dst.set(given);
+      return;
+    }
+    const node = nodeAt(k, level, index);
+    if (level === 0) throw new Error(`no partial sum covers micro-shard ${node.start}`);
+    visit(level - 1, 2 * index, dst);
+    const right = nodeAt(k, level - 1, 2 * index + 1);
+    if (right.start >= k) return;
+    let buf = scratch[level];
+    if (buf === undefined || buf.length !== dst.length) buf = scratch[level] = new Float32Array(dst.length);
+    visit(level - 1, 2 * index + 1, buf);
+    addInto(dst, buf);
+  };
+  visit(treeHeight(k), 0, out);
+}

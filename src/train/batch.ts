@@ -1,0 +1,71 @@
+// The in-thread computation of one global batch's reduced gradient sum: cut
+// the batch into micro-shards, compute each leaf, reduce in the fixed tree
+// order. The single-process trainer uses it directly; worker threads use
+// computeRange for the micro-shards they are given.
+import type { Loss } from '../losses/loss.js';
+import type { Model } from '../model/model.js';
+import { alignedBlocks, reduceNode, treeHeight, type TreeNode } from '../reduce/tree.js';
+import { leafGradient } from './step.js';
+
+/** The rows [start, end) of micro-shard i when `rows` rows are cut into k (numpy.array_split). */
+export function shardBounds(rows: number, k: number, i: number): [number, number] {
+  const base = Math.floor(rows / k);
+  const extra = rows % k;
+  const start = i * base + Math.min(i, extra);
+  return [start, start + base + (i < extra ? 1 : 0)];
+}
+
+/** The micro-shard count actually used for a batch of `rows` rows (a short last batch may have fewer). */
+export function shardCount(rows: number, microShards: number): number {
+  return Math.min(rows, microShards);
+}
+
+export interface BatchData {
+  /** Gathered rows of the global batch: x (rows, inSize), y (rows, targetSize). */
+  x: Float32Array;
+  y: Float32Array;
+  rows: number;
+  xSize: number;
+  ySize: number;
+}
+
+export interface BatchKeys {
+  seed: number;
+  step: number;
+}
+
+/** Sum of tree node (level, index) into out. */
+export function computeNode(
+  model: Model, loss: Loss, data: BatchData, k: number, keys: BatchKeys,
+  level: number, index: number, out: Float32Array, scratch: Float32Array[] = [],
+): void {
+  reduceNode(k, level, index, (i, buf) => {
+    const [s, e] = shardBounds(data.rows, k, i);
+    leafGradient(
+      model, loss,
+      data.x.subarray(s * data.xSize, e * data.xSize),
+      data.y.subarray(s * data.ySize, e * data.ySize),
+      e - s, { training: true, seed: keys.seed, step: keys.step, rowOffset: s }, buf,
+    );
+  }, out, scratch);
+}
+
+/** The whole batch's reduced sum (the tree's root) into out. */
+export function computeBatch(
+  model: Model, loss: Loss, data: BatchData, k: number, keys: BatchKeys, out: Float32Array, scratch: Float32Array[] = [],
+): void {
+  computeNode(model, loss, data, k, keys, treeHeight(k), 0, out, scratch);
+}
+
+/** The aligned blocks of micro-shards [start, end) with their sums (a worker's answer). */
+export function computeRange(
+  model: Model, loss: Loss, data: BatchData, k: number, keys: BatchKeys, start: number, end: number,
+  alloc: (n: number) => Float32Array,
+): { node: TreeNode; sum: Float32Array }[] {
+  const scratch: Float32Array[] = [];
+  return alignedBlocks(k, start, end).map((node) => {
+    const sum = alloc(model.size + 2);
+    computeNode(model, loss, data, k, keys, node.level, node.index, sum, scratch);
+    return { node, sum };
+  });
+}
