@@ -78,6 +78,8 @@ async function train(flags: TrainFlags): Promise<void> {
 
 export function buildProgram(): Command {
   const program = new Command();
+  // Set before the subcommands are added: they copy it. Errors then reach main() instead of exiting.
+  program.exitOverride();
   program.name('dptrain').description('Data-parallel neural-network training in TypeScript').showHelpAfterError();
   program.command('train')
     .description('train a model described by a config file (default: examples/mnist-mlp.json)')
@@ -104,7 +106,6 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
-  program.exitOverride();
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -146,15 +146,18 @@ export function runSgdCase(c: FixtureCase, rtol: number, atol: number): CaseChec
       // The WRONG combination the file includes for contrast: (1/K) sum_k mean_k,
       // fed to applyStep as if it were a sum over bs samples.
       sum.fill(0);
+      let lossSum = 0;
       for (let k = 0; k < workers; k++) {
         const [s, e] = shardBounds(bs, workers, k);
         leafGradient(model, loss, xb.subarray(s * xs, e * xs), yb.subarray(s, e), e - s, { training: true, seed: 0, step: t, rowOffset: s }, leaf);
         const w = bs / (workers * (e - s));
         for (let i = 0; i < model.size; i++) sum[i] += leaf[i] * w;
         shardLosses.push(leaf[model.size] / (e - s));
+        lossSum += leaf[model.size];
       }
+      // The reported loss is still the mean over the global batch (README section 12).
+      sum[model.size] = lossSum;
       sum[model.size + 1] = bs;
-      sum[model.size] = shardLosses.slice(-workers).reduce((a, b) => a + b, 0) * bs / workers;
     } else {
       computeBatch(model, loss, data, workers, { seed: 0, step: t }, sum);
       if (workers > 1) {

@@ -1,0 +1,78 @@
+// Shared by the model-file tests: a model with every layer type, seeded
+// random weights (biases and BatchNorm statistics included, so nothing is a
+// default value), and an eval-mode predict.
+import { buildModel, initModel, type Model } from '../../src/model/model.js';
+import type { ModelSpec } from '../../src/model/spec.js';
+import { uniform } from '../../src/random/counter.js';
+
+export const EVAL = { training: false, seed: 0, step: 0, rowOffset: 0 } as const;
+
+/** Every layer type: lstm, batchnorm over [T, F], gru (both output modes), flatten, reshape, dense with and without bias, dropout, every activation. */
+export const EVERY_LAYER_SPEC: ModelSpec = {
+  inputShape: [5, 4],
+  layers: [
+    { type: 'lstm', units: 6, returnSequences: true },
+    { type: 'batchnorm', momentum: 0.2, eps: 1e-3 },
+    { type: 'gru', units: 3, returnSequences: true },
+    { type: 'flatten' },
+    { type: 'dense', units: 8, activation: 'tanh', l2: 1e-4 },
+    { type: 'dropout', rate: 0.3 },
+    { type: 'reshape', shape: [2, 4] },
+    { type: 'gru', units: 5 },
+    { type: 'dense', units: 7, activation: 'relu', useBias: false },
+    { type: 'batchnorm' },
+    { type: 'sigmoid' },
+    { type: 'dense', units: 6 },
+    { type: 'tanh' },
+    { type: 'dense', units: 3 },
+    { type: 'relu' },
+    { type: 'dense', units: 4, activation: 'softmax' },
+  ],
+};
+
+/**
+ * initModel (Glorot weights), then scale the weight matrices by `gain` and
+ * give every bias, BatchNorm parameter and statistic a seeded value, so
+ * nothing is a default: biases and beta in [-0.2, 0.2], gamma in [0.5, 1.5],
+ * running means in [-0.5, 0.5], running variances in [0.5, 1.5].
+ */
+export function randomModel(spec: ModelSpec, seed: number, gain = 1.5): Model {
+  const model = buildModel(spec);
+  initModel(model, seed);
+  model.entries.forEach((e, k) => {
+    for (let i = 0; i < e.size; i++) {
+      const u = uniform(seed, 77, k, i);
+      const at = e.offset + i;
+      if (e.shape.length === 2) model.params[at] *= gain;
+      else if (e.name === 'gamma' || e.name === 'running_var') model.params[at] = 0.5 + u;
+      else if (e.name === 'running_mean') model.params[at] = u - 0.5;
+      else model.params[at] = 0.4 * u - 0.2;
+    }
+  });
+  return model;
+}
+
+export function randomInput(model: Model, batch: number, seed: number): Float32Array {
+  const x = new Float32Array(batch * model.inSize);
+  for (let i = 0; i < x.length; i++) x[i] = 4 * uniform(seed, 991, i) - 2;
+  return x;
+}
+
+/** Eval-mode predictions, copied out of the last layer's buffer. */
+export function predict(model: Model, x: Float32Array, batch: number): Float32Array {
+  return model.forward(x, batch, EVAL).slice();
+}
+
+export function bytesOf(a: Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+export function argmaxRows(y: ArrayLike<number>, rows: number, cols: number): number[] {
+  const out: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    for (let c = 1; c < cols; c++) if (y[r * cols + c] > y[r * cols + best]) best = c;
+    out.push(best);
+  }
+  return out;
+}
