@@ -5,7 +5,8 @@
 //
 // Shapes are MxKxN: C (M, N) = op(A) op(B) with the shared dimension K.
 // Forms: nn  C = A B,  tn  C = A^T B (A stored (K, M)),  nt  C = A B^T (B stored (N, K)).
-// Each number is the median over rounds of 2*M*N*K / (time per call).
+// Each number is the median over rounds of 2*M*N*K / (wall time per call);
+// rounds alternate between the cases (see measureAll).
 // tfjs runs in a child process: its wasm memory grows, and growing a memory
 // slows every typed-array loop of the process after it (DESIGN.md).
 // --json prints, as the last line:
@@ -35,12 +36,12 @@ const IMPLS: readonly Impl[] = ['dptrain-wasm', 'dptrain-ts', 'tfjs-wasm'];
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const roundsArg = args.indexOf('--rounds');
-const rounds = roundsArg >= 0 ? Number(args[roundsArg + 1]) : 7;
+const rounds = roundsArg >= 0 ? Number(args[roundsArg + 1]) : 9;
 if (!Number.isInteger(rounds) || rounds < 1) {
   console.error('--rounds must be a positive integer');
   process.exit(2);
 }
-const ROUND_MS = 100; // each round repeats the call for at least this long
+const ROUND_MS = 50; // each round repeats the call for at least this long
 
 const shapeName = (m: number, k: number, n: number): string => `${m}x${k}x${n}`;
 
@@ -50,25 +51,43 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
 }
 
-/** Median GFLOP/s of fn over rounds, each round repeating fn for >= ROUND_MS. */
-function measure(fn: () => void, flops: number): number {
-  // Warm up (lets V8 tier the wasm and JS code up) and calibrate.
-  let reps = 0;
-  const w0 = performance.now();
-  while (reps < 3 || performance.now() - w0 < 2 * ROUND_MS) {
-    fn();
-    reps++;
+interface Case {
+  shape: string;
+  form: Form;
+  impl: Impl;
+  flops: number;
+  run: () => void;
+  reps: number; // calls per round
+  rates: number[]; // GFLOP/s of each round
+}
+
+/**
+ * Median GFLOP/s of each case. Rounds go round-robin over the cases, so a
+ * burst of load from other processes on this shared machine lowers one round
+ * of many cases rather than every round of one case.
+ */
+function measureAll(cases: Case[]): void {
+  for (const c of cases) {
+    // Warm up (lets V8 tier the wasm and JS code up) and calibrate.
+    let reps = 0;
+    const w0 = performance.now();
+    while (reps < 3 || performance.now() - w0 < 2 * ROUND_MS) {
+      c.run();
+      reps++;
+    }
+    c.reps = Math.max(1, Math.ceil(ROUND_MS / ((performance.now() - w0) / reps)));
   }
-  const perCall = (performance.now() - w0) / reps;
-  const n = Math.max(1, Math.ceil(ROUND_MS / perCall));
-  const rates: number[] = [];
   for (let r = 0; r < rounds; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) fn();
-    const ms = (performance.now() - t0) / n;
-    rates.push(flops / ms / 1e6);
+    for (const c of cases) {
+      const t0 = performance.now();
+      for (let i = 0; i < c.reps; i++) c.run();
+      c.rates.push(c.flops * c.reps / (performance.now() - t0) / 1e6);
+    }
   }
-  return median(rates);
+}
+
+function results(cases: Case[]): Result[] {
+  return cases.map((c) => ({ model: 'matmul', shape: c.shape, form: c.form, impl: c.impl, gflops: median(c.rates) }));
 }
 
 function fill(arr: Float32Array, seed: number): Float32Array {
@@ -76,14 +95,16 @@ function fill(arr: Float32Array, seed: number): Float32Array {
   return arr;
 }
 
-function benchKernels(kernels: Kernels, impl: Impl, alloc: (n: number) => Float32Array): Result[] {
-  const out: Result[] = [];
+function kernelCases(kernels: Kernels, impl: Impl, alloc: (n: number) => Float32Array): Case[] {
+  const out: Case[] = [];
   for (const [m, k, n] of SHAPES) {
     const a = fill(alloc(m * k), 1), b = fill(alloc(k * n), 2), c = alloc(m * n);
     for (const form of FORMS) {
       const tA = form === 'tn', tB = form === 'nt';
-      const gflops = measure(() => kernels.gemm(tA, tB, m, n, k, a, b, c, false), 2 * m * n * k);
-      out.push({ model: 'matmul', shape: shapeName(m, k, n), form, impl, gflops });
+      out.push({
+        shape: shapeName(m, k, n), form, impl, flops: 2 * m * n * k, reps: 1, rates: [],
+        run: () => kernels.gemm(tA, tB, m, n, k, a, b, c, false),
+      });
     }
   }
   return out;
@@ -96,23 +117,24 @@ async function benchTfjs(): Promise<Result[]> {
   wasm.setThreadsCount(1);
   if (!(await tf.setBackend('wasm'))) throw new Error('tfjs: the wasm backend did not initialise');
   await tf.ready();
-  const out: Result[] = [];
+  const cases: Case[] = [];
   for (const [m, k, n] of SHAPES) {
     for (const form of FORMS) {
       const tA = form === 'tn', tB = form === 'nt';
       const a = tf.tensor2d(fill(new Float32Array(m * k), 1), tA ? [k, m] : [m, k]);
       const b = tf.tensor2d(fill(new Float32Array(k * n), 2), tB ? [n, k] : [k, n]);
-      const gflops = measure(() => {
-        const c = tf.matMul(a, b, tA, tB);
-        c.dataSync();
-        c.dispose();
-      }, 2 * m * n * k);
-      a.dispose();
-      b.dispose();
-      out.push({ model: 'matmul', shape: shapeName(m, k, n), form, impl: 'tfjs-wasm', gflops });
+      cases.push({
+        shape: shapeName(m, k, n), form, impl: 'tfjs-wasm', flops: 2 * m * n * k, reps: 1, rates: [],
+        run: () => {
+          const c = tf.matMul(a, b, tA, tB);
+          c.dataSync();
+          c.dispose();
+        },
+      });
     }
   }
-  return out;
+  measureAll(cases);
+  return results(cases);
 }
 
 function tfjsInChild(): Result[] {
@@ -150,14 +172,15 @@ async function main(): Promise<void> {
     return;
   }
   const wk = loadWasmKernels();
-  const results = [
-    ...benchKernels(wk, 'dptrain-wasm', (n) => wk.alloc(n)),
-    ...benchKernels(tsKernels, 'dptrain-ts', (n) => new Float32Array(n)),
-    ...(args.includes('--no-tfjs') ? [] : tfjsInChild()),
+  const cases = [
+    ...kernelCases(wk, 'dptrain-wasm', (n) => wk.alloc(n)),
+    ...kernelCases(tsKernels, 'dptrain-ts', (n) => new Float32Array(n)),
   ];
-  for (const r of results) r.gflops = Math.round(r.gflops * 100) / 100;
-  printTable(results);
-  if (json) console.log(JSON.stringify({ results }));
+  measureAll(cases);
+  const all = [...results(cases), ...(args.includes('--no-tfjs') ? [] : tfjsInChild())];
+  for (const r of all) r.gflops = Math.round(r.gflops * 100) / 100;
+  printTable(all);
+  if (json) console.log(JSON.stringify({ results: all }));
 }
 
 await main();

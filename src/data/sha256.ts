@@ -4,7 +4,8 @@
 // test/data/sha256.test.ts shows both give the same digests.
 //
 // Works on any Uint8Array, including one on a SharedArrayBuffer. About
-// 100-200 MB/s in V8, enough to check a dataset once when it arrives.
+// 100 MB/s in V8 here (node:crypto: ~1.5 GB/s), enough to check a dataset
+// once when it arrives (MNIST's 25 MB train blob: ~0.25 s).
 
 const K = new Uint32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,

@@ -156,7 +156,10 @@ export function exportTfjs(model: Model): TfjsExport {
         break;
       }
       case 'lstm': {
-        const Wih = tensor(t, 'W_ih', where), Whh = tensor(t, 'W_hh', where), b = tensor(t, 'b', where);
+        const Wih = tensor(t, 'W_ih', where), Whh = tensor(t, 'W_hh', where);
+        const bih = tensor(t, 'b_ih', where), bhh = tensor(t, 'b_hh', where);
+        // Keras has one LSTM bias: the sum, computed as our forward computes it.
+        const b = { shape: bih.shape, data: bih.data.map((v, j) => v + bhh.data[j]) };
         Object.assign(config, recurrentConfig(Whh.shape[0], layer.outShape.length === 2));
         config.unit_forget_bias = true;
         addWeight(name, 'kernel', Wih.shape, Wih.data);

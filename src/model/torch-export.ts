@@ -107,14 +107,12 @@ export function torchStateDict(model: Model): [string, F32Tensor][] {
         out.push([`${i}.running_mean`, tensor(t, 'running_mean', where)]);
         out.push([`${i}.running_var`, tensor(t, 'running_var', where)]);
         break;
-      case 'lstm': {
-        const b = tensor(t, 'b', where);
+      case 'lstm':
         out.push([`${i}.weight_ih_l0`, transposed(tensor(t, 'W_ih', where))]);
         out.push([`${i}.weight_hh_l0`, transposed(tensor(t, 'W_hh', where))]);
-        out.push([`${i}.bias_ih_l0`, b]);
-        out.push([`${i}.bias_hh_l0`, { shape: b.shape, data: new Float32Array(sizeOf(b.shape)) }]);
+        out.push([`${i}.bias_ih_l0`, tensor(t, 'b_ih', where)]);
+        out.push([`${i}.bias_hh_l0`, tensor(t, 'b_hh', where)]);
         break;
-      }
       case 'gru':
         out.push([`${i}.weight_ih_l0`, transposed(tensor(t, 'W_ih', where))]);
         out.push([`${i}.weight_hh_l0`, transposed(tensor(t, 'W_hh', where))]);

@@ -20,7 +20,10 @@
 //   W_ih (F, 4H)  input-major: the transpose of PyTorch's weight_ih (4H, F),
 //                 the same as a Keras kernel, so x_t W_ih is a plain product
 //   W_hh (H, 4H)  the transpose of PyTorch's weight_hh (4H, H)
-//   b    (4H)     one bias = PyTorch's bias_ih + bias_hh
+//   b_ih (4H), b_hh (4H)  PyTorch's two biases. They always act as a sum,
+//                 b = b_ih + b_hh, and get the same gradient; both are kept
+//                 because SGD on two biases moves their sum twice as far as on
+//                 one, so PyTorch's trajectories need both (sgd_rnn.json).
 // Glorot fans follow Keras: fanIn = rows, fanOut = columns of the stored
 // matrix (F and 4H for W_ih, H and 4H for W_hh).
 //
@@ -156,7 +159,8 @@ export function lstmCellState(s: LstmState, out: Float32Array): Float32Array {
 /**
  * Backward of the latest lstmForward on s. Upstream: dy (B, T, H) on every
  * h_t (null: none) and dhT (B, H) on h_n (null: none); there is none on c_n.
- * ACCUMULATES into dW_ih (F, 4H), dW_hh (H, 4H), db (4H). Overwrites dx
+ * ACCUMULATES into dW_ih (F, 4H), dW_hh (H, 4H), db (4H) and, when given,
+ * db2 (4H) (the second of PyTorch's two biases gets the same sums). Overwrites dx
  * (B, T, F), dh0 and dc0 (B, H) when they are not null.
  */
 export function lstmBackward(
@@ -164,7 +168,7 @@ export function lstmBackward(
   dx: Float32Array | null, dh0: Float32Array | null, dc0: Float32Array | null,
   dW_ih: Float32Array, dW_hh: Float32Array, db: Float32Array,
   dy: Float32Array | null, dhT: Float32Array | null,
-  x: Float32Array, W_ih: Float32Array, W_hh: Float32Array,
+  x: Float32Array, W_ih: Float32Array, W_hh: Float32Array, db2: Float32Array | null = null,
 ): void {
   s.reserveBackward();
   const { B, T, F, H, act, c, tc, hPrev, dG, dGt, dh, dc } = s;
@@ -203,6 +207,9 @@ export function lstmBackward(
   gemm(true, false, F, G, B * T, x, dG, dW_ih, true);
   gemm(true, false, H, G, B * T, hPrev, dG, dW_hh, true);
   addRowSums(db, dG, B * T, G);
+  // NOTE: accumulate straight into each bias gradient: adding a per-call
+  // sum instead would round differently when a batch is split across calls.
+  if (db2 !== null) addRowSums(db2, dG, B * T, G);
   // dx (B*T, F) = dG (B*T, 4H) W_ih^T; W_ih is stored (F, 4H) = (N, K), hence transB.
   if (dx !== null) gemm(false, true, B * T, F, G, dG, W_ih, dx, false);
   if (dh0 !== null) dh0.set(dh);
@@ -287,11 +294,13 @@ export function createLstm(index: number, inShape: readonly number[], spec: Recu
   const params: ParamSpec[] = [
     { name: 'W_ih', shape: [F, G], init: kernelInit, fanIn: F, fanOut: G, decay: true },
     { name: 'W_hh', shape: [H, G], init: kernelInit, fanIn: H, fanOut: G, decay: true },
-    { name: 'b', shape: [G], init: 'zeros', fanIn: H, fanOut: G, decay: false },
+    { name: 'b_ih', shape: [G], init: 'zeros', fanIn: H, fanOut: G, decay: false },
+    { name: 'b_hh', shape: [G], init: 'zeros', fanIn: H, fanOut: G, decay: false },
   ];
 
-  let W_ih = EMPTY, W_hh = EMPTY, b = EMPTY;       // (F, 4H), (H, 4H), (4H)
-  let dW_ih = EMPTY, dW_hh = EMPTY, db = EMPTY;
+  let W_ih = EMPTY, W_hh = EMPTY, b_ih = EMPTY, b_hh = EMPTY; // (F, 4H), (H, 4H), (4H), (4H)
+  let dW_ih = EMPTY, dW_hh = EMPTY, db_ih = EMPTY, db_hh = EMPTY;
+  const b = new Float32Array(G);                   // (4H) b_ih + b_hh of the last forward
   let x = EMPTY;                                   // (B, T, F) the input, kept for backward
   let lastBatch = -1;                              // B of the last forward
   const s = new LstmState();
@@ -307,8 +316,8 @@ export function createLstm(index: number, inShape: readonly number[], spec: Recu
     stats: [],
     bind(p, g) {
       checkBind(where, params, p, g);
-      [W_ih, W_hh, b] = p;
-      [dW_ih, dW_hh, db] = g;
+      [W_ih, W_hh, b_ih, b_hh] = p;
+      [dW_ih, dW_hh, db_ih, db_hh] = g;
     },
     forward(input, batch) {
       if (input.length < batch * T * F) {
@@ -316,6 +325,7 @@ export function createLstm(index: number, inShape: readonly number[], spec: Recu
       }
       x = input;
       lastBatch = batch;
+      for (let j = 0; j < G; j++) b[j] = b_ih[j] + b_hh[j];
       const out = returnSequences ? y.get(batch * T * H) : null;
       lstmForward(s, out, x, null, null, W_ih, W_hh, b, batch, T, F, H);
       return out ?? s.h;
@@ -326,8 +336,8 @@ export function createLstm(index: number, inShape: readonly number[], spec: Recu
         throw dptError('DPT_ERR_SHAPE', `${where}: backward for batch ${batch} with ${dout.length} floats does not match the last forward (batch ${lastBatch} of ${fmtShape(outShape)})`);
       }
       const din = needDx ? dx.get(batch * T * F) : null;
-      lstmBackward(s, din, null, null, dW_ih, dW_hh, db,
-        returnSequences ? dout : null, returnSequences ? null : dout, x, W_ih, W_hh);
+      lstmBackward(s, din, null, null, dW_ih, dW_hh, db_ih,
+        returnSequences ? dout : null, returnSequences ? null : dout, x, W_ih, W_hh, db_hh);
       return din;
     },
   };

@@ -133,7 +133,7 @@ describe('exportTfjs', () => {
   const cases: [string, ModelSpec][] = [['mlp', MLP], ['batchnorm+dropout', BATCHNORM_DROPOUT], ['lstm', LSTM]];
   for (const [name, spec] of cases) {
     test(`tf.loadLayersModel predicts like us: ${name}`, async () => {
-      const model = randomModel(spec, 31);
+      const model = randomModel(spec, 32);
       const net = await exportAndLoad(model, name);
       const B = 16;
       const x = randomInput(model, B, 32);

@@ -88,9 +88,7 @@ describe('lstm: lstm.json fixtures (PyTorch, float64)', () => {
       const a = inputsOf(c);
       const { B, T, F, H } = a;
       const layer = createLstm(3, [T, F], { type: 'lstm', units: H, returnSequences: true });
-      const b = new Float32Array(4 * H);
-      for (let j = 0; j < 4 * H; j++) b[j] = a.bias_ih[j] + a.bias_hh[j];
-      const p = [transpose(a.weight_ih, 4 * H, F), transpose(a.weight_hh, 4 * H, H), b];
+      const p = [transpose(a.weight_ih, 4 * H, F), transpose(a.weight_hh, 4 * H, H), a.bias_ih.slice(), a.bias_hh.slice()];
       const g = layer.params.map((s) => new Float32Array(sizeOf(s.shape)));
       layer.bind(p, g, [], []);
       const y = layer.forward(a.x, B, ctx);
@@ -103,7 +101,7 @@ describe('lstm: lstm.json fixtures (PyTorch, float64)', () => {
       expectClose('grads.weight_ih', transpose(g[0], F, 4 * H), c.grads!.weight_ih);
       expectClose('grads.weight_hh', transpose(g[1], H, 4 * H), c.grads!.weight_hh);
       expectClose('grads.bias_ih', g[2], c.grads!.bias_ih);
-      expectClose('grads.bias_hh', g[2], c.grads!.bias_hh);
+      expectClose('grads.bias_hh', g[3], c.grads!.bias_hh);
     });
   }
 });
@@ -159,7 +157,8 @@ describe('lstm: layer contract', () => {
     expect(layer.params.map((p) => [p.name, p.shape, p.init, p.decay])).toEqual([
       ['W_ih', [3, 16], 'glorot_uniform', true],
       ['W_hh', [4, 16], 'glorot_uniform', true],
-      ['b', [16], 'zeros', false],
+      ['b_ih', [16], 'zeros', false],
+      ['b_hh', [16], 'zeros', false],
     ]);
     const seq = createLstm(2, [7, 3], { type: 'lstm', units: 4, returnSequences: true, kernelInit: 'he_normal' });
     expect(seq.outShape).toEqual([7, 4]);

@@ -100,7 +100,7 @@ describe('wasm kernels: bit-identical to tsKernels', () => {
       expect(before - wk.bytesFree()).toBeLessThan(64 * 1024 * 1024);
     });
 
-    it(`form ${formName(tA, tB)}: shapes that cross the cache blocking (K > 256, M > 128, N > 1024)`, () => {
+    it(`form ${formName(tA, tB)}: shapes that cross the cache blocking (K > 256, M > 130, N > 512)`, () => {
       check(tA, tB, 130, 1030, 300, false, true, 7);
       check(tA, tB, 131, 1027, 785, true, false, 8);
       check(tA, tB, 64, 128, 784, false, true, 9);
@@ -172,7 +172,7 @@ describe('wasm kernels: row independence', () => {
           const c0 = fill(wk.alloc(m * n), 33);
           const big = Float32Array.from(c0);
           wk.gemm(tA, tB, m, n, k, a, b, big, accumulate);
-          for (const [r0, rows] of [[0, 1], [3, 5], [7, 9], [m - 3, 3], [1, m - 1]] as const) {
+          for (const [r0, rows] of [[0, 1], [3, 5], [0, 4], [2, 6], [7, 9], [5, 11], [9, 12], [m - 3, 3], [1, m - 1]] as const) {
             const small = wk.alloc(rows * n);
             small.set(c0.subarray(r0 * n, (r0 + rows) * n));
             wk.gemm(tA, tB, rows, n, k, rowsOf(a, tA, m, k, r0, rows), b, small, accumulate);
