@@ -12,6 +12,7 @@ import { createProgress } from './progress.js';
 import { runTraining } from './trainer.js';
 import { getLoss } from '../src/losses/index.js';
 import { runConformance, printConformance } from './conformance.js';
+import { exportModelFile } from './export-command.js';
 
 export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const DEFAULT_CONFIG = `${PACKAGE_ROOT}examples/mnist-mlp.json`;
@@ -100,6 +101,14 @@ export function buildProgram(): Command {
       const report = runConformance(dir);
       printConformance(report, flags.json === true);
       if (!report.passed) process.exitCode = 1;
+    });
+  program.command('export')
+    .description('export a trained model file (a run folder\'s model.dptmodel) for PyTorch or TensorFlow.js')
+    .argument('<model>', 'model file written by train')
+    .requiredOption('--format <format>', 'torch (safetensors, nn.Sequential names) or tfjs (model.json + weights.bin)')
+    .requiredOption('--out <path>', 'output file (torch) or folder (tfjs)')
+    .action((model: string, flags: { format: string; out: string }) => {
+      for (const f of exportModelFile(model, flags.format, flags.out)) process.stdout.write(`wrote ${f}\n`);
     });
   return program;
 }

@@ -92,6 +92,14 @@ function memoryFor(options: WasmKernelsOptions): WasmMemory {
   return new WA.Memory({ initial: pages, maximum: pages });
 }
 
+/**
+ * Compile the module once (e.g. to post the WebAssembly.Module to worker
+ * threads, which then instantiate it with their own memory, no recompile).
+ */
+export function compileWasmKernels(bytes: ArrayBuffer | ArrayBufferView): Promise<WasmModule> {
+  return WA.compile(bytes);
+}
+
 /** Instantiate the kernels (async; works for modules of any size in browsers). */
 export async function instantiateWasmKernels(source: WasmSource, options: WasmKernelsOptions = {}): Promise<WasmKernels> {
   const memory = memoryFor(options);

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { uniform } from '../../src/random/counter.js';
 import { tsKernels } from '../../src/tensor/kernels.js';
 import {
-  instantiateWasmKernels, instantiateWasmKernelsSync, type WasmKernels,
+  compileWasmKernels, instantiateWasmKernels, instantiateWasmKernelsSync, type WasmKernels,
 } from '../../src/tensor/wasm-kernels.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -237,7 +237,7 @@ describe('wasm kernels: memory and loading', () => {
 
   it('instantiates asynchronously, and from a compiled module', async () => {
     const fromBytes = await instantiateWasmKernels(wasmBytes, { memoryBytes: 8 * 1024 * 1024 });
-    const module = await WebAssembly.compile(wasmBytes);
+    const module = await compileWasmKernels(wasmBytes);
     const fromModule = instantiateWasmKernelsSync(module, { memoryBytes: 8 * 1024 * 1024 });
     for (const k of [fromBytes, fromModule]) {
       const a = fill(k.alloc(7 * 9), 51), b = fill(k.alloc(9 * 5), 52), c = k.alloc(7 * 5);

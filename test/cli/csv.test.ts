@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, lastJson, runCli, tempDir } from '../helpers/cli.js';
+
+describe('training on CSV data (real process)', () => {
+  it('trains the example CSV config to a useful accuracy', async () => {
+    const dir = tempDir();
+    const r = await runCli(['train', '--config', join(ROOT, 'examples/csv-blobs.json'), '--out', join(dir, 'run'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const s = lastJson(r.stdout);
+    expect(s.test.accuracy).toBeGreaterThan(0.9);
+  });
+
+  it('names the file, line and column of a bad row', async () => {
+    const dir = tempDir();
+    const lines = readFileSync(join(ROOT, 'examples/data/blobs.csv'), 'utf8').split('\n');
+    lines[16] = lines[16].replace(/^[^,]+/, 'oops');
+    writeFileSync(join(dir, 'blobs.csv'), lines.join('\n'));
+    copyFileSync(join(ROOT, 'examples/csv-blobs.json'), join(dir, 'config.json'));
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    config.data.train = 'blobs.csv';
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+    const r = await runCli(['train', '--config', join(dir, 'config.json'), '--out', join(dir, 'run')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('DPT_ERR_DATASET');
+    expect(r.stderr).toMatch(/blobs\.csv:17: column "feature_a": "oops" is not a number/);
+  });
+});
