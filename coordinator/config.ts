@@ -10,6 +10,7 @@ import { LOSS_NAMES } from '../src/losses/index.js';
 import { formatZodError } from '../src/check/zod-format.js';
 import { dptError } from '../src/errors.js';
 import { CsvDataSpec } from './data/csv.js';
+import { parseChaos } from './chaos.js';
 
 export const MnistDataSpec = z.strictObject({
   type: z.literal('mnist'),
@@ -49,9 +50,22 @@ export const TrainConfig = z.strictObject({
   evalBatchSize: wholePos.default(1000),
   /** Write a checkpoint every N steps (0: only at each epoch's end). */
   checkpointEvery: wholeNonNeg.default(0),
+  /** Worker threads (0: compute in the coordinator's thread). Default: the machine's cores. `--workers` wins. */
+  workers: wholeNonNeg.optional(),
+  /** Reassign a worker's micro-shards when it has not answered within this many ms (0: never). `--step-timeout-ms` wins. */
+  stepTimeoutMs: wholeNonNeg.default(30_000),
+  /** Deterministic fault injection (see coordinator/chaos.ts and the README); `--chaos` wins. */
+  chaos: z.string().optional(),
 }).superRefine((c, ctx) => {
   if (c.microShards !== undefined && c.microShards > c.batchSize) {
     ctx.addIssue({ code: 'custom', path: ['microShards'], message: `must be at most batchSize (${c.batchSize}), got ${c.microShards}` });
+  }
+  if (c.chaos !== undefined) {
+    try {
+      parseChaos(c.chaos);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: ['chaos'], message: (err as Error).message });
+    }
   }
 });
 

@@ -15,11 +15,28 @@ export interface BatchJob {
   microShards: number;
 }
 
+/** Where a step's time went, in the coordinator's thread (cumulative, ms). */
+export interface EngineStats {
+  steps: number;
+  /** Publishing the weights version and dispatching the ranges (the broadcast). */
+  dispatchMs: number;
+  /** Combining the partial sums in the tree order (the reduction). */
+  combineMs: number;
+  /** Waiting for the workers. */
+  waitMs: number;
+}
+
 export interface GradientEngine {
   /** Threads or processes doing the work (0: the coordinator's own thread). */
   readonly workers: number;
-  /** Writes the root sum (gradient sums, statistics, loss sum, count) into out. `model.params` holds the current weights. */
+  /**
+   * Writes the root sum (gradient sums, statistics, loss sum, count) into out.
+   * `model.params` holds the current weights: the coordinator writes them only
+   * between calls, and each call publishes them (a new weights version).
+   */
   batchGradient(job: BatchJob, out: Float32Array): Promise<void>;
+  /** Timing of the coordinator's own share of the steps so far, if the engine measures it. */
+  stats?(): EngineStats;
   close(): Promise<void>;
 }
 

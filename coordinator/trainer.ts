@@ -6,7 +6,9 @@
 //   2. per step: the batch's indices from the (seed, epoch) permutation,
 //      the engine's reduced sum, applyStep (mean, L1/L2, SGD, statistics);
 //   3. per epoch end (and on maxSteps): evaluate on the test split, append
-//      to metrics.jsonl, checkpoint.
+//      to metrics.jsonl, checkpoint; also every checkpointEvery steps.
+// The step's math without the files (createStepper) is shared with
+// `dptrain verify` and the scaling bench.
 import { createHash } from 'node:crypto';
 import { mkdirSync, appendFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,14 +16,15 @@ import type { Dataset } from '../src/data/dataset.js';
 import { epochPermutation } from '../src/data/sampler.js';
 import { getLoss } from '../src/losses/index.js';
 import { buildModel, initModel, type Model } from '../src/model/model.js';
-import { createSgdState } from '../src/optim/sgd.js';
+import { createSgdState, type SgdState } from '../src/optim/sgd.js';
 import { learningRate } from '../src/optim/schedule.js';
 import { evaluate, type Evaluation } from '../src/train/evaluate.js';
-import { applyStep, gradLength, planStep } from '../src/train/step.js';
+import { applyStep, gradLength, planStep, type StepPlan, type StepResult } from '../src/train/step.js';
 import { dptError } from '../src/errors.js';
 import { microShardsOf, type TrainConfig } from './config.js';
-import { bytesOf, floatsOf, hashConfig, readCheckpoint, writeCheckpoint } from './checkpoint.js';
-import type { GradientEngine } from './engine.js';
+import { bytesOf, CHECKPOINT_FILE, floatsOf, hashConfig, readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import type { BatchJob, GradientEngine } from './engine.js';
+import { sharedParams } from './engine-threads.js';
 import { saveModelFile } from './model-files.js';
 
 export interface TrainData {
@@ -30,9 +33,13 @@ export interface TrainData {
 }
 
 export interface ProgressSink {
-  start(totalSteps: number, firstStep: number): void;
+  start(totalSteps: number, firstStep: number, workers?: number): void;
   step(info: { epoch: number; step: number; loss: number; samplesPerSec: number }): void;
   epoch(info: { epoch: number; step: number; trainLoss: number; test: Evaluation }): void;
+  /** A checkpoint was written (after `step` steps). */
+  checkpoint?(info: { step: number; file: string }): void;
+  /** A one-line note from the engine (faults, stalls). */
+  note?(line: string): void;
   stop(): void;
 }
 
@@ -42,6 +49,8 @@ export interface TrainRunOptions {
   outDir: string;
   /** Continue from outDir's checkpoint. */
   resume: boolean;
+  /** Build the master weights on a SharedArrayBuffer (worker threads read them in place). */
+  sharedWeights?: boolean;
   createEngine: (model: Model, data: TrainData, maxBatch: number) => Promise<GradientEngine>;
   progress: ProgressSink;
   /** Called after every step with the new weights (verify, tests). */
@@ -66,29 +75,85 @@ export function weightsSha256(params: Float32Array): string {
   return createHash('sha256').update(new Uint8Array(params.buffer, params.byteOffset, params.byteLength)).digest('hex');
 }
 
-/** The config fields that do not change the trajectory, left out of the resume check. */
-function trajectoryConfig(config: TrainConfig): object {
-  const { maxSteps: _m, checkpointEvery: _c, evalBatchSize: _e, description: _d, ...rest } = config;
+/**
+ * The config fields that do not change the trajectory, left out of the
+ * resume check: run length, checkpoint cadence, evaluation batch, and how
+ * the work is spread (workers, timeouts, injected faults: by design none of
+ * them changes a bit).
+ */
+export function trajectoryConfig(config: TrainConfig): object {
+  const {
+    maxSteps: _m, checkpointEvery: _c, evalBatchSize: _e, description: _d,
+    workers: _w, stepTimeoutMs: _t, chaos: _x, ...rest
+  } = config;
   return rest;
+}
+
+/** The config's model, initialized; over a SharedArrayBuffer when worker threads will read it. */
+export function buildTrainModel(config: TrainConfig, shared: boolean): Model {
+  let model: Model;
+  if (shared) {
+    const size = buildModel(config.model).size; // the layout, to size the shared buffer
+    model = buildModel(config.model, { params: sharedParams(size) });
+  } else {
+    model = buildModel(config.model);
+  }
+  initModel(model, config.seed);
+  return model;
+}
+
+/** The pure step sequence of a config: which samples each step takes and how its sum updates the weights. */
+export interface Stepper {
+  readonly model: Model;
+  readonly plan: StepPlan;
+  readonly sgdState: SgdState;
+  readonly microShards: number;
+  readonly stepsPerEpoch: number;
+  readonly totalSteps: number;
+  /** Steps this run takes (maxSteps or every epoch). */
+  readonly lastStep: number;
+  /** The job of 0-based step `step`. */
+  job(step: number): BatchJob;
+  /** Applies the reduced sum of step `step` (0-based) to the model; `sum` is used as scratch. */
+  apply(step: number, sum: Float32Array): { result: StepResult; lr: number };
+}
+
+export function createStepper(config: TrainConfig, model: Model, n: number): Stepper {
+  const plan = planStep(model);
+  const sgdState = createSgdState(config.optimizer, model.numTrainable);
+  const microShards = microShardsOf(config);
+  const stepsPerEpoch = Math.ceil(n / config.batchSize);
+  const totalSteps = config.epochs * stepsPerEpoch;
+  const lastStep = config.maxSteps > 0 ? Math.min(totalSteps, config.maxSteps) : totalSteps;
+  let perm: Uint32Array | null = null;
+  let permEpoch = -1;
+  return {
+    model, plan, sgdState, microShards, stepsPerEpoch, totalSteps, lastStep,
+    job(step) {
+      const epoch = Math.floor(step / stepsPerEpoch);
+      const b = step % stepsPerEpoch;
+      if (permEpoch !== epoch) { perm = epochPermutation(config.seed, epoch, n); permEpoch = epoch; }
+      const indices = perm!.subarray(b * config.batchSize, Math.min(n, (b + 1) * config.batchSize));
+      return { epoch, step, indices, microShards };
+    },
+    apply(step, sum) {
+      const lr = learningRate(config.optimizer.lr, config.schedule, config.warmupSteps, step, totalSteps);
+      return { result: applyStep(model, plan, sum, config.optimizer, sgdState, lr), lr };
+    },
+  };
 }
 
 export async function runTraining(opts: TrainRunOptions): Promise<RunSummary> {
   const { config, data, outDir } = opts;
   const wallStart = performance.now();
   const loss = getLoss(config.loss);
-  const model = buildModel(config.model);
+  const model = buildTrainModel(config, opts.sharedWeights === true);
   checkDataFitsModel(config, model, data);
-  initModel(model, config.seed);
-  const plan = planStep(model);
-  const sgdState = createSgdState(config.optimizer, model.numTrainable);
-  const k = microShardsOf(config);
   const n = data.train.n;
-  const stepsPerEpoch = Math.ceil(n / config.batchSize);
-  const totalSteps = config.epochs * stepsPerEpoch;
-  const lastStep = config.maxSteps > 0 ? Math.min(totalSteps, config.maxSteps) : totalSteps;
+  const stepper = createStepper(config, model, n);
+  const { stepsPerEpoch, lastStep } = stepper;
   const configHash = hashConfig(trajectoryConfig(config));
 
-  mkdirSync(outDir, { recursive: true });
   let step = 0;
   let epochLossSum = 0;
   let epochLossCount = 0;
@@ -101,57 +166,55 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary> {
     const params = floatsOf(cp.params);
     if (params.length !== model.size) throw dptError('DPT_ERR_CHECKPOINT', `${outDir}: checkpoint holds ${params.length} parameters, the model has ${model.size}`);
     model.params.set(params);
-    sgdState.velocity.set(floatsOf(cp.velocity));
+    stepper.sgdState.velocity.set(floatsOf(cp.velocity));
     step = cp.step;
     epochLossSum = cp.epochLossSum;
     epochLossCount = cp.epochLossCount;
     trainSeconds = cp.trainSeconds;
   } else {
+    mkdirSync(outDir, { recursive: true });
     writeFileSync(join(outDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
     if (existsSync(join(outDir, 'metrics.jsonl'))) rmSync(join(outDir, 'metrics.jsonl'));
   }
 
-  const checkpoint = () => writeCheckpoint(outDir, {
-    format: 'dptrain-checkpoint', version: 1, configHash, config, step,
-    params: bytesOf(model.params), velocity: bytesOf(sgdState.velocity),
-    epochLossSum, epochLossCount, trainSeconds,
-  });
+  const checkpoint = () => {
+    writeCheckpoint(outDir, {
+      format: 'dptrain-checkpoint', version: 1, configHash, config, step,
+      params: bytesOf(model.params), velocity: bytesOf(stepper.sgdState.velocity),
+      epochLossSum, epochLossCount, trainSeconds,
+    });
+    opts.progress.checkpoint?.({ step, file: join(outDir, CHECKPOINT_FILE) });
+  };
 
   const engine = await opts.createEngine(model, data, config.batchSize);
   const sum = new Float32Array(gradLength(model));
   let lastEval: Evaluation | null = null;
   let lastTrainLoss = NaN;
-  opts.progress.start(lastStep, step);
+  opts.progress.start(lastStep, step, engine.workers);
   try {
-    let perm: Uint32Array | null = null;
-    let permEpoch = -1;
     while (step < lastStep) {
-      const epoch = Math.floor(step / stepsPerEpoch);
-      const b = step % stepsPerEpoch;
-      if (permEpoch !== epoch) { perm = epochPermutation(config.seed, epoch, n); permEpoch = epoch; }
-      const indices = perm!.subarray(b * config.batchSize, Math.min(n, (b + 1) * config.batchSize));
+      const job = stepper.job(step);
       const t0 = performance.now();
-      await engine.batchGradient({ epoch, step, indices, microShards: k }, sum);
-      const lr = learningRate(config.optimizer.lr, config.schedule, config.warmupSteps, step, totalSteps);
-      const result = applyStep(model, plan, sum, config.optimizer, sgdState, lr);
+      await engine.batchGradient(job, sum);
+      const { result, lr } = stepper.apply(step, sum);
       trainSeconds += (performance.now() - t0) / 1000;
-      if (!Number.isFinite(result.loss)) throw dptError('DPT_ERR_CONFIG', `training diverged at step ${step}: loss is ${result.loss}; lower optimizer.lr`);
+      if (!Number.isFinite(result.loss)) throw dptError('DPT_ERR_CONFIG', `training diverged at step ${step + 1}: loss is ${result.loss}; lower optimizer.lr`);
       epochLossSum += result.dataLoss * result.samples;
       epochLossCount += result.samples;
       step++;
       opts.onStep?.(step, model);
-      opts.progress.step({ epoch, step, loss: result.loss, samplesPerSec: sampleCount(step, stepsPerEpoch, config.batchSize, n) / Math.max(trainSeconds, 1e-9) });
+      opts.progress.step({ epoch: job.epoch, step, loss: result.loss, samplesPerSec: sampleCount(step, stepsPerEpoch, config.batchSize, n) / Math.max(trainSeconds, 1e-9) });
       const epochEnd = step % stepsPerEpoch === 0 || step === lastStep;
       if (epochEnd) {
         lastTrainLoss = epochLossSum / Math.max(1, epochLossCount);
         lastEval = evaluate(model, loss, data.test, config.evalBatchSize);
         const line = {
-          epoch: epoch + 1, step, trainLoss: lastTrainLoss,
+          epoch: job.epoch + 1, step, trainLoss: lastTrainLoss,
           test: { loss: lastEval.loss, accuracy: lastEval.accuracy ?? null, f1Macro: lastEval.f1Macro ?? null },
           lr, trainSeconds,
         };
         appendFileSync(join(outDir, 'metrics.jsonl'), JSON.stringify(line) + '\n');
-        opts.progress.epoch({ epoch: epoch + 1, step, trainLoss: lastTrainLoss, test: lastEval });
+        opts.progress.epoch({ epoch: job.epoch + 1, step, trainLoss: lastTrainLoss, test: lastEval });
         epochLossSum = 0;
         epochLossCount = 0;
         checkpoint();
@@ -186,7 +249,7 @@ function sampleCount(steps: number, stepsPerEpoch: number, batch: number, n: num
   return full * n + Math.min(n, rest * batch);
 }
 
-function checkDataFitsModel(config: TrainConfig, model: Model, data: TrainData): void {
+export function checkDataFitsModel(config: TrainConfig, model: Model, data: TrainData): void {
   const xs = data.train.xShape;
   const inShape = model.inShape;
   if (xs.length !== inShape.length || xs.some((d, i) => d !== inShape[i])) {

@@ -1,10 +1,13 @@
-// Builds dist/ from the TypeScript sources. Runs on `npm install` / `npm ci`
-// (the `prepare` script), so a fresh clone needs nothing else.
+// Builds dist/ from the sources: TypeScript (tsc) and the WebAssembly SIMD
+// kernels (AssemblyScript, scripts/build-wasm.js). Runs on `npm install` /
+// `npm ci` (the `prepare` script), so a fresh clone needs nothing else.
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 const tsc = require.resolve('typescript/bin/tsc');
-execFileSync(process.execPath, [tsc, '-p', new URL('../tsconfig.json', import.meta.url).pathname], { stdio: 'inherit' });
+execFileSync(process.execPath, [tsc, '-p', fileURLToPath(new URL('../tsconfig.json', import.meta.url))], { stdio: 'inherit' });
+execFileSync(process.execPath, [fileURLToPath(new URL('./build-wasm.js', import.meta.url))], { stdio: 'inherit' });

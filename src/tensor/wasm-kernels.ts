@@ -120,6 +120,8 @@ export function instantiateWasmKernelsSync(source: WasmSource, options: WasmKern
   return wrap(instance, memory);
 }
 
+const isDim = (x: number): boolean => Number.isInteger(x) && x >= 0 && x < 2 ** 31;
+
 function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
   const ex = instance.exports as unknown as GemmExports;
   const buffer = memory.buffer;
@@ -153,7 +155,7 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
     }
     const ptr = bump(n * 4, `alloc(${n})`);
     const view = new Float32Array(buffer, ptr, n);
-    view.fill(0); // the bump pointer never reuses memory, but scratch copies did pass through
+    view.fill(0); // memory above `top` may still hold an earlier call's scratch copies
     return view;
   }
 
@@ -179,6 +181,9 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
     owns,
     bytesFree: () => limit - top,
     gemm(transA, transB, m, n, k, a, b, c, accumulate) {
+      if (!(isDim(m) && isDim(n) && isDim(k))) {
+        throw dptError('DPT_ERR_SHAPE', `gemm: M, N, K must be non-negative integers, got ${m}, ${n}, ${k}`);
+      }
       const la = m * k, lb = k * n, lc = m * n;
       need(a, la, 'A', transA ? `(K, M) = (${k}, ${m})` : `(M, K) = (${m}, ${k})`);
       need(b, lb, 'B', transB ? `(N, K) = (${n}, ${k})` : `(K, N) = (${k}, ${n})`);

@@ -208,11 +208,13 @@ describe('wasm kernels: memory and loading', () => {
     expect(wk.owns(new Float32Array(10))).toBe(false);
   });
 
-  it('refuses operands shorter than the shape with DPT_ERR_SHAPE', () => {
+  it('refuses operands shorter than the shape, and fractional sizes, with DPT_ERR_SHAPE', () => {
     expect(() => wk.gemm(false, false, 4, 4, 4, new Float32Array(15), new Float32Array(16), new Float32Array(16), false))
       .toThrow(expect.objectContaining({ code: 'DPT_ERR_SHAPE', message: expect.stringContaining('A has 15 floats') }));
     expect(() => wk.gemm(false, true, 4, 4, 4, wk.alloc(16), wk.alloc(16), wk.alloc(15), true))
       .toThrow(expect.objectContaining({ code: 'DPT_ERR_SHAPE', message: expect.stringContaining('C has 15 floats') }));
+    expect(() => wk.gemm(false, false, 2.5, 4, 4, wk.alloc(16), wk.alloc(16), wk.alloc(16), false))
+      .toThrow(expect.objectContaining({ code: 'DPT_ERR_SHAPE', message: expect.stringContaining('non-negative integers') }));
   });
 
   it('reports running out of wasm memory and names the option', () => {
