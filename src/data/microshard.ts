@@ -25,16 +25,17 @@ export function splitMicroShards(batchSize: number, K: number): RowRange[] {
     throw dptError('DPT_ERR_CONFIG', `the micro-shard count K = ${K} exceeds the batch size ${batchSize}: ` +
       `every micro-shard needs at least one row (lower K, or raise the batch size)`);
   }
-  const base = Math.floor(batchSize / K);
-  const extra = batchSize - base * K; // the first `extra` shards get one more row
   const out: RowRange[] = [];
-  let start = 0;
-  for (let k = 0; k < K; k++) {
-    const end = start + base + (k < extra ? 1 : 0);
-    out.push([start, end]);
-    start = end;
-  }
+  for (let k = 0; k < K; k++) out.push(shardBounds(batchSize, K, k));
   return out;
+}
+
+/** Rows [start, end) of micro-shard k when `rows` rows are cut into K (no checks: the hot path). */
+export function shardBounds(rows: number, K: number, k: number): [number, number] {
+  const base = Math.floor(rows / K);
+  const extra = rows % K; // the first `extra` shards get one more row
+  const start = k * base + Math.min(k, extra);
+  return [start, start + base + (k < extra ? 1 : 0)];
 }
 
 /**

@@ -9,7 +9,7 @@
 // NOTE: the naive form overflows or loses everything for logits of +-100;
 // the stable form never exponentiates a positive number.
 
-import { checkCall, checkTarget, type Loss } from './loss.js';
+import { elementwiseLoss } from './elementwise.js';
 
 /** sigmoid(z) without overflow for large |z|. */
 function sigmoid(z: number): number {
@@ -18,28 +18,11 @@ function sigmoid(z: number): number {
   return e / (1 + e);
 }
 
-export const binaryCrossEntropyLogits: Loss = {
+export const binaryCrossEntropyLogits = elementwiseLoss({
   name: 'binary_cross_entropy_logits',
   target: 'binary',
-  shardLevel: false,
-  targetSize: (D) => D,
-  forwardBackward(pred, target, n, D, dpred, scale, perSample) {
-    checkCall(binaryCrossEntropyLogits, pred, target, n, D, dpred, perSample);
-    const k = scale / D;
-    let total = 0;
-    for (let i = 0; i < n; i++) {
-      const row = i * D;
-      let sum = 0;
-      for (let j = 0; j < D; j++) {
-        const z = pred[row + j], t = target[row + j];
-        checkTarget(t >= 0 && t <= 1, 'binary_cross_entropy_logits', target, row + j, D, 'targets must lie in [0, 1]');
-        sum += Math.max(z, 0) - z * t + Math.log1p(Math.exp(-Math.abs(z)));
-        dpred[row + j] = k * (sigmoid(z) - t);
-      }
-      const loss = sum / D;
-      if (perSample) perSample[i] = loss;
-      total += loss;
-    }
-    return total;
-  },
-};
+  validTarget: (t) => t >= 0 && t <= 1,
+  rule: 'targets must lie in [0, 1]',
+  value: (z, t) => Math.max(z, 0) - z * t + Math.log1p(Math.exp(-Math.abs(z))),
+  derivative: (z, t) => sigmoid(z) - t,
+});

@@ -5,31 +5,13 @@
 // NOTE: the subgradient at the kink pred == target is 0 (PyTorch's l1_loss;
 // the fixtures' edge case has exact equalities).
 
-import { checkCall, checkTarget, type Loss } from './loss.js';
+import { elementwiseLoss } from './elementwise.js';
 
-export const mae: Loss = {
+export const mae = elementwiseLoss({
   name: 'mae',
   target: 'real',
-  shardLevel: false,
-  targetSize: (D) => D,
-  forwardBackward(pred, target, n, D, dpred, scale, perSample) {
-    checkCall(mae, pred, target, n, D, dpred, perSample);
-    const k = scale / D;
-    let total = 0;
-    for (let i = 0; i < n; i++) {
-      const row = i * D;
-      let sum = 0;
-      for (let j = 0; j < D; j++) {
-        const t = target[row + j];
-        checkTarget(Number.isFinite(t), 'mae', target, row + j, D, 'targets must be finite numbers');
-        const d = pred[row + j] - t;
-        sum += Math.abs(d);
-        dpred[row + j] = d > 0 ? k : d < 0 ? -k : 0;
-      }
-      const loss = sum / D;
-      if (perSample) perSample[i] = loss;
-      total += loss;
-    }
-    return total;
-  },
-};
+  validTarget: Number.isFinite,
+  rule: 'targets must be finite numbers',
+  value: (p, t) => Math.abs(p - t),
+  derivative: (p, t) => (p > t ? 1 : p < t ? -1 : 0),
+});

@@ -6,14 +6,9 @@ import type { Loss } from '../losses/loss.js';
 import type { Model } from '../model/model.js';
 import { alignedBlocks, reduceNode, treeHeight, type TreeNode } from '../reduce/tree.js';
 import { leafGradient } from './step.js';
+import { shardBounds } from '../data/microshard.js';
 
-/** The rows [start, end) of micro-shard i when `rows` rows are cut into k (numpy.array_split). */
-export function shardBounds(rows: number, k: number, i: number): [number, number] {
-  const base = Math.floor(rows / k);
-  const extra = rows % k;
-  const start = i * base + Math.min(i, extra);
-  return [start, start + base + (i < extra ? 1 : 0)];
-}
+export { shardBounds };
 
 /** The micro-shard count actually used for a batch of `rows` rows (a short last batch may have fewer). */
 export function shardCount(rows: number, microShards: number): number {
