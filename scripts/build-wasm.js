@@ -1,5 +1,6 @@
-// Compiles the WebAssembly SIMD kernels: wasm/gemm.ts -> dist/wasm/kernels.wasm
-// (AssemblyScript, baseline 128-bit SIMD, no threads, no relaxed SIMD).
+// Compiles the WebAssembly SIMD kernels: wasm/gemm.ts (matrix products) and
+// wasm/cells.ts (LSTM/GRU cells, row sums) -> dist/wasm/kernels.wasm, one
+// module (AssemblyScript, baseline 128-bit SIMD, no threads, no relaxed SIMD).
 // Run after tsc (scripts/build.js empties dist/ first):  node scripts/build-wasm.js
 //
 // The module imports its memory as env.memory (the loader in
@@ -9,12 +10,12 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const source = 'wasm/gemm.ts';
+const sources = ['wasm/gemm.ts', 'wasm/cells.ts'];
 const outDir = root + 'dist/wasm/';
 const outFile = outDir + 'kernels.wasm';
 
 const args = [
-  source,
+  ...sources,
   '--enable', 'simd',
   '-O3',
   '--runtime', 'stub',
@@ -46,4 +47,4 @@ mkdirSync(outDir, { recursive: true });
 const tmp = `${outFile}.${process.pid}.tmp`;
 writeFileSync(tmp, binary);
 renameSync(tmp, outFile);
-console.log(`build-wasm: ${source} -> dist/wasm/kernels.wasm (${binary.length} bytes)`);
+console.log(`build-wasm: ${sources.join(' + ')} -> dist/wasm/kernels.wasm (${binary.length} bytes)`);

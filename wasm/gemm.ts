@@ -171,17 +171,17 @@ function packBlockA(transA: bool, a: usize, m: i32, k: i32, ic: i32, pc: i32, mc
   }
 }
 
-// Packs op(B)[pc .. pc+kc, jc .. jc+nc] into packB: micro-panel jr holds
-// (kc, NR) row-major. op(B)(p, j) is b[p*n + j] (stored (K, N)) or, with
+// Packs op(B)[pc .. pc+kc, jc .. jc+nc] at dstB (packB, or a caller's
+// buffer for packBWhole): micro-panel jr holds (kc, NR) row-major. op(B)(p, j) is b[p*n + j] (stored (K, N)) or, with
 // transB, b[j*k + p] (stored (N, K)). Columns past nc in the last
 // micro-panel are zero.
-function packBlockB(transB: bool, b: usize, n: i32, k: i32, pc: i32, jc: i32, kc: i32, nc: i32): void {
+function packBlockB(transB: bool, b: usize, n: i32, k: i32, pc: i32, jc: i32, kc: i32, nc: i32, dstB: usize): void {
   const full = nc / NR * NR; // columns in full micro-panels
   if (transB) {
     // NR rows of the stored B, walked along k together, through two 4x4 transposes.
     const ld = <usize>k * 4;
     for (let jr = 0; jr < full; jr += NR) {
-      const dst = packB + <usize>(jr * kc * 4);
+      const dst = dstB + <usize>(jr * kc * 4);
       const s0 = b + (<usize>(jc + jr) * <usize>k + <usize>pc) * 4;
       const s1 = s0 + ld, s2 = s1 + ld, s3 = s2 + ld;
       const s4 = s3 + ld, s5 = s4 + ld, s6 = s5 + ld, s7 = s6 + ld;
@@ -211,7 +211,7 @@ function packBlockB(transB: bool, b: usize, n: i32, k: i32, pc: i32, jc: i32, kc
     for (let p0 = 0; p0 < kc; p0 += PCH) {
       const p1 = min(kc, p0 + PCH);
       for (let jr = 0; jr < full; jr += NR) {
-        const dst = packB + <usize>(jr * kc * 4);
+        const dst = dstB + <usize>(jr * kc * 4);
         let src = b + (<usize>(pc + p0) * <usize>n + <usize>(jc + jr)) * 4;
         for (let p = p0; p < p1; p++) {
           const d = dst + <usize>(p * NR * 4);
@@ -224,7 +224,7 @@ function packBlockB(transB: bool, b: usize, n: i32, k: i32, pc: i32, jc: i32, kc
   }
   if (full < nc) {
     const cols = nc - full;
-    const dst = packB + <usize>(full * kc * 4);
+    const dst = dstB + <usize>(full * kc * 4);
     for (let p = 0; p < kc; p++) {
       const d = dst + <usize>(p * NR * 4);
       const q = <usize>(pc + p);
@@ -334,13 +334,14 @@ function kernel(h: i32, kc: i32, ap: usize, bp: usize, c: usize, ldc: usize, fro
   else kernel4x8(kc, ap, bp, c, ldc, fromC);
 }
 
-// The (mc, nc) block of C at c (row stride ldc bytes) from packA and packB.
-// B micro-panel outside (it stays in L1), A panels inside (from L2).
-function macroKernel(mc: i32, nc: i32, kc: i32, c: usize, ldc: usize, fromC: bool): void {
+// The (mc, nc) block of C at c (row stride ldc bytes) from packA and the
+// packed B block at pb. B micro-panel outside (it stays in L1), A panels
+// inside (from L2).
+function macroKernel(mc: i32, nc: i32, kc: i32, pb: usize, c: usize, ldc: usize, fromC: bool): void {
   const r5 = rowsIn5(mc);
   for (let jr = 0; jr < nc; jr += NR) {
     const cols = min(NR, nc - jr);
-    const bp = packB + <usize>(jr * kc * 4);
+    const bp = pb + <usize>(jr * kc * 4);
     for (let ir = 0; ir < mc; ) {
       const h = ir < r5 ? MR : 4;
       const rows = min(h, mc - ir);
@@ -379,6 +380,56 @@ function macroKernel(mc: i32, nc: i32, kc: i32, c: usize, ldc: usize, fromC: boo
  * C must not overlap A or B.
  */
 export function gemm(transA: i32, transB: i32, m: i32, n: i32, k: i32, a: usize, b: usize, c: usize, accumulate: i32): void {
+  gemmBlocked(transA, transB, m, n, k, a, b, 0, c, accumulate);
+}
+
+// ---------------------------------------------------------------- B packed once, used many times
+
+// A recurrent layer multiplies by the same weight matrix at every timestep,
+// with few rows (one micro-shard) each time; packing B dominated those
+// products. packBWhole packs every block of op(B) once, in the order and
+// blocking that gemm uses (they depend on n and k only, never on m), and
+// gemmPackedB reads the blocks from there: the same arithmetic in the same
+// order, so its results are bit-identical to gemm's.
+
+/** Floats that packBWhole writes for an op(B) of (k, n). */
+export function packedBFloats(n: i32, k: i32): i32 {
+  if (n <= 0 || k <= 0) return 0;
+  const nStep = blockStep(n, NC, NR);
+  let total = 0;
+  for (let jc = 0; jc < n; jc += nStep) {
+    const nc = min(nStep, n - jc);
+    total += k * ((nc + NR - 1) / NR * NR);
+  }
+  return total;
+}
+
+/** Packs all of op(B) (k, n) at dst (packedBFloats(n, k) floats, 16-byte aligned). */
+export function packBWhole(transB: i32, n: i32, k: i32, b: usize, dst: usize): void {
+  if (n <= 0 || k <= 0) return;
+  const kStep = blockStep(k, KC, 1);
+  const nStep = blockStep(n, NC, NR);
+  let pb = dst;
+  for (let jc = 0; jc < n; jc += nStep) {
+    const nc = min(nStep, n - jc);
+    const ncPad = (nc + NR - 1) / NR * NR;
+    for (let pc = 0; pc < k; pc += kStep) {
+      const kc = min(kStep, k - pc);
+      packBlockB(transB != 0, b, n, k, pc, jc, kc, nc, pb);
+      pb += <usize>(kc * ncPad * 4);
+    }
+  }
+}
+
+/** gemm with op(B) already packed by packBWhole(transB, n, k, b, packed): bit-identical results. */
+export function gemmPackedB(transA: i32, m: i32, n: i32, k: i32, a: usize, packed: usize, c: usize, accumulate: i32): void {
+  gemmBlocked(transA, 0, m, n, k, a, 0, packed, c, accumulate);
+}
+
+// The loops of gemm. With packed != 0, B's blocks are read from there (in
+// packBWhole's order) instead of being packed into packB here.
+function gemmBlocked(transA: i32, transB: i32, m: i32, n: i32, k: i32, a: usize, b: usize, packed: usize,
+  c: usize, accumulate: i32): void {
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {
     if (accumulate == 0) memory.fill(c, 0, <usize>m * <usize>n * 4);
@@ -388,17 +439,25 @@ export function gemm(transA: i32, transB: i32, m: i32, n: i32, k: i32, a: usize,
   const mStep = blockStep(m, MC, MR);
   const nStep = blockStep(n, NC, NR);
   const ldc = <usize>n * 4;
+  let pb = packed;
   for (let jc = 0; jc < n; jc += nStep) {
     const nc = min(nStep, n - jc);
+    const ncPad = (nc + NR - 1) / NR * NR;
     // K blocks in increasing order: the partial sums go through C in k order.
     for (let pc = 0; pc < k; pc += kStep) {
       const kc = min(kStep, k - pc);
-      packBlockB(transB != 0, b, n, k, pc, jc, kc, nc);
+      let bBlock = packB;
+      if (packed != 0) {
+        bBlock = pb;
+        pb += <usize>(kc * ncPad * 4);
+      } else {
+        packBlockB(transB != 0, b, n, k, pc, jc, kc, nc, packB);
+      }
       const fromC = accumulate != 0 || pc > 0;
       for (let ic = 0; ic < m; ic += mStep) {
         const mc = min(mStep, m - ic);
         packBlockA(transA != 0, a, m, k, ic, pc, mc, kc);
-        macroKernel(mc, nc, kc, c + <usize>ic * ldc + <usize>(jc * 4), ldc, fromC);
+        macroKernel(mc, nc, kc, bBlock, c + <usize>ic * ldc + <usize>(jc * 4), ldc, fromC);
       }
     }
   }

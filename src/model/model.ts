@@ -11,6 +11,7 @@
 import { dptError, fmtShape } from '../errors.js';
 import { formatZodError } from '../check/zod-format.js';
 import { initParam } from '../init/init.js';
+import { allocFloats } from '../tensor/alloc.js';
 import type { ForwardContext, Layer } from '../nn/layer.js';
 import { sizeOf } from '../nn/layer.js';
 import { createDense } from '../nn/dense.js';
@@ -66,9 +67,13 @@ export interface Model {
 }
 
 export interface BuildOptions {
-  /** Use this buffer for the parameters (e.g. shared or WebAssembly memory). Length >= size. */
+  /**
+   * Use this buffer for the parameters (e.g. shared memory). Length >= size.
+   * Default: allocFloats(size), i.e. WebAssembly memory when the wasm kernels
+   * are active; a buffer outside it works but is copied in at every product.
+   */
   params?: Float32Array;
-  /** Use this buffer for the gradient vector. Length >= size + GRAD_EXTRA. */
+  /** Use this buffer for the gradient vector. Length >= size + GRAD_EXTRA. Default: allocFloats. */
   grads?: Float32Array;
 }
 
@@ -149,8 +154,11 @@ export function buildModel(specValue: ModelSpec | unknown, options: BuildOptions
   });
   const size = offset;
 
-  const params = options.params ?? new Float32Array(size);
-  const grads = options.grads ?? new Float32Array(size + GRAD_EXTRA);
+  // Default buffers come from the allocator in effect (src/tensor/alloc.ts):
+  // WebAssembly memory when the wasm kernels are active, so that the weights
+  // and the gradients they accumulate into are used in place, with no copy per call.
+  const params = options.params ?? allocFloats(size);
+  const grads = options.grads ?? allocFloats(size + GRAD_EXTRA);
   if (params.length < size) throw new RangeError(`params buffer holds ${params.length} floats, the model needs ${size}`);
   if (grads.length < size + GRAD_EXTRA) throw new RangeError(`grads buffer holds ${grads.length} floats, the model needs ${size + GRAD_EXTRA}`);
 

@@ -29,9 +29,10 @@
 // (B, ...) scratch buffers (h, zh, dGt, dh).
 import { dptError, fmtShape } from '../errors.js';
 import type { RecurrentSpec } from '../model/spec.js';
+import { cells } from '../tensor/cells.js';
 import { gemm } from '../tensor/kernels.js';
 import { Workspace, type Layer, type ParamSpec } from './layer.js';
-import { addRowSums, checkBind, sequenceShape, transposeInto } from './recurrent.js';
+import { checkBind, inPlace, sequenceShape, transposeInto } from './recurrent.js';
 
 const EMPTY: Float32Array = new Float32Array(0);
 
@@ -41,7 +42,8 @@ export class GruState {
   private readonly ws = {
     act: new Workspace(), hn: new Workspace(), hPrev: new Workspace(), h: new Workspace(),
     zh: new Workspace(), dGx: new Workspace(), dGh: new Workspace(), dGt: new Workspace(),
-    dh: new Workspace(),
+    dh: new Workspace(), bih: new Workspace(), bhh: new Workspace(), dy: new Workspace(),
+    whhF: new Workspace(), whhB: new Workspace(),
   };
   // Kept by forward for backward:
   act = EMPTY;   // (B, T, 3H) x_t W_ih, then overwritten by the activated gates r z n
@@ -73,6 +75,27 @@ export class GruState {
     this.dGt = this.ws.dGt.get(B * G);
     this.dh = this.ws.dh.get(B * H);
   }
+
+  /** The biases b_ih, b_hh (3H), where the kernels use them in place (copies if they live elsewhere). */
+  biasesInPlace(b_ih: Float32Array, b_hh: Float32Array): [Float32Array, Float32Array] {
+    return [inPlace(b_ih, 3 * this.H, this.ws.bih), inPlace(b_hh, 3 * this.H, this.ws.bhh)];
+  }
+
+  /** dy (B, T, H), where the kernels use it in place (a copy if it lives elsewhere). */
+  dyInPlace(dy: Float32Array): Float32Array {
+    return inPlace(dy, this.B * this.T * this.H, this.ws.dy);
+  }
+
+  /** W_hh (H, 3H) prepared for the per-step products h W_hh (forward) or, with transB, dz W_hh^T (backward). */
+  packWhh(W_hh: Float32Array, transB: boolean): Float32Array {
+    const { H } = this;
+    const G = 3 * H;
+    const [n, k] = transB ? [H, G] : [G, H];
+    const ck = cells();
+    const packed = (transB ? this.ws.whhB : this.ws.whhF).get(ck.packedBLength(n, k));
+    ck.packB(transB, n, k, W_hh, packed);
+    return packed;
+  }
 }
 
 /**
@@ -87,35 +110,31 @@ export function gruForward(
 ): void {
   s.reserveForward(B, T, F, H);
   const { act, hn, hPrev, h, zh } = s;
-  const G = 3 * H, H2 = 2 * H;
+  const G = 3 * H;
 
   // Input projection of all timesteps in one product: act (B*T, 3H) = x (B*T, F) W_ih (F, 3H).
   gemm(false, false, B * T, G, F, x, W_ih, act, false);
   for (let k = 0; k < B * H; k++) h[k] = h0 !== null ? h0[k] : 0;
 
+  const ck = cells();
+  const [bih, bhh] = s.biasesInPlace(b_ih, b_hh);
+  // W_hh packed once for the T per-step products (bit-identical to gemm, see cells.ts).
+  const whh = T > 1 || h0 !== null ? s.packWhh(W_hh, false) : null;
   for (let t = 0; t < T; t++) {
     // zh (B, 3H) = h_{t-1} (B, H) W_hh (H, 3H); skipped while h is known to be zero.
     if (t === 0 && h0 === null) zh.fill(0);
-    else gemm(false, false, B, G, H, h, W_hh, zh, false);
+    else ck.gemmPackedB(B, G, H, h, false, W_hh, whh!, zh, false);
+    // The gates, hn, h_t of every row (the fused cell, src/tensor/cells.ts).
+    ck.gruForwardStep(B, T, H, t, act, zh, bih, bhh, hn, hPrev, h);
+  }
 
+  // y (B, T, H): h_t of every step. hPrev holds h_{t-1} at slot t, so slots
+  // 1..T-1 of a row are h_0..h_{T-2}; h_{T-1} is the final h.
+  if (y !== null) {
     for (let bi = 0; bi < B; bi++) {
-      const ra = (bi * T + t) * G, rz = bi * G, rt = (bi * T + t) * H, rh = bi * H;
-      for (let j = 0; j < H; j++) {
-        const r = 1 / (1 + Math.exp(-(act[ra + j] + b_ih[j] + zh[rz + j] + b_hh[j])));
-        const z = 1 / (1 + Math.exp(-(act[ra + H + j] + b_ih[H + j] + zh[rz + H + j] + b_hh[H + j])));
-        hn[rt + j] = zh[rz + H2 + j] + b_hh[H2 + j];
-        // NOTE: r times the stored float32 hn, the value backward sees.
-        const n = Math.tanh(act[ra + H2 + j] + b_ih[H2 + j] + r * hn[rt + j]);
-        act[ra + j] = r;
-        act[ra + H + j] = z;
-        act[ra + H2 + j] = n;
-        const hp = h[rh + j];
-        hPrev[rt + j] = hp;
-        h[rh + j] = (1 - z) * n + z * hp;
-      }
-      if (y !== null) {
-        for (let j = 0; j < H; j++) y[rt + j] = h[rh + j];
-      }
+      const r = bi * T * H;
+      y.set(hPrev.subarray(r + H, r + T * H), r);
+      y.set(h.subarray(bi * H, (bi + 1) * H), r + (T - 1) * H);
     }
   }
 }
@@ -134,36 +153,26 @@ export function gruBackward(
 ): void {
   s.reserveBackward();
   const { B, T, F, H, act, hn, hPrev, dGx, dGh, dGt, dh } = s;
-  const G = 3 * H, H2 = 2 * H;
+  const G = 3 * H;
 
   for (let k = 0; k < B * H; k++) dh[k] = dhT !== null ? dhT[k] : 0;
 
+  const ck = cells();
+  const dyIn = dy !== null ? s.dyInPlace(dy) : null;
+  const whhT = T > 1 || dh0 !== null ? s.packWhh(W_hh, true) : null; // for dz_t W_hh^T
   for (let t = T - 1; t >= 0; t--) {
-    for (let bi = 0; bi < B; bi++) {
-      const ra = (bi * T + t) * G, rg = bi * G, rt = (bi * T + t) * H, rh = bi * H;
-      for (let j = 0; j < H; j++) {
-        const dht = dy !== null ? dh[rh + j] + dy[rt + j] : dh[rh + j];
-        const r = act[ra + j], z = act[ra + H + j], n = act[ra + H2 + j];
-        const dzn = dht * (1 - z) * (1 - n * n);
-        const dzz = dht * (hPrev[rt + j] - n) * z * (1 - z);
-        const dzr = dzn * hn[rt + j] * r * (1 - r);
-        const dhn = dzn * r;
-        dGx[ra + j] = dzr; dGx[ra + H + j] = dzz; dGx[ra + H2 + j] = dzn;
-        dGh[ra + j] = dzr; dGh[ra + H + j] = dzz; dGh[ra + H2 + j] = dhn;
-        dGt[rg + j] = dzr; dGt[rg + H + j] = dzz; dGt[rg + H2 + j] = dhn;
-        dh[rh + j] = dht * z; // the direct path of dh_{t-1}; the product below adds the rest
-      }
-    }
+    // dLoss/d(a_t), dLoss/d(zh_t) of every row, and dh_{t-1}'s direct path (the fused cell, src/tensor/cells.ts).
+    ck.gruBackwardStep(B, T, H, t, act, hn, hPrev, dyIn, dh, dGx, dGh, dGt);
     // dh_{t-1} (B, H) += dGh_t (B, 3H) W_hh^T; W_hh is stored (H, 3H) = (N, K), hence transB.
     // The layer starts from h0 = 0 and needs no dh0: the last product is skipped.
-    if (t > 0 || dh0 !== null) gemm(false, true, B, H, G, dGt, W_hh, dh, true);
+    if (t > 0 || dh0 !== null) ck.gemmPackedB(B, H, G, dGt, true, W_hh, whhT!, dh, true);
   }
 
   // The weight gradients of all timesteps at once (x and hPrev are stored (B*T, .) = (K, M)).
   gemm(true, false, F, G, B * T, x, dGx, dW_ih, true);
   gemm(true, false, H, G, B * T, hPrev, dGh, dW_hh, true);
-  addRowSums(db_ih, dGx, B * T, G);
-  addRowSums(db_hh, dGh, B * T, G);
+  ck.addRowSums(db_ih, dGx, B * T, G);
+  ck.addRowSums(db_hh, dGh, B * T, G);
   // dx (B*T, F) = dGx (B*T, 3H) W_ih^T; W_ih is stored (F, 3H) = (N, K), hence transB.
   if (dx !== null) gemm(false, true, B * T, F, G, dGx, W_ih, dx, false);
   if (dh0 !== null) dh0.set(dh);

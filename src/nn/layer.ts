@@ -23,6 +23,10 @@
 //   s = (1 - momentum) * s + momentum * (reduced ds / N)
 // so the update does not depend on how the batch was split among workers.
 
+import { allocator, type FloatAllocator } from '../tensor/alloc.js';
+
+const EMPTY: Float32Array = new Float32Array(0);
+
 export type InitKind =
   | 'glorot_uniform' | 'glorot_normal' | 'he_uniform' | 'he_normal'
   | 'zeros' | 'ones';
@@ -83,14 +87,30 @@ export function sizeOf(shape: readonly number[]): number {
 /**
  * A reusable buffer that grows to the largest batch seen and hands out
  * views of the exact size asked for.
+ *
+ * Its memory comes from the allocator in effect (src/tensor/alloc.ts): the
+ * heap by default, the WebAssembly memory when the wasm kernels are active,
+ * so that every layer's outputs, caches and gradients are where the kernels
+ * use them in place. Growing frees the old buffer (the wasm memory never
+ * grows and reuses freed blocks), so a workspace holds at most its largest
+ * size; it never shrinks. A view stays valid until the next get() (the
+ * layer's next forward/backward). After the allocator changes (useKernels),
+ * the next get() moves to the new one.
  */
 export class Workspace {
-  private buf = new Float32Array(0);
-  private view = this.buf;
+  private buf = EMPTY;
+  private view = EMPTY;
+  private owner: FloatAllocator | null = null;
   /** A view of `n` floats; contents are unspecified unless `zero`. */
   get(n: number, zero = false): Float32Array {
-    if (this.buf.length < n) {
-      this.buf = new Float32Array(n);
+    const a = allocator();
+    if (this.buf.length < n || this.owner !== a) {
+      if (this.owner !== null) this.owner.free(this.buf);
+      this.buf = EMPTY; // if alloc throws (out of memory), nothing dangles
+      this.view = EMPTY;
+      this.owner = null;
+      this.buf = a.alloc(n);
+      this.owner = a;
       this.view = this.buf;
     }
     if (this.view.length !== n) this.view = this.buf.subarray(0, n);

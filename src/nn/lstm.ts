@@ -37,9 +37,10 @@
 // dh), which the cell loops fill alongside the batch-major caches.
 import { dptError, fmtShape } from '../errors.js';
 import type { RecurrentSpec } from '../model/spec.js';
+import { cells } from '../tensor/cells.js';
 import { gemm } from '../tensor/kernels.js';
 import { Workspace, type Layer, type ParamSpec } from './layer.js';
-import { addRowSums, checkBind, sequenceShape, transposeInto } from './recurrent.js';
+import { checkBind, inPlace, sequenceShape, transposeInto } from './recurrent.js';
 
 const EMPTY: Float32Array = new Float32Array(0);
 
@@ -49,7 +50,8 @@ export class LstmState {
   private readonly ws = {
     act: new Workspace(), c: new Workspace(), tc: new Workspace(), hPrev: new Workspace(),
     h: new Workspace(), zh: new Workspace(), dG: new Workspace(), dGt: new Workspace(),
-    dh: new Workspace(), dc: new Workspace(),
+    dh: new Workspace(), dc: new Workspace(), bias: new Workspace(), dy: new Workspace(),
+    whhF: new Workspace(), whhB: new Workspace(),
   };
   // Kept by forward for backward:
   act = EMPTY;   // (B, T, 4H) x_t W_ih, then overwritten by the activated gates i f g o
@@ -83,6 +85,27 @@ export class LstmState {
     this.dh = this.ws.dh.get(B * H);
     this.dc = this.ws.dc.get(B * H);
   }
+
+  /** bias (4H), where the kernels use it in place (a copy if it lives elsewhere). */
+  biasInPlace(b: Float32Array): Float32Array {
+    return inPlace(b, 4 * this.H, this.ws.bias);
+  }
+
+  /** dy (B, T, H), where the kernels use it in place (a copy if it lives elsewhere). */
+  dyInPlace(dy: Float32Array): Float32Array {
+    return inPlace(dy, this.B * this.T * this.H, this.ws.dy);
+  }
+
+  /** W_hh (H, 4H) prepared for the per-step products h W_hh (forward) or, with transB, dz W_hh^T (backward). */
+  packWhh(W_hh: Float32Array, transB: boolean): Float32Array {
+    const { H } = this;
+    const G = 4 * H;
+    const [n, k] = transB ? [H, G] : [G, H];
+    const ck = cells();
+    const packed = (transB ? this.ws.whhB : this.ws.whhF).get(ck.packedBLength(n, k));
+    ck.packB(transB, n, k, W_hh, packed);
+    return packed;
+  }
 }
 
 /**
@@ -98,7 +121,7 @@ export function lstmForward(
 ): void {
   s.reserveForward(B, T, F, H);
   const { act, c, tc, hPrev, h, zh } = s;
-  const G = 4 * H, H2 = 2 * H, H3 = 3 * H;
+  const G = 4 * H;
 
   // Input projection of all timesteps in one product: act (B*T, 4H) = x (B*T, F) W_ih (F, 4H).
   gemm(false, false, B * T, G, F, x, W_ih, act, false);
@@ -112,36 +135,25 @@ export function lstmForward(
     }
   }
 
+  const ck = cells();
+  const bias = s.biasInPlace(b);
+  // W_hh packed once for the T per-step products (bit-identical to gemm, see cells.ts).
+  const whh = T > 1 || h0 !== null ? s.packWhh(W_hh, false) : null;
   for (let t = 0; t < T; t++) {
     // zh (B, 4H) = h_{t-1} (B, H) W_hh (H, 4H); skipped while h is known to be zero.
     if (t === 0 && h0 === null) zh.fill(0);
-    else gemm(false, false, B, G, H, h, W_hh, zh, false);
+    else ck.gemmPackedB(B, G, H, h, false, W_hh, whh!, zh, false);
+    // The gates, c_t, tanh(c_t), h_t of every row (the fused cell, src/tensor/cells.ts).
+    ck.lstmForwardStep(B, T, H, t, act, zh, bias, c, tc, hPrev, h);
+  }
 
+  // y (B, T, H): h_t of every step. hPrev holds h_{t-1} at slot t, so slots
+  // 1..T-1 of a row are h_0..h_{T-2}; h_{T-1} is the final h.
+  if (y !== null) {
     for (let bi = 0; bi < B; bi++) {
-      const ra = (bi * T + t) * G;       // row (b, t) of act
-      const rz = bi * G;                 // row b of zh
-      const rc = (bi * (T + 1) + t) * H; // c_{t-1}; c_t is at rc + H
-      const rt = (bi * T + t) * H;       // row (b, t) of tc, hPrev, y
-      const rh = bi * H;                 // row b of h
-      for (let j = 0; j < H; j++) {
-        const i = 1 / (1 + Math.exp(-(act[ra + j] + zh[rz + j] + b[j])));
-        const f = 1 / (1 + Math.exp(-(act[ra + H + j] + zh[rz + H + j] + b[H + j])));
-        const g = Math.tanh(act[ra + H2 + j] + zh[rz + H2 + j] + b[H2 + j]);
-        const o = 1 / (1 + Math.exp(-(act[ra + H3 + j] + zh[rz + H3 + j] + b[H3 + j])));
-        act[ra + j] = i;
-        act[ra + H + j] = f;
-        act[ra + H2 + j] = g;
-        act[ra + H3 + j] = o;
-        c[rc + H + j] = f * c[rc + j] + i * g;
-        // NOTE: tanh of the stored float32 c_t, the value backward sees.
-        const tcj = Math.tanh(c[rc + H + j]);
-        tc[rt + j] = tcj;
-        hPrev[rt + j] = h[rh + j];
-        h[rh + j] = o * tcj;
-      }
-      if (y !== null) {
-        for (let j = 0; j < H; j++) y[rt + j] = h[rh + j];
-      }
+      const r = bi * T * H;
+      y.set(hPrev.subarray(r + H, r + T * H), r);
+      y.set(h.subarray(bi * H, (bi + 1) * H), r + (T - 1) * H);
     }
   }
 }
@@ -172,44 +184,32 @@ export function lstmBackward(
 ): void {
   s.reserveBackward();
   const { B, T, F, H, act, c, tc, hPrev, dG, dGt, dh, dc } = s;
-  const G = 4 * H, H2 = 2 * H, H3 = 3 * H;
+  const G = 4 * H;
 
   for (let k = 0; k < B * H; k++) {
     dh[k] = dhT !== null ? dhT[k] : 0;
     dc[k] = 0;
   }
 
+  const ck = cells();
+  const dyIn = dy !== null ? s.dyInPlace(dy) : null;
+  const whhT = T > 1 || dh0 !== null ? s.packWhh(W_hh, true) : null; // for dz_t W_hh^T
   for (let t = T - 1; t >= 0; t--) {
-    for (let bi = 0; bi < B; bi++) {
-      const ra = (bi * T + t) * G, rg = bi * G, rc = (bi * (T + 1) + t) * H;
-      const rt = (bi * T + t) * H, rh = bi * H;
-      for (let j = 0; j < H; j++) {
-        const dht = dy !== null ? dh[rh + j] + dy[rt + j] : dh[rh + j];
-        const i = act[ra + j], f = act[ra + H + j], g = act[ra + H2 + j], o = act[ra + H3 + j];
-        const tcj = tc[rt + j];
-        const dct = dc[rh + j] + dht * o * (1 - tcj * tcj);
-        const dzi = dct * g * i * (1 - i);
-        const dzf = dct * c[rc + j] * f * (1 - f);
-        const dzg = dct * i * (1 - g * g);
-        const dzo = dht * tcj * o * (1 - o);
-        dc[rh + j] = dct * f; // dc_{t-1}
-        dG[ra + j] = dzi; dG[ra + H + j] = dzf; dG[ra + H2 + j] = dzg; dG[ra + H3 + j] = dzo;
-        dGt[rg + j] = dzi; dGt[rg + H + j] = dzf; dGt[rg + H2 + j] = dzg; dGt[rg + H3 + j] = dzo;
-      }
-    }
+    // dz_t of every row into dG and dGt, dc_{t-1} into dc (the fused cell, src/tensor/cells.ts).
+    ck.lstmBackwardStep(B, T, H, t, act, c, tc, dyIn, dh, dc, dG, dGt);
     // dh_{t-1} (B, H) = dz_t (B, 4H) W_hh^T; W_hh is stored (H, 4H) = (N, K), hence transB.
     // The layer starts from h0 = 0 and needs no dh0: the last product is skipped.
-    if (t > 0 || dh0 !== null) gemm(false, true, B, H, G, dGt, W_hh, dh, false);
+    if (t > 0 || dh0 !== null) ck.gemmPackedB(B, H, G, dGt, true, W_hh, whhT!, dh, false);
   }
 
   // The weight gradients of all timesteps at once (x and hPrev are stored (B*T, .) = (K, M)):
   // dW_ih (F, 4H) += x^T dG,  dW_hh (H, 4H) += hPrev^T dG,  db += sum over rows of dG.
   gemm(true, false, F, G, B * T, x, dG, dW_ih, true);
   gemm(true, false, H, G, B * T, hPrev, dG, dW_hh, true);
-  addRowSums(db, dG, B * T, G);
+  ck.addRowSums(db, dG, B * T, G);
   // NOTE: accumulate straight into each bias gradient: adding a per-call
   // sum instead would round differently when a batch is split across calls.
-  if (db2 !== null) addRowSums(db2, dG, B * T, G);
+  if (db2 !== null) ck.addRowSums(db2, dG, B * T, G);
   // dx (B*T, F) = dG (B*T, 4H) W_ih^T; W_ih is stored (F, 4H) = (N, K), hence transB.
   if (dx !== null) gemm(false, true, B * T, F, G, dG, W_ih, dx, false);
   if (dh0 !== null) dh0.set(dh);
@@ -300,7 +300,7 @@ export function createLstm(index: number, inShape: readonly number[], spec: Recu
 
   let W_ih = EMPTY, W_hh = EMPTY, b_ih = EMPTY, b_hh = EMPTY; // (F, 4H), (H, 4H), (4H), (4H)
   let dW_ih = EMPTY, dW_hh = EMPTY, db_ih = EMPTY, db_hh = EMPTY;
-  const b = new Float32Array(G);                   // (4H) b_ih + b_hh of the last forward
+  const bSpace = new Workspace();                  // (4H) b_ih + b_hh of the last forward
   let x = EMPTY;                                   // (B, T, F) the input, kept for backward
   let lastBatch = -1;                              // B of the last forward
   const s = new LstmState();
@@ -325,6 +325,7 @@ export function createLstm(index: number, inShape: readonly number[], spec: Recu
       }
       x = input;
       lastBatch = batch;
+      const b = bSpace.get(G);
       for (let j = 0; j < G; j++) b[j] = b_ih[j] + b_hh[j];
       const out = returnSequences ? y.get(batch * T * H) : null;
       lstmForward(s, out, x, null, null, W_ih, W_hh, b, batch, T, F, H);

@@ -1,6 +1,8 @@
 // Small pieces shared by the LSTM and GRU layers (lstm.ts, gru.ts).
 import { dptError, fmtShape } from '../errors.js';
-import { sizeOf, type ParamSpec } from './layer.js';
+import { allocator } from '../tensor/alloc.js';
+import { cells } from '../tensor/cells.js';
+import { sizeOf, type ParamSpec, type Workspace } from './layer.js';
 
 /** Checks a recurrent layer's per-sample input shape [T, F] and returns it. */
 export function sequenceShape(where: string, inShape: readonly number[]): [number, number] {
@@ -24,15 +26,25 @@ export function checkBind(where: string, params: readonly ParamSpec[], p: Float3
 }
 
 /**
- * db (N) += sum over the R rows of dG (R, N), row 0 first. Every partial sum
- * is stored in db (a float32), so summing rows [0, R1) in one call and
- * [R1, R) in a second gives the same bits as one call over [0, R).
+ * db (N) += sum over the R rows of dG (R, N), row 0 first, with the active
+ * kernels (src/tensor/cells.ts). Every partial sum is stored in db (a
+ * float32), so summing rows [0, R1) in one call and [R1, R) in a second
+ * gives the same bits as one call over [0, R).
  */
 export function addRowSums(db: Float32Array, dG: Float32Array, R: number, N: number): void {
-  for (let r = 0; r < R; r++) {
-    const row = r * N;
-    for (let j = 0; j < N; j++) db[j] += dG[row + j];
-  }
+  cells().addRowSums(db, dG, R, N);
+}
+
+/**
+ * arr itself when the active kernels use it in place (src/tensor/alloc.ts),
+ * else a copy of its first n floats in ws: one copy per layer call instead
+ * of one per timestep.
+ */
+export function inPlace(arr: Float32Array, n: number, ws: Workspace): Float32Array {
+  if (allocator().owns(arr)) return arr;
+  const copy = ws.get(n);
+  copy.set(arr.subarray(0, n));
+  return copy;
 }
 
 /** out (cols, rows) = a (rows, cols)^T; converts between PyTorch's [out, in] and our [in, out]. */

@@ -1,27 +1,38 @@
-// The WebAssembly SIMD implementation of Kernels (wasm/gemm.ts, built by
-// scripts/build-wasm.js into dist/wasm/kernels.wasm).
+// The WebAssembly SIMD implementation of the kernel interfaces: Kernels
+// (gemm, wasm/gemm.ts), CellKernels (the LSTM/GRU cells and row sums,
+// wasm/cells.ts) and FloatAllocator (buffers in the module's memory), built
+// by scripts/build-wasm.js into dist/wasm/kernels.wasm.
 //
 // Pure TypeScript, no Node imports: the caller hands in the module's bytes
-// or a compiled WebAssembly.Module (worker/wasm-load.ts reads the file in
-// Node; a browser fetches it), so the same .wasm runs in Node, worker
-// threads and browser tabs.
+// or a compiled WebAssembly.Module (worker/kernels-setup.ts reads the file
+// in Node and compiles it once for every thread; a browser fetches it), so
+// the same .wasm runs in Node, worker threads and browser tabs.
 //
 // Memory (DESIGN.md, "Never detach an ArrayBuffer"): one WebAssembly.Memory
 // is created at its full size up front, imported by the module and never
 // grown, because growing detaches the old buffer and slows every
-// typed-array loop of the isolate from then on. A bump allocator hands out
-// Float32Array views into it with alloc(n); nothing is freed one by one.
+// typed-array loop of the isolate from then on. alloc(n) hands out
+// Float32Array views into it; free() gives them back (first-fit reuse of
+// the freed blocks, coalesced, so memory in use stays the sum of the live
+// buffers: Workspace frees its old buffer when it grows). Running out is an
+// error that names options.memoryBytes.
 //
-// Speed: gemm works on pointers into that memory. Operands that are views
-// into it (see owns()) are used in place; any other Float32Array is copied
-// in (and C copied back out), which is correct but costs a pass over each
-// operand. Layers should therefore allocate their parameter, activation and
-// gradient buffers with alloc() when these kernels are active.
+// Speed: the kernels work on pointers into that memory. Operands that are
+// views into it (see owns()) are used in place; any other Float32Array is
+// copied in (and, if written, back out) for the call, which is correct but
+// costs a pass over each operand. useKernels() (setup.ts) therefore makes
+// this the process's allocator, so that workspaces, caches, parameters and
+// gradients are allocated here.
 //
-// Exactness: bit-identical to tsKernels (see the contract in kernels.ts and
-// the NOTE in wasm/gemm.ts); test/tensor/wasm-kernels.test.ts checks it.
+// Exactness: gemm and addRowSums are bit-identical to the TypeScript
+// reference (kernels.ts, cells.ts); the cells agree with it within about
+// 2e-7 relative (polynomial exp / tanh, see wasm/cells.ts) and give the same
+// bits in every engine. test/tensor/wasm-kernels.test.ts and
+// wasm-cells.test.ts check both.
 
 import { dptError } from '../errors.js';
+import type { FloatAllocator } from './alloc.js';
+import type { CellKernels } from './cells.js';
 import type { Kernels } from './kernels.js';
 
 // NOTE: tsconfig's lib is ES2022 without DOM and @types/node 20 does not
@@ -59,23 +70,40 @@ export interface WasmKernelsOptions {
   memoryBytes?: number;
 }
 
-export interface WasmKernels extends Kernels {
+export interface WasmKernels extends Kernels, CellKernels, FloatAllocator {
+  readonly name: string;
   /** The module's memory; its buffer never changes (the memory never grows). */
   readonly memory: WasmMemory;
   /** A zero-filled Float32Array of n floats in the wasm memory, 64-byte aligned. */
   alloc(n: number): Float32Array;
-  /** Whether arr is a view into the wasm memory (gemm then uses it in place). */
+  /** Gives a buffer from alloc() back (the very view); its bytes are reused by later alloc() calls. */
+  free(arr: Float32Array): void;
+  /** Whether arr is a view into the wasm memory (the kernels then use it in place). */
   owns(arr: Float32Array): boolean;
-  /** Bytes alloc() can still hand out. */
+  /** Bytes alloc() can still hand out (free blocks included). */
   bytesFree(): number;
+  /** Bytes held by live alloc() buffers. */
+  bytesInUse(): number;
 }
 
-interface GemmExports {
+interface KernelExports {
   heapBase(): number;
   workspaceBytes(): number;
   setWorkspace(ptr: number): void;
   gemm(transA: number, transB: number, m: number, n: number, k: number,
     a: number, b: number, c: number, accumulate: number): void;
+  lstmForwardStep(B: number, T: number, H: number, t: number,
+    act: number, zh: number, bias: number, c: number, tc: number, hPrev: number, h: number): void;
+  lstmBackwardStep(B: number, T: number, H: number, t: number,
+    act: number, c: number, tc: number, dy: number, dh: number, dc: number, dG: number, dGt: number): void;
+  gruForwardStep(B: number, T: number, H: number, t: number,
+    act: number, zh: number, bih: number, bhh: number, hn: number, hPrev: number, h: number): void;
+  gruBackwardStep(B: number, T: number, H: number, t: number,
+    act: number, hn: number, hPrev: number, dy: number, dh: number, dGx: number, dGh: number, dGt: number): void;
+  addRowSums(db: number, dG: number, R: number, N: number): void;
+  packedBFloats(n: number, k: number): number;
+  packBWhole(transB: number, n: number, k: number, b: number, dst: number): void;
+  gemmPackedB(transA: number, m: number, n: number, k: number, a: number, packed: number, c: number, accumulate: number): void;
 }
 
 /** The module's bytes, or the module compiled already (e.g. once, then sent to workers). */
@@ -100,6 +128,16 @@ export function compileWasmKernels(bytes: ArrayBuffer | ArrayBufferView): Promis
   return WA.compile(bytes);
 }
 
+/** Compile the module synchronously (Node, worker threads, web workers). */
+export function compileWasmKernelsSync(bytes: ArrayBuffer | ArrayBufferView): WasmModule {
+  return new WA.Module(bytes);
+}
+
+/** Whether x is a compiled WebAssembly.Module (e.g. to validate one received from another thread). */
+export function isWasmModule(x: unknown): x is WasmModule {
+  return x instanceof WA.Module;
+}
+
 /** Instantiate the kernels (async; works for modules of any size in browsers). */
 export async function instantiateWasmKernels(source: WasmSource, options: WasmKernelsOptions = {}): Promise<WasmKernels> {
   const memory = memoryFor(options);
@@ -121,29 +159,45 @@ export function instantiateWasmKernelsSync(source: WasmSource, options: WasmKern
 }
 
 const isDim = (x: number): boolean => Number.isInteger(x) && x >= 0 && x < 2 ** 31;
+const isPos = (x: number): boolean => Number.isInteger(x) && x >= 1 && x < 2 ** 31;
 
 function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
-  const ex = instance.exports as unknown as GemmExports;
+  const ex = instance.exports as unknown as KernelExports;
   const buffer = memory.buffer;
   const limit = buffer.byteLength;
   const roundUp = (x: number): number => Math.ceil(x / ALIGN) * ALIGN;
-  let top = roundUp(ex.heapBase());
 
-  // Bump allocation; `what` names the caller in the out-of-memory message.
+  // ---- allocation
+  // [heapBase, top) holds the gemm workspace and the alloc() buffers; free
+  // blocks inside it are kept in `holes` (sorted by address, never adjacent:
+  // freeing coalesces) and reused first-fit. Above `top`, a call copies
+  // operands that live outside the memory, for that call only.
+  let top = roundUp(ex.heapBase());
+  const live = new Map<number, number>(); // byte offset -> bytes, of every live alloc() buffer
+  const holes: { start: number; end: number }[] = [];
+  let inUse = 0;
+
+  function outOfMemory(bytes: number, what: string): never {
+    let largest = limit - top;
+    let holeBytes = 0;
+    for (const h of holes) { largest = Math.max(largest, h.end - h.start); holeBytes += h.end - h.start; }
+    throw dptError('DPT_ERR_CONFIG',
+      `wasm kernels: out of WebAssembly memory allocating ${bytes} bytes for ${what} ` +
+      `(${limit - top + holeBytes} of ${limit} free, largest block ${largest}); raise options.memoryBytes`);
+  }
+
+  // Bump allocation above top; `what` names the caller in the out-of-memory message.
   function bump(bytes: number, what: string): number {
     const ptr = top;
     const end = roundUp(ptr + bytes);
-    if (end > limit) {
-      throw dptError('DPT_ERR_CONFIG',
-        `wasm kernels: out of WebAssembly memory allocating ${bytes} bytes for ${what} ` +
-        `(${limit - ptr} of ${limit} free); raise options.memoryBytes`);
-    }
+    if (end > limit) outOfMemory(bytes, what);
     top = end;
     return ptr;
   }
 
   const workspace = bump(ex.workspaceBytes(), 'the gemm workspace');
   ex.setWorkspace(workspace);
+  if (workspace <= 0) throw new RangeError('wasm kernels: the module has no static data offset (heapBase is 0)');
 
   function owns(arr: Float32Array): boolean {
     return arr.buffer === buffer;
@@ -153,24 +207,86 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
     if (!Number.isSafeInteger(n) || n < 0) {
       throw dptError('DPT_ERR_CONFIG', `wasm kernels: alloc(n) needs a non-negative integer n, got ${String(n)}`);
     }
-    const ptr = bump(n * 4, `alloc(${n})`);
+    if (n === 0) return new Float32Array(buffer, 0, 0); // holds nothing; free() ignores it
+    const size = roundUp(n * 4);
+    let ptr = -1;
+    for (let i = 0; i < holes.length; i++) {
+      const h = holes[i];
+      if (h.end - h.start >= size) {
+        ptr = h.start;
+        h.start += size;
+        if (h.start === h.end) holes.splice(i, 1);
+        break;
+      }
+    }
+    if (ptr < 0) ptr = bump(size, `alloc(${n})`);
+    live.set(ptr, size);
+    inUse += size;
     const view = new Float32Array(buffer, ptr, n);
-    view.fill(0); // memory above `top` may still hold an earlier call's scratch copies
+    view.fill(0); // a reused block, or memory above `top` that held an earlier call's copies
     return view;
   }
 
-  // Pointer to arr's data in the wasm memory, copying it into scratch if needed.
-  function place(arr: Float32Array, len: number, copyIn: boolean, what: string): number {
+  function free(arr: Float32Array): void {
+    if (arr.length === 0) return;
+    const ptr = arr.byteOffset;
+    const size = live.get(ptr);
+    if (!owns(arr) || size === undefined || roundUp(arr.byteLength) !== size) {
+      throw new RangeError('wasm kernels: free() takes a buffer returned by alloc() (the same view, not a subarray), once');
+    }
+    live.delete(ptr);
+    inUse -= size;
+    let start = ptr, end = ptr + size;
+    // Insert in address order, merging with the neighbours.
+    let i = 0;
+    while (i < holes.length && holes[i].end < start) i++;
+    if (i < holes.length && holes[i].end === start) { start = holes[i].start; holes.splice(i, 1); }
+    if (i < holes.length && holes[i].start === end) { end = holes[i].end; holes.splice(i, 1); }
+    if (end === top) top = start; // the block is the last one: give it back to the bump region
+    else holes.splice(i, 0, { start, end });
+  }
+
+  // ---- operands
+  // Pointer to arr's first `len` floats in the wasm memory. An operand
+  // outside the memory is copied into scratch above `top` (and, if the call
+  // writes it, copied back by flush()); the caller resets `top` afterwards.
+  const copyBack: { arr: Float32Array; ptr: number; len: number }[] = [];
+  function place(arr: Float32Array, len: number, copyIn: boolean, written: boolean, what: string): number {
     if (owns(arr)) return arr.byteOffset;
     const ptr = bump(len * 4, `a copy of ${what}`);
     if (copyIn) new Float32Array(buffer, ptr, len).set(arr.subarray(0, len));
+    if (written) copyBack.push({ arr, ptr, len });
     return ptr;
+  }
+  function flush(): void {
+    for (const { arr, ptr, len } of copyBack) arr.set(new Float32Array(buffer, ptr, len));
+    copyBack.length = 0;
   }
 
   function need(arr: Float32Array, len: number, what: string, shape: string): void {
     if (arr.length < len) {
-      throw dptError('DPT_ERR_SHAPE',
-        `gemm: ${what} has ${arr.length} floats, needs ${len} for ${shape}`);
+      throw dptError('DPT_ERR_SHAPE', `${what} has ${arr.length} floats, needs ${len} for ${shape}`);
+    }
+  }
+
+  // Checks the dimensions of a cell step and the lengths of its operands;
+  // places each (in place, or copied in and, if written, out) and runs it.
+  type Operand = [arr: Float32Array | null, len: number, name: string, written: boolean];
+  function cellCall(op: string, B: number, T: number, H: number, t: number, operands: Operand[],
+    run: (ptrs: number[]) => void): void {
+    if (!(isPos(B) && isPos(T) && isPos(H) && Number.isInteger(t) && t >= 0 && t < T)) {
+      throw dptError('DPT_ERR_SHAPE', `${op}: B, T, H must be positive integers and 0 <= t < T, got ${B}, ${T}, ${H}, ${t}`);
+    }
+    for (const [arr, len, name] of operands) {
+      if (arr !== null) need(arr, len, `${op}: ${name}`, `B=${B} T=${T} H=${H}`);
+    }
+    const mark = top;
+    try {
+      run(operands.map(([arr, len, name, written]) => (arr === null ? 0 : place(arr, len, true, written, name))));
+      flush();
+    } finally {
+      copyBack.length = 0;
+      top = mark;
     }
   }
 
@@ -178,26 +294,137 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
     name: 'wasm-simd',
     memory,
     alloc,
+    free,
     owns,
-    bytesFree: () => limit - top,
+    bytesFree: () => {
+      let n = limit - top;
+      for (const h of holes) n += h.end - h.start;
+      return n;
+    },
+    bytesInUse: () => inUse,
+
     gemm(transA, transB, m, n, k, a, b, c, accumulate) {
       if (!(isDim(m) && isDim(n) && isDim(k))) {
         throw dptError('DPT_ERR_SHAPE', `gemm: M, N, K must be non-negative integers, got ${m}, ${n}, ${k}`);
       }
       const la = m * k, lb = k * n, lc = m * n;
-      need(a, la, 'A', transA ? `(K, M) = (${k}, ${m})` : `(M, K) = (${m}, ${k})`);
-      need(b, lb, 'B', transB ? `(N, K) = (${n}, ${k})` : `(K, N) = (${k}, ${n})`);
-      need(c, lc, 'C', `(M, N) = (${m}, ${n})`);
+      need(a, la, 'gemm: A', transA ? `(K, M) = (${k}, ${m})` : `(M, K) = (${m}, ${k})`);
+      need(b, lb, 'gemm: B', transB ? `(N, K) = (${n}, ${k})` : `(K, N) = (${k}, ${n})`);
+      need(c, lc, 'gemm: C', `(M, N) = (${m}, ${n})`);
       if (lc === 0) return;
       // NOTE: copies of foreign operands live above `top` for this call only.
       const mark = top;
       try {
-        const pa = place(a, la, true, 'A');
-        const pb = place(b, lb, true, 'B');
-        const pc = place(c, lc, accumulate, 'C');
+        const pa = place(a, la, true, false, 'A');
+        const pb = place(b, lb, true, false, 'B');
+        const pc = place(c, lc, accumulate, true, 'C');
         ex.gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, pa, pb, pc, accumulate ? 1 : 0);
-        if (!owns(c)) c.set(new Float32Array(buffer, pc, lc));
+        flush();
       } finally {
+        copyBack.length = 0;
+        top = mark;
+      }
+    },
+
+    lstmForwardStep(B, T, H, t, act, zh, bias, c, tc, hPrev, h) {
+      const G = 4 * H;
+      cellCall('lstmForwardStep', B, T, H, t, [
+        [act, B * T * G, 'act', true], [zh, B * G, 'zh', false], [bias, G, 'bias', false],
+        [c, B * (T + 1) * H, 'c', true], [tc, B * T * H, 'tc', true], [hPrev, B * T * H, 'hPrev', true],
+        [h, B * H, 'h', true],
+      ], (p) => ex.lstmForwardStep(B, T, H, t, p[0], p[1], p[2], p[3], p[4], p[5], p[6]));
+    },
+
+    lstmBackwardStep(B, T, H, t, act, c, tc, dy, dh, dc, dG, dGt) {
+      const G = 4 * H;
+      cellCall('lstmBackwardStep', B, T, H, t, [
+        [act, B * T * G, 'act', false], [c, B * (T + 1) * H, 'c', false], [tc, B * T * H, 'tc', false],
+        [dy, B * T * H, 'dy', false], [dh, B * H, 'dh', false], [dc, B * H, 'dc', true],
+        [dG, B * T * G, 'dG', true], [dGt, B * G, 'dGt', true],
+      ], (p) => ex.lstmBackwardStep(B, T, H, t, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]));
+    },
+
+    gruForwardStep(B, T, H, t, act, zh, bih, bhh, hn, hPrev, h) {
+      const G = 3 * H;
+      cellCall('gruForwardStep', B, T, H, t, [
+        [act, B * T * G, 'act', true], [zh, B * G, 'zh', false], [bih, G, 'bih', false], [bhh, G, 'bhh', false],
+        [hn, B * T * H, 'hn', true], [hPrev, B * T * H, 'hPrev', true], [h, B * H, 'h', true],
+      ], (p) => ex.gruForwardStep(B, T, H, t, p[0], p[1], p[2], p[3], p[4], p[5], p[6]));
+    },
+
+    gruBackwardStep(B, T, H, t, act, hn, hPrev, dy, dh, dGx, dGh, dGt) {
+      const G = 3 * H;
+      cellCall('gruBackwardStep', B, T, H, t, [
+        [act, B * T * G, 'act', false], [hn, B * T * H, 'hn', false], [hPrev, B * T * H, 'hPrev', false],
+        [dy, B * T * H, 'dy', false], [dh, B * H, 'dh', true], [dGx, B * T * G, 'dGx', true],
+        [dGh, B * T * G, 'dGh', true], [dGt, B * G, 'dGt', true],
+      ], (p) => ex.gruBackwardStep(B, T, H, t, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]));
+    },
+
+    addRowSums(db, dG, R, N) {
+      if (!(isDim(R) && isDim(N))) {
+        throw dptError('DPT_ERR_SHAPE', `addRowSums: R, N must be non-negative integers, got ${R}, ${N}`);
+      }
+      need(db, N, 'addRowSums: db', `N=${N}`);
+      need(dG, R * N, 'addRowSums: dG', `(R, N) = (${R}, ${N})`);
+      if (R === 0 || N === 0) return;
+      const mark = top;
+      try {
+        const pdb = place(db, N, true, true, 'db');
+        const pdG = place(dG, R * N, true, false, 'dG');
+        ex.addRowSums(pdb, pdG, R, N);
+        flush();
+      } finally {
+        copyBack.length = 0;
+        top = mark;
+      }
+    },
+
+    packedBLength(n, k) {
+      if (!(isDim(n) && isDim(k))) {
+        throw dptError('DPT_ERR_SHAPE', `packedBLength: N, K must be non-negative integers, got ${n}, ${k}`);
+      }
+      return ex.packedBFloats(n, k);
+    },
+
+    packB(transB, n, k, b, packed) {
+      if (!(isDim(n) && isDim(k))) {
+        throw dptError('DPT_ERR_SHAPE', `packB: N, K must be non-negative integers, got ${n}, ${k}`);
+      }
+      const len = ex.packedBFloats(n, k);
+      need(b, n * k, 'packB: B', transB ? `(N, K) = (${n}, ${k})` : `(K, N) = (${k}, ${n})`);
+      need(packed, len, 'packB: packed', `packedBLength(${n}, ${k})`);
+      if (len === 0) return;
+      const mark = top;
+      try {
+        const pb = place(b, n * k, true, false, 'B');
+        const pp = place(packed, len, false, true, 'packed');
+        ex.packBWhole(transB ? 1 : 0, n, k, pb, pp);
+        flush();
+      } finally {
+        copyBack.length = 0;
+        top = mark;
+      }
+    },
+
+    gemmPackedB(m, n, k, a, _transB, _b, packed, c, accumulate) {
+      if (!(isDim(m) && isDim(n) && isDim(k))) {
+        throw dptError('DPT_ERR_SHAPE', `gemmPackedB: M, N, K must be non-negative integers, got ${m}, ${n}, ${k}`);
+      }
+      const la = m * k, lc = m * n, lp = ex.packedBFloats(n, k);
+      need(a, la, 'gemmPackedB: A', `(M, K) = (${m}, ${k})`);
+      need(packed, lp, 'gemmPackedB: packed', `packedBLength(${n}, ${k})`);
+      need(c, lc, 'gemmPackedB: C', `(M, N) = (${m}, ${n})`);
+      if (lc === 0) return;
+      const mark = top;
+      try {
+        const pa = place(a, la, true, false, 'A');
+        const pp = place(packed, lp, true, false, 'packed');
+        const pc = place(c, lc, accumulate, true, 'C');
+        ex.gemmPackedB(0, m, n, k, pa, pp, pc, accumulate ? 1 : 0);
+        flush();
+      } finally {
+        copyBack.length = 0;
         top = mark;
       }
     },

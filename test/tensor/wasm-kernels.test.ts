@@ -3,19 +3,12 @@
 // on and off, operands inside and outside the wasm memory, awkward shapes,
 // shapes that cross the cache blocking, and row independence.
 
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { uniform } from '../../src/random/counter.js';
 import { tsKernels } from '../../src/tensor/kernels.js';
 import {
   compileWasmKernels, instantiateWasmKernels, instantiateWasmKernelsSync, type WasmKernels,
 } from '../../src/tensor/wasm-kernels.js';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const WASM = ROOT + 'dist/wasm/kernels.wasm';
-const SOURCE = ROOT + 'wasm/gemm.ts';
+import { expectBits, fill, wasmBytes as builtWasm } from './wasm-helpers.js';
 
 const SIZES = [1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 33, 64, 100, 129];
 const FORMS: ReadonlyArray<[boolean, boolean]> = [[false, false], [true, false], [false, true], [true, true]];
@@ -25,35 +18,9 @@ let wasmBytes: Uint8Array;
 let wk: WasmKernels;
 
 beforeAll(() => {
-  // Build if missing or older than its source, so `vitest run` works on a fresh clone.
-  if (!existsSync(WASM) || statSync(WASM).mtimeMs < statSync(SOURCE).mtimeMs) {
-    execFileSync(process.execPath, [ROOT + 'scripts/build-wasm.js'], { stdio: 'inherit' });
-  }
-  wasmBytes = readFileSync(WASM);
+  wasmBytes = builtWasm();
   wk = instantiateWasmKernelsSync(wasmBytes, { memoryBytes: 64 * 1024 * 1024 });
 });
-
-/** Deterministic values in [-2, 2) with a few exact zeros and negative zeros. */
-function fill(arr: Float32Array, seed: number): Float32Array {
-  for (let i = 0; i < arr.length; i++) {
-    const u = uniform(seed, i);
-    arr[i] = u < 0.02 ? 0 : u < 0.04 ? -0 : (uniform(seed, i, 1) - 0.5) * 4;
-  }
-  return arr;
-}
-
-/** Assert two float arrays are identical bit for bit (so -0 != +0 and NaN patterns count). */
-function expectBits(actual: Float32Array, expected: Float32Array, label: string): void {
-  expect(actual.length, label).toBe(expected.length);
-  const x = new Uint32Array(actual.buffer, actual.byteOffset, actual.length);
-  const y = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
-  for (let i = 0; i < x.length; i++) {
-    if (x[i] !== y[i]) {
-      expect.fail(`${label}: element ${i} is ${actual[i]} (0x${x[i]!.toString(16)}), ` +
-        `reference ${expected[i]} (0x${y[i]!.toString(16)})`);
-    }
-  }
-}
 
 /** A buffer of n floats inside the wasm memory or in an ordinary ArrayBuffer. */
 function buf(n: number, inside: boolean): Float32Array {
