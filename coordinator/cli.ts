@@ -1,16 +1,20 @@
 // The `dptrain` command line: wiring only (commander parses, the modules
 // do the work). Errors of ours print their code and message and exit 1;
 // usage errors exit 2.
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DptrainError } from '../src/errors.js';
 import { parseConfig, readConfigFile, type TrainConfig } from './config.js';
+import { parseChaos } from './chaos.js';
 import { loadTrainData } from './data/load.js';
-import { createLocalEngine } from './engine.js';
+import { CHECKPOINT_FILE } from './checkpoint.js';
+import { chaosOf, chooseEngine, defaultWorkers } from './engines.js';
 import { createProgress } from './progress.js';
 import { runTraining } from './trainer.js';
-import { getLoss } from '../src/losses/index.js';
+import { formatVerify, runVerify } from './verify.js';
+import { dptError } from '../src/errors.js';
 import { runConformance, printConformance } from './conformance.js';
 import { exportModelFile } from './export-command.js';
 
@@ -26,24 +30,37 @@ function wholeNumber(name: string, min: number) {
   };
 }
 
-interface TrainFlags {
+interface RunFlags {
   config?: string;
   epochs?: number;
   seed?: number;
-  out?: string;
-  json?: boolean;
-  resume?: string;
   maxSteps?: number;
+  checkpointEvery?: number;
+  workers?: number;
+  stepTimeoutMs?: number;
+  chaos?: string;
   quiet?: boolean;
+  json?: boolean;
+}
+
+interface TrainFlags extends RunFlags {
+  out?: string;
+  resume?: string;
+}
+
+interface VerifyFlags extends RunFlags {
+  steps?: number;
 }
 
 /** The config with the command line's overrides applied (the command line wins). */
-function resolveConfig(file: string, flags: TrainFlags): TrainConfig {
+function resolveConfig(file: string, flags: RunFlags): TrainConfig {
   const base = readConfigFile(file);
   const merged = { ...base } as Record<string, unknown>;
-  if (flags.epochs !== undefined) merged.epochs = flags.epochs;
-  if (flags.seed !== undefined) merged.seed = flags.seed;
-  if (flags.maxSteps !== undefined) merged.maxSteps = flags.maxSteps;
+  const overrides: [keyof RunFlags, keyof TrainConfig][] = [
+    ['epochs', 'epochs'], ['seed', 'seed'], ['maxSteps', 'maxSteps'], ['checkpointEvery', 'checkpointEvery'],
+    ['workers', 'workers'], ['stepTimeoutMs', 'stepTimeoutMs'], ['chaos', 'chaos'],
+  ];
+  for (const [flag, field] of overrides) if (flags[flag] !== undefined) merged[field] = flags[flag];
   return parseConfig(merged, `${file} (with command-line overrides)`);
 }
 
@@ -53,15 +70,24 @@ function timestamp(): string {
 
 async function train(flags: TrainFlags): Promise<void> {
   let configFile = flags.config ?? DEFAULT_CONFIG;
-  if (flags.resume !== undefined && flags.config === undefined) configFile = `${flags.resume}/config.json`;
+  if (flags.resume !== undefined) {
+    // Refused before anything else: a folder to resume must hold a checkpoint.
+    if (!existsSync(join(flags.resume, CHECKPOINT_FILE))) {
+      throw dptError('DPT_ERR_CHECKPOINT', `--resume ${flags.resume}: no checkpoint here (expected ${join(flags.resume, CHECKPOINT_FILE)}); pass the --out folder of an earlier run`);
+    }
+    if (flags.config === undefined) configFile = join(flags.resume, 'config.json');
+  }
   const config = resolveConfig(configFile, flags);
+  const workers = config.workers ?? defaultWorkers();
+  chaosOf(config, workers);
   const outDir = flags.resume ?? flags.out ?? `runs/${configFile.replace(/^.*\//, '').replace(/\.json$/, '')}-${timestamp()}`;
-  const data = await loadTrainData(config.data, { baseDir: dirname(configFile) });
-  const loss = getLoss(config.loss);
+  const progress = createProgress({ quiet: flags.quiet });
+  const engine = chooseEngine(config, workers, (line) => progress.note?.(line));
+  const data = engine.prepare(await loadTrainData(config.data, { baseDir: dirname(configFile) }));
   const summary = await runTraining({
     config, data, outDir, resume: flags.resume !== undefined,
-    createEngine: async (model, d, maxBatch) => createLocalEngine(model, loss, d.train, config.seed, maxBatch),
-    progress: createProgress({ quiet: flags.quiet }),
+    sharedWeights: engine.sharedWeights, createEngine: engine.create,
+    progress,
   });
   if (flags.json) {
     process.stdout.write(JSON.stringify(summary) + '\n');
@@ -77,22 +103,63 @@ async function train(flags: TrainFlags): Promise<void> {
   }
 }
 
+async function verify(flags: VerifyFlags): Promise<void> {
+  const configFile = flags.config ?? DEFAULT_CONFIG;
+  const config = resolveConfig(configFile, flags);
+  const workers = config.workers ?? defaultWorkers();
+  if (workers < 1) throw dptError('DPT_ERR_USAGE', '--workers: verify compares one thread with worker threads; give --workers 1 or more');
+  chaosOf(config, workers);
+  const data = await loadTrainData(config.data, { baseDir: dirname(configFile) });
+  const steps = flags.steps ?? 50;
+  if (!flags.quiet && !flags.json) process.stderr.write(`verify: ${configFile}, up to ${steps} steps, 1 thread vs ${workers} worker threads\n`);
+  const report = await runVerify({
+    config, data, workers, steps,
+    log: (line) => process.stderr.write(line + '\n'),
+  });
+  process.stdout.write((flags.json ? JSON.stringify(report) : formatVerify(report)) + '\n');
+  if (!report.agree) process.exitCode = 1;
+}
+
+/** The options that shape a run, shared by train and verify; each can also be a config field. */
+function addRunOptions(cmd: Command, workersMin: number): Command {
+  return cmd
+    .option('--config <file>', 'training config (JSON)')
+    .option('--epochs <n>', 'epochs (config: epochs)', wholeNumber('--epochs', 1))
+    .option('--seed <s>', 'seed (config: seed)', wholeNumber('--seed', 0))
+    .option('--max-steps <n>', 'stop after n steps (config: maxSteps)', wholeNumber('--max-steps', 0))
+    .option('--workers <n>', `worker threads${workersMin === 0 ? ", 0 = the coordinator's own thread" : ''} (config: workers; default: one per core)`, wholeNumber('--workers', workersMin))
+    .option('--step-timeout-ms <ms>', 'reassign micro-shards a worker has not answered within ms, 0 = never (config: stepTimeoutMs; default 30000)', wholeNumber('--step-timeout-ms', 0))
+    .option('--chaos <spec>', 'inject faults at fixed steps, e.g. "crash:worker=1,step=30;stall:worker=0,step=50,ms=2000" (config: chaos)', chaosSpec);
+}
+
+function chaosSpec(value: string): string {
+  try {
+    parseChaos(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`--chaos: ${(err as Error).message}`);
+  }
+  return value;
+}
+
 export function buildProgram(): Command {
   const program = new Command();
   // Set before the subcommands are added: they copy it. Errors then reach main() instead of exiting.
   program.exitOverride();
   program.name('dptrain').description('Data-parallel neural-network training in TypeScript').showHelpAfterError();
-  program.command('train')
+  addRunOptions(program.command('train'), 0)
     .description('train a model described by a config file (default: examples/mnist-mlp.json)')
-    .option('--config <file>', 'training config (JSON)')
-    .option('--epochs <n>', 'epochs (overrides the config)', wholeNumber('--epochs', 1))
-    .option('--seed <s>', 'seed (overrides the config)', wholeNumber('--seed', 0))
-    .option('--max-steps <n>', 'stop after n steps', wholeNumber('--max-steps', 0))
+    .option('--checkpoint-every <n>', 'also checkpoint every n steps (config: checkpointEvery)', wholeNumber('--checkpoint-every', 0))
     .option('--out <dir>', 'run folder for config.json, metrics.jsonl, the model and checkpoints')
     .option('--resume <dir>', 'continue the run in <dir> from its last checkpoint')
     .option('--json', 'print one JSON summary object as the last line of stdout')
     .addOption(new Option('--quiet', 'no progress output'))
     .action(train);
+  addRunOptions(program.command('verify'), 1)
+    .description('train the config in one thread and on N worker threads side by side; compare the weights after every step')
+    .option('--steps <n>', 'steps to compare (default 50, at most the run)', wholeNumber('--steps', 1))
+    .option('--json', 'print one JSON object')
+    .addOption(new Option('--quiet', 'no header line'))
+    .action(verify);
   program.command('conformance')
     .description('check the core against reference fixture files (../shared/fixtures format)')
     .argument('<dir>', 'folder of fixture JSON files')

@@ -27,7 +27,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { toShared, type Dataset } from '../src/data/dataset.js';
+import { isShared, toShared, type Dataset } from '../src/data/dataset.js';
 import { dptError, type ErrorCode } from '../src/errors.js';
 import { formatZodError } from '../src/check/zod-format.js';
 import type { Model } from '../src/model/model.js';
@@ -35,8 +35,8 @@ import { alignedBlocks, combineBlocks, nodeKey, type TreeNode } from '../src/red
 import { shardBounds, shardCount } from '../src/train/batch.js';
 import { gradLength } from '../src/train/step.js';
 import {
-  CONTROL_LENGTH, CONTROL_VERSION, TaskReply, THREAD_PROTOCOL_VERSION,
-  type StepTask, type ThreadSetup,
+  CONTROL_LENGTH, CONTROL_VERSION, ReadyReply, TaskReply, THREAD_PROTOCOL_VERSION,
+  type StepTask, type ThreadSetup, type WarmupTask,
 } from '../worker/thread-protocol.js';
 import { faultFor, type Fault } from './chaos.js';
 import type { BatchJob, EngineStats, GradientEngine } from './engine.js';
@@ -58,6 +58,8 @@ export interface ThreadEngineOptions {
   chaos?: readonly Fault[];
   /** Attempts per range and step before the step fails. Default 4. */
   maxAttempts?: number;
+  /** Without a step timeout, warn about missing workers this often. Default 60000. */
+  stallWarnMs?: number;
   /** Fault, stall and late-answer notes (one line each). */
   log?: (line: string) => void;
 }
@@ -65,6 +67,12 @@ export interface ThreadEngineOptions {
 /** A zeroed float32 buffer of n floats on a SharedArrayBuffer: what the coordinator's model is built over. */
 export function sharedParams(n: number): Float32Array {
   return new Float32Array(new SharedArrayBuffer(n * 4));
+}
+
+/** The dataset with x and y each filling a whole SharedArrayBuffer: as is if it already does, else copied once. */
+export function wholeShared(ds: Dataset): Dataset {
+  const whole = (a: Float32Array) => isShared(a) && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
+  return whole(ds.x) && whole(ds.y) ? ds : toShared(ds);
 }
 
 /** dist/worker/thread-worker.js, from dist/coordinator (the CLI) or coordinator/ (tests run the TS sources). */
@@ -134,6 +142,7 @@ export class ThreadEngine implements GradientEngine {
   private readonly gradLen: number;
   private readonly chaos: readonly Fault[];
   private readonly maxAttempts: number;
+  private readonly stallWarnMs: number;
   private readonly log: (line: string) => void;
   private nextTaskId = 0;
   private closed = false;
@@ -152,11 +161,12 @@ export class ThreadEngine implements GradientEngine {
     const badIndex = this.chaos.find((f) => f.kind === 'corrupt' && (f.index ?? 0) >= this.gradLen);
     if (badIndex !== undefined) throw dptError('DPT_ERR_USAGE', `--chaos: corrupt index=${badIndex.index} is past the gradient vector (${this.gradLen} floats)`);
     this.maxAttempts = opts.maxAttempts ?? 4;
+    this.stallWarnMs = opts.stallWarnMs ?? 60_000;
     this.log = opts.log ?? (() => {});
     this.regions = new RegionPool(this.gradLen);
     const controlBuffer = new SharedArrayBuffer(CONTROL_LENGTH * 4);
     this.control = new Int32Array(controlBuffer);
-    const shared = toShared(opts.train);
+    const shared = wholeShared(opts.train);
     const xSize = shared.x.length / shared.n;
     const ySize = shared.y.length / shared.n;
     const setup: ThreadSetup = {
@@ -175,6 +185,30 @@ export class ThreadEngine implements GradientEngine {
     });
     // A thread dying outside a task must not take the coordinator down: Piscina replaces it.
     this.pool.on('error', (err: Error) => this.log(`worker thread error: ${err.message}; the pool replaces the thread`));
+  }
+
+  /**
+   * Starts every thread and builds its model before the first step (one
+   * warm-up task per thread, held at a barrier until all have arrived), so
+   * thread start-up never counts against the step timeout.
+   */
+  async ready(timeoutMs = 60_000): Promise<void> {
+    const barrier = new SharedArrayBuffer(4);
+    const task: WarmupTask = {
+      type: 'warmup', protocol: THREAD_PROTOCOL_VERSION, session: this.opts.session,
+      barrier, threads: this.workers, timeoutMs,
+    };
+    let replies: unknown[];
+    try {
+      replies = await Promise.all(Array.from({ length: this.workers }, () => this.pool.run(task)));
+    } catch (err) {
+      throw dptError(WORKER_ERROR, `worker threads did not start: ${(err as Error).message}`);
+    }
+    for (const raw of replies) {
+      const parsed = ReadyReply.safeParse(raw);
+      if (!parsed.success) throw dptError(WORKER_ERROR, `worker threads did not start: malformed ready reply: ${formatZodError(parsed.error).replace(/\n/g, '; ')}`);
+      if (!parsed.data.complete) this.log(`worker threads: only ${Atomics.load(new Int32Array(barrier), 0)} of ${this.workers} started within ${timeoutMs} ms; continuing`);
+    }
   }
 
   stats(): EngineStats {
@@ -294,11 +328,20 @@ export class ThreadEngine implements GradientEngine {
       `(${state.failures.join('; ')}); giving up` + (this.opts.stepTimeoutMs > 0 ? ` (if the steps are just slow, raise --step-timeout-ms, now ${this.opts.stepTimeoutMs})` : ''));
   }
 
-  /** The stall inspector: arm a timer for the oldest open attempt's deadline. */
+  /**
+   * The stall inspector: a timer for the oldest open attempt's deadline.
+   * Without a step timeout it only warns, every stallWarnMs, naming the
+   * missing workers (Horovod's stall inspector does the same).
+   */
   private arm(ctx: StepContext): void {
-    const timeout = this.opts.stepTimeoutMs;
-    if (timeout <= 0 || ctx.settled) return;
+    if (ctx.settled) return;
     if (ctx.timer !== null) clearTimeout(ctx.timer);
+    ctx.timer = null;
+    const timeout = this.opts.stepTimeoutMs;
+    if (timeout <= 0) {
+      ctx.timer = setTimeout(() => this.inspect(ctx), this.stallWarnMs);
+      return;
+    }
     const deadline = ctx.round.nextDeadline(timeout);
     if (deadline === Infinity) return;
     ctx.timer = setTimeout(() => this.inspect(ctx), Math.max(0, deadline - performance.now()));
@@ -308,6 +351,13 @@ export class ThreadEngine implements GradientEngine {
     ctx.timer = null;
     if (ctx.settled) return;
     const timeout = this.opts.stepTimeoutMs;
+    if (timeout <= 0) {
+      const missing = ctx.round.missing();
+      const waited = performance.now() - Math.min(...missing.map((r) => r.current?.startedAt ?? Infinity));
+      this.log(describeStall(ctx.step, missing, waited, ctx.round.ranges.length, 'still waiting (no step timeout, so not reassigning)'));
+      this.arm(ctx);
+      return;
+    }
     const overdue = ctx.round.overdue(performance.now(), timeout);
     if (overdue.length > 0) {
       const exhausted = overdue.find((r) => r.attempts >= this.maxAttempts);
@@ -359,6 +409,14 @@ export class ThreadEngine implements GradientEngine {
   }
 }
 
-export function createThreadEngine(opts: ThreadEngineOptions): GradientEngine {
-  return new ThreadEngine(opts);
+/** A thread engine whose threads are up and hold the model. */
+export async function createThreadEngine(opts: ThreadEngineOptions): Promise<ThreadEngine> {
+  const engine = new ThreadEngine(opts);
+  try {
+    await engine.ready();
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
+  return engine;
 }

@@ -21,7 +21,7 @@ function fmtEval(test: { loss: number; accuracy?: number; f1Macro?: number }): s
 
 export function createProgress(opts: ProgressOptions = {}): ProgressSink {
   const stream = opts.stream ?? process.stderr;
-  if (opts.quiet) return { start() {}, step() {}, epoch() {}, stop() {} };
+  if (opts.quiet) return { start() {}, step() {}, epoch() {}, stop() {}, note(line) { stream.write(line + '\n'); } };
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar({
       stream,
@@ -29,15 +29,30 @@ export function createProgress(opts: ProgressOptions = {}): ProgressSink {
       hideCursor: true,
       etaBuffer: 50,
     }, cliProgress.Presets.shades_classic);
+    let value = 0;
+    let payload: Record<string, unknown> = { epoch: 1, loss: '-', rate: '-' };
+    /** Prints a line above the bar. */
+    const above = (line: string) => {
+      bar.stop();
+      stream.write(line + '\n');
+      bar.start(bar.getTotal(), value, payload);
+    };
     return {
-      start(total, first) { bar.start(total, first, { epoch: 1, loss: '-', rate: '-' }); },
-      step(i) { bar.update(i.step, { epoch: i.epoch + 1, loss: i.loss.toFixed(4), rate: Math.round(i.samplesPerSec) }); },
-      epoch(i) {
-        // Print the epoch summary above the bar.
-        bar.stop();
-        stream.write(`epoch ${i.epoch} (step ${i.step}): train loss ${i.trainLoss.toFixed(4)}, ${fmtEval(i.test)}\n`);
-        bar.start(bar.getTotal(), i.step, { epoch: i.epoch + 1, loss: i.trainLoss.toFixed(4), rate: '-' });
+      start(total, first, workers) {
+        value = first;
+        stream.write(`training: ${total} steps${first > 0 ? `, resuming at step ${first}` : ''}, ${workersLabel(workers)}\n`);
+        bar.start(total, first, payload);
       },
+      step(i) {
+        value = i.step;
+        payload = { epoch: i.epoch + 1, loss: i.loss.toFixed(4), rate: Math.round(i.samplesPerSec) };
+        bar.update(i.step, payload);
+      },
+      epoch(i) {
+        payload = { epoch: i.epoch + 1, loss: i.trainLoss.toFixed(4), rate: payload.rate };
+        above(`epoch ${i.epoch} (step ${i.step}): train loss ${i.trainLoss.toFixed(4)}, ${fmtEval(i.test)}`);
+      },
+      note(line) { above(line); },
       stop() { bar.stop(); },
     };
   }
@@ -45,7 +60,11 @@ export function createProgress(opts: ProgressOptions = {}): ProgressSink {
   let last = 0;
   let total = 0;
   return {
-    start(t, first) { total = t; last = performance.now(); stream.write(`training: ${t} steps${first > 0 ? `, resuming at step ${first}` : ''}\n`); },
+    start(t, first, workers) {
+      total = t;
+      last = performance.now();
+      stream.write(`training: ${t} steps${first > 0 ? `, resuming at step ${first}` : ''}, ${workersLabel(workers)}\n`);
+    },
     step(i) {
       const now = performance.now();
       if (now - last < interval) return;
@@ -53,6 +72,13 @@ export function createProgress(opts: ProgressOptions = {}): ProgressSink {
       stream.write(`epoch ${i.epoch + 1} step ${i.step}/${total} loss ${i.loss.toFixed(4)} ${Math.round(i.samplesPerSec)} samples/s\n`);
     },
     epoch(i) { stream.write(`epoch ${i.epoch} (step ${i.step}): train loss ${i.trainLoss.toFixed(4)}, ${fmtEval(i.test)}\n`); },
+    checkpoint(i) { stream.write(`checkpoint: step ${i.step} -> ${i.file}\n`); },
+    note(line) { stream.write(line + '\n'); },
     stop() {},
   };
+}
+
+function workersLabel(workers: number | undefined): string {
+  if (workers === undefined) return 'in one thread';
+  return workers === 0 ? 'in the coordinator thread (--workers 0)' : `on ${workers} worker thread${workers === 1 ? '' : 's'}`;
 }

@@ -173,7 +173,9 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary> {
     trainSeconds = cp.trainSeconds;
   } else {
     mkdirSync(outDir, { recursive: true });
-    writeFileSync(join(outDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+    // Injected faults are a property of one invocation, not of the run: a resumed run runs clean.
+    const { chaos: _chaos, ...saved } = config;
+    writeFileSync(join(outDir, 'config.json'), JSON.stringify(saved, null, 2) + '\n');
     if (existsSync(join(outDir, 'metrics.jsonl'))) rmSync(join(outDir, 'metrics.jsonl'));
   }
 

@@ -92,6 +92,29 @@ export const StepTask = z.strictObject({
   if (!(t.start < t.end && t.end <= t.k)) ctx.addIssue({ code: 'custom', path: ['end'], message: `range [${t.start}, ${t.end}) is not inside [0, ${t.k})` });
 });
 
+/**
+ * Sent once per thread when the pool starts: build the session's model, then
+ * wait at the barrier until every thread has arrived (so each thread takes
+ * exactly one, and thread start-up never counts against the step timeout).
+ */
+export const WarmupTask = z.strictObject({
+  type: z.literal('warmup'),
+  protocol: z.literal(THREAD_PROTOCOL_VERSION),
+  session: z.string().min(1),
+  /** Int32Array(1): threads arrived so far. */
+  barrier: sharedBuffer,
+  threads: positive,
+  /** Give up waiting for the others after this long. */
+  timeoutMs: positive,
+});
+
+export const ReadyReply = z.strictObject({
+  type: z.literal('ready'),
+  threadId: whole,
+  /** Whether every thread arrived at the barrier in time. */
+  complete: z.boolean(),
+});
+
 const TreeNodeRef = z.strictObject({ level: whole, index: whole });
 
 export const ResultReply = z.strictObject({
@@ -119,4 +142,6 @@ export type ThreadSetup = z.infer<typeof ThreadSetup>;
 export type ThreadFault = z.infer<typeof ThreadFault>;
 export type StepTask = z.infer<typeof StepTask>;
 export type TaskReply = z.infer<typeof TaskReply>;
+export type WarmupTask = z.infer<typeof WarmupTask>;
+export type ReadyReply = z.infer<typeof ReadyReply>;
 export type ResultReply = z.infer<typeof ResultReply>;

@@ -6,6 +6,9 @@
 // between steps, this thread only reads), the loss, and row buffers for the
 // largest batch.
 //
+// Once per thread, when the pool starts (WarmupTask): build the session and
+// wait at a barrier for the other threads.
+//
 // Per task (StepTask, validated on receipt):
 //   1. carry out an injected fault, if any (stall before the work);
 //   2. check the weights version: a task cut for older weights answers
@@ -26,7 +29,7 @@ import { alignedBlocks } from '../src/reduce/tree.js';
 import { computeNode, shardBounds, type BatchData } from '../src/train/batch.js';
 import { gradLength } from '../src/train/step.js';
 import {
-  CONTROL_VERSION, StepTask, ThreadSetup, type ThreadFault, type TaskReply,
+  CONTROL_VERSION, StepTask, ThreadSetup, WarmupTask, type ReadyReply, type ThreadFault, type TaskReply,
 } from './thread-protocol.js';
 
 interface Session {
@@ -89,7 +92,28 @@ function faultMidRange(fault: ThreadFault | undefined, taskId: number): void {
   if (fault?.kind === 'throw') throw new Error(`chaos: task ${taskId} throws in the middle of its range`);
 }
 
-export default function runTask(raw: unknown): TaskReply {
+/** Builds the session, then waits until all `threads` threads have arrived. */
+function warmup(raw: unknown): ReadyReply {
+  const parsed = WarmupTask.safeParse(raw);
+  if (!parsed.success) throw dptError('DPT_ERR_MESSAGE', `worker thread: invalid warm-up task\n${formatZodError(parsed.error)}`);
+  const t = parsed.data;
+  openSession(t.session);
+  const barrier = new Int32Array(t.barrier);
+  Atomics.add(barrier, 0, 1);
+  Atomics.notify(barrier, 0);
+  const deadline = performance.now() + t.timeoutMs;
+  let arrived = Atomics.load(barrier, 0);
+  while (arrived < t.threads) {
+    const left = deadline - performance.now();
+    if (left <= 0) break;
+    Atomics.wait(barrier, 0, arrived, left);
+    arrived = Atomics.load(barrier, 0);
+  }
+  return { type: 'ready', threadId, complete: arrived >= t.threads };
+}
+
+export default function runTask(raw: unknown): TaskReply | ReadyReply {
+  if ((raw as { type?: unknown } | null)?.type === 'warmup') return warmup(raw);
   const parsed = StepTask.safeParse(raw);
   if (!parsed.success) throw dptError('DPT_ERR_MESSAGE', `worker thread: invalid task\n${formatZodError(parsed.error)}`);
   const t = parsed.data;

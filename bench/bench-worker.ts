@@ -1,0 +1,227 @@
+// One measurement of `npm run bench`, in a process of its own (bench.ts forks
+// this file once per implementation and round): trains one model on real
+// MNIST with one implementation, on one thread, and reports samples per
+// second over a timed window.
+//
+//   node dist/bench/bench-worker.js '{"model":"mlp","batch":64,"impl":"dptrain",...}'
+//
+// Implementations:
+//   dptrain    the real core, as the trainer runs it (coordinator/trainer.ts
+//              createStepper + coordinator/engine.ts createLocalEngine: gather
+//              the rows, computeBatch over the micro-shards, applyStep)
+//   tfjs-cpu   TensorFlow.js 4.22, the plain JavaScript cpu backend
+//   tfjs-wasm  TensorFlow.js 4.22, the WebAssembly backend, one thread
+// All three see the same batches (the trainer's sampler: epochPermutation of
+// seed 1) and take plain SGD steps with lr 0.05 on the same layers.
+//
+// Timing: warm-up steps until `warmupSeconds` have passed (at least one),
+// then a timed window of whole steps until `seconds` have passed
+// (at least `minSteps`). The window is measured twice: wall-clock time, and
+// the CPU time of this process (process.cpuUsage: user + system, every
+// thread; all three implementations compute on the main thread, the rest is
+// V8's GC and compiler helpers). On a machine that other work shares, CPU
+// time is the steadier measure of the code's own speed. The result goes to
+// the parent over the IPC channel (and to stdout as one JSON line when run by
+// hand).
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Scalar, Tensor } from '@tensorflow/tfjs';
+import { loadMnist } from '../coordinator/data/mnist.js';
+import { parseConfig } from '../coordinator/config.js';
+import { createLocalEngine } from '../coordinator/engine.js';
+import { buildTrainModel, createStepper } from '../coordinator/trainer.js';
+import { type Dataset, viewAs } from '../src/data/dataset.js';
+import { epochPermutation } from '../src/data/sampler.js';
+import { getLoss } from '../src/losses/index.js';
+import { kernels, setKernels, tsKernelsDense } from '../src/tensor/kernels.js';
+import { gradLength } from '../src/train/step.js';
+
+export type BenchModel = 'mlp' | 'lstm';
+export type BenchImpl = 'dptrain' | 'tfjs-cpu' | 'tfjs-wasm';
+/** How TF.js trains: model.trainOnBatch (softmax + categorical cross-entropy) or optimizer.minimize (logits + softmaxCrossEntropy). */
+export type TfjsLoop = 'fit' | 'minimize';
+
+export interface WorkerTask {
+  model: BenchModel;
+  batch: number;
+  impl: BenchImpl;
+  /** Length of the timed window. */
+  seconds: number;
+  warmupSeconds: number;
+  /** At least this many steps in the timed window. */
+  minSteps: number;
+  /** dptrain: micro-shards per batch. */
+  microShards: number;
+  /** dptrain: the TypeScript kernels without their skipping of zeros (tsKernelsDense; same bits). */
+  denseKernels: boolean;
+  tfjsLoop: TfjsLoop;
+}
+
+export interface WorkerResult {
+  task: WorkerTask;
+  steps: number;
+  /** Wall-clock length of the window. */
+  seconds: number;
+  /** CPU time of the process during the window. */
+  cpuSeconds: number;
+  /** Samples per wall-clock second. */
+  samplesPerSec: number;
+  /** Samples per CPU second. */
+  samplesPerCpuSec: number;
+  /** Mean training loss over the window (a sanity check that it trains). */
+  loss: number;
+  /** What actually ran (backend name, kernel set). */
+  detail: string;
+}
+
+const SEED = 1;
+const LR = 0.05;
+const EPOCHS = 1_000_000; // never reached: the window decides how long we train
+
+/** The model specs, in dptrain's format; the TF.js models below have the same layers. */
+export const MODEL_SPECS: Record<BenchModel, { view: 'flat' | 'rows'; spec: object }> = {
+  mlp: {
+    view: 'flat',
+    spec: { inputShape: [784], layers: [{ type: 'dense', units: 128, activation: 'relu' }, { type: 'dense', units: 10 }] },
+  },
+  lstm: {
+    view: 'rows',
+    spec: { inputShape: [28, 28], layers: [{ type: 'lstm', units: 128 }, { type: 'dense', units: 10 }] },
+  },
+};
+
+/** A training step; resolves to the batch's mean loss and its row count. */
+type Step = (step: number) => Promise<{ loss: number; rows: number }>;
+
+async function dptrainStep(task: WorkerTask, train: Dataset): Promise<{ step: Step; detail: string }> {
+  const { view, spec } = MODEL_SPECS[task.model];
+  const config = parseConfig({
+    seed: SEED, data: { type: 'mnist', view }, model: spec, loss: 'softmax_cross_entropy',
+    optimizer: { lr: LR }, epochs: EPOCHS, batchSize: task.batch, microShards: task.microShards,
+  }, 'bench');
+  if (task.denseKernels) setKernels(tsKernelsDense);
+  const model = buildTrainModel(config, false);
+  const stepper = createStepper(config, model, train.n);
+  const engine = createLocalEngine(model, getLoss(config.loss), train, SEED, config.batchSize);
+  const sum = new Float32Array(gradLength(model));
+  return {
+    detail: `${kernels().name} kernels, microShards ${task.microShards}`,
+    async step(step) {
+      const job = stepper.job(step);
+      await engine.batchGradient(job, sum);
+      return { loss: stepper.apply(step, sum).result.dataLoss, rows: job.indices.length };
+    },
+  };
+}
+
+async function tfjsStep(task: WorkerTask, train: Dataset): Promise<{ step: Step; detail: string }> {
+  // NOTE: loaded with require(): the CommonJS builds are the ones meant for Node.
+  const require = createRequire(import.meta.url);
+  const tf = require('@tensorflow/tfjs') as typeof import('@tensorflow/tfjs');
+  const backend = task.impl === 'tfjs-wasm' ? 'wasm' : 'cpu';
+  if (backend === 'wasm') {
+    const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
+    // The .wasm binaries sit in the package's dist folder; a plain file path
+    // (with the trailing slash: it is a prefix) is what Emscripten reads in Node.
+    const dist = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+    wasm.setWasmPaths(`${dist}/`);
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false); // one thread (Node has none anyway)
+    wasm.setThreadsCount(1);
+  }
+  if (!(await tf.setBackend(backend))) throw new Error(`tfjs: the ${backend} backend did not initialise`);
+  await tf.ready();
+
+  const fit = task.tfjsLoop === 'fit';
+  const head = tf.layers.dense({ units: 10, activation: fit ? 'softmax' : 'linear' });
+  const model = task.model === 'mlp'
+    ? tf.sequential({ layers: [tf.layers.dense({ units: 128, activation: 'relu', inputShape: [784] }), head] })
+    // NOTE: Keras' (and TF.js's) LSTM default recurrent activation is hard
+    // sigmoid; ours (PyTorch's) is the logistic sigmoid.
+    : tf.sequential({ layers: [tf.layers.lstm({ units: 128, recurrentActivation: 'sigmoid', inputShape: [28, 28] }), head] });
+  const optimizer = tf.train.sgd(LR);
+  if (fit) model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+
+  const n = train.n;
+  const xs = train.x.length / n;
+  const B = task.batch;
+  const stepsPerEpoch = Math.ceil(n / B);
+  const xBuf = new Float32Array(B * xs);
+  const yBuf = new Float32Array(B * 10); // one-hot
+  const xShape: number[] = task.model === 'mlp' ? [784] : [28, 28];
+  let perm: Uint32Array | null = null;
+  let permEpoch = -1;
+  return {
+    detail: `backend ${tf.getBackend()}, ${fit ? 'model.trainOnBatch' : 'optimizer.minimize'}`,
+    async step(step) {
+      // The same batches as the trainer's sampler (coordinator/trainer.ts createStepper).
+      const epoch = Math.floor(step / stepsPerEpoch);
+      const b = step % stepsPerEpoch;
+      if (permEpoch !== epoch) { perm = epochPermutation(SEED, epoch, n); permEpoch = epoch; }
+      const idx = perm!.subarray(b * B, Math.min(n, (b + 1) * B));
+      const rows = idx.length;
+      yBuf.fill(0);
+      for (let r = 0; r < rows; r++) {
+        const i = idx[r];
+        xBuf.set(train.x.subarray(i * xs, (i + 1) * xs), r * xs);
+        yBuf[r * 10 + train.y[i]] = 1;
+      }
+      const x = tf.tensor(xBuf.subarray(0, rows * xs), [rows, ...xShape]);
+      const y = tf.tensor2d(yBuf.subarray(0, rows * 10), [rows, 10]);
+      try {
+        if (fit) return { loss: Number(await model.trainOnBatch(x, y)), rows };
+        const loss = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x) as Tensor) as Scalar, true)!;
+        const v = (await loss.data())[0];
+        loss.dispose();
+        return { loss: v, rows };
+      } finally {
+        x.dispose();
+        y.dispose();
+      }
+    },
+  };
+}
+
+export async function runTask(task: WorkerTask): Promise<WorkerResult> {
+  const mnist = await loadMnist();
+  let train = mnist.train.dataset;
+  if (MODEL_SPECS[task.model].view === 'rows') train = viewAs(train, [28, 28]);
+  const { step, detail } = task.impl === 'dptrain' ? await dptrainStep(task, train) : await tfjsStep(task, train);
+
+  let s = 0;
+  const w0 = performance.now();
+  while (s < 1 || performance.now() - w0 < task.warmupSeconds * 1000) await step(s++);
+
+  let steps = 0;
+  let samples = 0;
+  let lossSum = 0;
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  let elapsed = 0;
+  while (steps < task.minSteps || elapsed < task.seconds * 1000) {
+    const r = await step(s++);
+    lossSum += r.loss;
+    samples += r.rows; // the last batch of an epoch may be short
+    steps++;
+    elapsed = performance.now() - t0;
+  }
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  return {
+    task, steps, seconds: elapsed / 1000, cpuSeconds,
+    samplesPerSec: samples / (elapsed / 1000),
+    samplesPerCpuSec: samples / cpuSeconds,
+    loss: lossSum / steps, detail,
+  };
+}
+
+// Entry point (only when run as the script, not when imported): the task is the first argument (JSON).
+const arg = process.argv[2];
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href && arg !== undefined) {
+  const result = await runTask(JSON.parse(arg) as WorkerTask);
+  if (process.send !== undefined) {
+    await new Promise<void>((resolve, reject) => process.send!(result, (err: Error | null) => (err ? reject(err) : resolve())));
+  } else {
+    process.stdout.write(JSON.stringify(result) + '\n');
+  }
+}

@@ -1,0 +1,167 @@
+// `npm run bench`: training speed on ONE thread, dptrain against
+// TensorFlow.js 4.22 (cpu and wasm backends), on real MNIST.
+//
+//   node dist/bench/bench.js [--rounds N] [--seconds S] [--only mlp|lstm]
+//                            [--micro-shards K] [--tfjs-loop fit|minimize]
+//                            [--min-steps N] [--clock wall|cpu] [--dense-kernels] [--json]
+//
+// Cases: the MLP 784-128(relu)-10 at batch 64 and 256, and the row LSTM
+// (28 steps of 28 pixels, LSTM 128, dense 10) at batch 64; softmax
+// cross-entropy, plain SGD with lr 0.05 (bench/bench-worker.ts has the
+// details). dptrain runs with K = --micro-shards micro-shards per batch
+// (default 1: the whole batch in one forward/backward, as TF.js does it),
+// with the TypeScript kernels as the trainer uses them; --dense-kernels turns
+// off their exact skipping of zeros (src/tensor/kernels.ts), which is what
+// makes the MLP fast on MNIST's mostly-zero pixels.
+//
+// Method: every measurement is a fresh child process (child_process.fork of
+// dist/bench/bench-worker.js), so no implementation shares a V8 isolate, a JIT
+// state or a WebAssembly memory with another. Rounds are interleaved (round r
+// runs every case's dptrain, tfjs-cpu, tfjs-wasm in turn, then round r+1), each
+// child warms up and then times a window of whole steps; the table quotes the
+// MEDIAN over rounds. TF.js's cpu backend trains the LSTM at a few dozen
+// samples per second, so its windows are a few steps long (at least --min-steps).
+//
+// Clocks: each window is timed by the wall clock and by the CPU time of the
+// child process (bench-worker.ts). The table gives both; "samplesPerSec" in
+// the JSON is per wall-clock second unless --clock cpu. When other work
+// shares the machine, the wall-clock figures drop with whatever else runs;
+// the CPU-time ones measure the code's own speed more steadily.
+//
+// Output: a table (stdout; stderr with --json) and, with --json, one last
+// stdout line {"results": [{"model", "batch", "impl", "samplesPerSec"}, ...]}.
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { BenchImpl, BenchModel, TfjsLoop, WorkerResult, WorkerTask } from './bench-worker.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const WORKER = fileURLToPath(new URL('./bench-worker.js', import.meta.url));
+
+interface Case { model: BenchModel; batch: number }
+const CASES: Case[] = [
+  { model: 'mlp', batch: 64 },
+  { model: 'mlp', batch: 256 },
+  { model: 'lstm', batch: 64 },
+];
+const IMPLS: BenchImpl[] = ['dptrain', 'tfjs-cpu', 'tfjs-wasm'];
+
+function usage(message: string): never {
+  process.stderr.write(`bench: ${message}\nusage: node dist/bench/bench.js [--rounds N] [--seconds S] [--only mlp|lstm] [--micro-shards K] [--tfjs-loop fit|minimize] [--min-steps N] [--clock wall|cpu] [--dense-kernels] [--json]\n`);
+  process.exit(2);
+}
+
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i < 0) return undefined;
+  const v = args[i + 1];
+  if (v === undefined || v.startsWith('--')) usage(`${name} needs a value`);
+  return v;
+}
+
+function numberOption(args: string[], name: string, fallback: number, integer: boolean): number {
+  const raw = option(args, name);
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (!(v > 0) || (integer && !Number.isInteger(v))) usage(`${name} must be a positive ${integer ? 'integer' : 'number'}, got '${raw}'`);
+  return v;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 === 1 ? s[h] : (s[h - 1] + s[h]) / 2;
+}
+
+function runChild(task: WorkerTask): Promise<WorkerResult> {
+  return new Promise((resolve, reject) => {
+    const child = fork(WORKER, [JSON.stringify(task)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    let result: WorkerResult | undefined;
+    let stderr = '';
+    child.stderr!.on('data', (d) => { stderr += d; });
+    child.on('message', (m) => { result = m as WorkerResult; });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (result !== undefined) resolve(result);
+      else reject(new Error(`${task.impl} ${task.model} batch ${task.batch}: the child exited with code ${code} and no result\n${stderr}`));
+    });
+  });
+}
+
+const args = process.argv.slice(2);
+const known = new Set(['--rounds', '--seconds', '--only', '--micro-shards', '--tfjs-loop', '--min-steps', '--clock', '--dense-kernels', '--json']);
+const flags = new Set(['--json', '--dense-kernels']);
+for (let i = 0; i < args.length; i++) {
+  if (!known.has(args[i])) usage(`unknown argument '${args[i]}'`);
+  if (!flags.has(args[i])) i++;
+}
+const denseKernels = args.includes('--dense-kernels');
+const json = args.includes('--json');
+const rounds = numberOption(args, '--rounds', 3, true);
+const seconds = numberOption(args, '--seconds', 3, false);
+const microShards = numberOption(args, '--micro-shards', 1, true);
+const minSteps = numberOption(args, '--min-steps', 2, true);
+const only = option(args, '--only');
+if (only !== undefined && only !== 'mlp' && only !== 'lstm') usage(`--only must be mlp or lstm, got '${only}'`);
+const tfjsLoop = (option(args, '--tfjs-loop') ?? 'fit') as TfjsLoop;
+if (tfjsLoop !== 'fit' && tfjsLoop !== 'minimize') usage(`--tfjs-loop must be fit or minimize, got '${tfjsLoop}'`);
+const clock = option(args, '--clock') ?? 'wall';
+if (clock !== 'wall' && clock !== 'cpu') usage(`--clock must be wall or cpu, got '${clock}'`);
+const cases = CASES.filter((c) => only === undefined || c.model === only);
+for (const c of cases) {
+  if (microShards > c.batch) usage(`--micro-shards ${microShards} is more than the batch size ${c.batch}`);
+}
+
+const log = (line: string) => process.stderr.write(line + '\n');
+log(`bench: ${rounds} rounds, ${seconds} s windows, dptrain microShards ${microShards}${denseKernels ? ' (dense kernels)' : ''}, TF.js ${tfjsLoop === 'fit' ? 'model.trainOnBatch' : 'optimizer.minimize'}`);
+
+const key = (c: Case, impl: BenchImpl) => `${c.model}/${c.batch}/${impl}`;
+const rates = new Map<string, number[]>();    // per wall-clock second
+const cpuRates = new Map<string, number[]>(); // per CPU second
+const details = new Map<string, string>();
+const started = performance.now();
+for (let r = 0; r < rounds; r++) {
+  for (const c of cases) {
+    for (const impl of IMPLS) {
+      const task: WorkerTask = {
+        model: c.model, batch: c.batch, impl, seconds,
+        warmupSeconds: Math.min(1.5, seconds / 2), minSteps, microShards, denseKernels, tfjsLoop,
+      };
+      const res = await runChild(task);
+      const k = key(c, impl);
+      rates.set(k, [...(rates.get(k) ?? []), res.samplesPerSec]);
+      cpuRates.set(k, [...(cpuRates.get(k) ?? []), res.samplesPerCpuSec]);
+      details.set(k, res.detail);
+      log(`round ${r + 1}/${rounds}  ${c.model.padEnd(4)} batch ${String(c.batch).padStart(3)}  ${impl.padEnd(9)}  ${res.samplesPerSec.toFixed(1).padStart(8)} samples/s, ${res.samplesPerCpuSec.toFixed(1).padStart(8)} per CPU s  (${res.steps} steps in ${res.seconds.toFixed(2)} s, CPU ${res.cpuSeconds.toFixed(2)} s, loss ${res.loss.toFixed(3)}; ${res.detail})`);
+    }
+  }
+}
+log(`bench: ${((performance.now() - started) / 1000).toFixed(0)} s`);
+
+const results: { model: BenchModel; batch: number; impl: BenchImpl; samplesPerSec: number }[] = [];
+const lines: string[] = [];
+for (const [title, source] of [['per wall-clock second', rates], ['per CPU second of the process', cpuRates]] as const) {
+  lines.push(`samples ${title}, one thread, median of ${rounds} rounds (min-max); dptrain with microShards ${microShards}${denseKernels ? ', dense kernels' : ''}`);
+  lines.push('model  batch     dptrain            tfjs-cpu           tfjs-wasm          dptrain/cpu  dptrain/wasm');
+  for (const c of cases) {
+    const med: Record<string, number> = {};
+    const cells: string[] = [];
+    for (const impl of IMPLS) {
+      const xs = source.get(key(c, impl))!;
+      med[impl] = median(xs);
+      if (source === (clock === 'cpu' ? cpuRates : rates)) {
+        results.push({ model: c.model, batch: c.batch, impl, samplesPerSec: Math.round(med[impl] * 10) / 10 });
+      }
+      const spread = `(${Math.round(Math.min(...xs))}-${Math.round(Math.max(...xs))})`;
+      cells.push(`${med[impl].toFixed(0).padStart(6)} ${spread.padEnd(12)}`);
+    }
+    lines.push(`${c.model.padEnd(5)}  ${String(c.batch).padStart(5)}  ${cells.join('')}  ${(med.dptrain / med['tfjs-cpu']).toFixed(2).padStart(10)}x  ${(med.dptrain / med['tfjs-wasm']).toFixed(2).padStart(11)}x`);
+  }
+  lines.push('');
+}
+const table = lines.join('\n');
+if (json) {
+  process.stderr.write(table);
+  process.stdout.write(JSON.stringify({ results }) + '\n');
+} else {
+  process.stdout.write(table);
+}

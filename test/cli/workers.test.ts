@@ -1,0 +1,180 @@
+// `--workers N` through the real CLI: the same weights whatever N, faults
+// injected at fixed steps, SIGKILL + resume, refusals before training.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BIN, lastJson, ROOT, runCli, smallMlpConfig, tempDir, writeJson } from '../helpers/cli.js';
+
+/** Small, fast variants of the three example families. */
+const CONFIGS: Record<string, Record<string, unknown>> = {
+  mlp: smallMlpConfig({ data: { type: 'mnist', view: 'flat', trainLimit: 320, testLimit: 200 }, batchSize: 40, microShards: 7 }),
+  lstm: smallMlpConfig({
+    data: { type: 'mnist', view: 'rows', trainLimit: 96, testLimit: 64 },
+    model: { inputShape: [28, 28], layers: [{ type: 'lstm', units: 8 }, { type: 'dense', units: 10 }] },
+    optimizer: { lr: 0.1, momentum: 0.9 }, batchSize: 24, microShards: 6,
+  }),
+  bnDropout: smallMlpConfig({
+    data: { type: 'mnist', view: 'flat', trainLimit: 320, testLimit: 200 },
+    model: {
+      inputShape: [784],
+      layers: [
+        { type: 'dense', units: 24, kernelInit: 'he_uniform', l2: 0.0001 },
+        { type: 'batchnorm', momentum: 0.1 },
+        { type: 'relu' },
+        { type: 'dropout', rate: 0.2 },
+        { type: 'dense', units: 10, l2: 0.0001 },
+      ],
+    },
+    schedule: { type: 'cosine' }, batchSize: 40, microShards: 8,
+  }),
+};
+
+async function trainJson(args: string[]): Promise<Record<string, any>> {
+  const r = await runCli(['train', '--json', ...args]);
+  expect(r.code, r.stderr).toBe(0);
+  return lastJson(r.stdout);
+}
+
+describe('dptrain train --workers (real processes, real threads)', () => {
+  const dir = tempDir();
+  const files = Object.fromEntries(Object.entries(CONFIGS).map(([name, cfg]) => [name, writeJson(dir, `${name}.json`, cfg)]));
+  const hashes: Record<string, string> = {};
+
+  for (const name of Object.keys(CONFIGS)) {
+    it(`${name}: --workers 0, 1, 2 and 3 give the same weightsSha256`, async () => {
+      const runs = await Promise.all([0, 1, 2, 3].map((w) => trainJson(['--config', files[name], '--out', join(dir, `${name}-w${w}`), '--workers', String(w)])));
+      expect(runs.map((r) => r.workers)).toEqual([0, 1, 2, 3]);
+      for (const r of runs) expect(r.weightsSha256).toBe(runs[0].weightsSha256);
+      hashes[name] = runs[0].weightsSha256;
+    });
+  }
+
+  it('a thread that crashes, throws or stalls mid-step changes nothing: same weights, faults named on stderr', async () => {
+    const r = await runCli(['train', '--json', '--config', files.mlp, '--out', join(dir, 'chaos'), '--workers', '2', '--step-timeout-ms', '1000',
+      '--chaos', 'crash:worker=1,step=2;throw:worker=0,step=4;stall:worker=0,step=6,ms=3000']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lastJson(r.stdout).weightsSha256).toBe(hashes.mlp ?? (await trainJson(['--config', files.mlp, '--out', join(dir, 'mlp-ref'), '--workers', '0'])).weightsSha256);
+    expect(r.stderr).toMatch(/step 2: worker 1 \(micro-shards 4-6\) failed: worker exited with code: 70; reassigning/);
+    expect(r.stderr).toMatch(/step 4: worker 0 \(micro-shards 0-3\) failed: chaos: task \d+ throws/);
+    expect(r.stderr).toMatch(/step 6: stalled: [12] of 2 ranges missing after 1000 ms: worker 0 \(micro-shards 0-3, attempt 1\)/);
+    // Chaos belongs to one invocation: it is not saved with the run.
+    expect(JSON.parse(readFileSync(join(dir, 'chaos', 'config.json'), 'utf8')).chaos).toBeUndefined();
+  });
+
+  it('the command line wins over the config file; the config can set workers', async () => {
+    const file = writeJson(dir, 'with-workers.json', { ...CONFIGS.mlp, workers: 3, maxSteps: 2 });
+    expect((await trainJson(['--config', file, '--out', join(dir, 'cfg-w')])).workers).toBe(3);
+    expect((await trainJson(['--config', file, '--out', join(dir, 'cli-w'), '--workers', '1'])).workers).toBe(1);
+  });
+});
+
+describe('SIGKILL and --resume', () => {
+  it('a run killed with SIGKILL mid-step resumes (on another worker count) to the uninterrupted run\'s weights', async () => {
+    const dir = tempDir();
+    const config = writeJson(dir, 'kill.json', smallMlpConfig({
+      data: { type: 'mnist', view: 'flat', trainLimit: 640, testLimit: 200 }, batchSize: 32, microShards: 4, epochs: 2, checkpointEvery: 4,
+    }));
+    const reference = await trainJson(['--config', config, '--out', join(dir, 'ref'), '--workers', '0']);
+    expect(reference.steps).toBe(40);
+
+    // The stall holds step 10 for a minute (no step timeout): the kill lands mid-step, after the step-8 checkpoint.
+    const out = join(dir, 'killed');
+    const child = spawn(process.execPath, [BIN, 'train', '--config', config, '--out', out, '--workers', '2', '--step-timeout-ms', '0',
+      '--chaos', 'stall:worker=0,step=10,ms=60000'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        if (/checkpoint: step 8 /.test(stderr)) resolve();
+      });
+      child.on('close', () => reject(new Error(`the run ended before its step-8 checkpoint:\n${stderr}`)));
+    });
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    expect(existsSync(join(out, 'model.dptmodel'))).toBe(false);
+
+    const resumed = await runCli(['train', '--json', '--resume', out, '--workers', '3']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/resuming at step 8/);
+    const summary = lastJson(resumed.stdout);
+    expect(summary.steps).toBe(40);
+    expect(summary.workers).toBe(3);
+    expect(summary.weightsSha256).toBe(reference.weightsSha256);
+  });
+});
+
+describe('bad input is refused before training, naming the problem', () => {
+  const dir = tempDir();
+  const config = writeJson(dir, 'small.json', smallMlpConfig({ maxSteps: 2 }));
+
+  it('--workers that is not a whole number', async () => {
+    for (const bad of ['1.5', '-1', 'two']) {
+      const r = await runCli(['train', '--config', config, '--workers', bad, '--out', join(dir, 'x')]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`--workers must be a whole number >= 0, got "${bad}"`);
+    }
+    expect(existsSync(join(dir, 'x'))).toBe(false);
+  });
+
+  it('a config field workers that is not a whole number', async () => {
+    const r = await runCli(['train', '--config', writeJson(dir, 'w.json', smallMlpConfig({ workers: 1.5 })), '--out', join(dir, 'y')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('DPT_ERR_CONFIG');
+    expect(r.stderr).toMatch(/workers: expected a whole number/);
+  });
+
+  it('a --resume folder without a checkpoint', async () => {
+    const empty = tempDir();
+    const r = await runCli(['train', '--resume', empty]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('DPT_ERR_CHECKPOINT');
+    expect(r.stderr).toContain(`--resume ${empty}: no checkpoint here`);
+  });
+
+  it('a checkpoint written by another config', async () => {
+    const run = join(dir, 'run');
+    await trainJson(['--config', config, '--out', run, '--workers', '0']);
+    const other = writeJson(dir, 'other.json', smallMlpConfig({ maxSteps: 2, optimizer: { lr: 0.01, momentum: 0.9 } }));
+    const r = await runCli(['train', '--config', other, '--resume', run]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('DPT_ERR_CHECKPOINT');
+    expect(r.stderr).toMatch(/the checkpoint was written by another config/);
+    expect(r.stderr).not.toMatch(/training:/);
+  });
+
+  it('a bad --chaos spec, or one naming a worker slot that does not exist', async () => {
+    const a = await runCli(['train', '--config', config, '--chaos', 'explode:worker=0,step=1']);
+    expect(a.code).toBe(2);
+    expect(a.stderr).toContain('--chaos: "explode:worker=0,step=1": unknown fault kind "explode"');
+    const b = await runCli(['train', '--config', config, '--workers', '2', '--chaos', 'crash:worker=2,step=1', '--out', join(dir, 'z')]);
+    expect(b.code).toBe(1);
+    expect(b.stderr).toContain('DPT_ERR_USAGE');
+    expect(b.stderr).toContain('crash names worker=2, but there are only 2 worker slots');
+    expect(existsSync(join(dir, 'z'))).toBe(false);
+  });
+});
+
+describe('dptrain verify', () => {
+  const dir = tempDir();
+  const config = writeJson(dir, 'bn.json', CONFIGS.bnDropout);
+
+  it('reports agreement after every step (exit 0)', async () => {
+    const r = await runCli(['verify', '--config', config, '--workers', '3', '--steps', '5']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^verify: 5 steps, 1 thread vs 3 worker threads: the weights agree bit for bit after every step \(sha256 [0-9a-f]{64}\)$/m);
+  });
+
+  it('names the first step and parameter that differ (exit 1): a corrupt worker injected with --chaos', async () => {
+    const r = await runCli(['verify', '--config', config, '--workers', '2', '--steps', '6', '--json', '--chaos', 'corrupt:worker=1,step=3,index=123']);
+    expect(r.code, r.stderr).toBe(1);
+    const report = lastJson(r.stdout);
+    expect(report.agree).toBe(false);
+    expect(report.firstDifference).toMatchObject({ step: 3, param: 'layers.0.dense.W[123]', flatIndex: 123 });
+    expect(report.firstDifference.single).not.toBe(report.firstDifference.parallel);
+    const text = await runCli(['verify', '--config', config, '--workers', '2', '--steps', '6', '--chaos', 'corrupt:worker=0,step=2,index=7']);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/the weights differ after step 2 \(steps 1-1 agreed\): first at layers\.0\.dense\.W\[7\]/);
+  });
+});
