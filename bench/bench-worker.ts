@@ -8,7 +8,9 @@
 // Implementations:
 //   dptrain    the real core, as the trainer runs it (coordinator/trainer.ts
 //              createStepper + coordinator/engine.ts createLocalEngine: gather
-//              the rows, computeBatch over the micro-shards, applyStep)
+//              the rows, computeBatch over the micro-shards, applyStep), with
+//              its default WebAssembly SIMD kernels
+//   dptrain-ts the same with the pure-TypeScript reference kernels
 //   tfjs-cpu   TensorFlow.js 4.22, the plain JavaScript cpu backend
 //   tfjs-wasm  TensorFlow.js 4.22, the WebAssembly backend, one thread
 // All three see the same batches (the trainer's sampler: epochPermutation of
@@ -35,10 +37,12 @@ import { type Dataset, viewAs } from '../src/data/dataset.js';
 import { epochPermutation } from '../src/data/sampler.js';
 import { getLoss } from '../src/losses/index.js';
 import { kernels, setKernels, tsKernelsDense } from '../src/tensor/kernels.js';
+import { setupKernels } from '../worker/kernels-setup.js';
+import { allocFloats } from '../src/tensor/alloc.js';
 import { gradLength } from '../src/train/step.js';
 
 export type BenchModel = 'mlp' | 'lstm';
-export type BenchImpl = 'dptrain' | 'tfjs-cpu' | 'tfjs-wasm';
+export type BenchImpl = 'dptrain' | 'dptrain-ts' | 'tfjs-cpu' | 'tfjs-wasm';
 /** How TF.js trains: model.trainOnBatch (softmax + categorical cross-entropy) or optimizer.minimize (logits + softmaxCrossEntropy). */
 export type TfjsLoop = 'fit' | 'minimize';
 
@@ -53,7 +57,7 @@ export interface WorkerTask {
   minSteps: number;
   /** dptrain: micro-shards per batch. */
   microShards: number;
-  /** dptrain: the TypeScript kernels without their skipping of zeros (tsKernelsDense; same bits). */
+  /** dptrain-ts: the TypeScript kernels without their skipping of zeros (tsKernelsDense; same bits). */
   denseKernels: boolean;
   tfjsLoop: TfjsLoop;
 }
@@ -100,11 +104,13 @@ async function dptrainStep(task: WorkerTask, train: Dataset): Promise<{ step: St
     seed: SEED, data: { type: 'mnist', view }, model: spec, loss: 'softmax_cross_entropy',
     optimizer: { lr: LR }, epochs: EPOCHS, batchSize: task.batch, microShards: task.microShards,
   }, 'bench');
-  if (task.denseKernels) setKernels(tsKernelsDense);
+  // Before building: the model's buffers go where the kernels read them in place.
+  setupKernels(task.impl === 'dptrain' ? 'wasm' : 'ts');
+  if (task.denseKernels && task.impl === 'dptrain-ts') setKernels(tsKernelsDense);
   const model = buildTrainModel(config, false);
   const stepper = createStepper(config, model, train.n);
   const engine = createLocalEngine(model, getLoss(config.loss), train, SEED, config.batchSize);
-  const sum = new Float32Array(gradLength(model));
+  const sum = allocFloats(gradLength(model));
   return {
     detail: `${kernels().name} kernels, microShards ${task.microShards}`,
     async step(step) {
@@ -186,7 +192,7 @@ export async function runTask(task: WorkerTask): Promise<WorkerResult> {
   const mnist = await loadMnist();
   let train = mnist.train.dataset;
   if (MODEL_SPECS[task.model].view === 'rows') train = viewAs(train, [28, 28]);
-  const { step, detail } = task.impl === 'dptrain' ? await dptrainStep(task, train) : await tfjsStep(task, train);
+  const { step, detail } = task.impl.startsWith('dptrain') ? await dptrainStep(task, train) : await tfjsStep(task, train);
 
   let s = 0;
   const w0 = performance.now();

@@ -1,18 +1,25 @@
 // `npm run bench`: training speed on ONE thread, dptrain against
 // TensorFlow.js 4.22 (cpu and wasm backends), on real MNIST.
 //
-//   node dist/bench/bench.js [--rounds N] [--seconds S] [--only mlp|lstm]
+//   node dist/bench/bench.js [--rounds N] [--seconds S] [--only mlp|lstm|matmul]
 //                            [--micro-shards K] [--tfjs-loop fit|minimize]
-//                            [--min-steps N] [--clock wall|cpu] [--dense-kernels] [--json]
+//                            [--min-steps N] [--clock wall|cpu] [--dense-kernels]
+//                            [--no-matmul] [--json]
 //
 // Cases: the MLP 784-128(relu)-10 at batch 64 and 256, and the row LSTM
 // (28 steps of 28 pixels, LSTM 128, dense 10) at batch 64; softmax
 // cross-entropy, plain SGD with lr 0.05 (bench/bench-worker.ts has the
 // details). dptrain runs with K = --micro-shards micro-shards per batch
-// (default 1: the whole batch in one forward/backward, as TF.js does it),
-// with the TypeScript kernels as the trainer uses them; --dense-kernels turns
-// off their exact skipping of zeros (src/tensor/kernels.ts), which is what
-// makes the MLP fast on MNIST's mostly-zero pixels.
+// (default 1: the whole batch in one forward/backward, as TF.js does it):
+// `dptrain` with its WebAssembly SIMD kernels (what the trainer uses),
+// `dptrain-ts` with the pure-TypeScript reference kernels; --dense-kernels
+// turns off the latter's exact skipping of zeros (src/tensor/kernels.ts),
+// which is what makes the TS MLP fast on MNIST's mostly-zero pixels.
+//
+// Then the matrix products (bench/matmul.ts, in a process of its own):
+// GFLOP/s of 64x784x128, 256x784x128 and 512x512x512 in the three forms,
+// dptrain (wasm), dptrain-ts and TF.js wasm's tf.matMul; its entries
+// {"model": "matmul", "shape", "form", "impl", "gflops"} join the results.
 //
 // Method: every measurement is a fresh child process (child_process.fork of
 // dist/bench/bench-worker.js), so no implementation shares a V8 isolate, a JIT
@@ -29,13 +36,26 @@
 // the CPU-time ones measure the code's own speed more steadily.
 //
 // Output: a table (stdout; stderr with --json) and, with --json, one last
-// stdout line {"results": [{"model", "batch", "impl", "samplesPerSec"}, ...]}.
-import { fork } from 'node:child_process';
+// stdout line {"results": [{"model", "batch", "impl", "samplesPerSec"}, ...,
+// {"model": "matmul", "shape", "form", "impl", "gflops"}, ...]}.
+import { fork, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { BenchImpl, BenchModel, TfjsLoop, WorkerResult, WorkerTask } from './bench-worker.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WORKER = fileURLToPath(new URL('./bench-worker.js', import.meta.url));
+const MATMUL = fileURLToPath(new URL('./matmul.js', import.meta.url));
+
+interface MatmulResult { model: 'matmul'; shape: string; form: 'nn' | 'tn' | 'nt'; impl: string; gflops: number }
+
+/** The matrix-product table and entries of dist/bench/matmul.js (a process of its own, its tfjs in another). */
+function runMatmul(): { table: string; results: MatmulResult[] } {
+  const r = spawnSync(process.execPath, [MATMUL, '--json'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = r.stdout.trim().split('\n');
+  const last = out.pop() ?? '';
+  if (r.status !== 0 || !last.startsWith('{')) throw new Error(`bench: dist/bench/matmul.js failed (status ${r.status})`);
+  return { table: out.join('\n'), results: (JSON.parse(last) as { results: MatmulResult[] }).results };
+}
 
 interface Case { model: BenchModel; batch: number }
 const CASES: Case[] = [
@@ -43,10 +63,10 @@ const CASES: Case[] = [
   { model: 'mlp', batch: 256 },
   { model: 'lstm', batch: 64 },
 ];
-const IMPLS: BenchImpl[] = ['dptrain', 'tfjs-cpu', 'tfjs-wasm'];
+const IMPLS: BenchImpl[] = ['dptrain', 'dptrain-ts', 'tfjs-cpu', 'tfjs-wasm'];
 
 function usage(message: string): never {
-  process.stderr.write(`bench: ${message}\nusage: node dist/bench/bench.js [--rounds N] [--seconds S] [--only mlp|lstm] [--micro-shards K] [--tfjs-loop fit|minimize] [--min-steps N] [--clock wall|cpu] [--dense-kernels] [--json]\n`);
+  process.stderr.write(`bench: ${message}\nusage: node dist/bench/bench.js [--rounds N] [--seconds S] [--only mlp|lstm|matmul] [--micro-shards K] [--tfjs-loop fit|minimize] [--min-steps N] [--clock wall|cpu] [--dense-kernels] [--no-matmul] [--json]\n`);
   process.exit(2);
 }
 
@@ -88,8 +108,8 @@ function runChild(task: WorkerTask): Promise<WorkerResult> {
 }
 
 const args = process.argv.slice(2);
-const known = new Set(['--rounds', '--seconds', '--only', '--micro-shards', '--tfjs-loop', '--min-steps', '--clock', '--dense-kernels', '--json']);
-const flags = new Set(['--json', '--dense-kernels']);
+const known = new Set(['--rounds', '--seconds', '--only', '--micro-shards', '--tfjs-loop', '--min-steps', '--clock', '--dense-kernels', '--no-matmul', '--json']);
+const flags = new Set(['--json', '--dense-kernels', '--no-matmul']);
 for (let i = 0; i < args.length; i++) {
   if (!known.has(args[i])) usage(`unknown argument '${args[i]}'`);
   if (!flags.has(args[i])) i++;
@@ -101,7 +121,8 @@ const seconds = numberOption(args, '--seconds', 3, false);
 const microShards = numberOption(args, '--micro-shards', 1, true);
 const minSteps = numberOption(args, '--min-steps', 2, true);
 const only = option(args, '--only');
-if (only !== undefined && only !== 'mlp' && only !== 'lstm') usage(`--only must be mlp or lstm, got '${only}'`);
+if (only !== undefined && only !== 'mlp' && only !== 'lstm' && only !== 'matmul') usage(`--only must be mlp, lstm or matmul, got '${only}'`);
+const withMatmul = !args.includes('--no-matmul') && (only === undefined || only === 'matmul');
 const tfjsLoop = (option(args, '--tfjs-loop') ?? 'fit') as TfjsLoop;
 if (tfjsLoop !== 'fit' && tfjsLoop !== 'minimize') usage(`--tfjs-loop must be fit or minimize, got '${tfjsLoop}'`);
 const clock = option(args, '--clock') ?? 'wall';
@@ -137,11 +158,12 @@ for (let r = 0; r < rounds; r++) {
 }
 log(`bench: ${((performance.now() - started) / 1000).toFixed(0)} s`);
 
-const results: { model: BenchModel; batch: number; impl: BenchImpl; samplesPerSec: number }[] = [];
+const results: ({ model: BenchModel; batch: number; impl: BenchImpl; samplesPerSec: number } | MatmulResult)[] = [];
 const lines: string[] = [];
+const col = (s: string) => s.padStart(20);
 for (const [title, source] of [['per wall-clock second', rates], ['per CPU second of the process', cpuRates]] as const) {
-  lines.push(`samples ${title}, one thread, median of ${rounds} rounds (min-max); dptrain with microShards ${microShards}${denseKernels ? ', dense kernels' : ''}`);
-  lines.push('model  batch     dptrain            tfjs-cpu           tfjs-wasm          dptrain/cpu  dptrain/wasm');
+  lines.push(`samples ${title}, one thread, median of ${rounds} rounds (min-max); dptrain with microShards ${microShards}${denseKernels ? ', dptrain-ts with dense kernels' : ''}`);
+  lines.push('model  batch' + IMPLS.map(col).join('') + '  dptrain/tfjs-cpu  dptrain/tfjs-wasm  dptrain-ts/tfjs-cpu  dptrain-ts/tfjs-wasm');
   for (const c of cases) {
     const med: Record<string, number> = {};
     const cells: string[] = [];
@@ -151,12 +173,19 @@ for (const [title, source] of [['per wall-clock second', rates], ['per CPU secon
       if (source === (clock === 'cpu' ? cpuRates : rates)) {
         results.push({ model: c.model, batch: c.batch, impl, samplesPerSec: Math.round(med[impl] * 10) / 10 });
       }
-      const spread = `(${Math.round(Math.min(...xs))}-${Math.round(Math.max(...xs))})`;
-      cells.push(`${med[impl].toFixed(0).padStart(6)} ${spread.padEnd(12)}`);
+      cells.push(col(`${med[impl].toFixed(0)} (${Math.round(Math.min(...xs))}-${Math.round(Math.max(...xs))})`));
     }
-    lines.push(`${c.model.padEnd(5)}  ${String(c.batch).padStart(5)}  ${cells.join('')}  ${(med.dptrain / med['tfjs-cpu']).toFixed(2).padStart(10)}x  ${(med.dptrain / med['tfjs-wasm']).toFixed(2).padStart(11)}x`);
+    const ratio = (a: string, b: string, w: number) => `${(med[a] / med[b]).toFixed(2)}x`.padStart(w);
+    lines.push(`${c.model.padEnd(5)}  ${String(c.batch).padStart(5)}${cells.join('')}${ratio('dptrain', 'tfjs-cpu', 18)}${ratio('dptrain', 'tfjs-wasm', 19)}` +
+      `${ratio('dptrain-ts', 'tfjs-cpu', 21)}${ratio('dptrain-ts', 'tfjs-wasm', 22)}`);
   }
   lines.push('');
+}
+if (withMatmul) {
+  log('bench: matrix products (dist/bench/matmul.js)');
+  const matmul = runMatmul();
+  results.push(...matmul.results);
+  lines.push(matmul.table, '');
 }
 const table = lines.join('\n');
 if (json) {

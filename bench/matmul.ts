@@ -10,7 +10,7 @@
 // tfjs runs in a child process: its wasm memory grows, and growing a memory
 // slows every typed-array loop of the process after it (DESIGN.md).
 // --json prints, as the last line:
-//   {"results":[{"model":"matmul","shape":"256x784x128","form":"nn","impl":"dptrain-wasm","gflops":38.1}, ...]}
+//   {"results":[{"model":"matmul","shape":"256x784x128","form":"nn","impl":"dptrain","gflops":38.1}, ...]}
 
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,7 @@ import { uniform } from '../src/random/counter.js';
 import { tsKernels, type Kernels } from '../src/tensor/kernels.js';
 import { loadWasmKernels } from '../worker/wasm-load.js';
 
-type Impl = 'dptrain-wasm' | 'dptrain-ts' | 'tfjs-wasm';
+type Impl = 'dptrain' | 'dptrain-ts' | 'tfjs-wasm';
 type Form = 'nn' | 'tn' | 'nt';
 
 interface Result {
@@ -31,7 +31,7 @@ interface Result {
 
 const SHAPES: ReadonlyArray<readonly [number, number, number]> = [[64, 784, 128], [256, 784, 128], [512, 512, 512]];
 const FORMS: readonly Form[] = ['nn', 'tn', 'nt'];
-const IMPLS: readonly Impl[] = ['dptrain-wasm', 'dptrain-ts', 'tfjs-wasm'];
+const IMPLS: readonly Impl[] = ['dptrain', 'dptrain-ts', 'tfjs-wasm'];
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -173,7 +173,7 @@ async function main(): Promise<void> {
   }
   const wk = loadWasmKernels();
   const cases = [
-    ...kernelCases(wk, 'dptrain-wasm', (n) => wk.alloc(n)),
+    ...kernelCases(wk, 'dptrain', (n) => wk.alloc(n)),
     ...kernelCases(tsKernels, 'dptrain-ts', (n) => new Float32Array(n)),
   ];
   measureAll(cases);

@@ -4,7 +4,7 @@
 // weights version and dispatching the ranges; reduction = combining the
 // partial sums in the tree order; the SGD step).
 //
-//   node dist/bench/scaling.js [--json] [--only mlp,lstm] [--workers 0,1,2] [--rounds R] [--steps-mlp N] [--steps-lstm N]
+//   node dist/bench/scaling.js [--json] [--only mlp,lstm] [--workers 0,1,2] [--rounds R] [--steps-mlp N] [--steps-lstm N] [--kernels wasm|ts]
 //
 // Every engine of a model is built first (its threads started and warmed
 // up), then the configurations take turns for `rounds` short rounds. The
@@ -18,7 +18,9 @@ import { loadTrainData } from '../coordinator/data/load.js';
 import type { GradientEngine } from '../coordinator/engine.js';
 import { chooseEngine } from '../coordinator/engines.js';
 import { buildTrainModel, createStepper, type Stepper } from '../coordinator/trainer.js';
+import { allocFloats } from '../src/tensor/alloc.js';
 import { gradLength } from '../src/train/step.js';
+import { parseKernelKind, setupKernels } from '../worker/kernels-setup.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -38,6 +40,8 @@ const ROUNDS = Number(arg('--rounds') ?? 8);
 const WARMUP = 3;
 const json = process.argv.includes('--json');
 const only = arg('--only')?.split(',');
+// The trainer's kernels (wasm unless --kernels ts), in this thread and, through the engine, in the workers.
+const kernelName = setupKernels(parseKernelKind(arg('--kernels') ?? 'wasm'));
 
 interface Runner {
   workers: number;
@@ -90,7 +94,7 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.mode
     const prepared = choice.prepare(data);
     const stepper = createStepper(config, model, prepared.train.n);
     const engine = await choice.create(model, prepared, b.batch);
-    const runner: Runner = { workers, engine, stepper, sum: new Float32Array(gradLength(model)), step: 0 };
+    const runner: Runner = { workers, engine, stepper, sum: allocFloats(gradLength(model)), step: 0 };
     await runSteps(runner, WARMUP);
     runners.push(runner);
   }
@@ -101,7 +105,7 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.mode
   for (const runner of runners) await runner.engine.close();
 
   const rate: Record<number, number> = {};
-  if (!json) console.log(`${b.model}, batch ${b.batch}, ${config.microShards ?? Math.min(16, b.batch)} micro-shards (best of ${ROUNDS} rounds of ${b.steps} steps):`);
+  if (!json) console.log(`${b.model}, batch ${b.batch}, ${config.microShards ?? Math.min(16, b.batch)} micro-shards, ${kernelName} kernels (best of ${ROUNDS} rounds of ${b.steps} steps):`);
   for (const w of WORKERS) {
     const rs = rounds.get(w)!;
     const best = rs.reduce((a, x) => (x.seconds < a.seconds ? x : a));

@@ -17,6 +17,7 @@ import { formatVerify, runVerify } from './verify.js';
 import { dptError } from '../src/errors.js';
 import { runConformance, printConformance } from './conformance.js';
 import { exportModelFile } from './export-command.js';
+import { defaultKernelKind, KERNELS_ENV, parseKernelKind, setupKernels } from '../worker/kernels-setup.js';
 
 export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const DEFAULT_CONFIG = `${PACKAGE_ROOT}examples/mnist-mlp.json`;
@@ -129,7 +130,16 @@ function addRunOptions(cmd: Command, workersMin: number): Command {
     .option('--max-steps <n>', 'stop after n steps (config: maxSteps)', wholeNumber('--max-steps', 0))
     .option('--workers <n>', `worker threads${workersMin === 0 ? ", 0 = the coordinator's own thread" : ''} (config: workers; default: one per core)`, wholeNumber('--workers', workersMin))
     .option('--step-timeout-ms <ms>', 'reassign micro-shards a worker has not answered within ms, 0 = never (config: stepTimeoutMs; default 30000)', wholeNumber('--step-timeout-ms', 0))
+    .option('--kernels <kind>', `wasm (WebAssembly SIMD, default) or ts (the pure-TypeScript reference); env ${KERNELS_ENV}`, (v: string) => kernelKind(v))
     .option('--chaos <spec>', 'inject faults at fixed steps, e.g. "crash:worker=1,step=30;stall:worker=0,step=50,ms=2000" (config: chaos)', chaosSpec);
+}
+
+function kernelKind(value: string): string {
+  try {
+    return parseKernelKind(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }
 
 function chaosSpec(value: string): string {
@@ -146,6 +156,11 @@ export function buildProgram(): Command {
   // Set before the subcommands are added: they copy it. Errors then reach main() instead of exiting.
   program.exitOverride();
   program.name('dptrain').description('Data-parallel neural-network training in TypeScript').showHelpAfterError();
+  // Every command computes with the kernels chosen here, before any model is built.
+  program.hook('preAction', (_program, action) => {
+    const kind = (action.opts() as { kernels?: string }).kernels;
+    setupKernels(kind === undefined ? defaultKernelKind() : parseKernelKind(kind));
+  });
   addRunOptions(program.command('train'), 0)
     .description('train a model described by a config file (default: examples/mnist-mlp.json)')
     .option('--checkpoint-every <n>', 'also checkpoint every n steps (config: checkpointEvery)', wholeNumber('--checkpoint-every', 0))
@@ -163,6 +178,7 @@ export function buildProgram(): Command {
   program.command('conformance')
     .description('check the core against reference fixture files (../shared/fixtures format)')
     .argument('<dir>', 'folder of fixture JSON files')
+    .option('--kernels <kind>', `wasm (default) or ts; env ${KERNELS_ENV}`, (v: string) => kernelKind(v))
     .option('--json', 'print one JSON object')
     .action((dir: string, flags: { json?: boolean }) => {
       const report = runConformance(dir);

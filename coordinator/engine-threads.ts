@@ -33,7 +33,9 @@ import { formatZodError } from '../src/check/zod-format.js';
 import type { Model } from '../src/model/model.js';
 import { alignedBlocks, combineBlocks, nodeKey, type TreeNode } from '../src/reduce/tree.js';
 import { shardBounds, shardCount } from '../src/train/batch.js';
+import { activeKernelKind } from '../src/tensor/setup.js';
 import { gradLength } from '../src/train/step.js';
+import { kernelsModule } from '../worker/kernels-setup.js';
 import {
   CONTROL_LENGTH, CONTROL_VERSION, ReadyReply, TaskReply, THREAD_PROTOCOL_VERSION,
   type StepTask, type ThreadSetup, type WarmupTask,
@@ -146,7 +148,9 @@ export class ThreadEngine implements GradientEngine {
   private readonly log: (line: string) => void;
   private nextTaskId = 0;
   private closed = false;
-  private readonly timing: EngineStats = { steps: 0, dispatchMs: 0, combineMs: 0, waitMs: 0 };
+  /** Per-level buffers of the final combination, reused from step to step. */
+  private readonly combineScratch: Float32Array[] = [];
+  private readonly timing: EngineStats = { steps: 0, dispatchMs: 0, combineMs: 0, waitMs: 0, workerMs: 0 };
 
   constructor(private readonly opts: ThreadEngineOptions) {
     const { model, workers } = opts;
@@ -174,6 +178,7 @@ export class ThreadEngine implements GradientEngine {
       seed: opts.seed, maxBatch: opts.maxBatch,
       train: { x: shared.x.buffer as SharedArrayBuffer, y: shared.y.buffer as SharedArrayBuffer, n: shared.n, xSize, ySize },
       params: params.buffer, control: controlBuffer,
+      kernels: activeKernelKind() === 'wasm' ? { kind: 'wasm', module: kernelsModule() } : { kind: 'ts' },
     };
     this.pool = new Piscina({
       filename: threadWorkerFile(),
@@ -278,6 +283,7 @@ export class ThreadEngine implements GradientEngine {
       this.onFailure(ctx, taskId, region, problem);
       return;
     }
+    this.timing.workerMs! += (raw as { computeMs: number }).computeMs;
     ctx.round.accept(taskId, { region, blocks });
     if (ctx.round.isComplete()) this.finish(ctx);
   }
@@ -383,7 +389,7 @@ export class ThreadEngine implements GradientEngine {
       const { region, blocks } = r.result!;
       blocks.forEach((node, b) => sums.set(nodeKey(node.level, node.index), region.floats.subarray(b * this.gradLen, (b + 1) * this.gradLen)));
     }
-    combineBlocks(ctx.k, sums, ctx.out);
+    combineBlocks(ctx.k, sums, ctx.out, this.combineScratch);
     this.settle(ctx);
     this.timing.steps++;
     this.timing.combineMs += performance.now() - t0;

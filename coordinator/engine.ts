@@ -4,6 +4,7 @@
 import type { Dataset } from '../src/data/dataset.js';
 import type { Loss } from '../src/losses/loss.js';
 import type { Model } from '../src/model/model.js';
+import { allocFloats } from '../src/tensor/alloc.js';
 import { computeBatch, shardCount, type BatchData } from '../src/train/batch.js';
 
 export interface BatchJob {
@@ -24,6 +25,8 @@ export interface EngineStats {
   combineMs: number;
   /** Waiting for the workers. */
   waitMs: number;
+  /** The workers' own compute time of the accepted tasks, summed over workers (from their replies). */
+  workerMs?: number;
 }
 
 export interface GradientEngine {
@@ -55,8 +58,9 @@ export function gatherRows(ds: Dataset, indices: ArrayLike<number>, xOut: Float3
 export function createLocalEngine(model: Model, loss: Loss, train: Dataset, seed: number, maxBatch: number): GradientEngine {
   const xs = train.x.length / train.n;
   const ys = train.y.length / train.n;
-  const xBuf = new Float32Array(maxBatch * xs);
-  const yBuf = new Float32Array(maxBatch * ys);
+  // In the kernels' memory (WebAssembly's with the wasm kernels), so they read the batch in place.
+  const xBuf = allocFloats(maxBatch * xs);
+  const yBuf = allocFloats(maxBatch * ys);
   const scratch: Float32Array[] = [];
   return {
     workers: 0,

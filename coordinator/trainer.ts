@@ -9,6 +9,8 @@
 //      to metrics.jsonl, checkpoint; also every checkpointEvery steps.
 // The step's math without the files (createStepper) is shared with
 // `dptrain verify` and the scaling bench.
+import { allocFloats } from '../src/tensor/alloc.js';
+import { activeKernelName } from '../src/tensor/setup.js';
 import { createHash } from 'node:crypto';
 import { mkdirSync, appendFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -66,6 +68,8 @@ export interface RunSummary {
   samplesPerSec: number;
   wallSeconds: number;
   workers: number;
+  /** The kernels computed with: 'wasm-simd' or 'typescript' (LSTM/GRU bits differ between them). */
+  kernels: string;
   outDir: string;
 }
 
@@ -189,7 +193,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary> {
   };
 
   const engine = await opts.createEngine(model, data, config.batchSize);
-  const sum = new Float32Array(gradLength(model));
+  const sum = allocFloats(gradLength(model)); // where the vector kernels use it in place
   let lastEval: Evaluation | null = null;
   let lastTrainLoss = NaN;
   opts.progress.start(lastStep, step, engine.workers);
@@ -240,6 +244,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary> {
     samplesPerSec: samples / Math.max(trainSeconds, 1e-9),
     wallSeconds: (performance.now() - wallStart) / 1000,
     workers: engine.workers,
+    kernels: activeKernelName(),
     outDir,
   };
 }

@@ -19,6 +19,7 @@
 // The coordinator validates every reply; a malformed one is a failed task.
 import { z } from 'zod';
 import { LOSS_NAMES } from '../src/losses/index.js';
+import { isWasmModule, type WasmModule } from '../src/tensor/wasm-kernels.js';
 
 export const THREAD_PROTOCOL_VERSION = 1;
 
@@ -55,6 +56,16 @@ export const ThreadSetup = z.strictObject({
   params: sharedBuffer,
   /** Int32 control words (CONTROL_VERSION: weights version). */
   control: sharedBuffer,
+  /**
+   * The kernels to compute with, the coordinator's: every worker of a run
+   * must use the same (the wasm LSTM/GRU cells differ from the TypeScript
+   * ones in the last bits). The WebAssembly.Module is compiled once by the
+   * coordinator and shared with the threads, not copied.
+   */
+  kernels: z.discriminatedUnion('kind', [
+    z.strictObject({ kind: z.literal('wasm'), module: z.custom<WasmModule>(isWasmModule, { error: 'expected a compiled WebAssembly.Module' }) }),
+    z.strictObject({ kind: z.literal('ts') }),
+  ]),
 });
 
 /** A fault to carry out (see coordinator/chaos.ts). */

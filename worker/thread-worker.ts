@@ -1,10 +1,12 @@
 // The worker-thread side of `--workers N`: a Piscina task handler.
 //
 // Per thread, once per session (cached by the session key, a hash of model,
-// loss and seed): validate Piscina's workerData (ThreadSetup), build the
-// model over the SHARED master weights (no copy: the coordinator writes them
-// between steps, this thread only reads), the loss, and row buffers for the
-// largest batch.
+// loss and seed): validate Piscina's workerData (ThreadSetup), instantiate the
+// coordinator's kernels (the WebAssembly module it compiled, with this
+// thread's own memory), build the model, the loss, and row buffers for the
+// largest batch, all in the kernels' memory. The master weights stay on the
+// coordinator's SharedArrayBuffer; this thread copies them into its model
+// once per weights version (one memcpy, ~0.4 MB for the MLP).
 //
 // Once per thread, when the pool starts (WarmupTask): build the session and
 // wait at a barrier for the other threads.
@@ -25,9 +27,11 @@ import { formatZodError } from '../src/check/zod-format.js';
 import { getLoss } from '../src/losses/index.js';
 import type { Loss } from '../src/losses/loss.js';
 import { buildModel, type Model } from '../src/model/model.js';
+import { allocFloats } from '../src/tensor/alloc.js';
 import { alignedBlocks } from '../src/reduce/tree.js';
 import { computeNode, shardBounds, type BatchData } from '../src/train/batch.js';
 import { gradLength } from '../src/train/step.js';
+import { setupKernels } from './kernels-setup.js';
 import {
   CONTROL_VERSION, StepTask, ThreadSetup, WarmupTask, type ReadyReply, type ThreadFault, type TaskReply,
 } from './thread-protocol.js';
@@ -44,9 +48,15 @@ interface Session {
   readonly xSize: number;
   readonly ySize: number;
   readonly control: Int32Array;
+  /** The master weights (shared, written by the coordinator between steps). */
+  readonly shared: Float32Array;
+  /** The weights version model.params holds a copy of (-1: none yet). */
+  copiedVersion: number;
   /** This thread's batch rows: (maxBatch, xSize) and (maxBatch, ySize). */
   readonly xBuf: Float32Array;
   readonly yBuf: Float32Array;
+  /** One block's sum, in the kernels' memory. */
+  readonly blockSum: Float32Array;
   /** Per-level scratch of the tree reduction, reused across tasks. */
   readonly scratch: Float32Array[];
   readonly gradLen: number;
@@ -67,13 +77,19 @@ function openSession(id: string): Session {
   if (x.length !== n * xSize || y.length !== n * ySize) {
     throw dptError('DPT_ERR_MESSAGE', `worker thread: dataset buffers hold ${x.length} and ${y.length} floats, expected ${n} * ${xSize} and ${n} * ${ySize}`);
   }
-  const model = buildModel(setup.model, { params: new Float32Array(setup.params) });
+  // Before building: the model's buffers go where the kernels read them in place.
+  setupKernels(setup.kernels.kind, setup.kernels.kind === 'wasm' ? { module: setup.kernels.module } : {});
+  const model = buildModel(setup.model);
+  const shared = new Float32Array(setup.params);
+  if (shared.length !== model.params.length) {
+    throw dptError('DPT_ERR_MESSAGE', `worker thread: the shared weights hold ${shared.length} floats, the model has ${model.params.length}`);
+  }
   if (model.inSize !== xSize) throw dptError('DPT_ERR_MESSAGE', `worker thread: the model takes ${model.inSize} inputs, the dataset has ${xSize}`);
   const session: Session = {
     id, model, loss: getLoss(setup.loss), seed: setup.seed, maxBatch: setup.maxBatch,
-    x, y, n, xSize, ySize, control: new Int32Array(setup.control),
-    xBuf: new Float32Array(setup.maxBatch * xSize), yBuf: new Float32Array(setup.maxBatch * ySize),
-    scratch: [], gradLen: gradLength(model),
+    x, y, n, xSize, ySize, control: new Int32Array(setup.control), shared, copiedVersion: -1,
+    xBuf: allocFloats(setup.maxBatch * xSize), yBuf: allocFloats(setup.maxBatch * ySize),
+    blockSum: allocFloats(gradLength(model)), scratch: [], gradLen: gradLength(model),
   };
   sessions.set(id, session);
   return session;
@@ -124,6 +140,13 @@ export default function runTask(raw: unknown): TaskReply | ReadyReply {
     return { type: 'stale', taskId: t.taskId, version: Atomics.load(s.control, CONTROL_VERSION), threadId };
   }
 
+  // One copy per weights version into the kernels' memory (the wasm kernels
+  // would otherwise copy the weights in at every matrix product).
+  if (s.copiedVersion !== t.version) {
+    s.model.params.set(s.shared);
+    s.copiedVersion = t.version;
+  }
+
   const rows = t.indices.length;
   if (rows > s.maxBatch) throw dptError('DPT_ERR_MESSAGE', `worker thread: batch of ${rows} rows, at most ${s.maxBatch}`);
   const blocks = alignedBlocks(t.k, t.start, t.end);
@@ -146,8 +169,9 @@ export default function runTask(raw: unknown): TaskReply | ReadyReply {
 
   const region = new Float32Array(t.region);
   for (let b = 0; b < blocks.length; b++) {
-    const out = region.subarray(b * s.gradLen, (b + 1) * s.gradLen);
-    computeNode(s.model, s.loss, data, t.k, keys, blocks[b].level, blocks[b].index, out, s.scratch);
+    // Summed in the kernels' memory, then copied out once (the region is outside it).
+    computeNode(s.model, s.loss, data, t.k, keys, blocks[b].level, blocks[b].index, s.blockSum, s.scratch);
+    region.set(s.blockSum, b * s.gradLen);
     if (b === 0) faultMidRange(t.fault, t.taskId);
   }
   if (t.fault?.kind === 'corrupt') region[t.fault.index ?? 0] += 1;

@@ -6,6 +6,8 @@
 // The coordinator is the only writer of weights (DESIGN.md principle 7);
 // this state (velocity) is part of every checkpoint.
 import { z } from 'zod';
+import { allocFloats } from '../tensor/alloc.js';
+import { vector } from '../tensor/vector.js';
 
 export const SgdConfig = z.strictObject({
   /** Base learning rate (the schedule scales it). */
@@ -23,12 +25,30 @@ export interface SgdState {
 }
 
 export function createSgdState(config: SgdConfig, numTrainable: number): SgdState {
-  return { velocity: new Float32Array(config.momentum > 0 ? numTrainable : 0) };
+  // Where the vector kernels use it in place (WebAssembly memory with the wasm kernels).
+  return { velocity: config.momentum > 0 ? allocFloats(numTrainable) : new Float32Array(0) };
+}
+
+/** Runs [from, to) of equal decay-mask value, cached per mask (the mask is fixed for a model). */
+const decayRuns = new WeakMap<Uint8Array, Int32Array>();
+
+function runsOf(mask: Uint8Array): Int32Array {
+  let runs = decayRuns.get(mask);
+  if (runs === undefined) {
+    const bounds = [0];
+    for (let i = 1; i < mask.length; i++) if (mask[i] !== mask[i - 1]) bounds.push(i);
+    bounds.push(mask.length);
+    runs = Int32Array.from(bounds);
+    decayRuns.set(mask, runs);
+  }
+  return runs;
 }
 
 /**
  * One update of params[0, n) with the mean gradient `grad` (length >= n).
- * `decayMask[i]` (optional) is 1 where weight decay applies.
+ * `decayMask[i]` (optional) is 1 where weight decay applies. The arithmetic
+ * is the active vector kernels' sgdRange (src/tensor/vector.ts), run by run
+ * of the mask.
  */
 export function sgdStep(
   config: SgdConfig, state: SgdState, lr: number,
@@ -36,16 +56,17 @@ export function sgdStep(
 ): void {
   const mu = config.momentum;
   const wd = config.weightDecay;
-  const v = state.velocity;
-  for (let i = 0; i < n; i++) {
-    let g = grad[i];
-    if (wd !== 0 && (decayMask === undefined || decayMask[i] === 1)) g = Math.fround(g + Math.fround(wd * params[i]));
-    let step = g;
-    if (mu !== 0) {
-      const vi = Math.fround(Math.fround(mu * v[i]) + g);
-      v[i] = vi;
-      step = config.nesterov ? Math.fround(g + Math.fround(mu * vi)) : vi;
-    }
-    params[i] = Math.fround(params[i] - Math.fround(lr * step));
+  const v = mu !== 0 ? state.velocity : null;
+  const k = vector();
+  if (wd === 0 || decayMask === undefined) {
+    k.sgdRange(params, grad, v, 0, n, lr, mu, wd, config.nesterov, wd !== 0);
+    return;
   }
+  const runs = runsOf(decayMask);
+  for (let r = 0; r + 1 < runs.length && runs[r] < n; r++) {
+    const from = runs[r], to = Math.min(runs[r + 1], n);
+    k.sgdRange(params, grad, v, from, to, lr, mu, wd, config.nesterov, decayMask[from] === 1);
+  }
+  const covered = runs[runs.length - 1];
+  if (covered < n) k.sgdRange(params, grad, v, covered, n, lr, mu, wd, config.nesterov, false);
 }

@@ -14,6 +14,9 @@
 // coordinator combines those blocks into the root with combineBlocks. The
 // result is the same whichever worker held which range.
 
+import { allocFloats } from '../tensor/alloc.js';
+import { vector } from '../tensor/vector.js';
+
 export interface TreeNode {
   readonly level: number;
   readonly index: number;
@@ -70,14 +73,14 @@ export function reduceNode(
   if (right.start >= k) return;
   // One scratch buffer per level: depth-first needs at most `height` of them.
   let buf = scratch[level];
-  if (buf === undefined || buf.length !== out.length) buf = scratch[level] = new Float32Array(out.length);
+  if (buf === undefined || buf.length !== out.length) buf = scratch[level] = allocFloats(out.length);
   reduceNode(k, level - 1, 2 * index + 1, leaf, buf, scratch);
   addInto(out, buf);
 }
 
-/** out += b elementwise (float32 adds). */
+/** out += b elementwise (float32 adds; the active vector kernels, WebAssembly SIMD or the reference). */
 export function addInto(out: Float32Array, b: Float32Array): void {
-  for (let i = 0; i < out.length; i++) out[i] += b[i];
+  vector().addInto(out, b, out.length);
 }
 
 /** Key of a node in a block map. */
@@ -90,8 +93,9 @@ export function nodeKey(level: number, index: number): string {
  * written into `out`. Throws, naming the missing leaves, if the blocks do not
  * cover every micro-shard.
  */
-export function combineBlocks(k: number, blocks: ReadonlyMap<string, Float32Array>, out: Float32Array): void {
-  const scratch: Float32Array[] = [];
+export function combineBlocks(
+  k: number, blocks: ReadonlyMap<string, Float32Array>, out: Float32Array, scratch: Float32Array[] = [],
+): void {
   const visit = (level: number, index: number, dst: Float32Array): void => {
     const given = blocks.get(nodeKey(level, index));
     if (given !== undefined) {
@@ -104,7 +108,7 @@ export function combineBlocks(k: number, blocks: ReadonlyMap<string, Float32Arra
     const right = nodeAt(k, level - 1, 2 * index + 1);
     if (right.start >= k) return;
     let buf = scratch[level];
-    if (buf === undefined || buf.length !== dst.length) buf = scratch[level] = new Float32Array(dst.length);
+    if (buf === undefined || buf.length !== dst.length) buf = scratch[level] = allocFloats(dst.length);
     visit(level - 1, 2 * index + 1, buf);
     addInto(dst, buf);
   };

@@ -3,6 +3,7 @@
 // they always agree:
 //   gemm            setKernels      (kernels.ts)
 //   cells, row sums setCellKernels  (cells.ts)
+//   tree adds, SGD  setVectorKernels (vector.ts)
 //   buffers         setAllocator    (alloc.ts: Workspace, buildModel's params and grads)
 //
 // Call it once, before any model is built (buffers allocated earlier stay
@@ -19,6 +20,7 @@
 import { setAllocator } from './alloc.js';
 import { setCellKernels } from './cells.js';
 import { kernels, setKernels, tsKernels } from './kernels.js';
+import { setVectorKernels } from './vector.js';
 import {
   instantiateWasmKernels, instantiateWasmKernelsSync, type WasmKernels, type WasmKernelsOptions, type WasmSource,
 } from './wasm-kernels.js';
@@ -32,6 +34,7 @@ export function useKernels(k: WasmKernels | null): void {
   activeWasm = k;
   setKernels(k ?? tsKernels);
   setCellKernels(k);
+  setVectorKernels(k);
   setAllocator(k);
 }
 

@@ -34,6 +34,7 @@ import { dptError } from '../errors.js';
 import type { FloatAllocator } from './alloc.js';
 import type { CellKernels } from './cells.js';
 import type { Kernels } from './kernels.js';
+import type { VectorKernels } from './vector.js';
 
 // NOTE: tsconfig's lib is ES2022 without DOM and @types/node 20 does not
 // declare WebAssembly, so the few parts used here are typed locally.
@@ -70,7 +71,7 @@ export interface WasmKernelsOptions {
   memoryBytes?: number;
 }
 
-export interface WasmKernels extends Kernels, CellKernels, FloatAllocator {
+export interface WasmKernels extends Kernels, CellKernels, VectorKernels, FloatAllocator {
   readonly name: string;
   /** The module's memory; its buffer never changes (the memory never grows). */
   readonly memory: WasmMemory;
@@ -104,6 +105,10 @@ interface KernelExports {
   packedBFloats(n: number, k: number): number;
   packBWhole(transB: number, n: number, k: number, b: number, dst: number): void;
   gemmPackedB(transA: number, m: number, n: number, k: number, a: number, packed: number, c: number, accumulate: number): void;
+  addVec(out: number, b: number, n: number): void;
+  scaleVec(x: number, n: number, s: number): void;
+  sgdUpdate(params: number, grad: number, vel: number, n: number,
+    lr: number, mu: number, wd: number, nesterov: number, decay: number): void;
 }
 
 /** The module's bytes, or the module compiled already (e.g. once, then sent to workers). */
@@ -359,6 +364,61 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
         [dy, B * T * H, 'dy', false], [dh, B * H, 'dh', true], [dGx, B * T * G, 'dGx', true],
         [dGh, B * T * G, 'dGh', true], [dGt, B * G, 'dGt', true],
       ], (p) => ex.gruBackwardStep(B, T, H, t, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]));
+    },
+
+    addInto(out, b, n) {
+      if (!isDim(n)) throw dptError('DPT_ERR_SHAPE', `addInto: n must be a non-negative integer, got ${n}`);
+      need(out, n, 'addInto: out', `n=${n}`);
+      need(b, n, 'addInto: b', `n=${n}`);
+      if (n === 0) return;
+      const mark = top;
+      try {
+        const po = place(out, n, true, true, 'out');
+        const pb = place(b, n, true, false, 'b');
+        ex.addVec(po, pb, n);
+        flush();
+      } finally {
+        copyBack.length = 0;
+        top = mark;
+      }
+    },
+
+    scale(x, n, s) {
+      if (!isDim(n)) throw dptError('DPT_ERR_SHAPE', `scale: n must be a non-negative integer, got ${n}`);
+      need(x, n, 'scale: x', `n=${n}`);
+      if (n === 0) return;
+      const mark = top;
+      try {
+        ex.scaleVec(place(x, n, true, true, 'x'), n, s);
+        flush();
+      } finally {
+        copyBack.length = 0;
+        top = mark;
+      }
+    },
+
+    sgdRange(params, grad, velocity, from, to, lr, mu, wd, nesterov, decay) {
+      if (!(isDim(from) && isDim(to) && from <= to)) {
+        throw dptError('DPT_ERR_SHAPE', `sgdRange: need integers 0 <= from <= to, got ${from}, ${to}`);
+      }
+      const n = to - from;
+      need(params, to, 'sgdRange: params', `[${from}, ${to})`);
+      need(grad, to, 'sgdRange: grad', `[${from}, ${to})`);
+      if (mu !== 0 && (velocity === null || velocity.length < to)) {
+        throw dptError('DPT_ERR_SHAPE', `sgdRange: momentum needs a velocity of at least ${to} floats`);
+      }
+      if (n === 0) return;
+      const mark = top;
+      try {
+        const pp = place(params.subarray(from, to), n, true, true, 'params');
+        const pg = place(grad.subarray(from, to), n, true, false, 'grad');
+        const pv = mu !== 0 ? place(velocity!.subarray(from, to), n, true, true, 'velocity') : 0;
+        ex.sgdUpdate(pp, pg, pv, n, lr, mu, wd, nesterov ? 1 : 0, decay ? 1 : 0);
+        flush();
+      } finally {
+        copyBack.length = 0;
+        top = mark;
+      }
     },
 
     addRowSums(db, dG, R, N) {

@@ -12,6 +12,7 @@ import { Workspace } from '../nn/layer.js';
 import type { ForwardContext } from '../nn/layer.js';
 import { addL1Grad, addL2Grad, l1Penalty, l2Penalty } from '../optim/regularization.js';
 import { sgdStep, type SgdConfig, type SgdState } from '../optim/sgd.js';
+import { vector } from '../tensor/vector.js';
 
 /** Length of a gradient vector for this model. */
 export function gradLength(model: Model): number {
@@ -72,7 +73,7 @@ export function applyStep(
   const dataLoss = sum[model.size] / n;
   const params = model.params;
   const inv = 1 / n;
-  for (let i = 0; i < model.size; i++) sum[i] = sum[i] * inv;
+  vector().scale(sum, model.size, inv);
   let penalty = 0;
   for (const e of model.entries) {
     if (!e.trainable || (e.l1 === 0 && e.l2 === 0)) continue;

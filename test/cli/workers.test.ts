@@ -50,6 +50,14 @@ describe('dptrain train --workers (real processes, real threads)', () => {
     });
   }
 
+  it('the pure-TypeScript kernels (--kernels ts) give the WebAssembly kernels\' bits on models without recurrent layers', async () => {
+    for (const name of ['mlp', 'bnDropout']) {
+      const ts = await trainJson(['--config', files[name], '--out', join(dir, `${name}-ts`), '--workers', '2', '--kernels', 'ts']);
+      expect(ts.kernels).toBe('typescript');
+      expect(ts.weightsSha256).toBe(hashes[name] ?? (await trainJson(['--config', files[name], '--out', join(dir, `${name}-wasm`), '--workers', '0'])).weightsSha256);
+    }
+  });
+
   it('a thread that crashes, throws or stalls mid-step changes nothing: same weights, faults named on stderr', async () => {
     const r = await runCli(['train', '--json', '--config', files.mlp, '--out', join(dir, 'chaos'), '--workers', '2', '--step-timeout-ms', '1000',
       '--chaos', 'crash:worker=1,step=2;throw:worker=0,step=4;stall:worker=0,step=6,ms=3000']);
