@@ -4,14 +4,20 @@
 // weights version and dispatching the ranges; reduction = combining the
 // partial sums in the tree order; the SGD step).
 //
-//   node dist/bench/scaling.js [--json] [--only mlp,lstm] [--workers 0,1,2] [--rounds R] [--steps-mlp N] [--steps-lstm N] [--kernels wasm|ts]
+//   node dist/bench/scaling.js [--json] [--only mlp,lstm] [--workers 0,1,2] [--rounds R] [--steps-mlp N] [--steps-lstm N]
+//                              [--kernels wasm|ts] [--no-ceiling]
+//
+// After each model, the machine's ceiling: two --workers 0 runs in two
+// separate processes at once (nothing shared, no synchronisation), their
+// summed samples/s over one alone; no 2-worker scheme can beat it here.
 //
 // Every engine of a model is built first (its threads started and warmed
 // up), then the configurations take turns for `rounds` short rounds. The
 // figure of a configuration is its best round (the least disturbed: other
 // work on the machine only ever slows a round down); the median is printed
 // next to it. With --json the last line of stdout is one object:
-// {"results": [{"model", "batch", "workers", "samplesPerSec"}], "ratios", "coordinator"}.
+// {"results": [{"model", "batch", "workers", "samplesPerSec"}], "ratios", "ceilings", "coordinator"}.
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readConfigFile, type TrainConfig } from '../coordinator/config.js';
 import { loadTrainData } from '../coordinator/data/load.js';
@@ -32,8 +38,8 @@ function arg(name: string): string | undefined {
 interface Bench { model: 'mlp' | 'lstm'; config: string; batch: number; steps: number }
 
 const BENCHES: Bench[] = [
-  { model: 'mlp', config: 'examples/mnist-mlp.json', batch: 256, steps: Number(arg('--steps-mlp') ?? 15) },
-  { model: 'lstm', config: 'examples/mnist-lstm.json', batch: 64, steps: Number(arg('--steps-lstm') ?? 4) },
+  { model: 'mlp', config: 'examples/mnist-mlp.json', batch: 256, steps: Number(arg('--steps-mlp') ?? 60) },
+  { model: 'lstm', config: 'examples/mnist-lstm.json', batch: 64, steps: Number(arg('--steps-lstm') ?? 10) },
 ];
 const WORKERS = (arg("--workers") ?? "0,1,2").split(",").map(Number);
 const ROUNDS = Number(arg('--rounds') ?? 8);
@@ -41,7 +47,8 @@ const WARMUP = 3;
 const json = process.argv.includes('--json');
 const only = arg('--only')?.split(',');
 // The trainer's kernels (wasm unless --kernels ts), in this thread and, through the engine, in the workers.
-const kernelName = setupKernels(parseKernelKind(arg('--kernels') ?? 'wasm'));
+const kernelKind = parseKernelKind(arg('--kernels') ?? 'wasm');
+const kernelName = setupKernels(kernelKind);
 
 interface Runner {
   workers: number;
@@ -84,6 +91,44 @@ const coordinator: Record<string, unknown>[] = [];
 const ratios: Record<string, number> = {};
 const log = (line: string) => process.stderr.write(line + '\n');
 
+/** Best samples/s of `--workers 0` rounds in this process (the child side of the machine-ceiling measurement). */
+async function soloRate(b: Bench, config: TrainConfig, data: Awaited<ReturnType<typeof loadTrainData>>): Promise<number> {
+  const choice = chooseEngine(config, 0, log);
+  const model = buildTrainModel(config, false);
+  const stepper = createStepper(config, model, data.train.n);
+  const runner: Runner = { workers: 0, engine: await choice.create(model, data, b.batch), stepper, sum: allocFloats(gradLength(model)), step: 0 };
+  await runSteps(runner, WARMUP);
+  let best = Infinity;
+  for (let r = 0; r < ROUNDS; r++) best = Math.min(best, (await runSteps(runner, b.steps)).seconds);
+  return (b.batch * b.steps) / best;
+}
+
+/**
+ * The machine's own ceiling: two copies of the one-thread run (--workers 0)
+ * in two separate processes at the same time, nothing shared. Their summed
+ * rate over one copy alone is the best any 2-worker scheme could reach here.
+ */
+function twoProcesses(model: string): Promise<number[]> {
+  const self = fileURLToPath(import.meta.url);
+  const argv = [self, '--child-solo', model, '--rounds', String(ROUNDS), '--steps-mlp', String(BENCHES[0].steps), '--steps-lstm', String(BENCHES[1].steps), '--kernels', kernelKind];
+  return Promise.all([0, 1].map(() => new Promise<number>((resolve, reject) => {
+    const child = spawn(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(Number(out.trim().split('\n').pop())) : reject(new Error(`scaling: solo child exited with ${code}`))));
+  })));
+}
+
+const childSolo = arg('--child-solo');
+if (childSolo !== undefined) {
+  const b = BENCHES.find((x) => x.model === childSolo)!;
+  const config: TrainConfig = { ...readConfigFile(`${ROOT}${b.config}`), batchSize: b.batch, stepTimeoutMs: 0 };
+  console.log(await soloRate(b, config, await loadTrainData(config.data, { cacheDir: `${ROOT}.cache/dptrain` })));
+  process.exit(0);
+}
+
+const ceilings: Record<string, number> = {};
 for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.model))) {
   const config: TrainConfig = { ...readConfigFile(`${ROOT}${b.config}`), batchSize: b.batch, stepTimeoutMs: 0 };
   const data = await loadTrainData(config.data, { cacheDir: `${ROOT}.cache/dptrain` });
@@ -124,6 +169,14 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.mode
   }
   ratios[b.model] = rate[2] / rate[0];
   if (!json) console.log(`  2 workers vs 0: ${ratios[b.model].toFixed(2)}x (goal 1.8x)`);
+  if (!process.argv.includes('--no-ceiling') && rate[0] !== undefined) {
+    const pair = await twoProcesses(b.model);
+    ceilings[b.model] = (pair[0] + pair[1]) / rate[0];
+    if (!json) {
+      console.log(`  machine ceiling: two separate --workers 0 processes at once: ${pair.map((x) => x.toFixed(0)).join(' + ')} samples/s = ` +
+        `${ceilings[b.model].toFixed(2)}x one alone; 2 workers reach ${(100 * ratios[b.model] / ceilings[b.model]).toFixed(0)}% of it`);
+    }
+  }
 }
 
-if (json) console.log(JSON.stringify({ results, ratios, coordinator }));
+if (json) console.log(JSON.stringify({ results, ratios, ceilings, coordinator }));
