@@ -27,6 +27,12 @@ const CheckpointSchema = z.strictObject({
   epochLossSum: z.number(),
   epochLossCount: z.number().int().nonnegative(),
   trainSeconds: z.number().nonnegative(),
+  /**
+   * The kernels the run computed with ('wasm-simd' or 'typescript'; absent in
+   * older checkpoints): recurrent layers give other bits with the other kind,
+   * so a resume must use the same.
+   */
+  kernels: z.string().optional(),
 });
 export type Checkpoint = z.infer<typeof CheckpointSchema>;
 

@@ -167,6 +167,11 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary> {
     if (cp.configHash !== configHash) {
       throw dptError('DPT_ERR_CHECKPOINT', `${outDir}: the checkpoint was written by another config (hash ${cp.configHash.slice(0, 12)}, this config ${configHash.slice(0, 12)}); resume with the config in ${join(outDir, 'config.json')}`);
     }
+    if (cp.kernels !== undefined && cp.kernels !== activeKernelName()) {
+      const flag = cp.kernels === 'typescript' ? 'ts' : 'wasm';
+      throw dptError('DPT_ERR_CHECKPOINT', `${outDir}: the run computed with the ${cp.kernels} kernels, this one would use ${activeKernelName()}, ` +
+        `which gives recurrent layers other bits; resume with --kernels ${flag}`);
+    }
     const params = floatsOf(cp.params);
     if (params.length !== model.size) throw dptError('DPT_ERR_CHECKPOINT', `${outDir}: checkpoint holds ${params.length} parameters, the model has ${model.size}`);
     model.params.set(params);
@@ -187,7 +192,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary> {
     writeCheckpoint(outDir, {
       format: 'dptrain-checkpoint', version: 1, configHash, config, step,
       params: bytesOf(model.params), velocity: bytesOf(stepper.sgdState.velocity),
-      epochLossSum, epochLossCount, trainSeconds,
+      epochLossSum, epochLossCount, trainSeconds, kernels: activeKernelName(),
     });
     opts.progress.checkpoint?.({ step, file: join(outDir, CHECKPOINT_FILE) });
   };

@@ -152,6 +152,22 @@ describe('bad input is refused before training, naming the problem', () => {
     expect(r.stderr).not.toMatch(/training:/);
   });
 
+  it('a checkpoint computed with the other kernels, and a kernel kind that does not exist', async () => {
+    const run = join(dir, 'run-kernels');
+    await trainJson(['--config', config, '--out', run, '--workers', '0', '--kernels', 'ts']);
+    const r = await runCli(['train', '--resume', run, '--kernels', 'wasm']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/DPT_ERR_CHECKPOINT.*computed with the typescript kernels.*resume with --kernels ts/);
+    const ok = await runCli(['train', '--json', '--resume', run, '--kernels', 'ts']);
+    expect(ok.code, ok.stderr).toBe(0);
+    const bad = await runCli(['train', '--config', config, '--kernels', 'gpu']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--kernels must be 'wasm' or 'ts', got 'gpu'/);
+    const env = await runCli(['train', '--config', config], { env: { DPTRAIN_KERNELS: 'fast' } });
+    expect(env.code).toBe(1);
+    expect(env.stderr).toMatch(/DPT_ERR_USAGE.*\$DPTRAIN_KERNELS must be 'wasm' or 'ts', got 'fast'/);
+  });
+
   it('a bad --chaos spec, or one naming a worker slot that does not exist', async () => {
     const a = await runCli(['train', '--config', config, '--chaos', 'explode:worker=0,step=1']);
     expect(a.code).toBe(2);
