@@ -10,7 +10,7 @@
 // parameters, nothing to accumulate).
 import { dptError, fmtShape } from '../errors.js';
 import type { ActivationSpec } from '../model/spec.js';
-import { sizeOf, Workspace, type Layer } from './layer.js';
+import { sizeOf, Workspace, type Layer, checkForwardInput } from './layer.js';
 
 export type ActivationKind = ActivationSpec['type'];
 
@@ -160,9 +160,7 @@ export function createActivation(index: number, inShape: readonly number[], kind
     bind() {},
     forward(x, batch) {
       n = batch * size;
-      if (x.length < n) {
-        throw dptError('DPT_ERR_SHAPE', `${where}: forward needs ${n} floats (batch ${batch} of ${fmtShape(inShape)}), got ${x.length}`);
-      }
+      checkForwardInput(where, x, n, batch, inShape);
       out = y.get(n);
       op.forward(out, x, batch * perSample, C);
       return out;

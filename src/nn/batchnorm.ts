@@ -13,7 +13,7 @@
 // s = (1 - m) s + m (reduced ds / N) after the fixed-order reduction.
 import { dptError, fmtShape } from '../errors.js';
 import type { BatchNormSpec } from '../model/spec.js';
-import { sizeOf, Workspace, type Layer, type ParamSpec, type StatSpec } from './layer.js';
+import { sizeOf, Workspace, type Layer, type ParamSpec, type StatSpec, checkForwardInput } from './layer.js';
 
 /**
  * Training forward. Outputs y (R, F), xhat (R, F), and per feature mean,
@@ -189,9 +189,7 @@ export function createBatchNorm(index: number, inShape: readonly number[], spec:
     },
     forward(x, batch, ctx) {
       rows = batch * T;
-      if (x.length < rows * F) {
-        throw dptError('DPT_ERR_SHAPE', `${where}: forward needs ${rows * F} floats (batch ${batch} of ${fmtShape(inShape)}), got ${x.length}`);
-      }
+      checkForwardInput(where, x, rows * F, batch, inShape);
       const out = y.get(rows * F);
       xh = xhat.get(rows * F);
       trained = ctx.training;

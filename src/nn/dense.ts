@@ -14,7 +14,7 @@
 import { dptError, fmtShape } from '../errors.js';
 import type { DenseSpec } from '../model/spec.js';
 import { gemm } from '../tensor/kernels.js';
-import { sizeOf, Workspace, type Layer, type ParamSpec } from './layer.js';
+import { sizeOf, Workspace, type Layer, type ParamSpec, checkBind, checkForwardInput } from './layer.js';
 
 /** y (R, O) = x (R, I) W (I, O) + b (O); b null means no bias. Overwrites y. */
 export function denseForward(
@@ -90,20 +90,13 @@ export function createDense(index: number, inShape: readonly number[], spec: Den
     params,
     stats: [],
     bind(p, g) {
-      for (let i = 0; i < params.length; i++) {
-        const n = sizeOf(params[i].shape);
-        if (p[i]?.length !== n || g[i]?.length !== n) {
-          throw dptError('DPT_ERR_SHAPE', `${where}: parameter ${params[i].name} needs ${n} floats ${fmtShape(params[i].shape)}, got p ${p[i]?.length}, g ${g[i]?.length}`);
-        }
-      }
+      checkBind(where, params, p, g);
       W = p[0]; dW = g[0];
       if (useBias) { b = p[1]; db = g[1]; }
     },
     forward(input, batch) {
       rows = batch * T;
-      if (input.length < rows * I) {
-        throw dptError('DPT_ERR_SHAPE', `${where}: forward needs ${rows * I} floats (batch ${batch} of ${fmtShape(inShape)}), got ${input.length}`);
-      }
+      checkForwardInput(where, input, rows * I, batch, inShape);
       x = input;
       const out = y.get(rows * O);
       denseForward(out, x, W, b, rows, I, O);

@@ -12,7 +12,7 @@
 import { dptError, fmtShape } from '../errors.js';
 import type { DropoutSpec } from '../model/spec.js';
 import { uniform } from '../random/counter.js';
-import { sizeOf, Workspace, type Layer } from './layer.js';
+import { sizeOf, Workspace, type Layer, checkForwardInput } from './layer.js';
 
 /**
  * mask (B, E) = 1 where the element is kept, 0 where dropped, for rows
@@ -72,9 +72,7 @@ export function createDropout(index: number, inShape: readonly number[], spec: D
     bind() {},
     forward(x, batch, ctx) {
       n = batch * E;
-      if (x.length < n) {
-        throw dptError('DPT_ERR_SHAPE', `${where}: forward needs ${n} floats (batch ${batch} of ${fmtShape(inShape)}), got ${x.length}`);
-      }
+      checkForwardInput(where, x, n, batch, inShape);
       // Eval mode and p = 0 are the identity: hand the input through, no copy.
       if (!ctx.training || p === 0) {
         mode = 'identity';

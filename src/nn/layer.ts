@@ -23,6 +23,7 @@
 //   s = (1 - momentum) * s + momentum * (reduced ds / N)
 // so the update does not depend on how the batch was split among workers.
 
+import { dptError, fmtShape } from '../errors.js';
 import { allocator, type FloatAllocator } from '../tensor/alloc.js';
 
 const EMPTY: Float32Array = new Float32Array(0);
@@ -82,6 +83,24 @@ export function sizeOf(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
+}
+
+/** Checks that bind() got one view of the right length per parameter. */
+export function checkBind(where: string, params: readonly ParamSpec[], p: Float32Array[], g: Float32Array[]): void {
+  for (let i = 0; i < params.length; i++) {
+    const n = sizeOf(params[i].shape);
+    if (p[i]?.length !== n || g[i]?.length !== n) {
+      throw dptError('DPT_ERR_SHAPE',
+        `${where}: parameter ${params[i].name} needs ${n} floats ${fmtShape(params[i].shape)}, got p ${p[i]?.length}, g ${g[i]?.length}`);
+    }
+  }
+}
+
+/** Checks that forward() got at least `floats` values for `batch` samples of inShape. */
+export function checkForwardInput(where: string, x: Float32Array, floats: number, batch: number, inShape: readonly number[]): void {
+  if (x.length < floats) {
+    throw dptError('DPT_ERR_SHAPE', `${where}: forward needs ${floats} floats (batch ${batch} of ${fmtShape(inShape)}), got ${x.length}`);
+  }
 }
 
 /**

@@ -39,8 +39,8 @@ import { dptError, fmtShape } from '../errors.js';
 import type { RecurrentSpec } from '../model/spec.js';
 import { cells } from '../tensor/cells.js';
 import { gemm } from '../tensor/kernels.js';
-import { Workspace, type Layer, type ParamSpec } from './layer.js';
-import { checkBind, inPlace, sequenceShape, transposeInto } from './recurrent.js';
+import { checkBind, checkForwardInput, Workspace, type Layer } from './layer.js';
+import { inPlace, recurrentParams, sequenceShape, transposeInto } from './recurrent.js';
 
 const EMPTY: Float32Array = new Float32Array(0);
 
@@ -291,12 +291,7 @@ export function createLstm(index: number, inShape: readonly number[], spec: Recu
   const returnSequences = spec.returnSequences === true;
   const outShape = returnSequences ? [T, H] : [H];
   const kernelInit = spec.kernelInit ?? 'glorot_uniform';
-  const params: ParamSpec[] = [
-    { name: 'W_ih', shape: [F, G], init: kernelInit, fanIn: F, fanOut: G, decay: true },
-    { name: 'W_hh', shape: [H, G], init: kernelInit, fanIn: H, fanOut: G, decay: true },
-    { name: 'b_ih', shape: [G], init: 'zeros', fanIn: H, fanOut: G, decay: false },
-    { name: 'b_hh', shape: [G], init: 'zeros', fanIn: H, fanOut: G, decay: false },
-  ];
+  const params = recurrentParams(F, H, G, kernelInit);
 
   let W_ih = EMPTY, W_hh = EMPTY, b_ih = EMPTY, b_hh = EMPTY; // (F, 4H), (H, 4H), (4H), (4H)
   let dW_ih = EMPTY, dW_hh = EMPTY, db_ih = EMPTY, db_hh = EMPTY;
@@ -320,9 +315,7 @@ export function createLstm(index: number, inShape: readonly number[], spec: Recu
       [dW_ih, dW_hh, db_ih, db_hh] = g;
     },
     forward(input, batch) {
-      if (input.length < batch * T * F) {
-        throw dptError('DPT_ERR_SHAPE', `${where}: forward needs ${batch * T * F} floats (batch ${batch} of ${fmtShape(inShape)}), got ${input.length}`);
-      }
+      checkForwardInput(where, input, batch * T * F, batch, inShape);
       x = input;
       lastBatch = batch;
       const b = bSpace.get(G);

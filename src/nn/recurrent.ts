@@ -2,7 +2,7 @@
 import { dptError, fmtShape } from '../errors.js';
 import { allocator } from '../tensor/alloc.js';
 import { cells } from '../tensor/cells.js';
-import { sizeOf, type ParamSpec, type Workspace } from './layer.js';
+import type { InitKind, ParamSpec, Workspace } from './layer.js';
 
 /** Checks a recurrent layer's per-sample input shape [T, F] and returns it. */
 export function sequenceShape(where: string, inShape: readonly number[]): [number, number] {
@@ -14,15 +14,18 @@ export function sequenceShape(where: string, inShape: readonly number[]): [numbe
   return [inShape[0], inShape[1]];
 }
 
-/** Checks that bind() got one view of the right length per parameter. */
-export function checkBind(where: string, params: readonly ParamSpec[], p: Float32Array[], g: Float32Array[]): void {
-  for (let i = 0; i < params.length; i++) {
-    const n = sizeOf(params[i].shape);
-    if (p[i]?.length !== n || g[i]?.length !== n) {
-      throw dptError('DPT_ERR_SHAPE',
-        `${where}: parameter ${params[i].name} needs ${n} floats ${fmtShape(params[i].shape)}, got p ${p[i]?.length}, g ${g[i]?.length}`);
-    }
-  }
+/**
+ * The four parameters of an LSTM (G = 4H) or GRU (G = 3H) over F features,
+ * in PyTorch's order with our [in, out] layout: W_ih (F, G), W_hh (H, G),
+ * b_ih (G), b_hh (G). Weights decay, biases do not.
+ */
+export function recurrentParams(F: number, H: number, G: number, kernelInit: InitKind): ParamSpec[] {
+  return [
+    { name: 'W_ih', shape: [F, G], init: kernelInit, fanIn: F, fanOut: G, decay: true },
+    { name: 'W_hh', shape: [H, G], init: kernelInit, fanIn: H, fanOut: G, decay: true },
+    { name: 'b_ih', shape: [G], init: 'zeros', fanIn: F, fanOut: G, decay: false },
+    { name: 'b_hh', shape: [G], init: 'zeros', fanIn: H, fanOut: G, decay: false },
+  ];
 }
 
 /**

@@ -6,7 +6,7 @@
 // Dimension letters: B samples, E = size of the per-sample shape.
 import { dptError, fmtShape } from '../errors.js';
 import type { ReshapeSpec } from '../model/spec.js';
-import { sizeOf, type Layer } from './layer.js';
+import { sizeOf, type Layer, checkForwardInput } from './layer.js';
 
 /** The first n floats of buf: buf itself when it is exactly that long. */
 function exactly(buf: Float32Array, n: number): Float32Array {
@@ -27,9 +27,7 @@ function createView(index: number, type: string, inShape: readonly number[], out
     bind() {},
     forward(x, batch) {
       n = batch * E;
-      if (x.length < n) {
-        throw dptError('DPT_ERR_SHAPE', `${where}: forward needs ${n} floats (batch ${batch} of ${fmtShape(inShape)}), got ${x.length}`);
-      }
+      checkForwardInput(where, x, n, batch, inShape);
       return exactly(x, n);
     },
     backward(dy, batch, needDx) {

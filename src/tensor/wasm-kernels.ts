@@ -254,7 +254,7 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
   // ---- operands
   // Pointer to arr's first `len` floats in the wasm memory. An operand
   // outside the memory is copied into scratch above `top` (and, if the call
-  // writes it, copied back by flush()); the caller resets `top` afterwards.
+  // writes it, copied back by flush()); scoped() resets `top` afterwards.
   const copyBack: { arr: Float32Array; ptr: number; len: number }[] = [];
   function place(arr: Float32Array, len: number, copyIn: boolean, written: boolean, what: string): number {
     if (owns(arr)) return arr.byteOffset;
@@ -262,6 +262,17 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
     if (copyIn) new Float32Array(buffer, ptr, len).set(arr.subarray(0, len));
     if (written) copyBack.push({ arr, ptr, len });
     return ptr;
+  }
+  /** Runs one call: operands placed by `run` are copied back if written, and the copies' space is given back. */
+  function scoped(run: () => void): void {
+    const mark = top;
+    try {
+      run();
+      flush();
+    } finally {
+      copyBack.length = 0;
+      top = mark;
+    }
   }
   function flush(): void {
     for (const { arr, ptr, len } of copyBack) arr.set(new Float32Array(buffer, ptr, len));
@@ -285,14 +296,9 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
     for (const [arr, len, name] of operands) {
       if (arr !== null) need(arr, len, `${op}: ${name}`, `B=${B} T=${T} H=${H}`);
     }
-    const mark = top;
-    try {
+    scoped(() => {
       run(operands.map(([arr, len, name, written]) => (arr === null ? 0 : place(arr, len, true, written, name))));
-      flush();
-    } finally {
-      copyBack.length = 0;
-      top = mark;
-    }
+    });
   }
 
   return {
@@ -318,17 +324,12 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
       need(c, lc, 'gemm: C', `(M, N) = (${m}, ${n})`);
       if (lc === 0) return;
       // NOTE: copies of foreign operands live above `top` for this call only.
-      const mark = top;
-      try {
+      scoped(() => {
         const pa = place(a, la, true, false, 'A');
         const pb = place(b, lb, true, false, 'B');
         const pc = place(c, lc, accumulate, true, 'C');
         ex.gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, pa, pb, pc, accumulate ? 1 : 0);
-        flush();
-      } finally {
-        copyBack.length = 0;
-        top = mark;
-      }
+      });
     },
 
     lstmForwardStep(B, T, H, t, act, zh, bias, c, tc, hPrev, h) {
@@ -371,30 +372,20 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
       need(out, n, 'addInto: out', `n=${n}`);
       need(b, n, 'addInto: b', `n=${n}`);
       if (n === 0) return;
-      const mark = top;
-      try {
+      scoped(() => {
         const po = place(out, n, true, true, 'out');
         const pb = place(b, n, true, false, 'b');
         ex.addVec(po, pb, n);
-        flush();
-      } finally {
-        copyBack.length = 0;
-        top = mark;
-      }
+      });
     },
 
     scale(x, n, s) {
       if (!isDim(n)) throw dptError('DPT_ERR_SHAPE', `scale: n must be a non-negative integer, got ${n}`);
       need(x, n, 'scale: x', `n=${n}`);
       if (n === 0) return;
-      const mark = top;
-      try {
+      scoped(() => {
         ex.scaleVec(place(x, n, true, true, 'x'), n, s);
-        flush();
-      } finally {
-        copyBack.length = 0;
-        top = mark;
-      }
+      });
     },
 
     sgdRange(params, grad, velocity, from, to, lr, mu, wd, nesterov, decay) {
@@ -408,17 +399,12 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
         throw dptError('DPT_ERR_SHAPE', `sgdRange: momentum needs a velocity of at least ${to} floats`);
       }
       if (n === 0) return;
-      const mark = top;
-      try {
+      scoped(() => {
         const pp = place(params.subarray(from, to), n, true, true, 'params');
         const pg = place(grad.subarray(from, to), n, true, false, 'grad');
         const pv = mu !== 0 ? place(velocity!.subarray(from, to), n, true, true, 'velocity') : 0;
         ex.sgdUpdate(pp, pg, pv, n, lr, mu, wd, nesterov ? 1 : 0, decay ? 1 : 0);
-        flush();
-      } finally {
-        copyBack.length = 0;
-        top = mark;
-      }
+      });
     },
 
     addRowSums(db, dG, R, N) {
@@ -428,16 +414,11 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
       need(db, N, 'addRowSums: db', `N=${N}`);
       need(dG, R * N, 'addRowSums: dG', `(R, N) = (${R}, ${N})`);
       if (R === 0 || N === 0) return;
-      const mark = top;
-      try {
+      scoped(() => {
         const pdb = place(db, N, true, true, 'db');
         const pdG = place(dG, R * N, true, false, 'dG');
         ex.addRowSums(pdb, pdG, R, N);
-        flush();
-      } finally {
-        copyBack.length = 0;
-        top = mark;
-      }
+      });
     },
 
     packedBLength(n, k) {
@@ -455,16 +436,11 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
       need(b, n * k, 'packB: B', transB ? `(N, K) = (${n}, ${k})` : `(K, N) = (${k}, ${n})`);
       need(packed, len, 'packB: packed', `packedBLength(${n}, ${k})`);
       if (len === 0) return;
-      const mark = top;
-      try {
+      scoped(() => {
         const pb = place(b, n * k, true, false, 'B');
         const pp = place(packed, len, false, true, 'packed');
         ex.packBWhole(transB ? 1 : 0, n, k, pb, pp);
-        flush();
-      } finally {
-        copyBack.length = 0;
-        top = mark;
-      }
+      });
     },
 
     gemmPackedB(m, n, k, a, _transB, _b, packed, c, accumulate) {
@@ -476,17 +452,12 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
       need(packed, lp, 'gemmPackedB: packed', `packedBLength(${n}, ${k})`);
       need(c, lc, 'gemmPackedB: C', `(M, N) = (${m}, ${n})`);
       if (lc === 0) return;
-      const mark = top;
-      try {
+      scoped(() => {
         const pa = place(a, la, true, false, 'A');
         const pp = place(packed, lp, true, false, 'packed');
         const pc = place(c, lc, accumulate, true, 'C');
         ex.gemmPackedB(0, m, n, k, pa, pp, pc, accumulate ? 1 : 0);
-        flush();
-      } finally {
-        copyBack.length = 0;
-        top = mark;
-      }
+      });
     },
   };
 }
