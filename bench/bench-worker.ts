@@ -107,7 +107,7 @@ async function dptrainStep(task: WorkerTask, train: Dataset): Promise<{ step: St
   // Before building: the model's buffers go where the kernels read them in place.
   setupKernels(task.impl === 'dptrain' ? 'wasm' : 'ts');
   if (task.denseKernels && task.impl === 'dptrain-ts') setKernels(tsKernelsDense);
-  const model = buildTrainModel(config, false);
+  const model = buildTrainModel(config);
   const stepper = createStepper(config, model, train.n);
   const engine = createLocalEngine(model, getLoss(config.loss), train, SEED, config.batchSize);
   const sum = allocFloats(gradLength(model));

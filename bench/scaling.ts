@@ -94,7 +94,7 @@ const log = (line: string) => process.stderr.write(line + '\n');
 /** Best samples/s of `--workers 0` rounds in this process (the child side of the machine-ceiling measurement). */
 async function soloRate(b: Bench, config: TrainConfig, data: Awaited<ReturnType<typeof loadTrainData>>): Promise<number> {
   const choice = chooseEngine(config, 0, log);
-  const model = buildTrainModel(config, false);
+  const model = buildTrainModel(config);
   const stepper = createStepper(config, model, data.train.n);
   const runner: Runner = { workers: 0, engine: await choice.create(model, data, b.batch), stepper, sum: allocFloats(gradLength(model)), step: 0 };
   await runSteps(runner, WARMUP);
@@ -135,7 +135,7 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.mode
   const runners: Runner[] = [];
   for (const workers of WORKERS) {
     const choice = chooseEngine(config, workers, log);
-    const model = buildTrainModel(config, choice.sharedWeights);
+    const model = buildTrainModel(config, choice.allocParams);
     const prepared = choice.prepare(data);
     const stepper = createStepper(config, model, prepared.train.n);
     const engine = await choice.create(model, prepared, b.batch);

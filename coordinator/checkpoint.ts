@@ -4,12 +4,12 @@
 // atomically: a temporary file, fsync, then rename over the old one, so a
 // SIGKILL at any moment leaves either the old or the new checkpoint.
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { pack, unpack } from 'msgpackr';
 import { z } from 'zod';
 import { dptError } from '../src/errors.js';
 import { formatZodError } from '../src/check/zod-format.js';
+import { hashJson } from '../src/protocol/content-hash.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.msgpack';
 
@@ -36,18 +36,9 @@ const CheckpointSchema = z.strictObject({
 });
 export type Checkpoint = z.infer<typeof CheckpointSchema>;
 
-/** Deterministic JSON: keys sorted, so equal configs hash equal. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value as object).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
+/** SHA-256 of the canonical JSON of a config: equal configs hash equal. */
 export function hashConfig(config: object): string {
-  return createHash('sha256').update(canonicalJson(config)).digest('hex');
+  return hashJson(config);
 }
 
 export function bytesOf(a: Float32Array): Uint8Array {

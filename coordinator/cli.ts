@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DptrainError } from '../src/errors.js';
 import { parseConfig, readConfigFile, type TrainConfig } from './config.js';
-import { parseChaos } from './chaos.js';
+import { parseChaos } from './dispatch/chaos.js';
 import { loadTrainData } from './data/load.js';
 import { CHECKPOINT_FILE } from './checkpoint.js';
 import { chaosOf, chooseEngine, defaultWorkers } from './engines.js';
@@ -87,7 +87,7 @@ async function train(flags: TrainFlags): Promise<void> {
   const data = engine.prepare(await loadTrainData(config.data, { baseDir: dirname(configFile) }));
   const summary = await runTraining({
     config, data, outDir, resume: flags.resume !== undefined,
-    sharedWeights: engine.sharedWeights, createEngine: engine.create,
+    allocParams: engine.allocParams, createEngine: engine.create,
     progress,
   });
   if (flags.json) {

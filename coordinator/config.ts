@@ -10,7 +10,7 @@ import { LOSS_NAMES } from '../src/losses/index.js';
 import { formatZodError } from '../src/check/zod-format.js';
 import { dptError } from '../src/errors.js';
 import { CsvDataSpec } from './data/csv.js';
-import { parseChaos } from './chaos.js';
+import { parseChaos } from './dispatch/chaos.js';
 
 export const MnistDataSpec = z.strictObject({
   type: z.literal('mnist'),

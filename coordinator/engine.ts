@@ -1,11 +1,14 @@
 // A gradient engine computes the reduced gradient sum of one global batch.
 // The training loop only asks for that; whether the micro-shards run in this
-// thread, in worker threads or on other machines is the engine's business.
+// thread (createLocalEngine) or on workers of any kind through the
+// dispatcher (createDispatchEngine) is the engine's business.
 import type { Dataset } from '../src/data/dataset.js';
 import type { Loss } from '../src/losses/loss.js';
 import type { Model } from '../src/model/model.js';
 import { allocFloats } from '../src/tensor/alloc.js';
 import { computeBatch, shardCount, type BatchData } from '../src/train/batch.js';
+import type { Dispatcher, DispatchStats, WorkerSummary } from './dispatch/dispatcher.js';
+import type { WeightsBoard } from './dispatch/weights-board.js';
 
 export interface BatchJob {
   epoch: number;
@@ -16,21 +19,11 @@ export interface BatchJob {
   microShards: number;
 }
 
-/** Where a step's time went, in the coordinator's thread (cumulative, ms). */
-export interface EngineStats {
-  steps: number;
-  /** Publishing the weights version and dispatching the ranges (the broadcast). */
-  dispatchMs: number;
-  /** Combining the partial sums in the tree order (the reduction). */
-  combineMs: number;
-  /** Waiting for the workers. */
-  waitMs: number;
-  /** The workers' own compute time of the accepted tasks, summed over workers (from their replies). */
-  workerMs?: number;
-}
+/** Where a step's time went, in the coordinator's thread (cumulative, ms): see DispatchStats. */
+export type EngineStats = DispatchStats;
 
 export interface GradientEngine {
-  /** Threads or processes doing the work (0: the coordinator's own thread). */
+  /** Workers doing the work now (0: the coordinator's own thread). */
   readonly workers: number;
   /**
    * Writes the root sum (gradient sums, statistics, loss sum, count) into out.
@@ -40,7 +33,32 @@ export interface GradientEngine {
   batchGradient(job: BatchJob, out: Float32Array): Promise<void>;
   /** Timing of the coordinator's own share of the steps so far, if the engine measures it. */
   stats?(): EngineStats;
+  /** Every worker that took part, with its figures (engines with workers). */
+  summaries?(): WorkerSummary[];
   close(): Promise<void>;
+}
+
+/**
+ * The engine over a dispatcher: each step publishes the weights (a new
+ * version on the board) and asks the dispatcher for the whole batch's range
+ * [0, K), whose one aligned block is the root sum.
+ */
+export function createDispatchEngine(dispatcher: Dispatcher, board: WeightsBoard, close: () => Promise<void>): GradientEngine {
+  return {
+    get workers() { return dispatcher.liveCount(); },
+    async batchGradient(job, out) {
+      const rows = job.indices.length;
+      const k = shardCount(rows, job.microShards);
+      board.version++;
+      await dispatcher.computeRange({ step: job.step, version: board.version, k, rows, start: 0, end: k, indices: job.indices }, () => out);
+    },
+    stats: () => dispatcher.stats(),
+    summaries: () => dispatcher.summaries(),
+    async close() {
+      dispatcher.close();
+      await close();
+    },
+  };
 }
 
 /** Copies the rows of `indices` into a batch buffer. */

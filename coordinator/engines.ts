@@ -1,15 +1,17 @@
 // Which gradient engine a run uses: `--workers 0` computes in the
 // coordinator's thread (engine.ts), `--workers N` on N worker threads
-// (engine-threads.ts). Wiring only.
+// (transports/threads.ts) through the dispatcher. Wiring only.
 import { availableParallelism } from 'node:os';
 import { getLoss } from '../src/losses/index.js';
 import type { Model } from '../src/model/model.js';
 import { dptError } from '../src/errors.js';
-import { checkChaosWorkers, parseChaos, type Fault } from './chaos.js';
+import { checkChaosWorkers, parseChaos, type Fault } from './dispatch/chaos.js';
 import { hashConfig } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
-import { createLocalEngine, type GradientEngine } from './engine.js';
-import { createThreadEngine, wholeShared } from './engine-threads.js';
+import { createDispatchEngine, createLocalEngine, type GradientEngine } from './engine.js';
+import { Dispatcher } from './dispatch/dispatcher.js';
+import { sharedParams, startThreadTransport, wholeShared } from './transports/threads.js';
+import { gradLength } from '../src/train/step.js';
 import type { TrainData } from './trainer.js';
 
 /** Worker threads when neither --workers nor the config says: one per core. */
@@ -19,8 +21,8 @@ export function defaultWorkers(): number {
 
 export interface EngineChoice {
   workers: number;
-  /** The coordinator's weights must live on a SharedArrayBuffer. */
-  sharedWeights: boolean;
+  /** A zeroed buffer of n floats for the master weights, where this engine's workers read them best. */
+  allocParams(n: number): Float32Array;
   /** The data as this engine wants it: for threads, the training set moved onto shared memory once. */
   prepare(data: TrainData): TrainData;
   create(model: Model, data: TrainData, maxBatch: number): Promise<GradientEngine>;
@@ -39,6 +41,12 @@ export function chaosOf(config: TrainConfig, workers: number): Fault[] {
   return faults;
 }
 
+/** A corrupt fault must name an element of the gradient vector. */
+function checkChaosIndex(faults: readonly Fault[], gradLen: number): void {
+  const bad = faults.find((f) => f.kind === 'corrupt' && (f.index ?? 0) >= gradLen);
+  if (bad !== undefined) throw dptError('DPT_ERR_USAGE', `--chaos: corrupt index=${bad.index} is past the gradient vector (${gradLen} floats)`);
+}
+
 /** Key under which worker threads cache the model: what they compute depends on nothing else. */
 export function sessionKey(config: TrainConfig): string {
   return hashConfig({ model: config.model, loss: config.loss, seed: config.seed });
@@ -48,7 +56,7 @@ export function chooseEngine(config: TrainConfig, workers: number, log: (line: s
   const chaos = chaosOf(config, workers);
   if (workers === 0) {
     return {
-      workers, sharedWeights: false,
+      workers, allocParams: (n) => new Float32Array(n),
       prepare: (data) => data,
       async create(model, data, maxBatch) {
         return createLocalEngine(model, getLoss(config.loss), data.train, config.seed, maxBatch);
@@ -56,13 +64,18 @@ export function chooseEngine(config: TrainConfig, workers: number, log: (line: s
     };
   }
   return {
-    workers, sharedWeights: true,
+    // Threads read the master weights in place: publishing a step's weights is then one Atomics.store.
+    workers, allocParams: sharedParams,
     prepare: (data) => ({ ...data, train: wholeShared(data.train) }),
     async create(model, data, maxBatch) {
-      return createThreadEngine({
-        model, loss: config.loss, seed: config.seed, session: sessionKey(config),
-        train: data.train, maxBatch, workers, stepTimeoutMs: config.stepTimeoutMs, chaos, log,
+      checkChaosIndex(chaos, gradLength(model));
+      const dispatcher = new Dispatcher({ gradLen: gradLength(model), stepTimeoutMs: config.stepTimeoutMs, chaos, log });
+      const board = { version: 0, params: model.params };
+      const threads = await startThreadTransport({
+        threads: workers, dispatcher, board, model: config.model, loss: config.loss, seed: config.seed,
+        session: sessionKey(config), train: data.train, maxBatch, log,
       });
+      return createDispatchEngine(dispatcher, board, () => threads.close());
     },
   };
 }

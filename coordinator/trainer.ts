@@ -26,7 +26,6 @@ import { dptError } from '../src/errors.js';
 import { microShardsOf, type TrainConfig } from './config.js';
 import { bytesOf, CHECKPOINT_FILE, floatsOf, hashConfig, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { BatchJob, GradientEngine } from './engine.js';
-import { sharedParams } from './engine-threads.js';
 import { saveModelFile } from './model-files.js';
 
 export interface TrainData {
@@ -51,8 +50,8 @@ export interface TrainRunOptions {
   outDir: string;
   /** Continue from outDir's checkpoint. */
   resume: boolean;
-  /** Build the master weights on a SharedArrayBuffer (worker threads read them in place). */
-  sharedWeights?: boolean;
+  /** A zeroed buffer for the master weights, where the engine's workers read them best (default: a plain array). */
+  allocParams?: (n: number) => Float32Array;
   createEngine: (model: Model, data: TrainData, maxBatch: number) => Promise<GradientEngine>;
   progress: ProgressSink;
   /** Called after every step with the new weights (verify, tests). */
@@ -93,12 +92,12 @@ export function trajectoryConfig(config: TrainConfig): object {
   return rest;
 }
 
-/** The config's model, initialized; over a SharedArrayBuffer when worker threads will read it. */
-export function buildTrainModel(config: TrainConfig, shared: boolean): Model {
+/** The config's model, initialized, its weights in a buffer from allocParams (the engine's choice) if given. */
+export function buildTrainModel(config: TrainConfig, allocParams?: (n: number) => Float32Array): Model {
   let model: Model;
-  if (shared) {
-    const size = buildModel(config.model).size; // the layout, to size the shared buffer
-    model = buildModel(config.model, { params: sharedParams(size) });
+  if (allocParams !== undefined) {
+    const size = buildModel(config.model).size; // the layout, to size the buffer
+    model = buildModel(config.model, { params: allocParams(size) });
   } else {
     model = buildModel(config.model);
   }
@@ -151,7 +150,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary> {
   const { config, data, outDir } = opts;
   const wallStart = performance.now();
   const loss = getLoss(config.loss);
-  const model = buildTrainModel(config, opts.sharedWeights === true);
+  const model = buildTrainModel(config, opts.allocParams);
   checkDataFitsModel(config, model, data);
   const n = data.train.n;
   const stepper = createStepper(config, model, n);
@@ -237,6 +236,8 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary> {
     opts.progress.stop();
     await engine.close();
   }
+  // Every worker that took part (one that reconnected counts again), or 0 for the coordinator's own thread.
+  const workers = engine.summaries?.().length ?? engine.workers;
   if (lastEval === null) lastEval = evaluate(model, loss, data.test, config.evalBatchSize);
   saveModelFile(join(outDir, 'model.dptmodel'), model, { loss: config.loss });
   const samples = sampleCount(lastStep, stepsPerEpoch, config.batchSize, n);
@@ -248,7 +249,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary> {
     weightsSha256: weightsSha256(model.params),
     samplesPerSec: samples / Math.max(trainSeconds, 1e-9),
     wallSeconds: (performance.now() - wallStart) / 1000,
-    workers: engine.workers,
+    workers,
     kernels: activeKernelName(),
     outDir,
   };

@@ -62,8 +62,8 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
   const { config, workers } = opts;
   const choice = chooseEngine(config, workers, opts.log ?? (() => {}));
   const data = choice.prepare(opts.data);
-  const single = buildTrainModel(config, false);
-  const parallel = buildTrainModel(config, true);
+  const single = buildTrainModel(config);
+  const parallel = buildTrainModel(config, choice.allocParams);
   checkDataFitsModel(config, single, data);
   const stepperS = createStepper(config, single, data.train.n);
   const stepperP = createStepper(config, parallel, data.train.n);

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'DPT_ERR_FIXTURE'         // a conformance fixture file cannot be read
   | 'DPT_ERR_CHECKPOINT'      // a checkpoint is missing, corrupt or of another config
   | 'DPT_ERR_MESSAGE'         // a protocol message failed validation
+  | 'DPT_ERR_WORKER'          // workers failed: a range failed too often in one step, or threads did not start
   | 'DPT_ERR_USAGE';          // a command-line argument is invalid
 
 export class DptrainError extends Error {

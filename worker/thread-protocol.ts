@@ -1,5 +1,5 @@
 // The messages between the coordinator and its worker threads, shared by
-// both sides (coordinator/engine-threads.ts and worker/thread-worker.ts):
+// both sides (coordinator/transports/threads.ts and worker/thread-worker.ts):
 // one zod schema per message, the TypeScript types inferred at the bottom.
 //
 // What moves how (DESIGN.md "Facts measured here": nothing is ever
@@ -11,7 +11,7 @@
 //     between steps, then bumps control[VERSION]; a task names the version
 //     it was cut for, and a thread that finds another version answers
 //     `stale` instead of computing on weights that are changing under it.
-//   - per task (StepTask, structured clone, ~1 KB): the global batch's
+//   - per task (StepTask, structured clone, ~1 KB): the range's
 //     sample indices, the micro-shard range and a result region (a
 //     SharedArrayBuffer the coordinator owns and hands to one task at a
 //     time) into which the thread writes its aligned-subtree sums.
@@ -20,6 +20,7 @@
 import { z } from 'zod';
 import { LOSS_NAMES } from '../src/losses/index.js';
 import { isWasmModule, type WasmModule } from '../src/tensor/wasm-kernels.js';
+import { FaultOrder } from '../src/protocol/messages.js';
 
 export const THREAD_PROTOCOL_VERSION = 1;
 
@@ -68,38 +69,29 @@ export const ThreadSetup = z.strictObject({
   ]),
 });
 
-/** A fault to carry out (see coordinator/chaos.ts). */
-export const ThreadFault = z.strictObject({
-  kind: z.enum(['crash', 'throw', 'stall', 'garble', 'corrupt']),
-  ms: whole.optional(),
-  index: whole.optional(),
-});
-
-/** One task: compute the aligned-subtree sums of micro-shards [start, end) of one global batch. */
+/** One task: compute the aligned-block sums of micro-shards [start, end) of one global batch. */
 export const StepTask = z.strictObject({
   type: z.literal('step'),
   protocol: z.literal(THREAD_PROTOCOL_VERSION),
   session: z.string().min(1),
   /** Unique per dispatch; the reply echoes it. */
   taskId: whole,
-  /** Logical slot of the range (what --chaos calls worker) and its attempt (0 first). */
-  slot: whole,
-  attempt: whole,
   /** Weights version this task is cut for (control[CONTROL_VERSION]). */
   version: whole,
   /** 0-based step (keys dropout masks). */
   step: whole,
-  /** Micro-shards of this batch. */
+  /** Micro-shards and rows of the whole batch, and the range. */
   k: positive,
+  rows: positive,
   start: whole,
   end: positive,
-  /** Sample indices of the whole global batch, in order. */
+  /** Sample indices of the range's rows only. */
   indices: z.instanceof(Uint32Array),
   /** Where to write the block sums: block i at float offset i * (model size + 2). */
   region: sharedBuffer,
-  fault: ThreadFault.optional(),
+  fault: FaultOrder.optional(),
 }).superRefine((t, ctx) => {
-  if (t.k > t.indices.length) ctx.addIssue({ code: 'custom', path: ['k'], message: `${t.k} micro-shards for ${t.indices.length} rows` });
+  if (t.k > t.rows) ctx.addIssue({ code: 'custom', path: ['k'], message: `${t.k} micro-shards for ${t.rows} rows` });
   if (!(t.start < t.end && t.end <= t.k)) ctx.addIssue({ code: 'custom', path: ['end'], message: `range [${t.start}, ${t.end}) is not inside [0, ${t.k})` });
 });
 
@@ -150,7 +142,6 @@ export const StaleReply = z.strictObject({
 export const TaskReply = z.discriminatedUnion('type', [ResultReply, StaleReply]);
 
 export type ThreadSetup = z.infer<typeof ThreadSetup>;
-export type ThreadFault = z.infer<typeof ThreadFault>;
 export type StepTask = z.infer<typeof StepTask>;
 export type TaskReply = z.infer<typeof TaskReply>;
 export type WarmupTask = z.infer<typeof WarmupTask>;

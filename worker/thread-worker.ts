@@ -1,12 +1,12 @@
-// The worker-thread side of `--workers N`: a Piscina task handler.
+// The worker-thread side of the thread transport: a Piscina task handler,
+// a thin shell around src/train/range.ts.
 //
 // Per thread, once per session (cached by the session key, a hash of model,
 // loss and seed): validate Piscina's workerData (ThreadSetup), instantiate the
 // coordinator's kernels (the WebAssembly module it compiled, with this
-// thread's own memory), build the model, the loss, and row buffers for the
-// largest batch, all in the kernels' memory. The master weights stay on the
-// coordinator's SharedArrayBuffer; this thread copies them into its model
-// once per weights version (one memcpy, ~0.4 MB for the MLP).
+// thread's own memory), build the model and a RangeWorker over the shared
+// training set. The master weights stay on the coordinator's
+// SharedArrayBuffer; the RangeWorker copies them once per weights version.
 //
 // Once per thread, when the pool starts (WarmupTask): build the session and
 // wait at a barrier for the other threads.
@@ -15,51 +15,28 @@
 //   1. carry out an injected fault, if any (stall before the work);
 //   2. check the weights version: a task cut for older weights answers
 //      `stale` (it is late; the coordinator has moved on);
-//   3. gather the rows of micro-shards [start, end) from the shared dataset;
-//   4. for each aligned block of the range (src/reduce/tree.ts), compute its
-//      sum in the fixed tree order straight into the task's result region;
-//   5. check the version again and answer which blocks were written.
-// Nothing here decides what is summed with what: the tree does.
+//   3. compute the range's aligned-block sums straight into the task's
+//      result region;
+//   4. check the version again and answer which blocks were written.
 import { threadId } from 'node:worker_threads';
 import { workerData } from 'piscina';
 import { dptError } from '../src/errors.js';
 import { formatZodError } from '../src/check/zod-format.js';
 import { getLoss } from '../src/losses/index.js';
-import type { Loss } from '../src/losses/loss.js';
-import { buildModel, type Model } from '../src/model/model.js';
-import { allocFloats } from '../src/tensor/alloc.js';
-import { alignedBlocks } from '../src/reduce/tree.js';
-import { computeNode, shardBounds, type BatchData } from '../src/train/batch.js';
-import { gradLength } from '../src/train/step.js';
+import { buildModel } from '../src/model/model.js';
+import { createRangeWorker, type RangeWorker } from '../src/train/range.js';
 import { setupKernels } from './kernels-setup.js';
 import {
-  CONTROL_VERSION, StepTask, ThreadSetup, WarmupTask, type ReadyReply, type ThreadFault, type TaskReply,
+  CONTROL_VERSION, StepTask, ThreadSetup, WarmupTask, type ReadyReply, type TaskReply,
 } from './thread-protocol.js';
+import type { FaultOrder } from '../src/protocol/messages.js';
 
 interface Session {
   readonly id: string;
-  readonly model: Model;
-  readonly loss: Loss;
-  readonly seed: number;
-  readonly maxBatch: number;
-  readonly x: Float32Array; // (n, xSize), shared
-  readonly y: Float32Array; // (n, ySize), shared
-  readonly n: number;
-  readonly xSize: number;
-  readonly ySize: number;
+  readonly worker: RangeWorker;
   readonly control: Int32Array;
   /** The master weights (shared, written by the coordinator between steps). */
   readonly shared: Float32Array;
-  /** The weights version model.params holds a copy of (-1: none yet). */
-  copiedVersion: number;
-  /** This thread's batch rows: (maxBatch, xSize) and (maxBatch, ySize). */
-  readonly xBuf: Float32Array;
-  readonly yBuf: Float32Array;
-  /** One block's sum, in the kernels' memory. */
-  readonly blockSum: Float32Array;
-  /** Per-level scratch of the tree reduction, reused across tasks. */
-  readonly scratch: Float32Array[];
-  readonly gradLen: number;
 }
 
 const sessions = new Map<string, Session>();
@@ -85,12 +62,8 @@ function openSession(id: string): Session {
     throw dptError('DPT_ERR_MESSAGE', `worker thread: the shared weights hold ${shared.length} floats, the model has ${model.params.length}`);
   }
   if (model.inSize !== xSize) throw dptError('DPT_ERR_MESSAGE', `worker thread: the model takes ${model.inSize} inputs, the dataset has ${xSize}`);
-  const session: Session = {
-    id, model, loss: getLoss(setup.loss), seed: setup.seed, maxBatch: setup.maxBatch,
-    x, y, n, xSize, ySize, control: new Int32Array(setup.control), shared, copiedVersion: -1,
-    xBuf: allocFloats(setup.maxBatch * xSize), yBuf: allocFloats(setup.maxBatch * ySize),
-    blockSum: allocFloats(gradLength(model)), scratch: [], gradLen: gradLength(model),
-  };
+  const worker = createRangeWorker(model, getLoss(setup.loss), setup.seed, { x, y, n, xSize, ySize }, setup.maxBatch);
+  const session: Session = { id, worker, control: new Int32Array(setup.control), shared };
   sessions.set(id, session);
   return session;
 }
@@ -100,8 +73,8 @@ function stall(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-function faultMidRange(fault: ThreadFault | undefined, taskId: number): void {
-  if (fault?.kind === 'crash') {
+function faultMidRange(fault: FaultOrder | undefined, taskId: number): void {
+  if (fault?.kind === 'crash' || fault?.kind === 'disconnect') {
     // In a worker thread process.exit ends the thread, not the process.
     process.exit(70);
   }
@@ -139,41 +112,21 @@ export default function runTask(raw: unknown): TaskReply | ReadyReply {
   if (Atomics.load(s.control, CONTROL_VERSION) !== t.version) {
     return { type: 'stale', taskId: t.taskId, version: Atomics.load(s.control, CONTROL_VERSION), threadId };
   }
-
+  const problem = s.worker.check(t);
+  if (problem !== null) throw dptError('DPT_ERR_MESSAGE', `worker thread: task ${t.taskId}: ${problem}`);
+  const gradLen = s.worker.gradLen;
+  const region = new Float32Array(t.region);
   // One copy per weights version into the kernels' memory (the wasm kernels
   // would otherwise copy the weights in at every matrix product).
-  if (s.copiedVersion !== t.version) {
-    s.model.params.set(s.shared);
-    s.copiedVersion = t.version;
-  }
-
-  const rows = t.indices.length;
-  if (rows > s.maxBatch) throw dptError('DPT_ERR_MESSAGE', `worker thread: batch of ${rows} rows, at most ${s.maxBatch}`);
-  const blocks = alignedBlocks(t.k, t.start, t.end);
-  if (t.region.byteLength < blocks.length * s.gradLen * 4) {
-    throw dptError('DPT_ERR_MESSAGE', `worker thread: result region of ${t.region.byteLength} bytes, ${blocks.length} blocks need ${blocks.length * s.gradLen * 4}`);
-  }
-
-  // Gather the rows of this range only, at their places in the batch.
-  const rowStart = shardBounds(rows, t.k, t.start)[0];
-  const rowEnd = shardBounds(rows, t.k, t.end - 1)[1];
-  const { xSize, ySize } = s;
-  for (let r = rowStart; r < rowEnd; r++) {
-    const i = t.indices[r];
-    if (i >= s.n) throw dptError('DPT_ERR_MESSAGE', `worker thread: indices[${r}] = ${i} is not a sample index in 0..${s.n - 1}`);
-    s.xBuf.set(s.x.subarray(i * xSize, (i + 1) * xSize), r * xSize);
-    s.yBuf.set(s.y.subarray(i * ySize, (i + 1) * ySize), r * ySize);
-  }
-  const data: BatchData = { x: s.xBuf, y: s.yBuf, rows, xSize, ySize };
-  const keys = { seed: s.seed, step: t.step };
-
-  const region = new Float32Array(t.region);
-  for (let b = 0; b < blocks.length; b++) {
+  s.worker.setWeights(t.version, s.shared);
+  const blocks = s.worker.compute(t, (b, _node, sum) => {
+    if ((b + 1) * gradLen * 4 > t.region.byteLength) {
+      throw dptError('DPT_ERR_MESSAGE', `worker thread: result region of ${t.region.byteLength} bytes is too small for block ${b}`);
+    }
     // Summed in the kernels' memory, then copied out once (the region is outside it).
-    computeNode(s.model, s.loss, data, t.k, keys, blocks[b].level, blocks[b].index, s.blockSum, s.scratch);
-    region.set(s.blockSum, b * s.gradLen);
+    region.set(sum, b * gradLen);
     if (b === 0) faultMidRange(t.fault, t.taskId);
-  }
+  });
   if (t.fault?.kind === 'corrupt') region[t.fault.index ?? 0] += 1;
 
   const version = Atomics.load(s.control, CONTROL_VERSION);

@@ -57,25 +57,40 @@ export function alignedBlocks(k: number, start: number, end: number): TreeNode[]
   return blocks;
 }
 
+/**
+ * The one recursion of the tree: the sum of node (level, index) into `out`.
+ * `known(level, index, out)` writes a node's sum when it has it (a leaf
+ * computed now, a block a worker sent) and returns true; any other node is
+ * the sum of its children, left plus right, in float32.
+ */
+function sumNode(
+  k: number, level: number, index: number,
+  known: (level: number, index: number, out: Float32Array) => boolean,
+  out: Float32Array, scratch: Float32Array[],
+): void {
+  if (known(level, index, out)) return;
+  if (level === 0) throw new Error(`no partial sum covers micro-shard ${index}`);
+  sumNode(k, level - 1, 2 * index, known, out, scratch);
+  const right = nodeAt(k, level - 1, 2 * index + 1);
+  if (right.start >= k) return;
+  // One scratch buffer per level: depth-first needs at most `height` of them.
+  let buf = scratch[level];
+  if (buf === undefined || buf.length !== out.length) buf = scratch[level] = allocFloats(out.length);
+  sumNode(k, level - 1, 2 * index + 1, known, buf, scratch);
+  addInto(out, buf);
+}
+
 /** Computes the sum of node (level, index) into `out`; `leaf(i, buf)` writes leaf i's vector into buf. */
 export function reduceNode(
   k: number, level: number, index: number,
   leaf: (i: number, out: Float32Array) => void,
   out: Float32Array, scratch: Float32Array[] = [],
 ): void {
-  const node = nodeAt(k, level, index);
-  if (level === 0) {
-    leaf(node.start, out);
-    return;
-  }
-  reduceNode(k, level - 1, 2 * index, leaf, out, scratch);
-  const right = nodeAt(k, level - 1, 2 * index + 1);
-  if (right.start >= k) return;
-  // One scratch buffer per level: depth-first needs at most `height` of them.
-  let buf = scratch[level];
-  if (buf === undefined || buf.length !== out.length) buf = scratch[level] = allocFloats(out.length);
-  reduceNode(k, level - 1, 2 * index + 1, leaf, buf, scratch);
-  addInto(out, buf);
+  sumNode(k, level, index, (l, i, dst) => {
+    if (l !== 0) return false;
+    leaf(i, dst);
+    return true;
+  }, out, scratch);
 }
 
 /** out += b elementwise (float32 adds; the active vector kernels, WebAssembly SIMD or the reference). */
@@ -89,6 +104,23 @@ export function nodeKey(level: number, index: number): string {
 }
 
 /**
+ * Computes the sum of node (level, index) into `out` from block sums (keyed
+ * by nodeKey) that tile the node's leaves: a given block is copied, a
+ * missing one is the sum of its children, in the tree's order. Throws,
+ * naming the micro-shard, if a leaf is not covered.
+ */
+export function combineNode(
+  k: number, level: number, index: number, blocks: ReadonlyMap<string, Float32Array>, out: Float32Array, scratch: Float32Array[] = [],
+): void {
+  sumNode(k, level, index, (l, i, dst) => {
+    const given = blocks.get(nodeKey(l, i));
+    if (given === undefined) return false;
+    dst.set(given);
+    return true;
+  }, out, scratch);
+}
+
+/**
  * Combines block sums (keyed by nodeKey) that tile [0, K) into the root sum,
  * written into `out`. Throws, naming the missing leaves, if the blocks do not
  * cover every micro-shard.
@@ -96,21 +128,5 @@ export function nodeKey(level: number, index: number): string {
 export function combineBlocks(
   k: number, blocks: ReadonlyMap<string, Float32Array>, out: Float32Array, scratch: Float32Array[] = [],
 ): void {
-  const visit = (level: number, index: number, dst: Float32Array): void => {
-    const given = blocks.get(nodeKey(level, index));
-    if (given !== undefined) {
-      dst.set(given);
-      return;
-    }
-    const node = nodeAt(k, level, index);
-    if (level === 0) throw new Error(`no partial sum covers micro-shard ${node.start}`);
-    visit(level - 1, 2 * index, dst);
-    const right = nodeAt(k, level - 1, 2 * index + 1);
-    if (right.start >= k) return;
-    let buf = scratch[level];
-    if (buf === undefined || buf.length !== dst.length) buf = scratch[level] = allocFloats(dst.length);
-    visit(level - 1, 2 * index + 1, buf);
-    addInto(dst, buf);
-  };
-  visit(treeHeight(k), 0, out);
+  combineNode(k, treeHeight(k), 0, blocks, out, scratch);
 }

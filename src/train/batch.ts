@@ -1,10 +1,10 @@
 // The in-thread computation of one global batch's reduced gradient sum: cut
 // the batch into micro-shards, compute each leaf, reduce in the fixed tree
-// order. The single-process trainer uses it directly; worker threads use
-// computeRange for the micro-shards they are given.
+// order. The single-process trainer uses it directly; workers compute the
+// aligned blocks of the range they are given (range.ts).
 import type { Loss } from '../losses/loss.js';
 import type { Model } from '../model/model.js';
-import { alignedBlocks, reduceNode, treeHeight, type TreeNode } from '../reduce/tree.js';
+import { reduceNode, treeHeight } from '../reduce/tree.js';
 import { leafGradient } from './step.js';
 import { shardBounds } from '../data/microshard.js';
 
@@ -50,17 +50,4 @@ export function computeBatch(
   model: Model, loss: Loss, data: BatchData, k: number, keys: BatchKeys, out: Float32Array, scratch: Float32Array[] = [],
 ): void {
   computeNode(model, loss, data, k, keys, treeHeight(k), 0, out, scratch);
-}
-
-/** The aligned blocks of micro-shards [start, end) with their sums (a worker's answer). */
-export function computeRange(
-  model: Model, loss: Loss, data: BatchData, k: number, keys: BatchKeys, start: number, end: number,
-  alloc: (n: number) => Float32Array,
-): { node: TreeNode; sum: Float32Array }[] {
-  const scratch: Float32Array[] = [];
-  return alignedBlocks(k, start, end).map((node) => {
-    const sum = alloc(model.size + 2);
-    computeNode(model, loss, data, k, keys, node.level, node.index, sum, scratch);
-    return { node, sum };
-  });
 }

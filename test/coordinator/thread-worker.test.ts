@@ -6,8 +6,8 @@ import runTask from '../../worker/thread-worker.js';
 import { THREAD_PROTOCOL_VERSION } from '../../worker/thread-protocol.js';
 
 const task = {
-  type: 'step', protocol: THREAD_PROTOCOL_VERSION, session: 's', taskId: 1, slot: 0, attempt: 0, version: 1, step: 0,
-  k: 4, start: 0, end: 2, indices: new Uint32Array(8), region: new SharedArrayBuffer(64),
+  type: 'step', protocol: THREAD_PROTOCOL_VERSION, session: 's', taskId: 1, version: 1, step: 0,
+  k: 4, rows: 8, start: 0, end: 2, indices: new Uint32Array(4), region: new SharedArrayBuffer(64),
 };
 
 describe('worker/thread-worker message validation', () => {

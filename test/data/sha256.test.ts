@@ -5,7 +5,7 @@ import { sha256Node } from '../../coordinator/data/files.js';
 
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-describe('sha256 (pure TS)', () => {
+describe('sha256 (@noble/hashes)', () => {
   it('matches the FIPS 180-4 known vectors', () => {
     expect(sha256Hex(ascii(''))).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
     expect(sha256Hex(ascii('abc'))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');

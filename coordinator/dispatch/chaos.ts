@@ -9,6 +9,8 @@
 //   corrupt:worker=0,step=3,index=123   the thread adds 1 to element `index` (default 0) of its
 //                                       first partial sum: a deliberately WRONG worker, for
 //                                       checking that `dptrain verify` catches a bad reduction
+//   disconnect:worker=1,step=9          a network worker closes its connection mid-range (a thread
+//                                       exits, as crash)
 //
 // `worker` is the logical slot of the range assignment (0..workers-1: slot w
 // gets the w-th contiguous range of micro-shards), `step` counts from 1 as
@@ -17,8 +19,9 @@
 // `corrupt` leaves the final weights unchanged (DESIGN.md principle 8).
 // Pure: parsed and validated here, carried out by worker/thread-worker.ts.
 
-export const FAULT_KINDS = ['crash', 'throw', 'stall', 'garble', 'corrupt'] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
+import { FAULT_KINDS, type FaultKind } from '../../src/protocol/faults.js';
+
+export { FAULT_KINDS, type FaultKind };
 
 export interface Fault {
   kind: FaultKind;
@@ -37,6 +40,7 @@ const KEYS: Record<FaultKind, { required: string[]; optional: string[] }> = {
   stall: { required: ['worker', 'step', 'ms'], optional: [] },
   garble: { required: ['worker', 'step'], optional: [] },
   corrupt: { required: ['worker', 'step'], optional: ['index'] },
+  disconnect: { required: ['worker', 'step'], optional: [] },
 };
 
 /** Parses a chaos SPEC; throws an Error whose message names the bad part. */
