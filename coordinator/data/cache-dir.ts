@@ -24,6 +24,8 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env, home: () =
 
 /** The error for a cache folder that cannot be written: names the folder and what to set. */
 export function cacheNotWritable(cacheDir: string, cause: unknown): DptrainError {
-  const why = (cause as NodeJS.ErrnoException).code ?? (cause as Error).message;
-  return dptError('DPT_ERR_CACHE', `cannot write the dataset cache ${cacheDir} (${why}); set ${CACHE_ENV} to a writable folder`);
+  // NOTE: Node's recursive mkdir reports ENOENT, not EROFS, on a read-only
+  // file system (seen with podman run --read-only): the folder and the
+  // variable to set are the useful part of the message.
+  return dptError('DPT_ERR_CACHE', `cannot write the dataset cache ${cacheDir} (${(cause as Error).message}); set ${CACHE_ENV} to a writable folder`);
 }

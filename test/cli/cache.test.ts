@@ -52,6 +52,6 @@ describe('dataset cache (real process)', () => {
     const cache = join(ro, 'cache');
     const r = await runCli(['train', '--config', config, '--out', join(out, 'a'), '--workers', '0'], { cwd: ro, env: { ...env, DPTRAIN_CACHE: cache }, user });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`dptrain: error [DPT_ERR_CACHE]: cannot write the dataset cache ${cache} (EACCES); set DPTRAIN_CACHE to a writable folder\n`);
+    expect(r.stderr).toBe(`dptrain: error [DPT_ERR_CACHE]: cannot write the dataset cache ${cache} (EACCES: permission denied, mkdir '${cache}'); set DPTRAIN_CACHE to a writable folder\n`);
   });
 });

@@ -22,6 +22,6 @@ describe('cacheNotWritable', () => {
   it('names the folder, the cause and the variable to set', () => {
     const e = cacheNotWritable('/ro/dptrain', Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' }));
     expect(e.code).toBe('DPT_ERR_CACHE');
-    expect(e.message).toBe('cannot write the dataset cache /ro/dptrain (EACCES); set DPTRAIN_CACHE to a writable folder');
+    expect(e.message).toBe('cannot write the dataset cache /ro/dptrain (EACCES: permission denied); set DPTRAIN_CACHE to a writable folder');
   });
 });
