@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'DPT_ERR_MODEL_SPEC'      // a model spec field is invalid
   | 'DPT_ERR_SHAPE'           // a layer's input shape does not fit
   | 'DPT_ERR_DATASET'         // a dataset file or CSV row is invalid
+  | 'DPT_ERR_CACHE'           // the dataset cache folder cannot be written
   | 'DPT_ERR_MODEL_FILE'      // a saved model file is invalid or does not match
   | 'DPT_ERR_FIXTURE'         // a conformance fixture file cannot be read
   | 'DPT_ERR_CHECKPOINT'      // a checkpoint is missing, corrupt or of another config

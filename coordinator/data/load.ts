@@ -22,7 +22,7 @@ export interface LoadedTrainData {
 export interface LoadDataOptions {
   /** Directory that relative CSV paths are resolved against (the config file's; default cwd). */
   baseDir?: string;
-  /** Cache directory for converted datasets (default .cache/dptrain under cwd). */
+  /** Cache directory for converted datasets (default: cache-dir.ts's defaultCacheDir()). */
   cacheDir?: string;
 }
 

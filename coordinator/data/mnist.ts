@@ -29,7 +29,9 @@
 // plus a small manifest <cacheDir>/mnist-split-v1.json naming the two hashes
 // and the source package version. A later call reads the manifest and the
 // two blobs (verifying their hashes) instead of parsing 21 MB of JSON. A
-// missing or corrupt cache is rebuilt.
+// missing or corrupt cache is rebuilt. The folder is cache-dir.ts's
+// (not under the cwd); one that cannot be written is DPT_ERR_CACHE. A cache
+// filled beforehand is only read, so it may be read-only.
 
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -40,6 +42,7 @@ import { type Dataset } from '../../src/data/dataset.js';
 import { decodeDataset } from '../../src/data/binary.js';
 import { epochPermutation } from '../../src/data/sampler.js';
 import { type LoadedDataset, readCachedBlob, storeDataset, writeFileAtomic } from './files.js';
+import { cacheNotWritable, defaultCacheDir } from './cache-dir.js';
 
 export const MNIST_CONVERSION = 'mnist-split-v1';
 /** Seed of the fixed interleaving shuffle (the year of the MNIST paper). */
@@ -49,13 +52,8 @@ export const MNIST_TEST_SIZE = 2000;
 export const MNIST_PIXELS = 784;
 export const MNIST_CLASSES = 10;
 
-/** Default cache directory: .cache/dptrain under the current working directory. */
-export function defaultCacheDir(): string {
-  return resolve(process.cwd(), '.cache', 'dptrain');
-}
-
 export interface MnistOptions {
-  /** Where blobs and the manifest live (default defaultCacheDir()). */
+  /** Where blobs and the manifest live (default defaultCacheDir(): $DPTRAIN_CACHE, $XDG_CACHE_HOME/dptrain, ~/.cache/dptrain). */
   cacheDir?: string;
 }
 
@@ -200,9 +198,14 @@ export async function loadMnist(opts: MnistOptions = {}): Promise<MnistData> {
   const train = buildSplit('mnist-train', digits, zeros, trainCounts, 0, MNIST_TRAIN_SIZE);
   const test = buildSplit('mnist-test', digits, trainCounts, counts, 1, MNIST_TEST_SIZE);
 
-  const trainStored = await storeDataset(cacheDir, train);
-  const testStored = await storeDataset(cacheDir, test);
-  const manifest: Manifest = { conversion: MNIST_CONVERSION, source, train: trainStored.hash, test: testStored.hash, trainCounts, testCounts };
-  await writeFileAtomic(join(cacheDir, `${MNIST_CONVERSION}.json`), JSON.stringify(manifest, null, 2) + '\n');
+  let trainStored: LoadedDataset, testStored: LoadedDataset;
+  try {
+    trainStored = await storeDataset(cacheDir, train);
+    testStored = await storeDataset(cacheDir, test);
+    const manifest: Manifest = { conversion: MNIST_CONVERSION, source, train: trainStored.hash, test: testStored.hash, trainCounts, testCounts };
+    await writeFileAtomic(join(cacheDir, `${MNIST_CONVERSION}.json`), JSON.stringify(manifest, null, 2) + '\n');
+  } catch (e) {
+    throw cacheNotWritable(cacheDir, e);
+  }
   return { train: trainStored, test: testStored, fromCache: false, trainCounts, testCounts };
 }
