@@ -1,7 +1,7 @@
 // The `dptrain` command line: wiring only (commander parses, the modules
 // do the work). Errors of ours print their code and message and exit 1;
 // usage errors exit 2.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -17,6 +17,10 @@ import { formatVerify, runVerify } from './verify.js';
 import { dptError } from '../src/errors.js';
 import { runConformance, printConformance } from './conformance.js';
 import { exportModelFile } from './export-command.js';
+import type { ClusterOptions } from './cluster.js';
+import { parseListen } from './net/address.js';
+import { resolveToken, TOKEN_ENV, type TokenSources } from './net/secret.js';
+import { runWorkerCommand, type WorkerFlags } from '../worker/worker-command.js';
 import { defaultKernelKind, KERNELS_ENV, parseKernelKind, setupKernels } from '../worker/kernels-setup.js';
 
 export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -44,9 +48,14 @@ interface RunFlags {
   json?: boolean;
 }
 
-interface TrainFlags extends RunFlags {
+interface TrainFlags extends RunFlags, TokenSources {
   out?: string;
   resume?: string;
+  listen?: string;
+  minWorkers?: number;
+  tlsCert?: string;
+  tlsKey?: string;
+  peerTimeoutMs?: number;
 }
 
 interface VerifyFlags extends RunFlags {
@@ -65,6 +74,14 @@ function resolveConfig(file: string, flags: RunFlags): TrainConfig {
   return parseConfig(merged, `${file} (with command-line overrides)`);
 }
 
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
 }
@@ -79,11 +96,13 @@ async function train(flags: TrainFlags): Promise<void> {
     if (flags.config === undefined) configFile = join(flags.resume, 'config.json');
   }
   const config = resolveConfig(configFile, flags);
-  const workers = config.workers ?? defaultWorkers();
-  chaosOf(config, workers);
+  const cluster = clusterOptions(flags);
+  // A coordinator that listens computes nothing itself unless --workers says so.
+  const workers = config.workers ?? (cluster === undefined ? defaultWorkers() : 0);
+  chaosOf(config, workers, cluster !== undefined);
   const outDir = flags.resume ?? flags.out ?? `runs/${configFile.replace(/^.*\//, '').replace(/\.json$/, '')}-${timestamp()}`;
   const progress = createProgress({ quiet: flags.quiet });
-  const engine = chooseEngine(config, workers, (line) => progress.note?.(line));
+  const engine = chooseEngine(config, workers, (line) => progress.note?.(line), cluster);
   const data = engine.prepare(await loadTrainData(config.data, { baseDir: dirname(configFile) }));
   const summary = await runTraining({
     config, data, outDir, resume: flags.resume !== undefined,
@@ -99,9 +118,29 @@ async function train(flags: TrainFlags): Promise<void> {
       `${Math.round(summary.samplesPerSec)} samples/s\n` +
       `test: loss ${t.loss.toFixed(4)}` + (t.accuracy !== null ? `, accuracy ${(100 * t.accuracy).toFixed(2)}%, macro-F1 ${t.f1Macro!.toFixed(4)}` : '') + '\n' +
       `weights sha256 ${summary.weightsSha256}\n` +
+      summary.workerStats.filter((w) => w.kind !== 'thread').map((w) =>
+        `worker ${w.id} (${w.kind} ${w.host}${w.name === undefined ? '' : ` "${w.name}"`}, ${w.threads} thread${w.threads === 1 ? '' : 's'}): ` +
+        `${w.microShards} micro-shards, ${Math.round(w.samplesPerSec)} samples/s, ${w.faults} fault${w.faults === 1 ? '' : 's'}\n`).join('') +
       `wrote ${summary.outDir}/{config.json,metrics.jsonl,model.dptmodel,checkpoint.msgpack}\n`,
     );
   }
+}
+
+/** The cluster options of `train --listen`, checked; undefined without --listen. */
+function clusterOptions(flags: TrainFlags): ClusterOptions | undefined {
+  if (flags.listen === undefined) {
+    const stray = (['minWorkers', 'token', 'tokenFile', 'tlsCert', 'tlsKey', 'peerTimeoutMs'] as const).find((f) => flags[f] !== undefined);
+    if (stray !== undefined) throw dptError('DPT_ERR_USAGE', `--${stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --listen HOST:PORT`);
+    return undefined;
+  }
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw dptError('DPT_ERR_USAGE', '--tls-cert and --tls-key go together');
+  return {
+    listen: parseListen(flags.listen),
+    minWorkers: flags.minWorkers ?? 1,
+    token: resolveToken(flags),
+    peerTimeoutMs: flags.peerTimeoutMs ?? 5000,
+    ...(flags.tlsCert === undefined ? {} : { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey! } }),
+  };
 }
 
 async function verify(flags: VerifyFlags): Promise<void> {
@@ -168,7 +207,28 @@ export function buildProgram(): Command {
     .option('--resume <dir>', 'continue the run in <dir> from its last checkpoint')
     .option('--json', 'print one JSON summary object as the last line of stdout')
     .addOption(new Option('--quiet', 'no progress output'))
+    .option('--listen <host:port>', 'also accept network workers (dptrain worker, browser tabs) on this address; port 0 picks one')
+    .option('--min-workers <m>', 'with --listen: start training once m workers (threads included) are connected (default 1)', wholeNumber('--min-workers', 1))
+    .option('--token <token>', `with --listen: the shared token workers must give (visible in ps; prefer --token-file or $${TOKEN_ENV})`)
+    .option('--token-file <file>', 'with --listen: read the shared token from a file')
+    .option('--tls-cert <file>', 'with --listen: PEM certificate chain, serve https and wss')
+    .option('--tls-key <file>', 'with --listen: PEM private key of --tls-cert')
+    .option('--peer-timeout-ms <ms>', 'with --listen: disconnect a worker silent this long (no pong, no message; default 5000)', wholeNumber('--peer-timeout-ms', 100))
     .action(train);
+  program.command('worker')
+    .description('work for a coordinator started with `train --listen`: compute micro-shards on this machine\'s threads')
+    .requiredOption('--connect <url>', 'the coordinator, ws://HOST:PORT or wss://HOST:PORT')
+    .option('--threads <n>', 'worker threads (default 1)', wholeNumber('--threads', 1))
+    .option('--token <token>', `the shared token (visible in ps; prefer --token-file or $${TOKEN_ENV})`)
+    .option('--token-file <file>', 'read the shared token from a file')
+    .option('--name <name>', 'a name for this worker in the coordinator\'s logs')
+    .option('--data <file>', 'a local copy of the training set (.dptdata), verified by hash, instead of downloading it')
+    .option('--cache <dir>', 'where downloaded datasets are kept (default: the dataset cache, $DPTRAIN_CACHE)')
+    .option('--tls-ca <file>', 'trust this PEM certificate for wss:// (a self-signed coordinator)')
+    .option('--kernels <kind>', `wasm (default) or ts; must match the coordinator's; env ${KERNELS_ENV}`, (v: string) => kernelKind(v))
+    .action(async (flags: WorkerFlags) => {
+      process.exitCode = await runWorkerCommand(flags, `dptrain ${packageVersion()}, node ${process.version}`);
+    });
   addRunOptions(program.command('verify'), 1)
     .description('train the config in one thread and on N worker threads side by side; compare the weights after every step')
     .option('--steps <n>', 'steps to compare (default 50, at most the run)', wholeNumber('--steps', 1))

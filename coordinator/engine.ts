@@ -35,7 +35,15 @@ export interface GradientEngine {
   stats?(): EngineStats;
   /** Every worker that took part, with its figures (engines with workers). */
   summaries?(): WorkerSummary[];
-  close(): Promise<void>;
+  /** A step was applied (metrics). */
+  stepDone?(report: { seconds: number; samples: number; loss: number }): void;
+  /** Stops the workers: `finished` and `failed` end the run for them, `interrupted` asks them to come back to a resumed run. */
+  close(outcome?: EngineOutcome): Promise<void>;
+}
+
+export interface EngineOutcome {
+  kind: 'finished' | 'interrupted' | 'failed';
+  reason: string;
 }
 
 /**
@@ -43,8 +51,12 @@ export interface GradientEngine {
  * version on the board) and asks the dispatcher for the whole batch's range
  * [0, K), whose one aligned block is the root sum.
  */
-export function createDispatchEngine(dispatcher: Dispatcher, board: WeightsBoard, close: () => Promise<void>): GradientEngine {
+export function createDispatchEngine(
+  dispatcher: Dispatcher, board: WeightsBoard, close: (outcome: EngineOutcome) => Promise<void>,
+  hooks: Pick<GradientEngine, 'stepDone'> = {},
+): GradientEngine {
   return {
+    ...hooks,
     get workers() { return dispatcher.liveCount(); },
     async batchGradient(job, out) {
       const rows = job.indices.length;
@@ -54,9 +66,9 @@ export function createDispatchEngine(dispatcher: Dispatcher, board: WeightsBoard
     },
     stats: () => dispatcher.stats(),
     summaries: () => dispatcher.summaries(),
-    async close() {
+    async close(outcome = { kind: 'finished', reason: 'the run is over' }) {
       dispatcher.close();
-      await close();
+      await close(outcome);
     },
   };
 }

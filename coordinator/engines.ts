@@ -1,6 +1,7 @@
 // Which gradient engine a run uses: `--workers 0` computes in the
-// coordinator's thread (engine.ts), `--workers N` on N worker threads
-// (transports/threads.ts) through the dispatcher. Wiring only.
+// coordinator's thread (engine.ts); `--workers N` on N worker threads
+// (transports/threads.ts) and `--listen` with worker processes and tabs
+// (cluster.ts, transports/ws.ts), both through one dispatcher. Wiring only.
 import { availableParallelism } from 'node:os';
 import { getLoss } from '../src/losses/index.js';
 import type { Model } from '../src/model/model.js';
@@ -8,11 +9,15 @@ import { dptError } from '../src/errors.js';
 import { checkChaosWorkers, parseChaos, type Fault } from './dispatch/chaos.js';
 import { hashConfig } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
-import { createDispatchEngine, createLocalEngine, type GradientEngine } from './engine.js';
+import { createDispatchEngine, createLocalEngine, type EngineOutcome, type GradientEngine } from './engine.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { sharedParams, startThreadTransport, wholeShared } from './transports/threads.js';
 import { gradLength } from '../src/train/step.js';
+import { activeKernelKind } from '../src/tensor/setup.js';
 import type { TrainData } from './trainer.js';
+import { startCoordinatorNode, type ClusterOptions, type CoordinatorNode } from './cluster.js';
+import type { WeightsBoard } from './dispatch/weights-board.js';
+import { microShardsOf } from './config.js';
 
 /** Worker threads when neither --workers nor the config says: one per core. */
 export function defaultWorkers(): number {
@@ -28,15 +33,18 @@ export interface EngineChoice {
   create(model: Model, data: TrainData, maxBatch: number): Promise<GradientEngine>;
 }
 
-/** The faults of the config's chaos SPEC, checked against the worker count (DPT_ERR_USAGE). */
-export function chaosOf(config: TrainConfig, workers: number): Fault[] {
+/**
+ * The faults of the config's chaos SPEC, checked against the thread count
+ * (DPT_ERR_USAGE); with network workers the slots are whoever is connected.
+ */
+export function chaosOf(config: TrainConfig, workers: number, networked = false): Fault[] {
   let faults: Fault[];
   try {
     faults = config.chaos === undefined ? [] : parseChaos(config.chaos);
   } catch (err) {
     throw dptError('DPT_ERR_USAGE', `--chaos: ${(err as Error).message}`);
   }
-  const problem = checkChaosWorkers(faults, workers);
+  const problem = networked ? null : checkChaosWorkers(faults, workers);
   if (problem !== null) throw dptError('DPT_ERR_USAGE', `--chaos: ${problem}`);
   return faults;
 }
@@ -52,9 +60,9 @@ export function sessionKey(config: TrainConfig): string {
   return hashConfig({ model: config.model, loss: config.loss, seed: config.seed });
 }
 
-export function chooseEngine(config: TrainConfig, workers: number, log: (line: string) => void): EngineChoice {
-  const chaos = chaosOf(config, workers);
-  if (workers === 0) {
+export function chooseEngine(config: TrainConfig, workers: number, log: (line: string) => void, cluster?: ClusterOptions): EngineChoice {
+  const chaos = chaosOf(config, workers, cluster !== undefined);
+  if (workers === 0 && cluster === undefined) {
     return {
       workers, allocParams: (n) => new Float32Array(n),
       prepare: (data) => data,
@@ -65,17 +73,55 @@ export function chooseEngine(config: TrainConfig, workers: number, log: (line: s
   }
   return {
     // Threads read the master weights in place: publishing a step's weights is then one Atomics.store.
-    workers, allocParams: sharedParams,
-    prepare: (data) => ({ ...data, train: wholeShared(data.train) }),
+    workers, allocParams: workers > 0 ? sharedParams : (n) => new Float32Array(n),
+    prepare: (data) => (workers > 0 ? { ...data, train: wholeShared(data.train) } : data),
     async create(model, data, maxBatch) {
-      checkChaosIndex(chaos, gradLength(model));
-      const dispatcher = new Dispatcher({ gradLen: gradLength(model), stepTimeoutMs: config.stepTimeoutMs, chaos, log });
-      const board = { version: 0, params: model.params };
-      const threads = await startThreadTransport({
-        threads: workers, dispatcher, board, model: config.model, loss: config.loss, seed: config.seed,
-        session: sessionKey(config), train: data.train, maxBatch, log,
+      const gradLen = gradLength(model);
+      checkChaosIndex(chaos, gradLen);
+      let node: CoordinatorNode | null = null;
+      const dispatcher = new Dispatcher({
+        gradLen, stepTimeoutMs: config.stepTimeoutMs, chaos, log,
+        onMembership: () => node?.metrics.setWorkers(dispatcher.liveCount()),
       });
-      return createDispatchEngine(dispatcher, board, () => threads.close());
+      const board: WeightsBoard = { version: 0, params: model.params };
+      const closers: ((outcome: EngineOutcome) => Promise<void>)[] = [];
+      const closeAll = async (outcome: EngineOutcome) => { for (const c of closers.reverse()) await c(outcome); };
+      try {
+        if (workers > 0) {
+          const threads = await startThreadTransport({
+            threads: workers, dispatcher, board, model: config.model, loss: config.loss, seed: config.seed,
+            session: sessionKey(config), train: data.train, maxBatch, log,
+          });
+          closers.push(() => threads.close());
+        }
+        if (cluster !== undefined) {
+          node = await startCoordinatorNode({
+            cluster, dispatcher, board, train: data.train, log, gradLen, maxMicroShards: microShardsOf(config),
+            session: { model: config.model, loss: config.loss, seed: config.seed, maxBatch },
+            kernels: activeKernelKind(),
+          });
+          const n = node;
+          closers.push((outcome) => n.close(outcome.kind, outcome.reason));
+          if (dispatcher.liveCount() < cluster.minWorkers) {
+            log(`waiting for ${cluster.minWorkers} worker${cluster.minWorkers === 1 ? '' : 's'} (${dispatcher.liveCount()} connected)`);
+            await dispatcher.whenWorkers(cluster.minWorkers);
+          }
+          n.setPhase('training');
+        }
+      } catch (err) {
+        await closeAll({ kind: 'failed', reason: (err as Error).message });
+        throw err;
+      }
+      let reassigned = 0;
+      return createDispatchEngine(dispatcher, board, closeAll, {
+        stepDone(report) {
+          if (node === null) return;
+          node.metrics.stepDone(report);
+          const now = dispatcher.stats().reassigned;
+          if (now > reassigned) node.metrics.rangeReassigned(now - reassigned);
+          reassigned = now;
+        },
+      });
     },
   };
 }

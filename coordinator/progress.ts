@@ -80,5 +80,5 @@ export function createProgress(opts: ProgressOptions = {}): ProgressSink {
 
 function workersLabel(workers: number | undefined): string {
   if (workers === undefined) return 'in one thread';
-  return workers === 0 ? 'in the coordinator thread (--workers 0)' : `on ${workers} worker thread${workers === 1 ? '' : 's'}`;
+  return workers === 0 ? 'in the coordinator thread (--workers 0)' : `on ${workers} worker${workers === 1 ? '' : 's'}`;
 }

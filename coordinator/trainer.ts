@@ -25,7 +25,8 @@ import { applyStep, gradLength, planStep, type StepPlan, type StepResult } from 
 import { dptError } from '../src/errors.js';
 import { microShardsOf, type TrainConfig } from './config.js';
 import { bytesOf, CHECKPOINT_FILE, floatsOf, hashConfig, readCheckpoint, writeCheckpoint } from './checkpoint.js';
-import type { BatchJob, GradientEngine } from './engine.js';
+import type { BatchJob, EngineOutcome, GradientEngine } from './engine.js';
+import type { WorkerSummary } from './dispatch/dispatcher.js';
 import { saveModelFile } from './model-files.js';
 
 export interface TrainData {
@@ -70,6 +71,8 @@ export interface RunSummary {
   /** The kernels computed with: 'wasm-simd' or 'typescript' (LSTM/GRU bits differ between them). */
   kernels: string;
   outDir: string;
+  /** Every worker that took part (threads, processes, tabs) with its figures; empty for --workers 0. */
+  workerStats: WorkerSummary[];
 }
 
 export function weightsSha256(params: Float32Array): string {
@@ -201,13 +204,16 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary> {
   let lastEval: Evaluation | null = null;
   let lastTrainLoss = NaN;
   opts.progress.start(lastStep, step, engine.workers);
+  let outcome: EngineOutcome = { kind: 'finished', reason: 'the run is finished' };
   try {
     while (step < lastStep) {
       const job = stepper.job(step);
       const t0 = performance.now();
       await engine.batchGradient(job, sum);
       const { result, lr } = stepper.apply(step, sum);
-      trainSeconds += (performance.now() - t0) / 1000;
+      const stepSeconds = (performance.now() - t0) / 1000;
+      trainSeconds += stepSeconds;
+      engine.stepDone?.({ seconds: stepSeconds, samples: result.samples, loss: result.loss });
       if (!Number.isFinite(result.loss)) throw dptError('DPT_ERR_CONFIG', `training diverged at step ${step + 1}: loss is ${result.loss}; lower optimizer.lr`);
       epochLossSum += result.dataLoss * result.samples;
       epochLossCount += result.samples;
@@ -232,9 +238,12 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary> {
         checkpoint();
       }
     }
+  } catch (err) {
+    outcome = { kind: 'failed', reason: `the run failed: ${(err as Error).message.split('\n')[0]}` };
+    throw err;
   } finally {
     opts.progress.stop();
-    await engine.close();
+    await engine.close(outcome);
   }
   // Every worker that took part (one that reconnected counts again), or 0 for the coordinator's own thread.
   const workers = engine.summaries?.().length ?? engine.workers;
@@ -252,6 +261,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary> {
     workers,
     kernels: activeKernelName(),
     outDir,
+    workerStats: engine.summaries?.() ?? [],
   };
 }
 

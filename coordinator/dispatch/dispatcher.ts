@@ -541,8 +541,10 @@ export class Dispatcher {
     const timeout = this.opts.stepTimeoutMs;
     let at: number;
     if (timeout > 0) {
-      if (open.length === 0) return;
-      at = Math.min(...open.map((a) => a.startedAt)) + timeout;
+      // Also the moment a worker's oldest unanswered task (of any step) is twice the timeout old: see reap().
+      const silent = [...this.attempts.values()].filter((a) => a.member.info.kind !== 'thread').map((a) => a.startedAt + 2 * timeout);
+      if (open.length === 0 && silent.length === 0) return;
+      at = Math.min(...open.map((a) => a.startedAt + timeout), ...silent);
     } else {
       if (r.slots.length === 0 || open.length === 0) return;
       at = r.lastWarnAt + this.stallWarnMs;
@@ -563,6 +565,8 @@ export class Dispatcher {
       this.arm(r);
       return;
     }
+    this.reap(now, timeout);
+    if (r.settled) return;
     const overdue = missing.flatMap((s) => s.attempts.filter((a) => a.open && !a.timedOut && now - a.startedAt >= timeout));
     if (overdue.length > 0) {
       const slots = [...new Set(overdue.map((a) => a.slot))];
@@ -580,6 +584,18 @@ export class Dispatcher {
       }
     }
     this.schedule();
+  }
+
+  /**
+   * Drops a process or tab that has left a task unanswered for twice the
+   * step timeout: its range went elsewhere long ago, and a worker that is
+   * connected but never answers would otherwise sit busy forever.
+   */
+  private reap(now: number, timeout: number): void {
+    for (const a of [...this.attempts.values()]) {
+      if (!a.open || a.member.gone || a.member.info.kind === 'thread' || now - a.startedAt < 2 * timeout) continue;
+      this.offense(a.member, `never answered task ${a.taskId} (micro-shards ${shardLabel(a.slot)}) in ${Math.round(now - a.startedAt)} ms, twice the step timeout`, a);
+    }
   }
 
   private describe(slots: readonly Slot[]): string {

@@ -31,7 +31,7 @@ const whole = z.number().int().nonnegative().max(2 ** 31 - 1);
 const positive = whole.min(1);
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, { error: 'expected a SHA-256 hex digest' });
 const text = (max: number) => z.string().max(max);
-const floats = z.instanceof(Float32Array, { error: 'expected a float32 payload' });
+const floats = z.custom<Float32Array>((v) => v instanceof Float32Array, { error: 'expected a float32 payload' });
 
 /** At most this many rows in one global batch (and so in one task). */
 export const MAX_BATCH_ROWS = 1 << 20;

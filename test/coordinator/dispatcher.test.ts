@@ -203,6 +203,27 @@ describe('Dispatcher (in-memory transport, fake clock)', () => {
     expect(c.text()).toMatch(/ignored a late answer from worker b/);
   });
 
+  it('drops a process that never answers: twice the step timeout after its task, in a later step', async () => {
+    const c = new Cluster({ stepTimeoutMs: 1000 });
+    const mute = c.add('mute');
+    const b = c.add('b');
+    let st = c.step(0);
+    b.answer();
+    c.clock.advance(1000); // reassigned to b
+    b.answer();
+    nudge(c.master, await st.done);
+    st = c.step(1); // mute is still busy: b gets the whole batch
+    expect(mute.orders).toHaveLength(1);
+    expect(b.orders[0]).toMatchObject({ start: 0, end: K });
+    c.clock.advance(999);
+    expect(mute.drops).toEqual([]);
+    c.clock.advance(1);
+    expect(mute.drops[0]).toMatch(/never answered task \d+ \(micro-shards 0-\d\) in 2000 ms, twice the step timeout/);
+    expect(c.dispatcher.liveCount()).toBe(1);
+    b.answer();
+    expect(bits(await st.done)).toEqual(bits(REF[1]));
+  });
+
   it('without a step timeout it only warns, every stallWarnMs, naming the missing worker', async () => {
     const c = new Cluster({ stepTimeoutMs: 0, stallWarnMs: 250 });
     const a = c.add('a');

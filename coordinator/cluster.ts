@@ -1,0 +1,95 @@
+// The coordinator's network face (`train --listen HOST:PORT`): one HTTP(S)
+// port with /healthz, /readyz, /metrics, the training set at /data/<hash>
+// and the WebSocket at /ws, where worker processes (and browser tabs) join
+// the run's dispatcher. Wiring only: the routes, the transport and the
+// metrics are modules of their own.
+import { readFileSync } from 'node:fs';
+import { encodeDataset } from '../src/data/binary.js';
+import type { Dataset } from '../src/data/dataset.js';
+import { dptError } from '../src/errors.js';
+import { hashJson } from '../src/protocol/content-hash.js';
+import type { KernelName, RefusalCode, Session } from '../src/protocol/messages.js';
+import { sha256Node } from './data/files.js';
+import type { Dispatcher } from './dispatch/dispatcher.js';
+import type { WeightsBoard } from './dispatch/weights-board.js';
+import { healthHandlers, type Phase } from './http/health.js';
+import { createRunMetrics, type RefusalReason, type RunMetrics } from './http/metrics.js';
+import { startHttpServer, type Handler } from './http/server.js';
+import type { ListenAddress } from './net/address.js';
+import { attachWsTransport, type WsTransport } from './transports/ws.js';
+
+export interface ClusterOptions {
+  listen: ListenAddress;
+  /** Start training once this many workers (threads included) are connected. */
+  minWorkers: number;
+  /** The shared token ('' accepts any worker). */
+  token: string;
+  /** PEM files: serve https and wss. */
+  tls?: { certFile: string; keyFile: string };
+  /** A peer silent this long is disconnected. */
+  peerTimeoutMs: number;
+}
+
+export interface CoordinatorNode {
+  /** ws(s)://host:port/ws */
+  readonly wsUrl: string;
+  readonly metrics: RunMetrics;
+  readonly transport: WsTransport;
+  setPhase(phase: Phase): void;
+  close(outcome: 'finished' | 'interrupted' | 'failed', reason: string): Promise<void>;
+}
+
+const REFUSAL_METRIC: Partial<Record<RefusalCode | 'message', RefusalReason>> = {
+  token: 'bad-token', protocol: 'protocol-version', message: 'invalid-message', finished: 'run-finished',
+};
+
+function readPem(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw dptError('DPT_ERR_USAGE', `${what} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+export async function startCoordinatorNode(opts: {
+  cluster: ClusterOptions;
+  dispatcher: Dispatcher;
+  board: WeightsBoard;
+  session: Session;
+  train: Dataset;
+  kernels: KernelName;
+  gradLen: number;
+  maxMicroShards: number;
+  log: (line: string) => void;
+}): Promise<CoordinatorNode> {
+  const { cluster, log } = opts;
+  const tls = cluster.tls === undefined ? undefined : { cert: readPem(cluster.tls.certFile, '--tls-cert'), key: readPem(cluster.tls.keyFile, '--tls-key') };
+  let phase: Phase = 'starting';
+  const metrics = createRunMetrics();
+  let transport: WsTransport | null = null;
+  const handlers: Handler[] = [
+    ...healthHandlers(() => phase),
+    metrics.handler,
+    (req, res) => transport?.datasetHandler(req, res) ?? false,
+  ];
+  const http = await startHttpServer({ host: cluster.listen.host, port: cluster.listen.port, ...(tls === undefined ? {} : { tls }), handlers });
+  const blob = encodeDataset(opts.train);
+  transport = attachWsTransport({
+    server: http.server, dispatcher: opts.dispatcher, board: opts.board, session: opts.session, configHash: hashJson(opts.session),
+    dataset: { blob, hash: sha256Node(blob) }, kernels: opts.kernels, token: cluster.token,
+    gradLen: opts.gradLen, maxMicroShards: opts.maxMicroShards, peerTimeoutMs: cluster.peerTimeoutMs, log,
+    onRefused: (code) => metrics.connectionRefused(REFUSAL_METRIC[code] ?? 'other'),
+  });
+  const wsUrl = `${tls === undefined ? 'ws' : 'wss'}${http.url.slice(http.url.indexOf(':'))}/ws`;
+  const setPhase = (p: Phase) => { phase = p; metrics.setPhase(p); };
+  setPhase('waiting-for-workers');
+  log(`listening on ${wsUrl}${cluster.token === '' ? ' (no token: any worker may join)' : ' (token required)'}`);
+  return {
+    wsUrl, metrics, transport, setPhase,
+    async close(outcome, reason) {
+      setPhase(outcome === 'failed' ? 'failed' : outcome === 'finished' ? 'done' : 'finishing');
+      await transport!.close(outcome === 'interrupted' ? 'shutdown' : 'finished', reason);
+      await http.close();
+    },
+  };
+}

@@ -1,0 +1,52 @@
+// `dptrain worker`: options in, a NetWorker run, an exit code out. SIGTERM
+// and SIGINT ask the worker to finish its task and leave (a second signal
+// exits at once): a container engine scaling down loses nothing.
+import { readFileSync } from 'node:fs';
+import { dptError } from '../src/errors.js';
+import { defaultCacheDir } from '../coordinator/data/cache-dir.js';
+import { parseConnect } from '../coordinator/net/address.js';
+import { resolveToken, type TokenSources } from '../coordinator/net/secret.js';
+import { NetWorker } from './net-worker.js';
+
+export interface WorkerFlags extends TokenSources {
+  connect: string;
+  threads?: number;
+  name?: string;
+  data?: string;
+  cache?: string;
+  tlsCa?: string;
+  quiet?: boolean;
+}
+
+export async function runWorkerCommand(flags: WorkerFlags, software: string): Promise<number> {
+  const url = parseConnect(flags.connect);
+  const token = resolveToken(flags);
+  let tlsCa: Buffer | undefined;
+  if (flags.tlsCa !== undefined) {
+    try {
+      tlsCa = readFileSync(flags.tlsCa);
+    } catch (err) {
+      throw dptError('DPT_ERR_USAGE', `--tls-ca ${flags.tlsCa}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+  const log = (line: string) => process.stderr.write(`worker: ${line}\n`);
+  const worker = new NetWorker({
+    url, token, threads: flags.threads ?? 1, cacheDir: flags.cache ?? defaultCacheDir(), log, software,
+    ...(flags.name === undefined ? {} : { name: flags.name }),
+    ...(flags.data === undefined ? {} : { dataFile: flags.data }),
+    ...(tlsCa === undefined ? {} : { tlsCa }),
+  });
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (++signals > 1) process.exit(signal === 'SIGINT' ? 130 : 143);
+    worker.stop(`${signal} received`);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    return await worker.run();
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}
