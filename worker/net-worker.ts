@@ -71,7 +71,8 @@ export class NetWorker {
   private compute: Compute | null = null;
   private ws: WebSocket | null = null;
   private stopping = false;
-  private busy = false;
+  /** The task in progress: a newer task, a lost connection or stop() abandons it. */
+  private task: { id: number; abort: AbortController; ws: WebSocket | null } | null = null;
   private exitCode: number | null = null;
   private tasksDone = 0;
   private attempt = 0;
@@ -98,20 +99,23 @@ export class NetWorker {
       });
       this.wake = null;
     }
+    this.compute?.dispatcher.close();
     await this.compute?.threads.close();
     return this.exitCode;
   }
 
   /**
-   * Asks the worker to leave: the task in progress is finished and answered,
-   * then it says bye and exits 0 (a SIGTERM from a container engine).
+   * Asks the worker to leave (a SIGTERM from a container engine): it says
+   * bye at once, which hands the range it holds back to the coordinator
+   * (reassigned, not counted as a failure), and exits 0.
    */
   stop(reason: string): void {
     if (this.stopping) return;
     this.stopping = true;
-    this.opts.log(`stopping: ${reason}${this.busy ? ' (after the task in progress)' : ''}`);
+    this.opts.log(`stopping: ${reason}${this.task === null ? '' : ` (handing back task ${this.task.id})`}`);
+    this.task?.abort.abort();
     this.wake?.();
-    if (!this.busy) this.leave(reason);
+    this.leave(reason);
   }
 
   private leave(reason: string): void {
@@ -170,7 +174,7 @@ export class NetWorker {
                 ws.terminate();
                 return;
               }
-              this.send({ type: 'heartbeat', tasksDone: this.tasksDone, busy: this.busy });
+              this.send({ type: 'heartbeat', tasksDone: this.tasksDone, busy: this.task !== null });
             }, msg.heartbeatMs);
             void this.onWelcome(msg).catch((err: Error) => {
               log(`cannot take part: ${err.message}`);
@@ -204,6 +208,9 @@ export class NetWorker {
       ws.on('close', () => {
         if (heartbeat !== null) clearInterval(heartbeat);
         this.ws = null;
+        // Whatever this connection asked for is reassigned by now: drop it.
+        this.task?.abort.abort();
+        this.task = null;
         if (this.stopping) this.exitCode ??= 0;
         resolve(welcomed);
       });
@@ -264,17 +271,20 @@ export class NetWorker {
   private async onTask(t: Task): Promise<void> {
     const c = this.compute;
     if (c === null) { this.send({ type: 'failed', taskId: t.taskId, reason: 'no session' }); return; }
-    if (this.busy) { this.send({ type: 'failed', taskId: t.taskId, reason: 'busy with another task' }); return; }
     if (c.board.version !== t.version) {
       this.send({ type: 'failed', taskId: t.taskId, reason: `no weights for version ${t.version} (holds ${c.board.version})` });
       return;
     }
-    this.busy = true;
+    // The coordinator sends a task only to an idle worker: one still running here was given up on there.
+    this.task?.abort.abort();
+    const mine = { id: t.taskId, abort: new AbortController(), ws: this.ws };
+    this.task = mine;
     const t0 = performance.now();
     try {
       if (t.fault?.kind === 'stall') {
         this.opts.log(`chaos: stalling task ${t.taskId} for ${t.fault.ms ?? 0} ms`);
-        await new Promise((resolve) => setTimeout(resolve, t.fault!.ms ?? 0));
+        await delay(t.fault.ms ?? 0, mine.abort.signal);
+        if (mine.abort.signal.aborted) return;
       }
       const blocks = alignedBlocks(t.k, t.start, t.end);
       const sums = new Float32Array(blocks.length * c.gradLen);
@@ -282,6 +292,7 @@ export class NetWorker {
         { step: t.step, version: t.version, k: t.k, rows: t.rows, start: t.start, end: t.end, indices: Uint32Array.from(t.indices) },
         (b) => sums.subarray(b * c.gradLen, (b + 1) * c.gradLen),
       );
+      if (mine.abort.signal.aborted || this.ws !== mine.ws) return;
       if (this.carryOutFault(t, sums)) return;
       this.send({
         type: 'result', taskId: t.taskId, version: t.version, computeMs: performance.now() - t0,
@@ -289,10 +300,9 @@ export class NetWorker {
       });
       this.tasksDone++;
     } catch (err) {
-      this.send({ type: 'failed', taskId: t.taskId, reason: (err as Error).message.slice(0, 1000) });
+      if (!mine.abort.signal.aborted && this.ws === mine.ws) this.send({ type: 'failed', taskId: t.taskId, reason: (err as Error).message.slice(0, 1000) });
     } finally {
-      this.busy = false;
-      if (this.stopping) this.leave('stopped');
+      if (this.task === mine) this.task = null;
     }
   }
 
@@ -322,6 +332,14 @@ export class NetWorker {
         return false;
     }
   }
+}
+
+/** Resolves after ms, or as soon as the signal aborts. */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+  });
 }
 
 /** GET url with the token, at most `bytes` bytes (a coordinator cannot make us buffer more than it announced). */

@@ -336,7 +336,8 @@ export class Dispatcher {
    */
   computeRange(job: RangeJob, out: (b: number) => Float32Array): Promise<void> {
     if (this.closed) return Promise.reject(new Error('dispatcher: closed'));
-    if (this.round !== null && !this.round.settled) return Promise.reject(new Error('dispatcher: a step is already running'));
+    // A new range supersedes one still running (a network worker whose coordinator moved on, or came back after a restart).
+    if (this.round !== null && !this.round.settled) this.settle(this.round, new Error(`step ${this.round.step}: superseded by a new range`));
     return new Promise<void>((resolve, reject) => {
       this.round = {
         job, step: job.step + 1, slots: [], out, resolve, reject,
@@ -616,7 +617,7 @@ export class Dispatcher {
   }
 
   private who(m: Member): string {
-    return `worker ${m.info.id}` + (m.info.kind === 'thread' ? '' : ` (${m.info.kind} ${m.info.host})`);
+    return `worker ${m.info.id}` + (m.info.kind === 'thread' ? '' : ` (${m.info.kind} on ${m.info.host})`);
   }
 
   private where(): string {

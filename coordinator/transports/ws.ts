@@ -126,9 +126,13 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
       ws.on('close', (code, reason) => this.closed(`connection closed (${code}${reason.length > 0 ? ` ${reason.toString().slice(0, 200)}` : ''})`));
     }
 
-    /** How the logs name this peer: its worker id once it has one, always its address. */
+    /** The host a hello named, before the worker has an id. */
+    host: string | null = null;
+
+    /** How the logs name this peer: its worker id once it has one, its host once it said hello, always its address. */
     name(): string {
-      return this.info === null ? `connection from ${this.address}` : `worker ${this.info.id} (${this.info.host}, ${this.address})`;
+      if (this.info !== null) return `worker ${this.info.id} (${this.info.host}, ${this.address})`;
+      return this.host === null ? `connection from ${this.address}` : `a worker on ${this.host} (${this.address})`;
     }
 
     send(message: CoordinatorMessage): void {
@@ -189,6 +193,7 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
     }
 
     onHello(h: Hello): void {
+      this.host = h.host;
       if (closing !== null) return this.refuse('finished', closing === 'finished' ? 'the run is finished' : 'the coordinator is shutting down', closing === 'shutdown');
       if (h.protocol !== PROTOCOL_VERSION) {
         return this.refuse('protocol', `protocol version ${h.protocol}, the coordinator speaks ${PROTOCOL_VERSION}`, false);
@@ -231,7 +236,8 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
           });
         },
         drop(reason: string) {
-          conn.drop(reason, 'kicked');
+          // The dispatcher has logged why, naming the worker.
+          conn.drop(reason, 'kicked', false);
         },
       };
     }
@@ -245,9 +251,9 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
     }
 
     /** Disconnects a peer that misbehaved or went silent, naming it and why. */
-    drop(reason: string, bye: 'kicked' | null = null): void {
+    drop(reason: string, bye: 'kicked' | null = null, logIt = true): void {
       if (this.state === 'closed') return;
-      log(`dropping ${this.name()}: ${reason}`);
+      if (logIt) log(`dropping ${this.name()}: ${reason}`);
       if (bye !== null) this.send({ type: 'bye', code: bye, reason });
       this.shut(CLOSE_POLICY, reason);
       this.leave(reason);

@@ -164,7 +164,7 @@ describe('Dispatcher (in-memory transport, fake clock)', () => {
     c.dispatcher.leave('a', 'connection closed');
     // b is idle: it gets a's range at once.
     expect(b.orders).toHaveLength(1);
-    expect(c.text()).toMatch(/step 1: worker a \(process host-a\) \(micro-shards 0-\d\) left: connection closed; reassigning \(attempt 2\)/);
+    expect(c.text()).toMatch(/step 1: worker a \(process on host-a\) \(micro-shards 0-\d\) left: connection closed; reassigning \(attempt 2\)/);
     c.add('c');
     c.dispatcher.leave('c', 'closed before doing anything');
     b.answer();
@@ -181,7 +181,7 @@ describe('Dispatcher (in-memory transport, fake clock)', () => {
     c.clock.advance(999);
     expect(b.orders).toHaveLength(0);
     c.clock.advance(1);
-    expect(c.text()).toMatch(/step 1: stalled: 1 of 2 ranges missing after 1000 ms: worker a \(process host-a\) \(micro-shards 0-\d, attempt 1\); reassigning/);
+    expect(c.text()).toMatch(/step 1: stalled: 1 of 2 ranges missing after 1000 ms: worker a \(process on host-a\) \(micro-shards 0-\d, attempt 1\); reassigning/);
     expect(b.orders).toHaveLength(1);
     b.answer();
     expect(bits(await st.done)).toEqual(bits(REF[0]));

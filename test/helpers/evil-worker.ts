@@ -9,6 +9,7 @@ import { PROTOCOL_VERSION, type CoordinatorMessage, type Task } from '../../src/
 import { alignedBlocks } from '../../src/reduce/tree.js';
 import { buildModel } from '../../src/model/model.js';
 import { gradLength } from '../../src/train/step.js';
+import { shardBounds } from '../../src/data/microshard.js';
 
 /** Offenses before the handshake is complete: the frame sent instead of hello (null: say nothing). */
 export const BEFORE_HELLO = {
@@ -66,15 +67,21 @@ export function offend(url: string, token: string, offense: Offense): Promise<{ 
 }
 
 function answerWrongly(ws: WebSocket, t: Task, gradLen: number, offense: Offense): void {
-  const blocks = alignedBlocks(t.k, t.start, t.end).map((b) => ({ level: b.level, index: b.index }));
+  const nodes = alignedBlocks(t.k, t.start, t.end);
+  const blocks = nodes.map((b) => ({ level: b.level, index: b.index }));
+  // Plausible but for the offense: each block's sample count (its last float) is right.
   const sums = new Float32Array(blocks.length * gradLen);
+  nodes.forEach((node, b) => {
+    sums[(b + 1) * gradLen - 1] = shardBounds(t.rows, t.k, node.end - 1)[1] - shardBounds(t.rows, t.k, node.start)[0];
+  });
   const base = { type: 'result' as const, taskId: t.taskId, version: t.version, blocks, computeMs: 1 };
   switch (offense) {
     case 'wrong length':
       ws.send(encode({ ...base, sums: sums.subarray(0, sums.length - 3) }));
       return;
     case 'NaN':
-      sums.fill(NaN);
+      sums[0] = NaN;
+      sums[gradLen - 3] = Infinity;
       ws.send(encode({ ...base, sums }));
       return;
     case 'stale step':
