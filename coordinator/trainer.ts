@@ -209,7 +209,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary> {
       await engine.batchGradient(job, sum);
       const { result, lr } = stepper.apply(step, sum);
       trainSeconds += (performance.now() - t0) / 1000;
-      if (!Number.isFinite(result.loss)) throw dptError('DPT_ERR_CONFIG', `training diverged at step ${step + 1}: loss is ${result.loss}; lower optimizer.lr`);
+      if (!Number.isFinite(result.loss)) throw dptError('DPT_ERR_DIVERGED', `training diverged at step ${step + 1}: loss is ${result.loss}; lower optimizer.lr`);
       epochLossSum += result.dataLoss * result.samples;
       epochLossCount += result.samples;
       step++;
