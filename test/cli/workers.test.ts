@@ -164,7 +164,7 @@ describe('bad input is refused before training, naming the problem', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--kernels must be 'wasm' or 'ts', got 'gpu'/);
     const env = await runCli(['train', '--config', config], { env: { DPTRAIN_KERNELS: 'fast' } });
-    expect(env.code).toBe(1);
+    expect(env.code).toBe(2);
     expect(env.stderr).toMatch(/DPT_ERR_USAGE.*\$DPTRAIN_KERNELS must be 'wasm' or 'ts', got 'fast'/);
   });
 
@@ -173,7 +173,7 @@ describe('bad input is refused before training, naming the problem', () => {
     expect(a.code).toBe(2);
     expect(a.stderr).toContain('--chaos: "explode:worker=0,step=1": unknown fault kind "explode"');
     const b = await runCli(['train', '--config', config, '--workers', '2', '--chaos', 'crash:worker=2,step=1', '--out', join(dir, 'z')]);
-    expect(b.code).toBe(1);
+    expect(b.code).toBe(2);
     expect(b.stderr).toContain('DPT_ERR_USAGE');
     expect(b.stderr).toContain('crash names worker=2, but there are only 2 worker slots');
     expect(existsSync(join(dir, 'z'))).toBe(false);
