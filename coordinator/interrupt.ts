@@ -23,18 +23,23 @@ export interface StopSignals {
 export function handleStopSignals(onFirst: (name: StopSignalName) => void = () => {}): StopSignals {
   const controller = new AbortController();
   let first: StopSignalName | null = null;
-  const handler = (name: StopSignalName) => {
-    if (first !== null) process.exit(SIGNAL_EXIT_CODES[name]);
-    first = name;
-    onFirst(name);
-    controller.abort(name);
-  };
-  const names = Object.keys(SIGNAL_EXIT_CODES) as StopSignalName[];
-  for (const name of names) process.on(name, handler);
+  const handlers = (Object.keys(SIGNAL_EXIT_CODES) as StopSignalName[]).map((name) => {
+    const handler = () => {
+      if (first !== null) {
+        process.exit(SIGNAL_EXIT_CODES[name]);
+        return; // (only where exit is stubbed, as in tests)
+      }
+      first = name;
+      onFirst(name);
+      controller.abort(name);
+    };
+    process.on(name, handler);
+    return { name, handler };
+  });
   return {
     signal: controller.signal,
     received: () => first,
-    dispose: () => { for (const name of names) process.off(name, handler); },
+    dispose: () => { for (const { name, handler } of handlers) process.off(name, handler); },
   };
 }
 
