@@ -95,13 +95,14 @@ export function hasRunConfig(dir: string): boolean {
 }
 
 /**
- * On resume from a checkpoint after `step` steps: keeps the metrics lines
- * of the epochs completed by then and drops the rest (the line of an epoch
- * cut short by maxSteps, a line appended after the last checkpoint by a
- * killed run), so the resumed run writes exactly what an uninterrupted one
- * would.
+ * On resume from a checkpoint after `step` steps, of a run that ends at
+ * `lastStep`: keeps the metrics lines of the epochs completed by then and
+ * drops the rest (the line of an epoch cut short by an earlier maxSteps,
+ * unless this run ends there too; a line appended after the last checkpoint
+ * by a killed run), so the resumed run writes exactly what an uninterrupted
+ * one would.
  */
-export function keepCompletedEpochMetrics(dir: string, step: number, stepsPerEpoch: number): void {
+export function keepCompletedEpochMetrics(dir: string, step: number, stepsPerEpoch: number, lastStep: number): void {
   const file = join(dir, METRICS_FILE);
   if (statOrNull(file) === null) return;
   const kept = readFileSync(file, 'utf8').split('\n').filter((line) => {
@@ -112,7 +113,7 @@ export function keepCompletedEpochMetrics(dir: string, step: number, stepsPerEpo
     } catch {
       return false; // cut short by a kill mid-write
     }
-    return typeof entry.step === 'number' && entry.step <= step && entry.step % stepsPerEpoch === 0;
+    return typeof entry.step === 'number' && entry.step <= step && (entry.step % stepsPerEpoch === 0 || entry.step === lastStep);
   });
   writeFileAtomic(file, new TextEncoder().encode(kept.map((l) => l + '\n').join('')), 'the metrics file');
 }

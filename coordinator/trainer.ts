@@ -207,12 +207,16 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
     if (params.length !== model.size) throw dptError('DPT_ERR_CHECKPOINT', `${outDir}: checkpoint holds ${params.length} parameters, the model has ${model.size}`);
     model.params.set(params);
     stepper.sgdState.velocity.set(floatsOf(cp.velocity));
+    if (cp.step > lastStep) {
+      throw dptError('DPT_ERR_CHECKPOINT', `${outDir}: the checkpoint is at step ${cp.step}, past this run's last step ${lastStep} (maxSteps ${config.maxSteps}); ` +
+        `resume with a larger --max-steps, or --max-steps 0 to train every epoch`);
+    }
     step = cp.step;
     epochLossSum = cp.epochLossSum;
     epochLossCount = cp.epochLossCount;
     trainSeconds = cp.trainSeconds;
     checkpointedStep = step;
-    keepCompletedEpochMetrics(outDir, step, stepsPerEpoch);
+    keepCompletedEpochMetrics(outDir, step, stepsPerEpoch, lastStep);
     if (!hasRunConfig(outDir)) writeRunConfig(outDir, config);
   } else {
     // The step-0 checkpoint first: from the moment the folder holds anything, it can be resumed.
