@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { dptError } from '../src/errors.js';
 import { CHECKPOINT_FILE, readCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
-import { ensureFolder, statOrNull, TEMP_FILE_RE, writeFileAtomic } from './output-paths.js';
+import { ensureFolder, outputError, statOrNull, TEMP_FILE_RE, writeFileAtomic } from './output-paths.js';
 
 export const CONFIG_FILE = 'config.json';
 export const METRICS_FILE = 'metrics.jsonl';
@@ -80,7 +80,12 @@ export function planOutFolder(req: OutFolderRequest): 'new' | 'resume' {
 export function startRunFolder(dir: string): void {
   ensureFolder(dir, 'the run folder');
   for (const name of readdirSync(dir)) {
-    if (RUN_FILES.includes(name) || TEMP_FILE_RE.test(name)) rmSync(join(dir, name), { force: true });
+    if (!RUN_FILES.includes(name) && !TEMP_FILE_RE.test(name)) continue;
+    try {
+      rmSync(join(dir, name), { force: true });
+    } catch (err) {
+      throw outputError(join(dir, name), 'the run folder (replacing an earlier run\'s file)', err);
+    }
   }
 }
 

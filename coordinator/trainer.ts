@@ -218,11 +218,6 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
     checkpointedStep = step;
     keepCompletedEpochMetrics(outDir, step, stepsPerEpoch, lastStep);
     if (!hasRunConfig(outDir)) writeRunConfig(outDir, config);
-  } else {
-    // The step-0 checkpoint first: from the moment the folder holds anything, it can be resumed.
-    startRunFolder(outDir);
-    checkpoint(false);
-    writeRunConfig(outDir, config);
   }
 
   const engine = await opts.createEngine(model, data, config.batchSize);
@@ -231,6 +226,13 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
   let lastTrainLoss = NaN;
   opts.progress.start(lastStep, step, engine.workers);
   try {
+    if (!opts.resume) {
+      // Once the engine is up (a failure to start leaves no folder behind), the step-0 checkpoint
+      // first: from the moment the folder holds anything, it can be resumed.
+      startRunFolder(outDir);
+      checkpoint(false);
+      writeRunConfig(outDir, config);
+    }
     while (step < lastStep && opts.stopSignal?.aborted !== true) {
       const job = stepper.job(step);
       const t0 = performance.now();
