@@ -9,8 +9,9 @@ import { ROOT } from '../helpers/cli.js';
 import { CHROMIUM_ENV, REQUIRE_BROWSER_ENV } from '../helpers/chromium.js';
 
 function vitestBrowserSuite(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  // The child's own environment: none of this run's VITEST_* variables; dist/ is built already.
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST')));
+  // The child's own environment: none of this run's VITEST_* or browser variables (CI sets one); dist/ is built already.
+  const base = Object.fromEntries(Object.entries(process.env)
+    .filter(([k]) => !k.startsWith('VITEST') && k !== CHROMIUM_ENV && k !== REQUIRE_BROWSER_ENV));
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', 'test/browser/browser.test.ts'], {
       cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
