@@ -13,7 +13,7 @@ import { loadTrainData } from './data/load.js';
 import { hashConfig } from './checkpoint.js';
 import { chaosOf, chooseEngine, defaultWorkers } from './engines.js';
 import { createProgress } from './progress.js';
-import { runLength, runTraining, trajectoryConfig } from './trainer.js';
+import { runLength, runTraining, trajectoryConfig, type ProgressSink } from './trainer.js';
 import { handleStopSignals, SIGNAL_EXIT_CODES, type StopSignals } from './interrupt.js';
 import { CONFIG_FILE, planOutFolder, requireCheckpoint } from './run-folder.js';
 import { formatVerify, runVerify } from './verify.js';
@@ -99,18 +99,19 @@ function warnUnreachedFaults(faults: Fault[], lastStep: number): void {
 
 async function train(flags: TrainFlags): Promise<void> {
   checkRunFolderFlags(flags);
+  const progress = createProgress({ quiet: flags.quiet });
   // Handled from the start: a signal during loading stops the run before its first step, with a checkpoint.
   const stop = handleStopSignals((name) => {
-    process.stderr.write(`dptrain: ${name}: stopping after a checkpoint (${name === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'} again quits at once)\n`);
+    progress.note?.(`dptrain: ${name}: stopping after a checkpoint (${name === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'} again quits at once)`);
   });
   try {
-    await trainUntilStopped(flags, stop);
+    await trainUntilStopped(flags, progress, stop);
   } finally {
     stop.dispose();
   }
 }
 
-async function trainUntilStopped(flags: TrainFlags, stop: StopSignals): Promise<void> {
+async function trainUntilStopped(flags: TrainFlags, progress: ProgressSink, stop: StopSignals): Promise<void> {
   let configFile = flags.config ?? DEFAULT_CONFIG;
   if (flags.resume !== undefined) {
     requireCheckpoint(flags.resume);
@@ -120,18 +121,17 @@ async function trainUntilStopped(flags: TrainFlags, stop: StopSignals): Promise<
   const workers = config.workers ?? defaultWorkers();
   const faults = chaosOf(config, workers);
   const outDir = flags.resume ?? flags.out ?? defaultRunDir(configFile);
-  const resume = flags.resume !== undefined || planOutFolder({
+  const plan = flags.resume !== undefined ? 'resume' : planOutFolder({
     dir: outDir, autoResume: flags.autoResume === true, force: flags.force === true,
     configHash: hashConfig(trajectoryConfig(config)),
-  }) === 'resume';
-  if (flags.force && existsSync(outDir)) process.stderr.write(`dptrain: --force: starting a new run in ${outDir}, replacing the run files there\n`);
-  const progress = createProgress({ quiet: flags.quiet });
+  });
+  if (plan === 'replace') process.stderr.write(`dptrain: --force: starting a new run in ${outDir}, replacing the run files there\n`);
   // After a stop request the engine is closed under its step; its complaints about that are noise.
   const engine = chooseEngine(config, workers, (line) => { if (!stop.signal.aborted) progress.note?.(line); });
   const data = engine.prepare(await loadTrainData(config.data, { baseDir: dirname(configFile) }));
   warnUnreachedFaults(faults, runLength(config, data.train.n).lastStep);
   const outcome = await runTraining({
-    config, data, outDir, resume,
+    config, data, outDir, resume: plan === 'resume',
     sharedWeights: engine.sharedWeights, createEngine: engine.create,
     progress, stopSignal: stop.signal,
   });

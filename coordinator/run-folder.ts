@@ -45,12 +45,13 @@ function listed(names: string[]): string {
 }
 
 /**
- * `--out DIR`: whether train starts a new run in DIR or (with --auto-resume)
- * continues the one there, decided before anything runs. A new run only
- * starts in a folder that is missing or empty, or with `force`: earlier work
- * is never overwritten by accident.
+ * `--out DIR`: whether train starts a new run in DIR, replaces what is there
+ * (only with `force`) or (with --auto-resume) continues the run there,
+ * decided before anything runs. A new run only starts in a folder that is
+ * missing or empty, or with `force`: earlier work is never overwritten by
+ * accident.
  */
-export function planOutFolder(req: OutFolderRequest): 'new' | 'resume' {
+export function planOutFolder(req: OutFolderRequest): 'new' | 'replace' | 'resume' {
   const { dir } = req;
   const st = statOrNull(dir);
   if (st === null) return 'new';
@@ -60,16 +61,17 @@ export function planOutFolder(req: OutFolderRequest): 'new' | 'resume' {
     try {
       sameConfig = readCheckpoint(dir).configHash === req.configHash;
     } catch (err) {
-      if (req.force) return 'new';
+      if (req.force) return 'replace';
       throw err;
     }
     if (sameConfig) return 'resume';
-    if (req.force) return 'new';
+    if (req.force) return 'replace';
     throw dptError('DPT_ERR_CHECKPOINT', `--out ${dir} (--auto-resume): the checkpoint here was written by another config; ` +
       `give that config, add --force to start this one over in ${dir}, or give another folder`);
   }
   const contents = contentsOf(dir);
-  if (contents.length === 0 || req.force) return 'new';
+  if (contents.length === 0) return 'new';
+  if (req.force) return 'replace';
   const isRun = contents.includes(CHECKPOINT_FILE);
   throw dptError('DPT_ERR_OUTPUT', `--out ${dir}: ${isRun ? 'holds a run' : 'is not empty'} (${listed(contents)}); ` +
     (isRun ? `continue that run with --resume ${dir}, ` : '') +
