@@ -1,11 +1,10 @@
 // The `dptrain` command line: wiring only (commander parses, the modules
 // do the work). Every error ends in one `dptrain: error [CODE]: message`
 // line (cli-errors.ts): usage errors exit 2, the others 1.
-import { existsSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { DptrainError } from '../src/errors.js';
+import { DptrainError, dptError } from '../src/errors.js';
 import { errorLine, exitCodeOf, fromCommanderError, warningLine } from './cli-errors.js';
 import { parseConfig, readConfigFile, type TrainConfig } from './config.js';
 import { parseChaos, type Fault } from './chaos.js';
@@ -15,9 +14,8 @@ import { chaosOf, chooseEngine, defaultWorkers } from './engines.js';
 import { createProgress } from './progress.js';
 import { runLength, runTraining, trajectoryConfig, type ProgressSink } from './trainer.js';
 import { handleStopSignals, SIGNAL_EXIT_CODES, type StopSignals } from './interrupt.js';
-import { CONFIG_FILE, planOutFolder, requireCheckpoint } from './run-folder.js';
+import { CONFIG_FILE, defaultRunDir, planOutFolder, requireCheckpoint } from './run-folder.js';
 import { formatVerify, runVerify } from './verify.js';
-import { dptError } from '../src/errors.js';
 import { runConformance, printConformance } from './conformance.js';
 import { exportModelFile } from './export-command.js';
 import { defaultKernelKind, KERNELS_ENV, parseKernelKind, setupKernels } from '../worker/kernels-setup.js';
@@ -68,15 +66,6 @@ function resolveConfig(file: string, flags: RunFlags): TrainConfig {
   ];
   for (const [flag, field] of overrides) if (flags[flag] !== undefined) merged[field] = flags[flag];
   return parseConfig(merged, `${file} (with command-line overrides)`);
-}
-
-/** `runs/<config>-<time>`, with a suffix if a run of the same second has it already. */
-function defaultRunDir(configFile: string): string {
-  const time = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
-  const base = `runs/${basename(configFile).replace(/\.json$/, '')}-${time}`;
-  let dir = base;
-  for (let i = 2; existsSync(dir); i++) dir = `${base}-${i}`;
-  return dir;
 }
 
 /** The combinations of run-folder options that mean nothing, refused as usage errors. */

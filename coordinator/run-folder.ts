@@ -6,7 +6,7 @@
 //   model.dptmodel      the trained model
 //   checkpoint.msgpack  everything needed to resume
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { dptError } from '../src/errors.js';
 import { CHECKPOINT_FILE, readCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
@@ -16,6 +16,15 @@ export const CONFIG_FILE = 'config.json';
 export const METRICS_FILE = 'metrics.jsonl';
 export const MODEL_FILE = 'model.dptmodel';
 const RUN_FILES = [CONFIG_FILE, METRICS_FILE, MODEL_FILE, CHECKPOINT_FILE];
+
+/** The run folder when --out is not given: `runs/<config>-<time>`, with a suffix if a run of the same second has it. */
+export function defaultRunDir(configFile: string): string {
+  const time = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  const base = `runs/${basename(configFile).replace(/\.json$/, '')}-${time}`;
+  let dir = base;
+  for (let i = 2; statOrNull(dir) !== null; i++) dir = `${base}-${i}`;
+  return dir;
+}
 
 /** `--resume DIR`: refused before anything else unless DIR holds a checkpoint. */
 export function requireCheckpoint(dir: string): void {
