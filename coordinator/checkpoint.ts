@@ -1,15 +1,17 @@
 // Checkpoints: everything needed to resume bit-exactly (DESIGN.md principle
 // 7): the config (by hash and in full), the step, the flat weights with their
 // statistics, the optimizer's velocity and the metrics history. Written
-// atomically: a temporary file, fsync, then rename over the old one, so a
-// SIGKILL at any moment leaves either the old or the new checkpoint.
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+// atomically (output-paths.ts: a temporary file, fsync, then rename over the
+// old one), so a SIGKILL at any moment leaves either the old or the new
+// checkpoint.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pack, unpack } from 'msgpackr';
 import { z } from 'zod';
 import { dptError } from '../src/errors.js';
 import { formatZodError } from '../src/check/zod-format.js';
 import { hashJson } from '../src/protocol/content-hash.js';
+import { writeFileAtomic } from './output-paths.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.msgpack';
 
@@ -51,22 +53,8 @@ export function floatsOf(b: Uint8Array): Float32Array {
   return new Float32Array(copy.buffer);
 }
 
-/** Writes `bytes` to `file` atomically. */
-export function writeFileAtomic(file: string, bytes: Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    let off = 0;
-    while (off < bytes.byteLength) off += writeSync(fd, bytes, off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-}
-
 export function writeCheckpoint(dir: string, cp: Checkpoint): void {
-  writeFileAtomic(join(dir, CHECKPOINT_FILE), pack(cp));
+  writeFileAtomic(join(dir, CHECKPOINT_FILE), pack(cp), 'the checkpoint');
 }
 
 export function readCheckpoint(dir: string): Checkpoint {

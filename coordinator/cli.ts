@@ -1,20 +1,22 @@
 // The `dptrain` command line: wiring only (commander parses, the modules
-// do the work). Errors of ours print their code and message and exit 1;
-// usage errors exit 2.
-import { existsSync, readFileSync } from 'node:fs';
+// do the work). Every error ends in one `dptrain: error [CODE]: message`
+// line (cli-errors.ts): usage errors exit 2, the others 1.
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { DptrainError } from '../src/errors.js';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { DptrainError, dptError } from '../src/errors.js';
+import { errorLine, exitCodeOf, fromCommanderError, warningLine } from './cli-errors.js';
 import { parseConfig, readConfigFile, type TrainConfig } from './config.js';
-import { parseChaos } from './dispatch/chaos.js';
+import { parseChaos, type Fault } from './dispatch/chaos.js';
 import { loadTrainData } from './data/load.js';
-import { CHECKPOINT_FILE } from './checkpoint.js';
+import { hashConfig } from './checkpoint.js';
 import { chaosOf, chooseEngine, defaultWorkers } from './engines.js';
 import { createProgress } from './progress.js';
-import { runTraining } from './trainer.js';
+import { runLength, runTraining, trajectoryConfig, type ProgressSink } from './trainer.js';
+import { handleStopSignals, SIGNAL_EXIT_CODES, type StopSignals } from './interrupt.js';
+import { CONFIG_FILE, defaultRunDir, planOutFolder, requireCheckpoint } from './run-folder.js';
 import { formatVerify, runVerify } from './verify.js';
-import { dptError } from '../src/errors.js';
 import { runConformance, printConformance } from './conformance.js';
 import { exportModelFile } from './export-command.js';
 import type { ClusterOptions } from './cluster.js';
@@ -56,6 +58,8 @@ interface TrainFlags extends RunFlags, TokenSources {
   tlsCert?: string;
   tlsKey?: string;
   peerTimeoutMs?: number;
+  autoResume?: boolean;
+  force?: boolean;
 }
 
 interface VerifyFlags extends RunFlags {
@@ -82,33 +86,71 @@ function packageVersion(): string {
   }
 }
 
-function timestamp(): string {
-  return new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+/** The combinations of run-folder options that mean nothing, refused as usage errors. */
+function checkRunFolderFlags(flags: TrainFlags): void {
+  const usage = (message: string) => dptError('DPT_ERR_USAGE', message);
+  if (flags.resume !== undefined) {
+    if (flags.out !== undefined) throw usage('--resume and --out: give one (--resume continues the run in its own folder)');
+    if (flags.autoResume) throw usage('--resume and --auto-resume: give one (--auto-resume goes with --out)');
+    if (flags.force) throw usage('--force starts a new run; it does not go with --resume');
+  }
+  if (flags.autoResume && flags.out === undefined) throw usage('--auto-resume needs --out DIR: the folder to continue the run in, or to start it in');
+}
+
+/** Warns about --chaos faults the run never reaches (they would never fire). */
+function warnUnreachedFaults(faults: Fault[], lastStep: number): void {
+  for (const f of faults) {
+    if (f.step > lastStep) process.stderr.write(warningLine(`--chaos: the ${f.kind} fault at step ${f.step} will not fire: the run ends at step ${lastStep}`) + '\n');
+  }
 }
 
 async function train(flags: TrainFlags): Promise<void> {
+  checkRunFolderFlags(flags);
+  const progress = createProgress({ quiet: flags.quiet });
+  // Handled from the start: a signal during loading stops the run before its first step, with a checkpoint.
+  const stop = handleStopSignals((name) => {
+    progress.note?.(`dptrain: ${name}: stopping after a checkpoint (${name === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'} again quits at once)`);
+  });
+  try {
+    await trainUntilStopped(flags, progress, stop);
+  } finally {
+    stop.dispose();
+  }
+}
+
+async function trainUntilStopped(flags: TrainFlags, progress: ProgressSink, stop: StopSignals): Promise<void> {
   let configFile = flags.config ?? DEFAULT_CONFIG;
   if (flags.resume !== undefined) {
-    // Refused before anything else: a folder to resume must hold a checkpoint.
-    if (!existsSync(join(flags.resume, CHECKPOINT_FILE))) {
-      throw dptError('DPT_ERR_CHECKPOINT', `--resume ${flags.resume}: no checkpoint here (expected ${join(flags.resume, CHECKPOINT_FILE)}); pass the --out folder of an earlier run`);
-    }
-    if (flags.config === undefined) configFile = join(flags.resume, 'config.json');
+    requireCheckpoint(flags.resume);
+    if (flags.config === undefined) configFile = join(flags.resume, CONFIG_FILE);
   }
   const config = resolveConfig(configFile, flags);
   const cluster = clusterOptions(flags);
   // A coordinator that listens computes nothing itself unless --workers says so.
   const workers = config.workers ?? (cluster === undefined ? defaultWorkers() : 0);
-  chaosOf(config, workers, cluster !== undefined);
-  const outDir = flags.resume ?? flags.out ?? `runs/${configFile.replace(/^.*\//, '').replace(/\.json$/, '')}-${timestamp()}`;
-  const progress = createProgress({ quiet: flags.quiet });
-  const engine = chooseEngine(config, workers, (line) => progress.note?.(line), cluster);
-  const data = engine.prepare(await loadTrainData(config.data, { baseDir: dirname(configFile) }));
-  const summary = await runTraining({
-    config, data, outDir, resume: flags.resume !== undefined,
-    allocParams: engine.allocParams, createEngine: engine.create,
-    progress,
+  const faults = chaosOf(config, workers, cluster !== undefined);
+  const outDir = flags.resume ?? flags.out ?? defaultRunDir(configFile);
+  const plan = flags.resume !== undefined ? 'resume' : planOutFolder({
+    dir: outDir, autoResume: flags.autoResume === true, force: flags.force === true,
+    configHash: hashConfig(trajectoryConfig(config)),
   });
+  if (plan === 'replace') process.stderr.write(`dptrain: --force: starting a new run in ${outDir}, replacing the run files there\n`);
+  // After a stop request the engine is closed under its step; its complaints about that are noise.
+  const engine = chooseEngine(config, workers, (line) => { if (!stop.signal.aborted) progress.note?.(line); }, cluster);
+  const data = engine.prepare(await loadTrainData(config.data, { baseDir: dirname(configFile) }));
+  warnUnreachedFaults(faults, runLength(config, data.train.n).lastStep);
+  const outcome = await runTraining({
+    config, data, outDir, resume: plan === 'resume',
+    allocParams: engine.allocParams, createEngine: engine.create,
+    progress, stopSignal: stop.signal,
+  });
+  if ('interrupted' in outcome) {
+    const name = stop.received() ?? 'SIGTERM';
+    process.stderr.write(`dptrain: interrupted at step ${outcome.step}; resume with: dptrain train --resume ${shellWord(outcome.outDir)}\n`);
+    process.exitCode = SIGNAL_EXIT_CODES[name];
+    return;
+  }
+  const summary = outcome;
   if (flags.json) {
     process.stdout.write(JSON.stringify(summary) + '\n');
   } else {
@@ -143,14 +185,20 @@ function clusterOptions(flags: TrainFlags): ClusterOptions | undefined {
   };
 }
 
+/** `path` as one shell word (quoted if it needs to be), for a command line the user can paste. */
+function shellWord(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
+}
+
 async function verify(flags: VerifyFlags): Promise<void> {
   const configFile = flags.config ?? DEFAULT_CONFIG;
   const config = resolveConfig(configFile, flags);
   const workers = config.workers ?? defaultWorkers();
   if (workers < 1) throw dptError('DPT_ERR_USAGE', '--workers: verify compares one thread with worker threads; give --workers 1 or more');
-  chaosOf(config, workers);
+  const faults = chaosOf(config, workers);
   const data = await loadTrainData(config.data, { baseDir: dirname(configFile) });
   const steps = flags.steps ?? 50;
+  warnUnreachedFaults(faults, Math.min(steps, runLength(config, data.train.n).lastStep));
   if (!flags.quiet && !flags.json) process.stderr.write(`verify: ${configFile}, up to ${steps} steps, 1 thread vs ${workers} worker threads\n`);
   const report = await runVerify({
     config, data, workers, steps,
@@ -194,7 +242,9 @@ export function buildProgram(): Command {
   const program = new Command();
   // Set before the subcommands are added: they copy it. Errors then reach main() instead of exiting.
   program.exitOverride();
-  program.name('dptrain').description('Data-parallel neural-network training in TypeScript').showHelpAfterError();
+  // main() prints every error, commander's parse errors included, as one `dptrain: error [CODE]: ...` line.
+  program.configureOutput({ outputError: () => {} });
+  program.name('dptrain').description('Data-parallel neural-network training in TypeScript');
   // Every command computes with the kernels chosen here, before any model is built.
   program.hook('preAction', (_program, action) => {
     const kind = (action.opts() as { kernels?: string }).kernels;
@@ -203,8 +253,10 @@ export function buildProgram(): Command {
   addRunOptions(program.command('train'), 0)
     .description('train a model described by a config file (default: examples/mnist-mlp.json)')
     .option('--checkpoint-every <n>', 'also checkpoint every n steps (config: checkpointEvery)', wholeNumber('--checkpoint-every', 0))
-    .option('--out <dir>', 'run folder for config.json, metrics.jsonl, the model and checkpoints')
+    .option('--out <dir>', 'run folder for config.json, metrics.jsonl, the model and checkpoints (missing or empty, unless --force)')
     .option('--resume <dir>', 'continue the run in <dir> from its last checkpoint')
+    .option('--auto-resume', 'with --out: continue the run there if it holds a checkpoint of this config, else start it there')
+    .option('--force', 'start a new run in an --out folder that is not empty, replacing its run files')
     .option('--json', 'print one JSON summary object as the last line of stdout')
     .addOption(new Option('--quiet', 'no progress output'))
     .option('--listen <host:port>', 'also accept network workers (dptrain worker, browser tabs) on this address; port 0 picks one')
@@ -251,7 +303,8 @@ export function buildProgram(): Command {
     .requiredOption('--format <format>', 'torch (safetensors, nn.Sequential names) or tfjs (model.json + weights.bin)')
     .requiredOption('--out <path>', 'output file (torch) or folder (tfjs)')
     .action((model: string, flags: { format: string; out: string }) => {
-      for (const f of exportModelFile(model, flags.format, flags.out)) process.stdout.write(`wrote ${f}\n`);
+      const warn = (line: string) => process.stderr.write(warningLine(line) + '\n');
+      for (const f of exportModelFile(model, flags.format, flags.out, warn)) process.stdout.write(`wrote ${f}\n`);
     });
   return program;
 }
@@ -261,18 +314,21 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    if (err instanceof DptrainError) {
-      process.stderr.write(`dptrain: error [${err.code}]: ${err.message}\n`);
-      process.exitCode = 1;
+    let error: unknown = err;
+    if (err instanceof CommanderError) {
+      const outcome = fromCommanderError(err, program, argv);
+      if ('exitCode' in outcome) {
+        process.exitCode = outcome.exitCode;
+        return;
+      }
+      error = outcome.error;
+    }
+    if (error instanceof DptrainError) {
+      process.stderr.write(errorLine(error) + '\n');
+      process.exitCode = exitCodeOf(error.code);
       return;
     }
-    const code = (err as { code?: string }).code;
-    if (typeof code === 'string' && code.startsWith('commander.')) {
-      // commander has printed its message already.
-      process.exitCode = code === 'commander.helpDisplayed' || code === 'commander.help' || code === 'commander.version' ? 0 : 2;
-      return;
-    }
-    throw err;
+    throw error;
   }
 }
 

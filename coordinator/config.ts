@@ -7,7 +7,7 @@ import { ModelSpec } from '../src/model/spec.js';
 import { SgdConfig } from '../src/optim/sgd.js';
 import { ScheduleConfig } from '../src/optim/schedule.js';
 import { LOSS_NAMES } from '../src/losses/index.js';
-import { formatZodError } from '../src/check/zod-format.js';
+import { formatZodError, plainIssueMessage } from '../src/check/zod-format.js';
 import { dptError } from '../src/errors.js';
 import { CsvDataSpec } from './data/csv.js';
 import { parseChaos } from './dispatch/chaos.js';
@@ -78,7 +78,7 @@ export function microShardsOf(config: TrainConfig): number {
 
 /** Validates a parsed JSON value; `where` names the file in messages. */
 export function parseConfig(value: unknown, where: string): TrainConfig {
-  const result = TrainConfig.safeParse(value);
+  const result = TrainConfig.safeParse(value, { error: plainIssueMessage });
   if (!result.success) throw dptError('DPT_ERR_CONFIG', `${where}: invalid config\n${formatZodError(result.error)}`);
   return result.data;
 }

@@ -31,29 +31,38 @@ export function createProgress(opts: ProgressOptions = {}): ProgressSink {
     }, cliProgress.Presets.shades_classic);
     let value = 0;
     let payload: Record<string, unknown> = { epoch: 1, loss: '-', rate: '-' };
-    /** Prints a line above the bar. */
+    // The bar is on screen from start() until the last step's epoch line (or stop()):
+    // redrawn after that, it would show an epoch that never runs.
+    let drawn = false;
+    /** Prints a line above the bar (the bar is redrawn below it while steps remain). */
     const above = (line: string) => {
-      bar.stop();
+      if (drawn) bar.stop();
       stream.write(line + '\n');
-      bar.start(bar.getTotal(), value, payload);
+      drawn = value < bar.getTotal();
+      if (drawn) bar.start(bar.getTotal(), value, payload);
     };
     return {
       start(total, first, workers) {
         value = first;
         stream.write(`training: ${total} steps${first > 0 ? `, resuming at step ${first}` : ''}, ${workersLabel(workers)}\n`);
         bar.start(total, first, payload);
+        drawn = true;
       },
       step(i) {
         value = i.step;
         payload = { epoch: i.epoch + 1, loss: i.loss.toFixed(4), rate: Math.round(i.samplesPerSec) };
-        bar.update(i.step, payload);
+        if (drawn) bar.update(i.step, payload);
       },
       epoch(i) {
-        payload = { epoch: i.epoch + 1, loss: i.trainLoss.toFixed(4), rate: payload.rate };
+        // The next epoch's bar starts without a loss: the last one belonged to the epoch just ended.
+        payload = { epoch: i.epoch + 1, loss: '-', rate: payload.rate };
         above(`epoch ${i.epoch} (step ${i.step}): train loss ${i.trainLoss.toFixed(4)}, ${fmtEval(i.test)}`);
       },
       note(line) { above(line); },
-      stop() { bar.stop(); },
+      stop() {
+        if (drawn) bar.stop();
+        drawn = false;
+      },
     };
   }
   const interval = (opts.intervalSeconds ?? 5) * 1000;

@@ -6,13 +6,16 @@
 //   2. per step: the batch's indices from the (seed, epoch) permutation,
 //      the engine's reduced sum, applyStep (mean, L1/L2, SGD, statistics);
 //   3. per epoch end (and on maxSteps): evaluate on the test split, append
-//      to metrics.jsonl, checkpoint; also every checkpointEvery steps.
+//      to metrics.jsonl, checkpoint; also every checkpointEvery steps. A
+//      stop at maxSteps in the middle of an epoch keeps that epoch's loss
+//      sums in the checkpoint, so a resumed run logs the whole epoch;
+//   4. on a stop request (opts.stopSignal, checked between steps; a step in
+//      flight is abandoned): checkpoint, and return as interrupted.
 // The step's math without the files (createStepper) is shared with
 // `dptrain verify` and the scaling bench.
 import { allocFloats } from '../src/tensor/alloc.js';
 import { activeKernelName } from '../src/tensor/setup.js';
 import { createHash } from 'node:crypto';
-import { mkdirSync, appendFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dataset } from '../src/data/dataset.js';
 import { epochPermutation } from '../src/data/sampler.js';
@@ -28,6 +31,9 @@ import { bytesOf, CHECKPOINT_FILE, floatsOf, hashConfig, readCheckpoint, writeCh
 import type { BatchJob, EngineOutcome, GradientEngine } from './engine.js';
 import type { WorkerSummary } from './dispatch/dispatcher.js';
 import { saveModelFile } from './model-files.js';
+import { unlessAborted } from './interrupt.js';
+import { appendLine } from './output-paths.js';
+import { hasRunConfig, keepCompletedEpochMetrics, METRICS_FILE, MODEL_FILE, startRunFolder, writeRunConfig } from './run-folder.js';
 
 export interface TrainData {
   train: Dataset;
@@ -57,6 +63,15 @@ export interface TrainRunOptions {
   progress: ProgressSink;
   /** Called after every step with the new weights (verify, tests). */
   onStep?: (step: number, model: Model) => void;
+  /** A stop request, checked between steps: the run checkpoints and returns an InterruptedRun. */
+  stopSignal?: AbortSignal;
+}
+
+/** A run stopped by its stopSignal: the checkpoint in outDir holds `step` steps. */
+export interface InterruptedRun {
+  interrupted: true;
+  step: number;
+  outDir: string;
 }
 
 export interface RunSummary {
@@ -124,13 +139,19 @@ export interface Stepper {
   apply(step: number, sum: Float32Array): { result: StepResult; lr: number };
 }
 
+/** The length of a run of `config` over n training samples: steps per epoch, in all epochs, and taken (maxSteps or all). */
+export function runLength(config: TrainConfig, n: number): { stepsPerEpoch: number; totalSteps: number; lastStep: number } {
+  const stepsPerEpoch = Math.ceil(n / config.batchSize);
+  const totalSteps = config.epochs * stepsPerEpoch;
+  const lastStep = config.maxSteps > 0 ? Math.min(totalSteps, config.maxSteps) : totalSteps;
+  return { stepsPerEpoch, totalSteps, lastStep };
+}
+
 export function createStepper(config: TrainConfig, model: Model, n: number): Stepper {
   const plan = planStep(model);
   const sgdState = createSgdState(config.optimizer, model.numTrainable);
   const microShards = microShardsOf(config);
-  const stepsPerEpoch = Math.ceil(n / config.batchSize);
-  const totalSteps = config.epochs * stepsPerEpoch;
-  const lastStep = config.maxSteps > 0 ? Math.min(totalSteps, config.maxSteps) : totalSteps;
+  const { stepsPerEpoch, totalSteps, lastStep } = runLength(config, n);
   let perm: Uint32Array | null = null;
   let permEpoch = -1;
   return {
@@ -149,7 +170,7 @@ export function createStepper(config: TrainConfig, model: Model, n: number): Ste
   };
 }
 
-export async function runTraining(opts: TrainRunOptions): Promise<RunSummary> {
+export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | InterruptedRun> {
   const { config, data, outDir } = opts;
   const wallStart = performance.now();
   const loss = getLoss(config.loss);
@@ -164,6 +185,16 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary> {
   let epochLossSum = 0;
   let epochLossCount = 0;
   let trainSeconds = 0;
+  let checkpointedStep = -1;
+  const checkpoint = (announce = true) => {
+    writeCheckpoint(outDir, {
+      format: 'dptrain-checkpoint', version: 1, configHash, config, step,
+      params: bytesOf(model.params), velocity: bytesOf(stepper.sgdState.velocity),
+      epochLossSum, epochLossCount, trainSeconds, kernels: activeKernelName(),
+    });
+    checkpointedStep = step;
+    if (announce) opts.progress.checkpoint?.({ step, file: join(outDir, CHECKPOINT_FILE) });
+  };
   if (opts.resume) {
     const cp = readCheckpoint(outDir);
     if (cp.configHash !== configHash) {
@@ -178,26 +209,18 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary> {
     if (params.length !== model.size) throw dptError('DPT_ERR_CHECKPOINT', `${outDir}: checkpoint holds ${params.length} parameters, the model has ${model.size}`);
     model.params.set(params);
     stepper.sgdState.velocity.set(floatsOf(cp.velocity));
+    if (cp.step > lastStep) {
+      throw dptError('DPT_ERR_CHECKPOINT', `${outDir}: the checkpoint is at step ${cp.step}, past this run's last step ${lastStep} (maxSteps ${config.maxSteps}); ` +
+        `resume with a larger --max-steps, or --max-steps 0 to train every epoch`);
+    }
     step = cp.step;
     epochLossSum = cp.epochLossSum;
     epochLossCount = cp.epochLossCount;
     trainSeconds = cp.trainSeconds;
-  } else {
-    mkdirSync(outDir, { recursive: true });
-    // Injected faults are a property of one invocation, not of the run: a resumed run runs clean.
-    const { chaos: _chaos, ...saved } = config;
-    writeFileSync(join(outDir, 'config.json'), JSON.stringify(saved, null, 2) + '\n');
-    if (existsSync(join(outDir, 'metrics.jsonl'))) rmSync(join(outDir, 'metrics.jsonl'));
+    checkpointedStep = step;
+    keepCompletedEpochMetrics(outDir, step, stepsPerEpoch, lastStep);
+    if (!hasRunConfig(outDir)) writeRunConfig(outDir, config);
   }
-
-  const checkpoint = () => {
-    writeCheckpoint(outDir, {
-      format: 'dptrain-checkpoint', version: 1, configHash, config, step,
-      params: bytesOf(model.params), velocity: bytesOf(stepper.sgdState.velocity),
-      epochLossSum, epochLossCount, trainSeconds, kernels: activeKernelName(),
-    });
-    opts.progress.checkpoint?.({ step, file: join(outDir, CHECKPOINT_FILE) });
-  };
 
   const engine = await opts.createEngine(model, data, config.batchSize);
   const sum = allocFloats(gradLength(model)); // where the vector kernels use it in place
@@ -206,22 +229,29 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary> {
   opts.progress.start(lastStep, step, engine.workers);
   let outcome: EngineOutcome = { kind: 'finished', reason: 'the run is finished' };
   try {
-    while (step < lastStep) {
+    if (!opts.resume) {
+      // Once the engine is up (a failure to start leaves no folder behind), the step-0 checkpoint
+      // first: from the moment the folder holds anything, it can be resumed.
+      startRunFolder(outDir);
+      checkpoint(false);
+      writeRunConfig(outDir, config);
+    }
+    while (step < lastStep && opts.stopSignal?.aborted !== true) {
       const job = stepper.job(step);
       const t0 = performance.now();
-      await engine.batchGradient(job, sum);
+      if (!(await unlessAborted(engine.batchGradient(job, sum), opts.stopSignal))) break;
       const { result, lr } = stepper.apply(step, sum);
       const stepSeconds = (performance.now() - t0) / 1000;
       trainSeconds += stepSeconds;
       engine.stepDone?.({ seconds: stepSeconds, samples: result.samples, loss: result.loss });
-      if (!Number.isFinite(result.loss)) throw dptError('DPT_ERR_CONFIG', `training diverged at step ${step + 1}: loss is ${result.loss}; lower optimizer.lr`);
+      if (!Number.isFinite(result.loss)) throw dptError('DPT_ERR_DIVERGED', `training diverged at step ${step + 1}: loss is ${result.loss}; lower optimizer.lr`);
       epochLossSum += result.dataLoss * result.samples;
       epochLossCount += result.samples;
       step++;
       opts.onStep?.(step, model);
       opts.progress.step({ epoch: job.epoch, step, loss: result.loss, samplesPerSec: sampleCount(step, stepsPerEpoch, config.batchSize, n) / Math.max(trainSeconds, 1e-9) });
-      const epochEnd = step % stepsPerEpoch === 0 || step === lastStep;
-      if (epochEnd) {
+      const epochEnd = step % stepsPerEpoch === 0;
+      if (epochEnd || step === lastStep) {
         lastTrainLoss = epochLossSum / Math.max(1, epochLossCount);
         lastEval = evaluate(model, loss, data.test, config.evalBatchSize);
         const line = {
@@ -229,10 +259,12 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary> {
           test: { loss: lastEval.loss, accuracy: lastEval.accuracy ?? null, f1Macro: lastEval.f1Macro ?? null },
           lr, trainSeconds,
         };
-        appendFileSync(join(outDir, 'metrics.jsonl'), JSON.stringify(line) + '\n');
+        appendLine(join(outDir, METRICS_FILE), JSON.stringify(line), 'the metrics file');
         opts.progress.epoch({ epoch: job.epoch + 1, step, trainLoss: lastTrainLoss, test: lastEval });
-        epochLossSum = 0;
-        epochLossCount = 0;
+        if (epochEnd) {
+          epochLossSum = 0;
+          epochLossCount = 0;
+        }
         checkpoint();
       } else if (config.checkpointEvery > 0 && step % config.checkpointEvery === 0) {
         checkpoint();
@@ -243,12 +275,19 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary> {
     throw err;
   } finally {
     opts.progress.stop();
+    // Interrupted: network workers are asked to come back to the resumed run.
+    if (opts.stopSignal?.aborted === true && outcome.kind === 'finished') outcome = { kind: 'interrupted', reason: 'the coordinator was stopped; it resumes with --resume' };
     await engine.close(outcome);
+  }
+  if (step < lastStep) {
+    // Stopped on request: the weights are those after `step` steps (a step in flight was abandoned).
+    if (checkpointedStep !== step) checkpoint();
+    return { interrupted: true, step, outDir };
   }
   // Every worker that took part (one that reconnected counts again), or 0 for the coordinator's own thread.
   const workers = engine.summaries?.().length ?? engine.workers;
   if (lastEval === null) lastEval = evaluate(model, loss, data.test, config.evalBatchSize);
-  saveModelFile(join(outDir, 'model.dptmodel'), model, { loss: config.loss });
+  saveModelFile(join(outDir, MODEL_FILE), model, { loss: config.loss });
   const samples = sampleCount(lastStep, stepsPerEpoch, config.batchSize, n);
   return {
     steps: lastStep,

@@ -44,6 +44,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { z } from 'zod';
 import { dptError } from '../../src/errors.js';
+import { plainIssueMessage } from '../../src/check/zod-format.js';
 import { type Dataset, validateDataset } from '../../src/data/dataset.js';
 import { epochPermutation } from '../../src/data/sampler.js';
 
@@ -78,7 +79,7 @@ export type CsvDataSpec = z.infer<typeof CsvDataSpec>;
 
 /** Parse and check a CSV spec; throws DPT_ERR_CONFIG naming the field. */
 export function parseCsvDataSpec(input: unknown): CsvDataSpec {
-  const r = CsvDataSpec.safeParse(input);
+  const r = CsvDataSpec.safeParse(input, { error: plainIssueMessage });
   if (!r.success) {
     const issue = r.error.issues[0];
     const field = issue.path.length > 0 ? issue.path.join('.') : '(csv data spec)';

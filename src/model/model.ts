@@ -9,7 +9,7 @@
 // so one reduction yields the gradient sum, the BatchNorm statistics and the
 // loss of a whole batch, and one message per step carries all of it.
 import { dptError, fmtShape } from '../errors.js';
-import { formatZodError } from '../check/zod-format.js';
+import { formatZodError, plainIssueMessage } from '../check/zod-format.js';
 import { initParam } from '../init/init.js';
 import { allocFloats } from '../tensor/alloc.js';
 import type { ForwardContext, Layer } from '../nn/layer.js';
@@ -79,7 +79,7 @@ export interface BuildOptions {
 
 /** Validates a parsed JSON value as a model spec; errors name the field. */
 export function parseModelSpec(value: unknown, where = 'model'): ModelSpec {
-  const result = ModelSpec.safeParse(value);
+  const result = ModelSpec.safeParse(value, { error: plainIssueMessage });
   if (!result.success) throw dptError('DPT_ERR_MODEL_SPEC', formatZodError(result.error, where));
   return result.data;
 }

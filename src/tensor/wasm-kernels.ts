@@ -186,7 +186,7 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
     let largest = limit - top;
     let holeBytes = 0;
     for (const h of holes) { largest = Math.max(largest, h.end - h.start); holeBytes += h.end - h.start; }
-    throw dptError('DPT_ERR_CONFIG',
+    throw dptError('DPT_ERR_MEMORY',
       `wasm kernels: out of WebAssembly memory allocating ${bytes} bytes for ${what} ` +
       `(${limit - top + holeBytes} of ${limit} free, largest block ${largest}); raise options.memoryBytes`);
   }

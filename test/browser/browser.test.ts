@@ -6,93 +6,100 @@
 // fingerprints of fingerprint.ts (MLP, LSTM, GRU on 512 MNIST digits served
 // as a dataset blob). Asserted: WebAssembly SIMD kernels active in the page,
 // every fixture passes there, and every weightsSha256 equals Node's for the
-// same run with the same kernels.
+// same run with the same kernels. Without Chromium the suite skips and says
+// why (test/helpers/chromium.ts); .ci/run makes it required.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeDataset } from '../../src/data/binary.js';
 import { useKernels } from '../../src/tensor/setup.js';
+import { findChromium, REQUIRE_BROWSER_ENV } from '../helpers/chromium.js';
 import { FIXTURES_DIR } from '../helpers/fixtures.js';
 import { newKernels, ROOT, wasmBytes } from '../tensor/wasm-helpers.js';
 import { fingerprint, RUNS } from './fingerprint.js';
 import { fingerprintBlob } from './mnist-subset.js';
 import type { PageResult } from './page.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = findChromium();
+if (CHROMIUM.skipReason !== null) console.warn(`test/browser/browser.test.ts skipped: ${CHROMIUM.skipReason}`);
 
-let server: Server;
-let browser: Browser | null = null;
-let origin = '';
-let blob: Uint8Array;
-let result: PageResult;
-const profile = mkdtempSync(join(tmpdir(), 'dptrain-chromium-'));
+describe.skipIf(CHROMIUM.skipReason !== null)('headless Chromium', () => {
+  let server: Server | undefined;
+  let context: BrowserContext | undefined;
+  let origin = '';
+  let blob: Uint8Array;
+  let result: PageResult;
+  let profile: string | undefined;
 
-beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium), as .ci/run does`);
-  }
-  const bundle = await build({
-    entryPoints: [join(ROOT, 'test/browser/page.ts')], bundle: true, write: false,
-    platform: 'browser', format: 'esm', target: 'es2022', logLevel: 'silent',
-  });
-  const pageJs = bundle.outputFiles[0]!.text;
-  const wasm = wasmBytes();
-  blob = await fingerprintBlob();
-  const fixtureNames = readdirSync(FIXTURES_DIR).filter((f) => f.endsWith('.json')).sort();
-
-  const routes = new Map<string, [string, string | Uint8Array]>([
-    ['/', ['text/html', '<!doctype html><meta charset="utf-8"><title>dptrain</title><script type="module" src="/page.js"></script>']],
-    ['/page.js', ['text/javascript', pageJs]],
-    ['/kernels.wasm', ['application/wasm', wasm]],
-    ['/data.bin', ['application/octet-stream', blob]],
-    ['/fixtures/index.json', ['application/json', JSON.stringify(fixtureNames)]],
-    ...fixtureNames.map((f): [string, [string, Uint8Array]] => [`/fixtures/${f}`, ['application/json', readFileSync(join(FIXTURES_DIR, f))]]),
-  ]);
-  server = createServer((req, res) => {
-    const route = routes.get(new URL(req.url ?? '/', 'http://x').pathname);
-    if (req.method !== 'GET' || route === undefined) {
-      res.writeHead(404).end();
-      return;
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM.path)) {
+      throw new Error(`${CHROMIUM.path} not found, and ${REQUIRE_BROWSER_ENV}=1 makes the browser suite required: install Debian's chromium (apt-get install -y chromium), as .ci/run does`);
     }
-    res.writeHead(200, { 'content-type': route[0], 'cache-control': 'no-store' }).end(route[1]);
+    profile = mkdtempSync(join(tmpdir(), 'dptrain-chromium-'));
+    const bundle = await build({
+      entryPoints: [join(ROOT, 'test/browser/page.ts')], bundle: true, write: false,
+      platform: 'browser', format: 'esm', target: 'es2022', logLevel: 'silent',
+    });
+    const pageJs = bundle.outputFiles[0]!.text;
+    const wasm = wasmBytes();
+    blob = await fingerprintBlob();
+    const fixtureNames = readdirSync(FIXTURES_DIR).filter((f) => f.endsWith('.json')).sort();
+
+    const routes = new Map<string, [string, string | Uint8Array]>([
+      ['/', ['text/html', '<!doctype html><meta charset="utf-8"><title>dptrain</title><script type="module" src="/page.js"></script>']],
+      ['/page.js', ['text/javascript', pageJs]],
+      ['/kernels.wasm', ['application/wasm', wasm]],
+      ['/data.bin', ['application/octet-stream', blob]],
+      ['/fixtures/index.json', ['application/json', JSON.stringify(fixtureNames)]],
+      ...fixtureNames.map((f): [string, [string, Uint8Array]] => [`/fixtures/${f}`, ['application/json', readFileSync(join(FIXTURES_DIR, f))]]),
+    ]);
+    const http = createServer((req, res) => {
+      const route = routes.get(new URL(req.url ?? '/', 'http://x').pathname);
+      if (req.method !== 'GET' || route === undefined) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': route[0], 'cache-control': 'no-store' }).end(route[1]);
+    });
+    server = http;
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    origin = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+
+    // launchPersistentContext: a new, empty user-data-dir of our own.
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM.path,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    const page = context.pages()[0] ?? await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${origin}/`);
+    await page.waitForFunction(() => (globalThis as { __dptrain?: unknown }).__dptrain !== undefined);
+    try {
+      result = await page.evaluate(() => (globalThis as unknown as { __dptrain: Promise<PageResult> }).__dptrain);
+    } catch (err) {
+      throw new Error(`the page failed: ${(err as Error).message}\n${errors.join('\n')}`);
+    }
+    await context.close();
+    context = undefined;
+  }, 300_000);
+
+  afterAll(async () => {
+    await context?.close(); // still open if the page failed
+    // Only a server that was started: close() of one that never listened calls back with an error, or never.
+    const started = server;
+    if (started !== undefined) await new Promise<void>((resolve) => started.close(() => resolve()));
+    if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
+    useKernels(null);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  // launchPersistentContext: a new, empty user-data-dir of our own.
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  browser = context.browser();
-  const page = context.pages()[0] ?? await context.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(`${origin}/`);
-  await page.waitForFunction(() => (globalThis as { __dptrain?: unknown }).__dptrain !== undefined);
-  try {
-    result = await page.evaluate(() => (globalThis as unknown as { __dptrain: Promise<PageResult> }).__dptrain);
-  } catch (err) {
-    throw new Error(`the page failed: ${(err as Error).message}\n${errors.join('\n')}`);
-  }
-  await context.close();
-}, 300_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await new Promise((resolve) => server?.close(resolve));
-  rmSync(profile, { recursive: true, force: true });
-  useKernels(null);
-});
-
-describe('headless Chromium', () => {
   it('runs the WebAssembly SIMD kernels', () => {
     expect(result.userAgent).toMatch(/Chrome\//);
     expect(result.kernels).toBe('wasm-simd');

@@ -24,7 +24,7 @@ describe('dptrain export (real process)', () => {
     expect(json.format).toBe('layers-model');
 
     const bad = await runCli(['export', model, '--format', 'onnx', '--out', join(dir, 'x')]);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--format must be one of torch, tfjs');
 
     const missing = await runCli(['export', join(dir, 'nope.dptmodel'), '--format', 'torch', '--out', join(dir, 'x')]);

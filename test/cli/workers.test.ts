@@ -1,10 +1,9 @@
 // `--workers N` through the real CLI: the same weights whatever N, faults
 // injected at fixed steps, SIGKILL + resume, refusals before training.
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, lastJson, ROOT, runCli, smallMlpConfig, tempDir, writeJson } from '../helpers/cli.js';
+import { lastJson, runCli, smallMlpConfig, startCli, tempDir, writeJson } from '../helpers/cli.js';
 
 /** Small, fast variants of the three example families. */
 const CONFIGS: Record<string, Record<string, unknown>> = {
@@ -88,19 +87,11 @@ describe('SIGKILL and --resume', () => {
 
     // The stall holds step 10 for a minute (no step timeout): the kill lands mid-step, after the step-8 checkpoint.
     const out = join(dir, 'killed');
-    const child = spawn(process.execPath, [BIN, 'train', '--config', config, '--out', out, '--workers', '2', '--step-timeout-ms', '0',
-      '--chaos', 'stall:worker=0,step=10,ms=60000'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
-    await new Promise<void>((resolve, reject) => {
-      child.stderr.on('data', (d) => {
-        stderr += d;
-        if (/checkpoint: step 8 /.test(stderr)) resolve();
-      });
-      child.on('close', () => reject(new Error(`the run ended before its step-8 checkpoint:\n${stderr}`)));
-    });
-    child.kill('SIGKILL');
-    expect(await exited).toBe('SIGKILL');
+    const run = startCli(['train', '--config', config, '--out', out, '--workers', '2', '--step-timeout-ms', '0',
+      '--chaos', 'stall:worker=0,step=10,ms=60000']);
+    await run.stderrMatches(/checkpoint: step 8 /);
+    run.child.kill('SIGKILL');
+    expect((await run.exited).signal).toBe('SIGKILL');
     expect(existsSync(join(out, 'model.dptmodel'))).toBe(false);
 
     const resumed = await runCli(['train', '--json', '--resume', out, '--workers', '3']);
@@ -164,7 +155,7 @@ describe('bad input is refused before training, naming the problem', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--kernels must be 'wasm' or 'ts', got 'gpu'/);
     const env = await runCli(['train', '--config', config], { env: { DPTRAIN_KERNELS: 'fast' } });
-    expect(env.code).toBe(1);
+    expect(env.code).toBe(2);
     expect(env.stderr).toMatch(/DPT_ERR_USAGE.*\$DPTRAIN_KERNELS must be 'wasm' or 'ts', got 'fast'/);
   });
 
@@ -173,7 +164,7 @@ describe('bad input is refused before training, naming the problem', () => {
     expect(a.code).toBe(2);
     expect(a.stderr).toContain('--chaos: "explode:worker=0,step=1": unknown fault kind "explode"');
     const b = await runCli(['train', '--config', config, '--workers', '2', '--chaos', 'crash:worker=2,step=1', '--out', join(dir, 'z')]);
-    expect(b.code).toBe(1);
+    expect(b.code).toBe(2);
     expect(b.stderr).toContain('DPT_ERR_USAGE');
     expect(b.stderr).toContain('crash names worker=2, but there are only 2 worker slots');
     expect(existsSync(join(dir, 'z'))).toBe(false);

@@ -1,8 +1,9 @@
 // Runs the real `dptrain` command (bin/dptrain.js over dist/) in a child process.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -24,24 +25,68 @@ export interface RunOptions {
   user?: { uid: number; gid: number };
 }
 
-export function runCli(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env, ...opts.env };
-    for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'], env, ...opts.user });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 300_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+/** Runs `dptrain ARGS` to its end (killed after timeoutMs, default 5 min). */
+export async function runCli(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const run = startCli(args, opts);
+  const timer = setTimeout(() => run.child.kill('SIGKILL'), opts.timeoutMs ?? 300_000);
+  try {
+    return await run.exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A `dptrain` child process still running: wait for a line on its stderr, signal it, wait for its end. */
+export interface RunningCli {
+  child: ChildProcessByStdio<null, Readable, Readable>;
+  /** Resolves when stderr so far matches `re`; rejects if the process ends first. */
+  stderrMatches(re: RegExp): Promise<void>;
+  /** Resolves at the process's end. */
+  exited: Promise<RunResult>;
+}
+
+export function startCli(args: string[], opts: Omit<RunOptions, 'timeoutMs'> = {}): RunningCli {
+  const env = { ...process.env, ...opts.env };
+  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'], env, ...opts.user });
+  let stdout = '', stderr = '';
+  const waiters: { re: RegExp; resolve: () => void }[] = [];
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    for (const w of waiters.filter((x) => x.re.test(stderr))) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
   });
+  const exited = new Promise<RunResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return {
+    child, exited,
+    stderrMatches(re) {
+      if (re.test(stderr)) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        waiters.push({ re, resolve });
+        void exited.then((r) => reject(new Error(`the process ended (code ${r.code}, signal ${r.signal}) before stderr matched ${re}:\n${r.stderr}`)));
+      });
+    },
+  };
 }
 
 /** The JSON object on the last line of stdout. */
 export function lastJson(stdout: string): Record<string, any> {
   const lines = stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]);
+}
+
+/** A run folder's metrics.jsonl, less the wall-clock field (equal runs write equal metrics). */
+export function metricsOf(runDir: string): Record<string, unknown>[] {
+  return readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').filter((l) => l !== '').map((l) => {
+    const { trainSeconds: _seconds, ...rest } = JSON.parse(l) as Record<string, unknown>;
+    return rest;
+  });
 }
 
 export function tempDir(prefix = 'dptrain-test-'): string {

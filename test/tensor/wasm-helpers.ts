@@ -11,16 +11,16 @@ import { instantiateWasmKernelsSync, type WasmKernels } from '../../src/tensor/w
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const WASM = ROOT + 'dist/wasm/kernels.wasm';
 
-let bytes: Uint8Array | null = null;
+let bytes: Uint8Array<ArrayBuffer> | null = null;
 
 /** The bytes of dist/wasm/kernels.wasm, built first if missing or older than wasm/*.ts. */
-export function wasmBytes(): Uint8Array {
+export function wasmBytes(): Uint8Array<ArrayBuffer> {
   if (bytes !== null) return bytes;
   const sources = readdirSync(ROOT + 'wasm').filter((f) => f.endsWith('.ts')).map((f) => statSync(ROOT + 'wasm/' + f).mtimeMs);
   if (!existsSync(WASM) || statSync(WASM).mtimeMs < Math.max(...sources)) {
     execFileSync(process.execPath, [ROOT + 'scripts/build-wasm.js'], { stdio: 'inherit' });
   }
-  bytes = readFileSync(WASM);
+  bytes = new Uint8Array(readFileSync(WASM)); // a copy on its own ArrayBuffer, as WebAssembly.Module wants
   return bytes;
 }
 

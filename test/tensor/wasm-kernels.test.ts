@@ -187,12 +187,12 @@ describe('wasm kernels: memory and loading', () => {
   it('reports running out of wasm memory and names the option', () => {
     const small = instantiateWasmKernelsSync(wasmBytes, { memoryBytes: 4 * 1024 * 1024 });
     expect(() => small.alloc(2 * 1024 * 1024)).toThrow(expect.objectContaining({
-      code: 'DPT_ERR_CONFIG', message: expect.stringContaining('options.memoryBytes'),
+      code: 'DPT_ERR_MEMORY', message: expect.stringContaining('options.memoryBytes'),
     }));
     // A failed call leaves the allocator where it was.
     const free = small.bytesFree();
     expect(() => small.gemm(false, false, 1024, 1024, 1, new Float32Array(1024), new Float32Array(1024),
-      new Float32Array(1024 * 1024), false)).toThrow(expect.objectContaining({ code: 'DPT_ERR_CONFIG' }));
+      new Float32Array(1024 * 1024), false)).toThrow(expect.objectContaining({ code: 'DPT_ERR_MEMORY' }));
     expect(small.bytesFree()).toBe(free);
   });
 

@@ -67,7 +67,7 @@ describe('wasm allocator', () => {
     useKernels(wk);
     const ws = new Workspace();
     expect(() => ws.get(2 * 1024 * 1024)).toThrow(expect.objectContaining({
-      code: 'DPT_ERR_CONFIG', message: expect.stringContaining('options.memoryBytes'),
+      code: 'DPT_ERR_MEMORY', message: expect.stringContaining('options.memoryBytes'),
     }));
     expect(ws.get(1000).length).toBe(1000); // the workspace is still usable afterwards
     expect(wk.memory.buffer).toBe(buffer);
