@@ -132,6 +132,22 @@ describe('a cluster on loopback (real processes, real sockets)', () => {
     }
   });
 
+  it('SIGTERM on the coordinator: a checkpoint, workers told to come back, and the resumed run ends with the same weights', async () => {
+    const runDir = out();
+    const c1 = await startCoordinator(['--json', '--config', files.mlp, '--out', runDir, '--step-timeout-ms', '0',
+      '--chaos', 'stall:worker=0,step=5,ms=600000'], ENV);
+    const ws = [worker(c1.url), worker(c1.url)];
+    await Promise.race(ws.map((w) => w.waitFor(/chaos: stalling task/)));
+    c1.proc.kill('SIGTERM');
+    expect((await c1.proc.exited).code).toBe(143);
+    expect(c1.proc.out()).toMatch(/interrupted at step 4; resume with: dptrain train --resume /);
+    for (const w of ws) await w.waitFor(/the coordinator says bye: .*resumes with --resume[\s\S]*reconnecting in/);
+    const c2 = await startCoordinator(['--json', '--resume', runDir, '--min-workers', '2'], ENV, c1.port);
+    expect(await c2.proc.exited).toMatchObject({ code: 0 });
+    expect(summaryOf(c2.proc).weightsSha256).toBe(await refHash('mlp'));
+    for (const w of ws) expect((await w.exited).code).toBe(0);
+  });
+
   it('every bad input from the network: the offender is dropped and named, the run ends with the fault-free weights', async () => {
     const c = await startCoordinator(['--json', '--config', files.mlp, '--out', out(), '--min-workers', String(1 + AFTER_TASK.length),
       '--step-timeout-ms', '1000', '--peer-timeout-ms', '1000'], ENV);
