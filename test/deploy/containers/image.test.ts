@@ -3,7 +3,7 @@
 // directory, the cache rules, and the HEALTHCHECK while a run is going.
 // `npm run test:containers` (after `bash deploy/podman-setup.sh` as root).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, chownSync, mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { lastJson, runCli, smallMlpConfig, tempDir, writeJson } from '../../helpers/cli.js';
 import { BASE_IMAGE, buildImage, containersReady, podman, waitForLogLine } from './podman.js';
@@ -16,6 +16,7 @@ const MAX_OWN_MB = 50;
 
 const ready = containersReady('the container image tests');
 const containers: string[] = [];
+const volumes: string[] = [];
 let dir = '';
 let hostSha = '';
 
@@ -36,7 +37,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (!ready) return;
+  // -t 0: node as PID 1 ignores SIGTERM until dptrain handles it (the lead's SIGTERM checkpoint).
   if (containers.length > 0) await podman(['rm', '-f', '-t', '0', ...containers]);
+  if (volumes.length > 0) await podman(['volume', 'rm', '-f', ...volumes]);
   await podman(['rmi', TAG]); // the layers stay cached for the next build
 });
 
@@ -74,16 +77,19 @@ describe.runIf(ready)('the dptrain image (podman)', () => {
     expect(s.weightsSha256).toBe(hostSha);
   });
 
-  it('with a read-only root file system: DPTRAIN_CACHE on a tmpfs, the run folder on a volume; without DPTRAIN_CACHE a one-line DPT_ERR_CACHE', async () => {
-    const runs = join(dir, 'runs');
-    mkdirSync(runs);
-    chownSync(runs, NODE_UID, NODE_UID);
-    const ok = await run(['--read-only', '-e', 'DPTRAIN_CACHE=/tmp/dptrain-cache', '-v', `${runs}:/runs`], trainArgs('/runs/a'));
+  it('with a read-only root file system: DPTRAIN_CACHE on a tmpfs, the run folder on a fresh named volume at /runs; without DPTRAIN_CACHE a one-line DPT_ERR_CACHE', async () => {
+    // As compose.yaml mounts it. (podman hands a new volume to the container's user by itself;
+    // Docker copies the owner of the image's /runs, which the Dockerfile makes node.)
+    const volume = `dptrain-test-${process.pid}-runs`;
+    volumes.push(volume);
+    expect((await podman(['volume', 'create', volume])).code).toBe(0);
+    const ok = await run(['--read-only', '-e', 'DPTRAIN_CACHE=/tmp/dptrain-cache', '-v', `${volume}:/runs`], trainArgs('/runs/a'));
     expect(ok.code, ok.stderr).toBe(0);
     expect(lastJson(ok.stdout).weightsSha256).toBe(hostSha);
-    expect(readdirSync(join(runs, 'a')).sort()).toEqual(['checkpoint.msgpack', 'config.json', 'metrics.jsonl', 'model.dptmodel']);
+    const mountpoint = (await podman(['volume', 'inspect', volume, '--format', '{{.Mountpoint}}'])).stdout.trim();
+    expect(readdirSync(join(mountpoint, 'a')).sort()).toEqual(['checkpoint.msgpack', 'config.json', 'metrics.jsonl', 'model.dptmodel']);
 
-    const refused = await run(['--read-only', '-v', `${runs}:/runs`], trainArgs('/runs/b'));
+    const refused = await run(['--read-only', '-v', `${volume}:/runs`], trainArgs('/runs/b'));
     expect(refused.code).toBe(1);
     expect(refused.stderr.trim()).toMatch(/^dptrain: error \[DPT_ERR_CACHE\]: cannot write the dataset cache \/home\/node\/\.cache\/dptrain \([^\n]*\); set DPTRAIN_CACHE to a writable folder$/);
   });
