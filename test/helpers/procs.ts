@@ -20,8 +20,10 @@ export interface Proc {
 
 const live = new Set<Proc>();
 
-export function spawnCli(args: string[], env: Record<string, string> = {}, name = args[0]): Proc {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+/** `dptrain ARGS` as a child process; `wrap` runs it through another command (e.g. `ip netns exec NS`). */
+export function spawnCli(args: string[], env: Record<string, string> = {}, name = args[0], wrap: string[] = []): Proc {
+  const argv = [...wrap, process.execPath, BIN, ...args];
+  const child = spawn(argv[0], argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   let stdout = '';
   const listeners = new Set<() => void>();
@@ -79,15 +81,15 @@ export interface Coordinator {
   port: number;
 }
 
-/** `dptrain train --listen 127.0.0.1:PORT ...`, resolved once it listens. */
-export async function startCoordinator(args: string[], env: Record<string, string> = {}, port = 0): Promise<Coordinator> {
-  const proc = spawnCli(['train', '--listen', `127.0.0.1:${port}`, ...args], env, 'coordinator');
-  const m = await proc.waitFor(/listening on (wss?:\/\/127\.0\.0\.1:(\d+)\/ws)/);
+/** `dptrain train --listen HOST:PORT ...` (default 127.0.0.1, a free port), resolved once it listens. */
+export async function startCoordinator(args: string[], env: Record<string, string> = {}, port = 0, host = '127.0.0.1'): Promise<Coordinator> {
+  const proc = spawnCli(['train', '--listen', `${host}:${port}`, ...args], env, 'coordinator');
+  const m = await proc.waitFor(/listening on (wss?:\/\/[^\s/]+:(\d+)\/ws)/);
   return { proc, url: m[1], port: Number(m[2]) };
 }
 
-export function startWorker(url: string, args: string[] = [], env: Record<string, string> = {}, name = 'worker'): Proc {
-  return spawnCli(['worker', '--connect', url, ...args], env, name);
+export function startWorker(url: string, args: string[] = [], env: Record<string, string> = {}, name = 'worker', wrap: string[] = []): Proc {
+  return spawnCli(['worker', '--connect', url, ...args], env, name, wrap);
 }
 
 /** The JSON object on the last line of a process's stdout. */
