@@ -35,6 +35,8 @@ export interface GradientEngine {
   stats?(): EngineStats;
   /** Every worker that took part, with its figures (engines with workers). */
   summaries?(): WorkerSummary[];
+  /** Bytes on the wire to and from network workers so far (engines with a network transport). */
+  wireBytes?(): { sent: number; received: number };
   /** A step was applied (metrics). */
   stepDone?(report: { seconds: number; samples: number; loss: number }): void;
   /** Stops the workers: `finished` and `failed` end the run for them, `interrupted` asks them to come back to a resumed run. */
@@ -53,7 +55,7 @@ export interface EngineOutcome {
  */
 export function createDispatchEngine(
   dispatcher: Dispatcher, board: WeightsBoard, close: (outcome: EngineOutcome) => Promise<void>,
-  hooks: Pick<GradientEngine, 'stepDone'> = {},
+  hooks: Pick<GradientEngine, 'stepDone' | 'wireBytes'> = {},
 ): GradientEngine {
   return {
     ...hooks,

@@ -114,6 +114,7 @@ export function chooseEngine(config: TrainConfig, workers: number, log: (line: s
       }
       let reassigned = 0;
       return createDispatchEngine(dispatcher, board, closeAll, {
+        ...(node === null ? {} : { wireBytes: () => node!.transport.wireBytes() }),
         stepDone(report) {
           if (node === null) return;
           node.metrics.stepDone(report);

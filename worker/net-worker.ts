@@ -3,13 +3,11 @@
 // It connects (and reconnects, with exponential backoff and jitter, when the
 // coordinator goes away or restarts), says hello, fetches the training set
 // by content hash (or takes it from its disk cache or a local copy, verified
-// by hash), builds the session's model on its own worker threads and says
-// ready. Then, per task: take the weights version, cut the range across the
-// local threads with a dispatcher of its own (the same code the coordinator
-// runs: hierarchical reduction), combine the threads' partial sums into the
-// range's aligned blocks in the fixed tree order, and answer with one
-// partial sum per aligned block. The main thread only moves messages, so it
-// answers pings even while the threads compute.
+// by hash), builds the session's model and says ready. Then, per task: take
+// the weights version, compute the range's aligned-block sums (on this
+// thread, or cut across its own worker threads and reduced locally in the
+// fixed tree order: range-compute.ts) and answer with one partial sum per
+// aligned block.
 //
 // Exit codes: 0 when the run is finished (the coordinator said so) or the
 // worker was asked to stop; 1 when it was refused for good (wrong token,
@@ -26,15 +24,11 @@ import { hashJson } from '../src/protocol/content-hash.js';
 import {
   PROTOCOL_VERSION, type CoordinatorMessage, type Task, type Welcome, type WorkerMessage,
 } from '../src/protocol/messages.js';
-import { buildModel } from '../src/model/model.js';
 import { alignedBlocks } from '../src/reduce/tree.js';
 import { activeKernelKind } from '../src/tensor/setup.js';
-import { gradLength } from '../src/train/step.js';
 import { readBlob, readCachedBlob, sha256Node, writeBlob } from '../coordinator/data/files.js';
-import { Dispatcher } from '../coordinator/dispatch/dispatcher.js';
-import type { WeightsBoard } from '../coordinator/dispatch/weights-board.js';
 import { httpUrl } from '../coordinator/net/address.js';
-import { sharedParams, startThreadTransport, type ThreadTransport } from '../coordinator/transports/threads.js';
+import { inlineCompute, threadedCompute, type RangeCompute } from './range-compute.js';
 
 export interface NetWorkerOptions {
   url: URL;
@@ -59,16 +53,13 @@ export interface NetWorkerOptions {
 const FROM_COORDINATOR: FrameLimits = { maxFrameBytes: 512 << 20 };
 
 /** What a worker holds for one session (model, loss, seed, dataset): kept across reconnects to the same run. */
-interface Compute {
+interface Held {
   readonly key: string;
-  readonly dispatcher: Dispatcher;
-  readonly board: WeightsBoard;
-  readonly threads: ThreadTransport;
-  readonly gradLen: number;
+  readonly compute: RangeCompute;
 }
 
 export class NetWorker {
-  private compute: Compute | null = null;
+  private held: Held | null = null;
   private ws: WebSocket | null = null;
   private stopping = false;
   /** The task in progress: a newer task, a lost connection or stop() abandons it. */
@@ -99,8 +90,7 @@ export class NetWorker {
       });
       this.wake = null;
     }
-    this.compute?.dispatcher.close();
-    await this.compute?.threads.close();
+    await this.held?.compute.close();
     return this.exitCode;
   }
 
@@ -187,13 +177,12 @@ export class NetWorker {
             if (!msg.retry) this.exitCode = 1;
             return;
           case 'weights':
-            if (this.compute === null || msg.params.length !== this.compute.board.params.length) {
+            if (this.held === null || msg.params.length !== this.held.compute.size) {
               log(`closing: weights of ${msg.params.length} floats do not fit the session`);
               ws.terminate();
               return;
             }
-            this.compute.board.params.set(msg.params);
-            this.compute.board.version = msg.version;
+            this.held.compute.setWeights(msg.version, msg.params);
             return;
           case 'task':
             void this.onTask(msg);
@@ -221,21 +210,16 @@ export class NetWorker {
     const configHash = hashJson(w.session);
     if (configHash !== w.configHash) throw dptError('DPT_ERR_MESSAGE', `the session hashes to ${configHash.slice(0, 12)}, the coordinator says ${w.configHash.slice(0, 12)}`);
     const key = `${configHash}/${w.dataset.hash}`;
-    if (this.compute?.key !== key) {
-      await this.compute?.threads.close();
-      this.compute = null;
+    if (this.held?.key !== key) {
+      await this.held?.compute.close();
+      this.held = null;
       const train = await this.dataset(w);
-      const model = buildModel(w.session.model);
-      const gradLen = gradLength(model);
-      const dispatcher = new Dispatcher({ gradLen, stepTimeoutMs: 0, log: (line) => this.opts.log(`threads: ${line}`) });
-      const board: WeightsBoard = { version: -1, params: sharedParams(model.size) };
-      const threads = await startThreadTransport({
-        threads: this.opts.threads, dispatcher, board, model: w.session.model, loss: w.session.loss, seed: w.session.seed,
-        session: configHash, train, maxBatch: w.session.maxBatch, log: (line) => this.opts.log(line),
-      });
-      this.compute = { key, dispatcher, board, threads, gradLen };
+      // One thread: compute on this one (no hand-off); more: a pool of threads under a local dispatcher.
+      const compute = this.opts.threads === 1
+        ? inlineCompute(w.session, train)
+        : await threadedCompute(w.session, configHash, train, this.opts.threads, (line) => this.opts.log(line));
+      this.held = { key, compute };
     }
-    this.compute.board.version = -1; // a new connection: weights come again
     this.opts.log(`worker ${w.workerId} of run ${w.runId}: ready (${this.opts.threads} thread${this.opts.threads === 1 ? '' : 's'})`);
     this.send({ type: 'ready', configHash, datasetHash: w.dataset.hash });
   }
@@ -269,10 +253,10 @@ export class NetWorker {
   }
 
   private async onTask(t: Task): Promise<void> {
-    const c = this.compute;
+    const c = this.held?.compute ?? null;
     if (c === null) { this.send({ type: 'failed', taskId: t.taskId, reason: 'no session' }); return; }
-    if (c.board.version !== t.version) {
-      this.send({ type: 'failed', taskId: t.taskId, reason: `no weights for version ${t.version} (holds ${c.board.version})` });
+    if (c.version !== t.version) {
+      this.send({ type: 'failed', taskId: t.taskId, reason: `no weights for version ${t.version} (holds ${c.version})` });
       return;
     }
     // The coordinator sends a task only to an idle worker: one still running here was given up on there.
@@ -288,10 +272,7 @@ export class NetWorker {
       }
       const blocks = alignedBlocks(t.k, t.start, t.end);
       const sums = new Float32Array(blocks.length * c.gradLen);
-      await c.dispatcher.computeRange(
-        { step: t.step, version: t.version, k: t.k, rows: t.rows, start: t.start, end: t.end, indices: Uint32Array.from(t.indices) },
-        (b) => sums.subarray(b * c.gradLen, (b + 1) * c.gradLen),
-      );
+      await c.compute(t, sums);
       if (mine.abort.signal.aborted || this.ws !== mine.ws) return;
       if (this.carryOutFault(t, sums)) return;
       this.send({

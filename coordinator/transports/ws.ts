@@ -66,6 +66,8 @@ export interface WsTransport {
   datasetBytesServed(): number;
   /** Connections open now, in any state. */
   connections(): number;
+  /** Bytes of frames sent to and received from workers so far (WebSocket payloads, the dataset download excluded). */
+  wireBytes(): { sent: number; received: number };
   /** Says bye to every worker (`finished`: the run is over; `shutdown`: the coordinator stops, come back later) and closes. */
   close(code: 'finished' | 'shutdown', reason: string): Promise<void>;
 }
@@ -96,6 +98,8 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
   let nextId = 1;
   let closing: 'finished' | 'shutdown' | null = null;
   let bytesServed = 0;
+  let bytesSent = 0;
+  let bytesReceived = 0;
   let weightsFrame: { version: number; frame: Uint8Array } | null = null;
 
   function framedWeights(version: number, step: number): Uint8Array {
@@ -136,11 +140,18 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
     }
 
     send(message: CoordinatorMessage): void {
-      if (this.ws.readyState === this.ws.OPEN) this.ws.send(encode(message));
+      this.sendFrame(encode(message));
+    }
+
+    sendFrame(frame: Uint8Array): void {
+      if (this.ws.readyState !== this.ws.OPEN) return;
+      bytesSent += frame.length;
+      this.ws.send(frame);
     }
 
     onFrame(data: Buffer, isBinary: boolean): void {
       this.lastHeard = this.lastMessage = performance.now();
+      bytesReceived += data.length;
       if (this.state === 'closed') return;
       if (!isBinary) { this.drop('sent a text frame (the protocol is binary)'); return; }
       let msg: WorkerMessage;
@@ -226,7 +237,7 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
             return;
           }
           if (conn.version !== order.version) {
-            conn.ws.send(framedWeights(order.version, order.step));
+            conn.sendFrame(framedWeights(order.version, order.step));
             conn.version = order.version;
           }
           conn.send({
@@ -364,6 +375,7 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
     datasetHandler,
     datasetBytesServed: () => bytesServed,
     connections: () => live.size,
+    wireBytes: () => ({ sent: bytesSent, received: bytesReceived }),
     async close(code, reason) {
       closing = code;
       clearInterval(heartbeat);

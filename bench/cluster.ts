@@ -1,0 +1,175 @@
+// `npm run bench:cluster`: training samples/s of the same step sequence in
+// the coordinator's own thread (`inproc`, --workers 0), on 2 worker threads
+// (`threads`) and on 2 `dptrain worker` processes over WebSockets (`ws`),
+// for the MLP 784-128-10 (batch 256) and the row LSTM (hidden 128, batch
+// 64). All engines are built first (threads warmed up, worker processes
+// connected and holding the model), then they take turns in rounds; the
+// figure is the best round (other work on the machine only slows a round
+// down), the median is printed too. Bytes on the wire per step and where a
+// step's time goes (coordinator: broadcast, waiting, reduction, SGD; the
+// workers' own compute) are reported for the ws runs.
+//
+//   node dist/bench/cluster.js [--json] [--only mlp,lstm] [--rounds R] [--steps-mlp N] [--steps-lstm N]
+//        [--connect-host IP] [--listen HOST:PORT] [--external-workers]
+//
+// --listen/--external-workers: listen on that address and wait for 2 workers
+// started elsewhere (e.g. in network namespaces behind a shaped link:
+// bench/cluster-netns.sh) instead of spawning them on loopback.
+//
+// With --json the last line of stdout is {"results": [{"model", "batch",
+// "transport", "workers", "samplesPerSec", "bytesPerStep"}], "ratios", "split"}.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { readConfigFile, type TrainConfig } from '../coordinator/config.js';
+import { loadTrainData } from '../coordinator/data/load.js';
+import type { GradientEngine } from '../coordinator/engine.js';
+import { chooseEngine } from '../coordinator/engines.js';
+import { parseListen } from '../coordinator/net/address.js';
+import { buildTrainModel, createStepper, type Stepper } from '../coordinator/trainer.js';
+import { allocFloats } from '../src/tensor/alloc.js';
+import { gradLength } from '../src/train/step.js';
+import { setupKernels } from '../worker/kernels-setup.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = `${ROOT}bin/dptrain.js`;
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+interface Bench { model: 'mlp' | 'lstm'; config: string; batch: number; steps: number }
+const BENCHES: Bench[] = [
+  { model: 'mlp', config: 'examples/mnist-mlp.json', batch: 256, steps: Number(arg('--steps-mlp') ?? 40) },
+  { model: 'lstm', config: 'examples/mnist-lstm.json', batch: 64, steps: Number(arg('--steps-lstm') ?? 8) },
+];
+const ROUNDS = Number(arg('--rounds') ?? 6);
+const WARMUP = 3;
+const json = process.argv.includes('--json');
+const only = arg('--only')?.split(',');
+const listen = arg('--listen') ?? '127.0.0.1:0';
+const external = process.argv.includes('--external-workers');
+const kernelName = setupKernels('wasm');
+const log = (line: string) => { if (!json || process.env.DPTRAIN_BENCH_VERBOSE) process.stderr.write(line + '\n'); };
+
+type Transport = 'inproc' | 'threads' | 'ws';
+
+interface Runner {
+  transport: Transport;
+  workers: number;
+  engine: GradientEngine;
+  stepper: Stepper;
+  sum: Float32Array;
+  step: number;
+  procs: ChildProcess[];
+}
+
+interface Round {
+  seconds: number;
+  dispatchMs: number;
+  waitMs: number;
+  combineMs: number;
+  applyMs: number;
+  workerMs: number;
+  bytes: number;
+}
+
+async function runSteps(r: Runner, steps: number): Promise<Round> {
+  const before = r.engine.stats?.();
+  const wire0 = r.engine.wireBytes?.();
+  let applyMs = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) {
+    const step = r.step++ % r.stepper.lastStep;
+    await r.engine.batchGradient(r.stepper.job(step), r.sum);
+    const a = performance.now();
+    r.stepper.apply(step, r.sum);
+    applyMs += performance.now() - a;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const after = r.engine.stats?.();
+  const wire1 = r.engine.wireBytes?.();
+  const per = (k: 'dispatchMs' | 'waitMs' | 'combineMs' | 'workerMs') => (before && after ? (after[k] - before[k]) / steps : 0);
+  return {
+    seconds, applyMs: applyMs / steps,
+    dispatchMs: per('dispatchMs'), waitMs: per('waitMs'), combineMs: per('combineMs'), workerMs: per('workerMs'),
+    bytes: wire0 && wire1 ? (wire1.sent + wire1.received - wire0.sent - wire0.received) / steps : 0,
+  };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** Spawns the worker processes once the coordinator says where it listens. */
+function workerSpawner(count: number, procs: ChildProcess[]): (line: string) => void {
+  return (line) => {
+    log(line);
+    const m = /listening on (ws:\/\/\S+)/.exec(line);
+    if (m === null || external) return;
+    for (let i = 0; i < count; i++) {
+      const child = spawn(process.execPath, [BIN, 'worker', '--connect', m[1], '--threads', '1', '--name', `bench-${i}`], {
+        cwd: ROOT, stdio: ['ignore', 'ignore', process.env.DPTRAIN_BENCH_VERBOSE ? 'inherit' : 'ignore'],
+      });
+      procs.push(child);
+    }
+  };
+}
+
+async function makeRunner(b: Bench, config: TrainConfig, data: Awaited<ReturnType<typeof loadTrainData>>, transport: Transport): Promise<Runner> {
+  const procs: ChildProcess[] = [];
+  const workers = transport === 'threads' ? 2 : 0;
+  const cluster = transport === 'ws' ? { listen: parseListen(listen), minWorkers: 2, token: '', peerTimeoutMs: 30_000 } : undefined;
+  const choice = chooseEngine(config, workers, transport === 'ws' ? workerSpawner(2, procs) : log, cluster);
+  const model = buildTrainModel(config, choice.allocParams);
+  const prepared = choice.prepare(data);
+  const stepper = createStepper(config, model, prepared.train.n);
+  const engine = await choice.create(model, prepared, b.batch);
+  const runner: Runner = { transport, workers: transport === 'inproc' ? 0 : 2, engine, stepper, sum: allocFloats(gradLength(model)), step: 0, procs };
+  await runSteps(runner, WARMUP);
+  return runner;
+}
+
+const results: { model: string; batch: number; transport: Transport; workers: number; samplesPerSec: number; bytesPerStep: number }[] = [];
+const ratios: Record<string, number> = {};
+const split: Record<string, unknown>[] = [];
+
+for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.model))) {
+  const config: TrainConfig = { ...readConfigFile(`${ROOT}${b.config}`), batchSize: b.batch, stepTimeoutMs: 0 };
+  const data = await loadTrainData(config.data, {});
+  const runners: Runner[] = [];
+  for (const t of ['inproc', 'threads', 'ws'] as const) runners.push(await makeRunner(b, config, data, t));
+  const rounds = new Map<Transport, Round[]>(runners.map((r) => [r.transport, []]));
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const r of runners) rounds.get(r.transport)!.push(await runSteps(r, b.steps));
+  }
+  for (const r of runners) await r.engine.close();
+  await Promise.all(runners.flatMap((r) => r.procs.map((p) => new Promise((resolve) => { if (p.exitCode !== null) resolve(null); else p.on('close', resolve); }))));
+
+  if (!json) console.log(`${b.model}, batch ${b.batch}, ${config.microShards ?? Math.min(16, b.batch)} micro-shards, ${kernelName} kernels (best of ${ROUNDS} rounds of ${b.steps} steps):`);
+  const rate: Partial<Record<Transport, number>> = {};
+  for (const r of runners) {
+    const rs = rounds.get(r.transport)!;
+    const best = rs.reduce((a, x) => (x.seconds < a.seconds ? x : a));
+    const samplesPerSec = (b.batch * b.steps) / best.seconds;
+    const stepMs = (1000 * best.seconds) / b.steps;
+    rate[r.transport] = samplesPerSec;
+    results.push({ model: b.model, batch: b.batch, transport: r.transport, workers: r.workers, samplesPerSec: Math.round(samplesPerSec * 10) / 10, bytesPerStep: Math.round(best.bytes) });
+    split.push({ model: b.model, transport: r.transport, stepMs, dispatchMs: best.dispatchMs, waitMs: best.waitMs, combineMs: best.combineMs, applyMs: best.applyMs, workerComputeMs: best.workerMs / Math.max(1, r.workers) });
+    if (!json) {
+      const medianRate = median(rs.map((x) => (b.batch * b.steps) / x.seconds));
+      console.log(`  ${r.transport.padEnd(7)} ${String(r.workers)} workers: ${samplesPerSec.toFixed(0).padStart(6)} samples/s (median ${medianRate.toFixed(0)}), ${stepMs.toFixed(2)} ms/step` +
+        (r.transport === 'inproc' ? '' : `; coordinator: broadcast ${best.dispatchMs.toFixed(2)}, waiting ${best.waitMs.toFixed(2)} ` +
+          `(each worker computing ${(best.workerMs / r.workers).toFixed(2)}), reduction ${best.combineMs.toFixed(2)}, SGD ${best.applyMs.toFixed(2)} ms`) +
+        (best.bytes > 0 ? `; ${(best.bytes / 1e6).toFixed(2)} MB on the wire per step` : ''));
+    }
+  }
+  for (const t of ['threads', 'ws'] as const) ratios[`${b.model}/${t}`] = rate[t]! / rate.inproc!;
+  if (!json) {
+    console.log(`  2 threads vs inproc: ${ratios[`${b.model}/threads`].toFixed(2)}x; 2 ws processes vs inproc: ${ratios[`${b.model}/ws`].toFixed(2)}x ` +
+      `(goal ${b.model === 'lstm' ? '1.8' : '1.5'}x)`);
+  }
+}
+
+if (json) console.log(JSON.stringify({ results, ratios, split }));
