@@ -174,7 +174,7 @@ export class NetWorker {
             return;
           case 'refuse':
             log(`refused: ${msg.reason}`);
-            if (!msg.retry) this.exitCode = 1;
+            if (!msg.retry) this.exitCode = msg.code === 'finished' ? 0 : 1;
             return;
           case 'weights':
             if (this.held === null || msg.params.length !== this.held.compute.size) {

@@ -31,7 +31,7 @@ import { rowsOf } from '../../src/train/range.js';
 import type { FaultOrder, WorkerKind } from '../../src/protocol/messages.js';
 import { faultFor, type Fault } from './chaos.js';
 import { systemClock, type Clock, type Timer } from './clock.js';
-import { shardLabel, splitRanges } from './ranges.js';
+import { alignedSplit, shardLabel } from './ranges.js';
 
 export interface WorkerInfo {
   /** Unique within the run, e.g. `thread-1`, `p3`. */
@@ -132,6 +132,8 @@ const DEFAULT_MAX_ATTEMPTS = 4;
 /** Dispatches of one range in one step, whatever their fate, before giving up: stops a loop of workers that die on it. */
 const MAX_DISPATCHES = 64;
 const SPEED_SMOOTHING = 0.3;
+/** How far (in average shares) a cut may move to a more aligned micro-shard: fewer partial sums on the wire. */
+const CUT_TOLERANCE = 0.15;
 
 interface Member {
   readonly link: WorkerLink;
@@ -394,13 +396,13 @@ export class Dispatcher {
     const threads = known.filter((m) => m.info.kind === 'thread');
     const threadSpeed = threads.length === 0 ? perThread : threads.reduce((s, m) => s + m.speed, 0) / threads.length;
     const weights = idle.map((m) => (m.info.kind === 'thread' ? threadSpeed : Number.isNaN(m.speed) ? perThread * m.info.threads : m.speed));
-    const ranges = splitRanges(end - start, weights);
+    const ranges = alignedSplit(start, end, weights, CUT_TOLERANCE);
     // splitRanges skips workers whose share rounds to nothing: keep the order, drop them.
     const used = ranges.map((rg) => idle[rg.slot]);
     idle.splice(0, idle.length, ...used);
     r.slots = ranges.map((rg, i) => {
-      const s = start + rg.start;
-      const e = start + rg.end;
+      const s = rg.start;
+      const e = rg.end;
       const blocks = alignedBlocks(k, s, e);
       const samples = blocks.map((b) => shardBounds(rows, k, b.end - 1)[1] - shardBounds(rows, k, b.start)[0]);
       return { index: i, start: s, end: e, blocks, samples, attempts: [], answer: null, failures: 0, reasons: [], nonFiniteFrom: null };

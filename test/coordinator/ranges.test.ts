@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { shardLabel, splitRanges } from '../../coordinator/dispatch/ranges.js';
+import { alignedSplit, shardLabel, splitRanges } from '../../coordinator/dispatch/ranges.js';
+import { alignedBlocks } from '../../src/reduce/tree.js';
 import { checkChaosWorkers, faultFor, parseChaos } from '../../coordinator/dispatch/chaos.js';
 
 describe('splitRanges', () => {
@@ -30,6 +31,34 @@ describe('splitRanges', () => {
   it('labels ranges the way stall messages print them', () => {
     expect(shardLabel({ start: 0, end: 4 })).toBe('0-3');
     expect(shardLabel({ start: 5, end: 6 })).toBe('5');
+  });
+});
+
+describe('alignedSplit', () => {
+  it('moves a cut within the tolerance to the most aligned micro-shard, so ranges have fewer aligned blocks', () => {
+    // Speeds 0.9 : 1.1 over 16 micro-shards put the plain cut at 7: blocks 0-3,4-5,6 | 7,8-15 (5 sums); aligned at 8: 2 sums.
+    const plain = splitRanges(16, [0.9, 1.1]);
+    expect(plain[0].end).toBe(7);
+    const aligned = alignedSplit(0, 16, [0.9, 1.1], 0.15);
+    expect(aligned).toEqual([{ slot: 0, start: 0, end: 8 }, { slot: 1, start: 8, end: 16 }]);
+    const blocks = (rs: { start: number; end: number }[]) => rs.reduce((n, r) => n + alignedBlocks(16, r.start, r.end).length, 0);
+    expect(blocks(plain)).toBe(5);
+    expect(blocks(aligned)).toBe(2);
+  });
+
+  it('keeps the proportions beyond the tolerance, tiles the range, and works on a sub-range', () => {
+    expect(alignedSplit(0, 16, [3, 1], 0.15)).toEqual([{ slot: 0, start: 0, end: 12 }, { slot: 1, start: 12, end: 16 }]);
+    expect(alignedSplit(0, 16, [1, 1], 0)).toEqual([{ slot: 0, start: 0, end: 8 }, { slot: 1, start: 8, end: 16 }]);
+    for (let n = 1; n <= 6; n++) {
+      for (const [s, e] of [[0, 16], [3, 29], [5, 6], [8, 16]]) {
+        const w = Array.from({ length: n }, (_, i) => 1 + 0.1 * i);
+        const r = alignedSplit(s, e, w, 0.2);
+        expect(r[0].start).toBe(s);
+        expect(r[r.length - 1].end).toBe(e);
+        for (let i = 1; i < r.length; i++) expect(r[i].start).toBe(r[i - 1].end);
+        for (const x of r) expect(x.end).toBeGreaterThan(x.start);
+      }
+    }
   });
 });
 
