@@ -54,7 +54,7 @@ export const TrainConfig = z.strictObject({
   workers: wholeNonNeg.optional(),
   /** Reassign a worker's micro-shards when it has not answered within this many ms (0: never). `--step-timeout-ms` wins. */
   stepTimeoutMs: wholeNonNeg.default(30_000),
-  /** Deterministic fault injection (see coordinator/chaos.ts and the README); `--chaos` wins. */
+  /** Deterministic fault injection (see coordinator/dispatch/chaos.ts and the README); `--chaos` wins. */
   chaos: z.string().optional(),
 }).superRefine((c, ctx) => {
   if (c.microShards !== undefined && c.microShards > c.batchSize) {

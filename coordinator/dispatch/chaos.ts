@@ -17,7 +17,7 @@
 // the progress lines do. A fault fires on the first attempt of that slot's
 // range at that step only, so a reassigned range runs clean: every fault but
 // `corrupt` leaves the final weights unchanged (DESIGN.md principle 8).
-// Pure: parsed and validated here, carried out by worker/thread-worker.ts.
+// Pure: parsed and validated here, carried out by worker/thread-worker.ts and worker/net-worker.ts.
 
 import { FAULT_KINDS, type FaultKind } from '../../src/protocol/faults.js';
 
