@@ -10,11 +10,13 @@
 // workers' own compute) are reported for the ws runs.
 //
 //   node dist/bench/cluster.js [--json] [--only mlp,lstm] [--rounds R] [--steps-mlp N] [--steps-lstm N]
-//        [--connect-host IP] [--listen HOST:PORT] [--external-workers]
+//        [--netns RATE] [--listen HOST:PORT --external-workers]
 //
-// --listen/--external-workers: listen on that address and wait for 2 workers
-// started elsewhere (e.g. in network namespaces behind a shaped link:
-// bench/cluster-netns.sh) instead of spawning them on loopback.
+// --netns RATE (root): the two workers run in network namespaces of their
+// own behind veth links shaped with tc tbf to RATE (e.g. 1gbit), the
+// coordinator on the bridge's address, as separate hosts of a LAN would.
+// --listen/--external-workers: listen there and wait for 2 workers started
+// by hand instead of spawning them.
 //
 // With --json the last line of stdout is {"results": [{"model", "batch",
 // "transport", "workers", "samplesPerSec", "bytesPerStep"}], "ratios", "split"}.
@@ -29,6 +31,7 @@ import { buildTrainModel, createStepper, type Stepper } from '../coordinator/tra
 import { allocFloats } from '../src/tensor/alloc.js';
 import { gradLength } from '../src/train/step.js';
 import { setupKernels } from '../worker/kernels-setup.js';
+import { COORDINATOR_IP, netnsProblem, VirtualLan, type Host } from './virtual-lan.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = `${ROOT}bin/dptrain.js`;
@@ -47,8 +50,22 @@ const ROUNDS = Number(arg('--rounds') ?? 6);
 const WARMUP = 3;
 const json = process.argv.includes('--json');
 const only = arg('--only')?.split(',');
-const listen = arg('--listen') ?? '127.0.0.1:0';
+const netnsRate = arg('--netns');
+const listen = arg('--listen') ?? (netnsRate === undefined ? '127.0.0.1:0' : `${COORDINATOR_IP}:0`);
 const external = process.argv.includes('--external-workers');
+let lan: VirtualLan | null = null;
+const hosts: Host[] = [];
+if (netnsRate !== undefined) {
+  const problem = netnsProblem();
+  if (problem !== null) throw new Error(`--netns: ${problem}`);
+  lan = new VirtualLan(`b${process.pid % 1000}`);
+  for (const name of ['a', 'b']) {
+    const h = lan.addHost(name);
+    lan.shape(h, netnsRate);
+    hosts.push(h);
+  }
+  process.on('exit', () => lan?.destroy());
+}
 const kernelName = setupKernels('wasm');
 const log = (line: string) => { if (!json || process.env.DPTRAIN_BENCH_VERBOSE) process.stderr.write(line + '\n'); };
 
@@ -109,7 +126,8 @@ function workerSpawner(count: number, procs: ChildProcess[]): (line: string) => 
     const m = /listening on (ws:\/\/\S+)/.exec(line);
     if (m === null || external) return;
     for (let i = 0; i < count; i++) {
-      const child = spawn(process.execPath, [BIN, 'worker', '--connect', m[1], '--threads', '1', '--name', `bench-${i}`], {
+      const argv = [...(hosts[i]?.exec ?? []), process.execPath, BIN, 'worker', '--connect', m[1], '--threads', '1', '--name', `bench-${i}`];
+      const child = spawn(argv[0], argv.slice(1), {
         cwd: ROOT, stdio: ['ignore', 'ignore', process.env.DPTRAIN_BENCH_VERBOSE ? 'inherit' : 'ignore'],
       });
       procs.push(child);
@@ -147,7 +165,10 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.mode
   for (const r of runners) await r.engine.close();
   await Promise.all(runners.flatMap((r) => r.procs.map((p) => new Promise((resolve) => { if (p.exitCode !== null) resolve(null); else p.on('close', resolve); }))));
 
-  if (!json) console.log(`${b.model}, batch ${b.batch}, ${config.microShards ?? Math.min(16, b.batch)} micro-shards, ${kernelName} kernels (best of ${ROUNDS} rounds of ${b.steps} steps):`);
+  if (!json) {
+    console.log(`${b.model}, batch ${b.batch}, ${config.microShards ?? Math.min(16, b.batch)} micro-shards, ${kernelName} kernels, ws over ` +
+      `${netnsRate === undefined ? 'loopback' : `network namespaces, links shaped to ${netnsRate}`} (best of ${ROUNDS} rounds of ${b.steps} steps):`);
+  }
   const rate: Partial<Record<Transport, number>> = {};
   for (const r of runners) {
     const rs = rounds.get(r.transport)!;
@@ -172,4 +193,5 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.mode
   }
 }
 
-if (json) console.log(JSON.stringify({ results, ratios, split }));
+lan?.destroy();
+if (json) console.log(JSON.stringify({ results, ratios, split, link: netnsRate ?? 'loopback' }));

@@ -12,7 +12,7 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { lastJson, runCli, smallMlpConfig, tempDir, writeJson } from '../helpers/cli.js';
-import { COORDINATOR_IP, netnsProblem, VirtualLan } from '../helpers/netns.js';
+import { COORDINATOR_IP, netnsProblem, VirtualLan } from '../../bench/virtual-lan.js';
 import { killAll, startCoordinator, startWorker, summaryOf } from '../helpers/procs.js';
 
 const problem = netnsProblem();

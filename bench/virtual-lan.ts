@@ -4,6 +4,7 @@
 // like a host on the LAN); each worker host is a namespace with its own
 // address, its own link (which a test can cut or shape with tc), and its own
 // loopback. Needs root and iproute2; netnsProblem() says why not, when not.
+// Used by test/cluster/netns.test.ts and `npm run bench:cluster -- --netns RATE`.
 import { execFileSync } from 'node:child_process';
 
 export const COORDINATOR_IP = '10.77.0.1';
