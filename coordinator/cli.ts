@@ -270,7 +270,7 @@ export function buildProgram(): Command {
   program.command('worker')
     .description('work for a coordinator started with `train --listen`: compute micro-shards on this machine\'s threads')
     .requiredOption('--connect <url>', 'the coordinator, ws://HOST:PORT or wss://HOST:PORT')
-    .option('--threads <n>', 'worker threads (default 1)', wholeNumber('--threads', 1))
+    .option('--threads <n>', 'threads to compute on (default: one per core; with 1, on the main thread)', wholeNumber('--threads', 1))
     .option('--token <token>', `the shared token (visible in ps; prefer --token-file or $${TOKEN_ENV})`)
     .option('--token-file <file>', 'read the shared token from a file')
     .option('--name <name>', 'a name for this worker in the coordinator\'s logs')

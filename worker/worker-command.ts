@@ -2,6 +2,7 @@
 // and SIGINT ask the worker to finish its task and leave (a second signal
 // exits at once): a container engine scaling down loses nothing.
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dptError } from '../src/errors.js';
 import { defaultCacheDir } from '../coordinator/data/cache-dir.js';
 import { parseConnect } from '../coordinator/net/address.js';
@@ -31,7 +32,7 @@ export async function runWorkerCommand(flags: WorkerFlags, software: string): Pr
   }
   const log = (line: string) => process.stderr.write(`worker: ${line}\n`);
   const worker = new NetWorker({
-    url, token, threads: flags.threads ?? 1, cacheDir: flags.cache ?? defaultCacheDir(), log, software,
+    url, token, threads: flags.threads ?? availableParallelism(), cacheDir: flags.cache ?? defaultCacheDir(), log, software,
     ...(flags.name === undefined ? {} : { name: flags.name }),
     ...(flags.data === undefined ? {} : { dataFile: flags.data }),
     ...(tlsCa === undefined ? {} : { tlsCa }),

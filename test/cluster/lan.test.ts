@@ -48,9 +48,9 @@ function out(): string {
   return join(dir, `run-${++runs}`);
 }
 
-/** A worker with the test's cache and token. */
+/** A worker with the test's cache and token, on one thread unless args say otherwise. */
 function worker(url: string, args: string[] = [], name = 'worker'): Proc {
-  return startWorker(url, ['--cache', cache, ...args], ENV, name);
+  return startWorker(url, ['--cache', cache, ...(args.includes('--threads') ? [] : ['--threads', '1']), ...args], ENV, name);
 }
 
 beforeAll(async () => {
@@ -114,7 +114,7 @@ describe('a cluster on loopback (real processes, real sockets)', () => {
   it('the coordinator killed with SIGKILL resumes with --resume; its workers reconnect by themselves', async () => {
     const runDir = out();
     const args = ['--json', '--config', files.mlp, '--out', runDir, '--checkpoint-every', '2'];
-    const c1 = await startCoordinator([...args, '--chaos', 'stall:worker=0,step=9,ms=60000'], ENV);
+    const c1 = await startCoordinator([...args, '--min-workers', '2', '--chaos', 'stall:worker=0,step=9,ms=60000'], ENV);
     const w1 = worker(c1.url, ['--threads', '2']);
     const w2 = worker(c1.url);
     await c1.proc.waitFor(/checkpoint: step 8 /);
@@ -134,7 +134,7 @@ describe('a cluster on loopback (real processes, real sockets)', () => {
 
   it('SIGTERM on the coordinator: a checkpoint, workers told to come back, and the resumed run ends with the same weights', async () => {
     const runDir = out();
-    const c1 = await startCoordinator(['--json', '--config', files.mlp, '--out', runDir, '--step-timeout-ms', '0',
+    const c1 = await startCoordinator(['--json', '--config', files.mlp, '--out', runDir, '--step-timeout-ms', '0', '--min-workers', '2',
       '--chaos', 'stall:worker=0,step=5,ms=600000'], ENV);
     const ws = [worker(c1.url), worker(c1.url)];
     await Promise.race(ws.map((w) => w.waitFor(/chaos: stalling task/)));
@@ -187,10 +187,10 @@ describe('a cluster on loopback (real processes, real sockets)', () => {
     const tokenFile = join(dir, 'token.txt');
     writeFileSync(tokenFile, `${TOKEN}\n`);
     const c = await startCoordinator(['--json', '--config', files.mlp, '--out', out(), '--token-file', tokenFile], {});
-    const wrong = startWorker(c.url, ['--cache', cache, '--token', 'guess'], {}, 'wrong-token');
+    const wrong = startWorker(c.url, ['--cache', cache, '--threads', '1', '--token', 'guess'], {}, 'wrong-token');
     expect((await wrong.exited).code).toBe(1);
     expect(wrong.out()).toMatch(/refused: wrong token/);
-    const ts = startWorker(c.url, ['--cache', cache, '--kernels', 'ts'], ENV, 'ts-kernels');
+    const ts = startWorker(c.url, ['--cache', cache, '--threads', '1', '--kernels', 'ts'], ENV, 'ts-kernels');
     expect((await ts.exited).code).toBe(1);
     expect(ts.out()).toMatch(/refused: kernels ts, the run computes with wasm/);
     expect(c.proc.out()).toMatch(/refused a worker on \S+ \(127\.0\.0\.1\): kernels ts, the run computes with wasm/);
@@ -214,21 +214,21 @@ describe('a cluster on loopback (real processes, real sockets)', () => {
   it('the dataset: downloaded once by hash and cached; a second run starts without a download; a local copy is verified', async () => {
     const fresh = join(dir, 'fresh-cache');
     const c1 = await startCoordinator(['--json', '--config', files.bn, '--out', out()], ENV);
-    const w1 = startWorker(c1.url, ['--cache', fresh], ENV);
+    const w1 = startWorker(c1.url, ['--cache', fresh, '--threads', '1'], ENV);
     expect(await c1.proc.exited).toMatchObject({ code: 0 });
     expect(w1.out()).toMatch(/dataset [0-9a-f]{12}: downloaded \d+ bytes .*cached as (\S+\.dptdata)/);
     const blob = /cached as (\S+\.dptdata)/.exec(w1.out())![1];
     const c2 = await startCoordinator(['--json', '--config', files.bn, '--out', out()], ENV);
-    const w2 = startWorker(c2.url, ['--cache', fresh], ENV);
+    const w2 = startWorker(c2.url, ['--cache', fresh, '--threads', '1'], ENV);
     expect(await c2.proc.exited).toMatchObject({ code: 0 });
     expect(w2.out()).toMatch(/dataset [0-9a-f]{12}: from the cache/);
     expect(w2.out()).not.toMatch(/downloaded/);
     // --data: the right file is used as is; another file is refused with its hash.
     const c3 = await startCoordinator(['--json', '--config', files.bn, '--out', out()], ENV);
-    const wrongData = startWorker(c3.url, ['--data', join(ROOT, 'examples/mnist-mlp.json')], ENV, 'wrong-data');
+    const wrongData = startWorker(c3.url, ['--threads', '1', '--data', join(ROOT, 'examples/mnist-mlp.json')], ENV, 'wrong-data');
     expect((await wrongData.exited).code).toBe(1);
     expect(wrongData.out()).toMatch(/cannot take part: .*SHA-256 of the file is [0-9a-f]{64}, expected [0-9a-f]{64}/);
-    const w3 = startWorker(c3.url, ['--data', blob], ENV);
+    const w3 = startWorker(c3.url, ['--threads', '1', '--data', blob], ENV);
     expect(await c3.proc.exited).toMatchObject({ code: 0 });
     expect(w3.out()).toMatch(/the local copy/);
     expect(summaryOf(c3.proc).weightsSha256).toBe(await refHash('bn'));

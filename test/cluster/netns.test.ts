@@ -46,8 +46,8 @@ describe.runIf(problem === null || required)('a cluster across network namespace
       '--peer-timeout-ms', '1500', '--step-timeout-ms', '0', '--chaos', 'stall:worker=0,step=5,ms=600000'], {}, 0, COORDINATOR_IP);
     expect(c.url).toMatch(/^ws:\/\/10\.77\.0\.1:\d+\/ws$/);
     const cache = join(dir, 'cache');
-    const a = startWorker(c.url, ['--cache', cache, '--name', 'host-a'], {}, 'worker on a', hostA.exec);
-    const b = startWorker(c.url, ['--cache', cache, '--name', 'host-b'], {}, 'worker on b', hostB.exec);
+    const a = startWorker(c.url, ['--cache', cache, '--threads', '1', '--name', 'host-a'], {}, 'worker on a', hostA.exec);
+    const b = startWorker(c.url, ['--cache', cache, '--threads', '1', '--name', 'host-b'], {}, 'worker on b', hostB.exec);
     const staller = await Promise.race([a, b].map((w) => w.waitFor(/chaos: stalling task/).then(() => w)));
     const stallerHost = staller === a ? hostA : hostB;
     lan.cut(stallerHost);
