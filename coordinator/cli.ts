@@ -17,6 +17,7 @@ import { resolveConfig, runTrainRequest, warnUnreachedFaults, type RunOverrides,
 import { formatVerify, runVerify } from './verify.js';
 import { runConformance, printConformance } from './conformance.js';
 import { exportModelFile } from './export-command.js';
+import { runPredict, type PredictFlags } from './predict-command.js';
 import { TOKEN_ENV } from './net/secret.js';
 import { runWorkerCommand, type WorkerFlags } from '../worker/worker-command.js';
 import { defaultKernelKind, KERNELS_ENV, parseKernelKind, setupKernels } from '../worker/kernels-setup.js';
@@ -219,6 +220,20 @@ export function buildProgram(): Command {
     .action((model: string, flags: { format: string; out: string }) => {
       const warn = (line: string) => process.stderr.write(warningLine(line) + '\n');
       for (const f of exportModelFile(model, flags.format, flags.out, warn)) process.stdout.write(`wrote ${f}\n`);
+    });
+  program.command('predict')
+    .description('predict with a trained model file: per row of a CSV file, the class (by name) and the class probabilities')
+    .argument('<model>', 'model file written by train (model.dptmodel)')
+    .requiredOption('--input <file>', 'CSV file with the model\'s feature columns (by name; an MNIST model: 784 pixel columns, grey levels 0-255)')
+    .option('--label <column>', 'score the predictions against this column: accuracy, macro-F1 and loss on stderr')
+    .option('--out <file>', 'write the predictions to this file (default: stdout)')
+    .option('--json', 'one JSON object per row instead of CSV')
+    .option('--kernels <kind>', `wasm (default) or ts; env ${KERNELS_ENV}`, (v: string) => kernelKind(v))
+    .action(async (model: string, flags: PredictFlags) => {
+      const outcome = await runPredict(model, flags);
+      if (flags.out === undefined) process.stdout.write(outcome.text);
+      if (outcome.score !== null) process.stderr.write(outcome.score + '\n');
+      if (flags.out !== undefined) process.stdout.write(`wrote ${flags.out} (${outcome.rows} rows)\n`);
     });
   return program;
 }
