@@ -2,14 +2,15 @@
 // `dptrain train` (cli.ts) and the library's train() (api/train.ts):
 //   1. the options that go together, checked (usage errors name the flags);
 //   2. the config: a file, or an object, with the overrides applied
-//      (epochs, seed, workers, ...: the command line wins over the file);
-//      with --resume and no config, the run folder's config.json;
+//      (epochs, seed, workers, ...: the command line wins over the file)
+//      and its CSV paths made absolute; with --resume and no config, the
+//      run folder's config.json;
 //   3. the engine (threads, the coordinator's own thread, network workers
 //      with --listen), the run folder's plan (new, replace, resume);
 //   4. the data, then runTraining, which saves the model with what inference
 //      needs (the data's feature names, scaling and class names).
 // Printing, signals and exit codes stay with the callers.
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { dptError } from '../src/errors.js';
 import { hashConfig } from './checkpoint.js';
 import type { ClusterOptions } from './cluster.js';
@@ -62,12 +63,22 @@ export interface TrainHooks {
 
 const OVERRIDES: (keyof RunOverrides & keyof TrainConfig)[] = ['epochs', 'seed', 'maxSteps', 'checkpointEvery', 'workers', 'stepTimeoutMs', 'chaos'];
 
-/** The config with the overrides applied (they win); `config` is a file or a value. */
-export function resolveConfig(config: string | object, overrides: RunOverrides): TrainConfig {
+/**
+ * The config with the overrides applied (they win); `config` is a file or a
+ * value. Its CSV paths become absolute (against the file's folder, or
+ * baseDir for a value, default the working directory): the run folder's
+ * config.json, which --resume reads, lives elsewhere.
+ */
+export function resolveConfig(config: string | object, overrides: RunOverrides, baseDir?: string): TrainConfig {
   const base = typeof config === 'string' ? readConfigFile(config) : config;
   const merged = { ...base } as Record<string, unknown>;
   for (const field of OVERRIDES) if (overrides[field] !== undefined) merged[field] = overrides[field];
-  return parseConfig(merged, typeof config === 'string' ? `${config} (with command-line overrides)` : 'config');
+  const parsed = parseConfig(merged, typeof config === 'string' ? `${config} (with command-line overrides)` : 'config');
+  if (parsed.data.type !== 'csv') return parsed;
+  const from = typeof config === 'string' ? dirname(config) : baseDir ?? process.cwd();
+  const data = { ...parsed.data, train: resolve(from, parsed.data.train) };
+  if (data.test !== undefined) data.test = resolve(from, data.test);
+  return { ...parsed, data };
 }
 
 /** Warns about --chaos faults the run never reaches (they would never fire). */
@@ -113,8 +124,7 @@ export async function runTrainRequest(req: TrainRequest, hooks: TrainHooks): Pro
     config ??= join(req.resume, CONFIG_FILE);
   }
   if (config === undefined) throw dptError('DPT_ERR_USAGE', 'no config: give a config (a file or an object), or --resume DIR');
-  const resolved = resolveConfig(config, req);
-  const baseDir = typeof config === 'string' ? dirname(config) : req.baseDir ?? process.cwd();
+  const resolved = resolveConfig(config, req, req.baseDir);
   const cluster = clusterOptions(req);
   // A coordinator that listens computes nothing itself unless --workers says so.
   const workers = resolved.workers ?? (cluster === undefined ? defaultWorkers() : 0);
@@ -127,7 +137,7 @@ export async function runTrainRequest(req: TrainRequest, hooks: TrainHooks): Pro
   if (plan === 'replace') hooks.notice(`dptrain: --force: starting a new run in ${outDir}, replacing the run files there`);
   // After a stop request the engine is closed under its step; its complaints about that are noise.
   const engine = chooseEngine(resolved, workers, (line) => { if (hooks.stopSignal?.aborted !== true) hooks.progress.note?.(line); }, cluster);
-  const loaded = await loadTrainData(resolved.data, { baseDir });
+  const loaded = await loadTrainData(resolved.data);
   const data = engine.prepare(loaded);
   warnUnreachedFaults(faults, runLength(resolved, data.train.n).lastStep, hooks.warn);
   return runTraining({
