@@ -7,13 +7,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { train, type TrainProgress, type TrainResult, type TrainSummary } from '../../coordinator/api/train.js';
+import type { TrainConfigInput } from '../../coordinator/config.js';
 import { useKernels } from '../../src/tensor/setup.js';
 import { ROOT, tempDir } from '../helpers/cli.js';
 import { killAll, startWorker } from '../helpers/procs.js';
 
 const EXAMPLES = join(ROOT, 'examples');
 /** The CSV example, 3 epochs (45 steps). */
-const CONFIG = { ...(JSON.parse(readFileSync(join(EXAMPLES, 'csv-blobs.json'), 'utf8')) as object), epochs: 3 };
+const CONFIG: TrainConfigInput = { ...(JSON.parse(readFileSync(join(EXAMPLES, 'csv-blobs.json'), 'utf8')) as TrainConfigInput), epochs: 3 };
 
 function finished(r: TrainResult): TrainSummary {
   if (r.status !== 'finished') throw new Error(`the run stopped at step ${r.step}`);
