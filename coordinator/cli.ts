@@ -7,21 +7,18 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DptrainError, dptError } from '../src/errors.js';
 import { errorLine, exitCodeOf, fromCommanderError, warningLine } from './cli-errors.js';
-import { parseConfig, readConfigFile, type TrainConfig } from './config.js';
-import { parseChaos, type Fault } from './dispatch/chaos.js';
+import { parseChaos } from './dispatch/chaos.js';
 import { loadTrainData } from './data/load.js';
-import { hashConfig } from './checkpoint.js';
-import { chaosOf, chooseEngine, defaultWorkers } from './engines.js';
+import { chaosOf, defaultWorkers } from './engines.js';
 import { createProgress } from './progress.js';
-import { runLength, runTraining, trajectoryConfig, type ProgressSink } from './trainer.js';
+import { runLength, type ProgressSink } from './trainer.js';
 import { handleStopSignals, SIGNAL_EXIT_CODES, type StopSignals } from './interrupt.js';
-import { CONFIG_FILE, defaultRunDir, planOutFolder, requireCheckpoint } from './run-folder.js';
+import { resolveConfig, runTrainRequest, warnUnreachedFaults, type RunOverrides, type TrainRequest } from './train-run.js';
 import { formatVerify, runVerify } from './verify.js';
 import { runConformance, printConformance } from './conformance.js';
 import { exportModelFile } from './export-command.js';
-import type { ClusterOptions } from './cluster.js';
-import { parseListen } from './net/address.js';
-import { resolveToken, TOKEN_ENV, type TokenSources } from './net/secret.js';
+import { runPredict, type PredictFlags } from './predict-command.js';
+import { TOKEN_ENV } from './net/secret.js';
 import { runWorkerCommand, type WorkerFlags } from '../worker/worker-command.js';
 import { defaultKernelKind, KERNELS_ENV, parseKernelKind, setupKernels } from '../worker/kernels-setup.js';
 
@@ -37,45 +34,18 @@ function wholeNumber(name: string, min: number) {
   };
 }
 
-interface RunFlags {
+interface RunFlags extends RunOverrides {
   config?: string;
-  epochs?: number;
-  seed?: number;
-  maxSteps?: number;
-  checkpointEvery?: number;
-  workers?: number;
-  stepTimeoutMs?: number;
-  chaos?: string;
   quiet?: boolean;
   json?: boolean;
 }
 
-interface TrainFlags extends RunFlags, TokenSources {
-  out?: string;
-  resume?: string;
-  listen?: string;
-  minWorkers?: number;
-  tlsCert?: string;
-  tlsKey?: string;
-  peerTimeoutMs?: number;
-  autoResume?: boolean;
-  force?: boolean;
+interface TrainFlags extends RunFlags, TrainRequest {
+  config?: string;
 }
 
 interface VerifyFlags extends RunFlags {
   steps?: number;
-}
-
-/** The config with the command line's overrides applied (the command line wins). */
-function resolveConfig(file: string, flags: RunFlags): TrainConfig {
-  const base = readConfigFile(file);
-  const merged = { ...base } as Record<string, unknown>;
-  const overrides: [keyof RunFlags, keyof TrainConfig][] = [
-    ['epochs', 'epochs'], ['seed', 'seed'], ['maxSteps', 'maxSteps'], ['checkpointEvery', 'checkpointEvery'],
-    ['workers', 'workers'], ['stepTimeoutMs', 'stepTimeoutMs'], ['chaos', 'chaos'],
-  ];
-  for (const [flag, field] of overrides) if (flags[flag] !== undefined) merged[field] = flags[flag];
-  return parseConfig(merged, `${file} (with command-line overrides)`);
 }
 
 function packageVersion(): string {
@@ -86,26 +56,7 @@ function packageVersion(): string {
   }
 }
 
-/** The combinations of run-folder options that mean nothing, refused as usage errors. */
-function checkRunFolderFlags(flags: TrainFlags): void {
-  const usage = (message: string) => dptError('DPT_ERR_USAGE', message);
-  if (flags.resume !== undefined) {
-    if (flags.out !== undefined) throw usage('--resume and --out: give one (--resume continues the run in its own folder)');
-    if (flags.autoResume) throw usage('--resume and --auto-resume: give one (--auto-resume goes with --out)');
-    if (flags.force) throw usage('--force starts a new run; it does not go with --resume');
-  }
-  if (flags.autoResume && flags.out === undefined) throw usage('--auto-resume needs --out DIR: the folder to continue the run in, or to start it in');
-}
-
-/** Warns about --chaos faults the run never reaches (they would never fire). */
-function warnUnreachedFaults(faults: Fault[], lastStep: number): void {
-  for (const f of faults) {
-    if (f.step > lastStep) process.stderr.write(warningLine(`--chaos: the ${f.kind} fault at step ${f.step} will not fire: the run ends at step ${lastStep}`) + '\n');
-  }
-}
-
 async function train(flags: TrainFlags): Promise<void> {
-  checkRunFolderFlags(flags);
   const progress = createProgress({ quiet: flags.quiet });
   // Handled from the start: a signal during loading stops the run before its first step, with a checkpoint.
   const stop = handleStopSignals((name) => {
@@ -119,30 +70,11 @@ async function train(flags: TrainFlags): Promise<void> {
 }
 
 async function trainUntilStopped(flags: TrainFlags, progress: ProgressSink, stop: StopSignals): Promise<void> {
-  let configFile = flags.config ?? DEFAULT_CONFIG;
-  if (flags.resume !== undefined) {
-    requireCheckpoint(flags.resume);
-    if (flags.config === undefined) configFile = join(flags.resume, CONFIG_FILE);
-  }
-  const config = resolveConfig(configFile, flags);
-  const cluster = clusterOptions(flags);
-  // A coordinator that listens computes nothing itself unless --workers says so.
-  const workers = config.workers ?? (cluster === undefined ? defaultWorkers() : 0);
-  const faults = chaosOf(config, workers, cluster !== undefined);
-  const outDir = flags.resume ?? flags.out ?? defaultRunDir(configFile);
-  const plan = flags.resume !== undefined ? 'resume' : planOutFolder({
-    dir: outDir, autoResume: flags.autoResume === true, force: flags.force === true,
-    configHash: hashConfig(trajectoryConfig(config)),
-  });
-  if (plan === 'replace') process.stderr.write(`dptrain: --force: starting a new run in ${outDir}, replacing the run files there\n`);
-  // After a stop request the engine is closed under its step; its complaints about that are noise.
-  const engine = chooseEngine(config, workers, (line) => { if (!stop.signal.aborted) progress.note?.(line); }, cluster);
-  const data = engine.prepare(await loadTrainData(config.data, { baseDir: dirname(configFile) }));
-  warnUnreachedFaults(faults, runLength(config, data.train.n).lastStep);
-  const outcome = await runTraining({
-    config, data, outDir, resume: plan === 'resume',
-    allocParams: engine.allocParams, createEngine: engine.create,
+  const { quiet: _quiet, json: _json, ...request } = flags;
+  const outcome = await runTrainRequest({ ...request, config: flags.config ?? (flags.resume === undefined ? DEFAULT_CONFIG : undefined) }, {
     progress, stopSignal: stop.signal,
+    notice: (line) => process.stderr.write(line + '\n'),
+    warn: (line) => process.stderr.write(warningLine(line) + '\n'),
   });
   if ('interrupted' in outcome) {
     const name = stop.received() ?? 'SIGTERM';
@@ -168,23 +100,6 @@ async function trainUntilStopped(flags: TrainFlags, progress: ProgressSink, stop
   }
 }
 
-/** The cluster options of `train --listen`, checked; undefined without --listen. */
-function clusterOptions(flags: TrainFlags): ClusterOptions | undefined {
-  if (flags.listen === undefined) {
-    const stray = (['minWorkers', 'token', 'tokenFile', 'tlsCert', 'tlsKey', 'peerTimeoutMs'] as const).find((f) => flags[f] !== undefined);
-    if (stray !== undefined) throw dptError('DPT_ERR_USAGE', `--${stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --listen HOST:PORT`);
-    return undefined;
-  }
-  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw dptError('DPT_ERR_USAGE', '--tls-cert and --tls-key go together');
-  return {
-    listen: parseListen(flags.listen),
-    minWorkers: flags.minWorkers ?? 1,
-    token: resolveToken(flags),
-    peerTimeoutMs: flags.peerTimeoutMs ?? 5000,
-    ...(flags.tlsCert === undefined ? {} : { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey! } }),
-  };
-}
-
 /** `path` as one shell word (quoted if it needs to be), for a command line the user can paste. */
 function shellWord(path: string): string {
   return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
@@ -198,7 +113,7 @@ async function verify(flags: VerifyFlags): Promise<void> {
   const faults = chaosOf(config, workers);
   const data = await loadTrainData(config.data, { baseDir: dirname(configFile) });
   const steps = flags.steps ?? 50;
-  warnUnreachedFaults(faults, Math.min(steps, runLength(config, data.train.n).lastStep));
+  warnUnreachedFaults(faults, Math.min(steps, runLength(config, data.train.n).lastStep), (line) => process.stderr.write(warningLine(line) + '\n'));
   if (!flags.quiet && !flags.json) process.stderr.write(`verify: ${configFile}, up to ${steps} steps, 1 thread vs ${workers} worker threads\n`);
   const report = await runVerify({
     config, data, workers, steps,
@@ -305,6 +220,20 @@ export function buildProgram(): Command {
     .action((model: string, flags: { format: string; out: string }) => {
       const warn = (line: string) => process.stderr.write(warningLine(line) + '\n');
       for (const f of exportModelFile(model, flags.format, flags.out, warn)) process.stdout.write(`wrote ${f}\n`);
+    });
+  program.command('predict')
+    .description('predict with a trained model file: per row of a CSV file, the class (by name) and the class probabilities')
+    .argument('<model>', 'model file written by train (model.dptmodel)')
+    .requiredOption('--input <file>', 'CSV file with the model\'s feature columns (by name; an MNIST model: 784 pixel columns, grey levels 0-255)')
+    .option('--label <column>', 'score the predictions against this column: accuracy, macro-F1 and loss on stderr')
+    .option('--out <file>', 'write the predictions to this file (default: stdout)')
+    .option('--json', 'one JSON object per row instead of CSV')
+    .option('--kernels <kind>', `wasm (default) or ts; env ${KERNELS_ENV}`, (v: string) => kernelKind(v))
+    .action(async (model: string, flags: PredictFlags) => {
+      const outcome = await runPredict(model, flags);
+      if (flags.out === undefined) process.stdout.write(outcome.text);
+      if (outcome.score !== null) process.stderr.write(outcome.score + '\n');
+      if (flags.out !== undefined) process.stdout.write(`wrote ${flags.out} (${outcome.rows} rows)\n`);
     });
   return program;
 }

@@ -24,8 +24,8 @@ export const MnistDataSpec = z.strictObject({
 
 export const DataSpec = z.discriminatedUnion('type', [MnistDataSpec, CsvDataSpec]);
 
-const wholeNonNeg = z.number({ error: 'expected a whole number' }).int({ error: 'expected a whole number' }).nonnegative({ error: 'expected a whole number >= 0' });
-const wholePos = z.number({ error: 'expected a positive whole number' }).int({ error: 'expected a positive whole number' }).positive({ error: 'expected a positive whole number' });
+export const wholeNonNeg = z.number({ error: 'expected a whole number' }).int({ error: 'expected a whole number' }).nonnegative({ error: 'expected a whole number >= 0' });
+export const wholePos = z.number({ error: 'expected a positive whole number' }).int({ error: 'expected a positive whole number' }).positive({ error: 'expected a positive whole number' });
 
 export const TrainConfig = z.strictObject({
   /** Free text: what this config is for. */
@@ -70,6 +70,8 @@ export const TrainConfig = z.strictObject({
 });
 
 export type TrainConfig = z.infer<typeof TrainConfig>;
+/** A config as written (fields with defaults may be left out). */
+export type TrainConfigInput = z.input<typeof TrainConfig>;
 export type DataSpec = z.infer<typeof DataSpec>;
 
 export function microShardsOf(config: TrainConfig): number {

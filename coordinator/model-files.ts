@@ -7,31 +7,40 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DptrainError, dptError } from '../src/errors.js';
 import type { Model } from '../src/model/model.js';
+import type { InferenceInfo } from '../src/model/inference-info.js';
 import { loadModel, saveModel, type LoadedModel } from '../src/model/save.js';
 import { exportSafetensorsTorch } from '../src/model/torch-export.js';
 import { exportTfjs, TFJS_MODEL_FILE, TFJS_WEIGHTS_FILE } from '../src/model/tfjs-export.js';
 import { ensureFolder, writeFileAtomic } from './output-paths.js';
 
-/** Writes the native model file (weights, statistics, spec and extras). */
-export function saveModelFile(file: string, model: Model, extras: Record<string, string> = {}): void {
-  writeFileAtomic(file, saveModel(model, extras), 'the model file');
+/** Writes the native model file (weights, statistics, spec, extras and what inference needs). */
+export function saveModelFile(file: string, model: Model, extras: Record<string, string> = {}, inference?: InferenceInfo): void {
+  writeFileAtomic(file, saveModel(model, extras, inference), 'the model file');
 }
 
 /** Reads a native model file; errors are DPT_ERR_MODEL_FILE and name the file. */
 export function loadModelFile(file: string): LoadedModel {
-  const bytes = readModelBytes(file);
+  return decodeModelFile(file, readModelBytes(file), loadModel);
+}
+
+/**
+ * Decodes the bytes of `file` with `decode`, refusing what is not a model
+ * file before its bytes are parsed; errors name the file.
+ */
+export function decodeModelFile<T>(file: string, bytes: Uint8Array, decode: (bytes: Uint8Array) => T): T {
   if (!startsLikeSafetensors(bytes)) {
     throw dptError('DPT_ERR_MODEL_FILE', `${file}: not a dptrain model file (train writes one as model.dptmodel in its run folder)`);
   }
   try {
-    return loadModel(bytes);
+    return decode(bytes);
   } catch (e) {
     if (e instanceof DptrainError) throw dptError(e.code, `${file}: ${e.message}`);
     throw e;
   }
 }
 
-function readModelBytes(file: string): Uint8Array {
+/** The bytes of a model file; a missing file or a folder is DPT_ERR_MODEL_FILE. */
+export function readModelBytes(file: string): Uint8Array {
   let isFolder: boolean;
   try {
     isFolder = statSync(file).isDirectory();

@@ -26,6 +26,7 @@ import { learningRate } from '../src/optim/schedule.js';
 import { evaluate, type Evaluation } from '../src/train/evaluate.js';
 import { applyStep, gradLength, planStep, type StepPlan, type StepResult } from '../src/train/step.js';
 import { dptError } from '../src/errors.js';
+import type { InferenceInfo } from '../src/model/inference-info.js';
 import { microShardsOf, type TrainConfig } from './config.js';
 import { bytesOf, CHECKPOINT_FILE, floatsOf, hashConfig, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { BatchJob, EngineOutcome, GradientEngine } from './engine.js';
@@ -65,6 +66,8 @@ export interface TrainRunOptions {
   onStep?: (step: number, model: Model) => void;
   /** A stop request, checked between steps: the run checkpoints and returns an InterruptedRun. */
   stopSignal?: AbortSignal;
+  /** Saved with the model: what inference needs (feature names, input scaling, class names). */
+  inference?: InferenceInfo;
 }
 
 /** A run stopped by its stopSignal: the checkpoint in outDir holds `step` steps. */
@@ -287,7 +290,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
   // Every worker that took part (one that reconnected counts again), or 0 for the coordinator's own thread.
   const workers = engine.summaries?.().length ?? engine.workers;
   if (lastEval === null) lastEval = evaluate(model, loss, data.test, config.evalBatchSize);
-  saveModelFile(join(outDir, MODEL_FILE), model, { loss: config.loss });
+  saveModelFile(join(outDir, MODEL_FILE), model, { loss: config.loss }, opts.inference);
   const samples = sampleCount(lastStep, stepsPerEpoch, config.batchSize, n);
   return {
     steps: lastStep,

@@ -16,7 +16,8 @@ export type ErrorCode =
   | 'DPT_ERR_WORKER'          // workers failed: a range failed too often in one step, or threads did not start
   | 'DPT_ERR_OUTPUT'          // a path the user gave cannot be written (names the path and the cause)
   | 'DPT_ERR_DIVERGED'        // training diverged: the loss is not finite
-  | 'DPT_ERR_MEMORY';         // the kernels' fixed WebAssembly memory is full
+  | 'DPT_ERR_MEMORY'          // the kernels' fixed WebAssembly memory is full
+  | 'DPT_ERR_KERNELS';        // the WebAssembly kernels cannot be fetched or compiled (names the source)
 
 export class DptrainError extends Error {
   readonly code: ErrorCode;

@@ -1,11 +1,13 @@
-// The config's `data` section -> the train and test datasets. Wiring only:
+// The config's `data` section -> the train and test datasets, and what a
+// model trained on them needs at inference (inferenceInfoOf). Wiring only:
 // the loaders are mnist.ts and csv.ts.
 
 import { dptError } from '../../src/errors.js';
 import { type Dataset, split, viewAs } from '../../src/data/dataset.js';
+import type { InferenceInfo } from '../../src/model/inference-info.js';
 import type { DataSpec } from '../config.js';
 import { loadCsv } from './csv.js';
-import { loadMnist } from './mnist.js';
+import { loadMnist, MNIST_CLASSES } from './mnist.js';
 
 export interface LoadedTrainData {
   train: Dataset;
@@ -54,4 +56,24 @@ export async function loadTrainData(spec: DataSpec, opts: LoadDataOptions = {}):
   if (c.classNames !== undefined) out.classNames = c.classNames;
   if (c.standardization !== undefined) out.standardization = c.standardization;
   return out;
+}
+
+/** MNIST models read grey levels 0-255 (as MNIST's files and images hold them), trained on them / 255. */
+export const MNIST_SCALING = { mean: [0], scale: [255] };
+
+/**
+ * What a model trained on this data needs at inference, stored in its model
+ * file: CSV feature names, their standardisation and the class names;
+ * MNIST's pixel scaling and the digits as class names.
+ */
+export function inferenceInfoOf(spec: DataSpec, data: LoadedTrainData): InferenceInfo {
+  if (spec.type === 'mnist') {
+    // NOTE: the mnist package holds k/255 rounded to 3 decimals; a grey level / 255 differs from it by < 5e-4.
+    return { scaling: MNIST_SCALING, classNames: Array.from({ length: MNIST_CLASSES }, (_, d) => String(d)) };
+  }
+  const info: InferenceInfo = {};
+  if (data.train.featureNames !== undefined) info.featureNames = data.train.featureNames.slice();
+  if (data.standardization !== undefined) info.scaling = { mean: data.standardization.mean.slice(), scale: data.standardization.scale.slice() };
+  if (data.classNames !== undefined) info.classNames = data.classNames.slice();
+  return info;
 }

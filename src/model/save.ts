@@ -7,6 +7,8 @@
 //   format   "dptrain-model"
 //   version  "1"
 //   spec     the model spec as JSON
+//   inference  what prediction needs (inference-info.ts: feature names, input
+//            scaling, class names) as JSON; absent in older files
 //   ...      caller's extras (loss name, training info), returned by loadModel
 //
 // loadModel rebuilds the model from the spec and copies the weights in; the
@@ -14,22 +16,25 @@
 // match the spec (missing, extra, wrong shape) is refused with
 // DPT_ERR_MODEL_FILE naming the tensor.
 import { DptrainError, dptError, fmtShape } from '../errors.js';
+import { parseInferenceInfo, type InferenceInfo } from './inference-info.js';
 import { buildModel, entryName, parseModelSpec, type BuildOptions, type Model } from './model.js';
 import { decodeSafetensors, encodeSafetensors, type F32Tensor } from './safetensors.js';
 
 export const MODEL_FORMAT = 'dptrain-model';
 export const MODEL_FORMAT_VERSION = '1';
 /** Metadata keys written by saveModel itself; extras may not use them. */
-export const RESERVED_METADATA_KEYS: readonly string[] = ['format', 'version', 'spec'];
+export const RESERVED_METADATA_KEYS: readonly string[] = ['format', 'version', 'spec', 'inference'];
 
 export interface LoadedModel {
   readonly model: Model;
-  /** The caller's extras given to saveModel (metadata minus format, version, spec). */
+  /** The caller's extras given to saveModel (metadata minus format, version, spec, inference). */
   readonly extras: Record<string, string>;
+  /** What prediction needs, as saved; null in a file written without it. */
+  readonly inference: InferenceInfo | null;
 }
 
-/** Encodes the model (weights and statistics buffers) and its spec. */
-export function saveModel(model: Model, extras: Record<string, string> = {}): Uint8Array {
+/** Encodes the model (weights and statistics buffers), its spec and, if given, what inference needs. */
+export function saveModel(model: Model, extras: Record<string, string> = {}, inference?: InferenceInfo): Uint8Array {
   const metadata: Record<string, string> = {};
   for (const [k, v] of Object.entries(extras)) {
     if (RESERVED_METADATA_KEYS.includes(k)) throw new RangeError(`saveModel: extras.${k} is reserved; choose another key`);
@@ -39,6 +44,7 @@ export function saveModel(model: Model, extras: Record<string, string> = {}): Ui
   metadata.format = MODEL_FORMAT;
   metadata.version = MODEL_FORMAT_VERSION;
   metadata.spec = JSON.stringify(model.spec);
+  if (inference !== undefined) metadata.inference = JSON.stringify(inference);
   const tensors: [string, F32Tensor][] = model.entries.map((e) => [
     entryName(e),
     { shape: e.shape, data: model.params.subarray(e.offset, e.offset + e.size) },
@@ -95,7 +101,22 @@ export function loadModel(bytes: Uint8Array, options: BuildOptions = {}): Loaded
   for (const [k, v] of Object.entries(metadata)) {
     if (!RESERVED_METADATA_KEYS.includes(k)) extras[k] = v;
   }
-  return { model, extras };
+  return { model, extras, inference: metadata.inference === undefined ? null : inferenceOf(metadata.inference) };
+}
+
+function inferenceOf(json: string): InferenceInfo {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (e) {
+    fail(`__metadata__.inference is not valid JSON: ${(e as Error).message}`);
+  }
+  try {
+    return parseInferenceInfo(value, '__metadata__.inference');
+  } catch (e) {
+    if (e instanceof DptrainError) fail(e.message);
+    throw e;
+  }
 }
 
 /**

@@ -28,14 +28,21 @@ import {
 export type KernelKind = 'wasm' | 'ts';
 
 let activeWasm: WasmKernels | null = null;
+let chosen = false;
 
 /** Compute with these WebAssembly kernels (null: the pure-TypeScript reference, the default). */
 export function useKernels(k: WasmKernels | null): void {
   activeWasm = k;
+  chosen = true;
   setKernels(k ?? tsKernels);
   setCellKernels(k);
   setVectorKernels(k);
   setAllocator(k);
+}
+
+/** Whether this isolate chose its kernels (useKernels was called), or computes with the default. */
+export function kernelsChosen(): boolean {
+  return chosen;
 }
 
 /** The WebAssembly kernels in use, or null with the TypeScript ones. */

@@ -105,7 +105,7 @@ describe('every command refuses bad input with one coded line and leaves everyth
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^Usage: dptrain \[options\] \[command\]/);
-    expect(r.stderr.trimEnd().split('\n').pop()).toBe('dptrain: error [DPT_ERR_USAGE]: no command given: use one of train, worker, verify, conformance, export; see dptrain --help');
+    expect(r.stderr.trimEnd().split('\n').pop()).toBe('dptrain: error [DPT_ERR_USAGE]: no command given: use one of train, worker, verify, conformance, export, predict; see dptrain --help');
   });
 
   it('help when asked: stdout, exit code 0', async () => {

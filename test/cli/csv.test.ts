@@ -26,4 +26,17 @@ describe('training on CSV data (real process)', () => {
     expect(r.stderr).toContain('DPT_ERR_DATASET');
     expect(r.stderr).toMatch(/blobs\.csv:17: column "feature_a": "oops" is not a number/);
   });
+
+  it('resumes a CSV run from its folder alone: config.json holds the data files\' absolute paths', async () => {
+    const dir = tempDir();
+    const config = join(ROOT, 'examples/csv-blobs.json');
+    const whole = await runCli(['train', '--config', config, '--out', join(dir, 'whole'), '--workers', '0', '--json', '--quiet']);
+    expect(whole.code, whole.stderr).toBe(0);
+    const cut = await runCli(['train', '--config', config, '--out', join(dir, 'cut'), '--workers', '0', '--max-steps', '5', '--quiet']);
+    expect(cut.code, cut.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'cut', 'config.json'), 'utf8')).data.train).toBe(join(ROOT, 'examples/data/blobs.csv'));
+    const resumed = await runCli(['train', '--resume', join(dir, 'cut'), '--max-steps', '0', '--json', '--quiet'], { cwd: dir });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(lastJson(resumed.stdout).weightsSha256).toBe(lastJson(whole.stdout).weightsSha256);
+  });
 });
