@@ -22,6 +22,10 @@ import { exportModelFile } from './export-command.js';
 import type { ClusterOptions } from './cluster.js';
 import { parseListen } from './net/address.js';
 import { resolveToken, TOKEN_ENV, type TokenSources } from './net/secret.js';
+import { parseAllowedOrigin } from './net/origin.js';
+import { RunStatus, teeProgress } from './live/run-status.js';
+import { runInfo } from './live/run-info.js';
+import { activeKernelKind } from '../src/tensor/setup.js';
 import { runWorkerCommand, type WorkerFlags } from '../worker/worker-command.js';
 import { defaultKernelKind, KERNELS_ENV, parseKernelKind, setupKernels } from '../worker/kernels-setup.js';
 
@@ -34,6 +38,14 @@ function wholeNumber(name: string, min: number) {
       throw new InvalidArgumentError(`${name} must be a whole number >= ${min}, got "${value}"`);
     }
     return Number(value);
+  };
+}
+
+function fraction(name: string) {
+  return (value: string): number => {
+    const v = Number(value.trim());
+    if (value.trim() === '' || !(v >= 0 && v <= 1)) throw new InvalidArgumentError(`${name} must be a number from 0 to 1, got "${value}"`);
+    return v;
   };
 }
 
@@ -58,6 +70,9 @@ interface TrainFlags extends RunFlags, TokenSources {
   tlsCert?: string;
   tlsKey?: string;
   peerTimeoutMs?: number;
+  verifyFraction?: number;
+  allowOrigin?: string[];
+  maxConnectionsPerAddress?: number;
   autoResume?: boolean;
   force?: boolean;
 }
@@ -118,7 +133,8 @@ async function train(flags: TrainFlags): Promise<void> {
   }
 }
 
-async function trainUntilStopped(flags: TrainFlags, progress: ProgressSink, stop: StopSignals): Promise<void> {
+async function trainUntilStopped(flags: TrainFlags, sink: ProgressSink, stop: StopSignals): Promise<void> {
+  let progress = sink;
   let configFile = flags.config ?? DEFAULT_CONFIG;
   if (flags.resume !== undefined) {
     requireCheckpoint(flags.resume);
@@ -126,6 +142,14 @@ async function trainUntilStopped(flags: TrainFlags, progress: ProgressSink, stop
   }
   const config = resolveConfig(configFile, flags);
   const cluster = clusterOptions(flags);
+  let stepsPerEpoch = 1;
+  if (cluster !== undefined) {
+    // The dashboard sees what the terminal sees.
+    cluster.status = new RunStatus(runInfo(config, configFile, {
+      kernels: activeKernelKind(), verifyFraction: cluster.verifyFraction, tokenRequired: cluster.token !== '',
+    }));
+    progress = teeProgress(progress, cluster.status, () => stepsPerEpoch);
+  }
   // A coordinator that listens computes nothing itself unless --workers says so.
   const workers = config.workers ?? (cluster === undefined ? defaultWorkers() : 0);
   const faults = chaosOf(config, workers, cluster !== undefined);
@@ -139,6 +163,7 @@ async function trainUntilStopped(flags: TrainFlags, progress: ProgressSink, stop
   const engine = chooseEngine(config, workers, (line) => { if (!stop.signal.aborted) progress.note?.(line); }, cluster);
   const data = engine.prepare(await loadTrainData(config.data, { baseDir: dirname(configFile) }));
   warnUnreachedFaults(faults, runLength(config, data.train.n).lastStep);
+  stepsPerEpoch = runLength(config, data.train.n).stepsPerEpoch;
   const outcome = await runTraining({
     config, data, outDir, resume: plan === 'resume',
     allocParams: engine.allocParams, createEngine: engine.create,
@@ -171,7 +196,8 @@ async function trainUntilStopped(flags: TrainFlags, progress: ProgressSink, stop
 /** The cluster options of `train --listen`, checked; undefined without --listen. */
 function clusterOptions(flags: TrainFlags): ClusterOptions | undefined {
   if (flags.listen === undefined) {
-    const stray = (['minWorkers', 'token', 'tokenFile', 'tlsCert', 'tlsKey', 'peerTimeoutMs'] as const).find((f) => flags[f] !== undefined);
+    const stray = (['minWorkers', 'token', 'tokenFile', 'tlsCert', 'tlsKey', 'peerTimeoutMs', 'verifyFraction', 'allowOrigin', 'maxConnectionsPerAddress'] as const)
+      .find((f) => flags[f] !== undefined);
     if (stray !== undefined) throw dptError('DPT_ERR_USAGE', `--${stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --listen HOST:PORT`);
     return undefined;
   }
@@ -181,6 +207,9 @@ function clusterOptions(flags: TrainFlags): ClusterOptions | undefined {
     minWorkers: flags.minWorkers ?? 1,
     token: resolveToken(flags),
     peerTimeoutMs: flags.peerTimeoutMs ?? 5000,
+    verifyFraction: flags.verifyFraction ?? 0,
+    allowOrigins: (flags.allowOrigin ?? []).map(parseAllowedOrigin),
+    maxConnectionsPerAddress: flags.maxConnectionsPerAddress ?? 32,
     ...(flags.tlsCert === undefined ? {} : { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey! } }),
   };
 }
@@ -266,6 +295,9 @@ export function buildProgram(): Command {
     .option('--tls-cert <file>', 'with --listen: PEM certificate chain, serve https and wss')
     .option('--tls-key <file>', 'with --listen: PEM private key of --tls-cert')
     .option('--peer-timeout-ms <ms>', 'with --listen: disconnect a worker silent this long (no pong, no message; default 5000)', wholeNumber('--peer-timeout-ms', 100))
+    .option('--verify-fraction <f>', 'with --listen: recompute this fraction (0 to 1) of the ranges that processes and tabs answer on another worker and compare the bits; a worker that differs is quarantined (default 0)', fraction('--verify-fraction'))
+    .option('--allow-origin <url>', 'with --listen: also let web pages of this origin open a WebSocket (repeatable; default: only the coordinator\'s own pages)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--max-connections-per-address <n>', 'with --listen: WebSocket and dashboard connections at once from one address (default 32)', wholeNumber('--max-connections-per-address', 1))
     .action(train);
   program.command('worker')
     .description('work for a coordinator started with `train --listen`: compute micro-shards on this machine\'s threads')

@@ -160,7 +160,8 @@ export interface DispatcherOptions {
   /**
    * Stragglers: a process's or tab's attempt older than speculateFactor times
    * the time its measured speed predicts, plus speculateSlackMs, is duplicated
-   * to an idle worker (factor 0: never). Defaults 3 and 100 ms.
+   * to an idle worker (factor 0: never; nor without a step timeout, nor for an
+   * attempt carrying a --chaos fault). Defaults 3 and 100 ms.
    */
   speculateFactor?: number;
   speculateSlackMs?: number;
@@ -203,6 +204,8 @@ interface Attempt {
   timedOut: boolean;
   /** A straggler whose range was duplicated to another worker already. */
   duplicated: boolean;
+  /** It carries a --chaos fault: left to the stall inspector, which the fault is there to exercise. */
+  readonly faulted: boolean;
 }
 
 /** An untrusted worker's answer waiting for a second computation of its range. */
@@ -624,13 +627,15 @@ export class Dispatcher {
     }
     const taskId = this.nextTaskId++;
     const number = slot.attempts.length;
-    const a: Attempt = { taskId, member: m, slot, number, startedAt: this.clock.now(), open: true, timedOut: false, duplicated: false };
+    const fault = number === 0 ? faultFor(this.chaos, r.step, slot.index) : undefined;
+    const a: Attempt = {
+      taskId, member: m, slot, number, startedAt: this.clock.now(), open: true, timedOut: false, duplicated: false, faulted: fault !== undefined,
+    };
     slot.attempts.push(a);
     this.attempts.set(taskId, a);
     m.open.add(taskId);
     const [rowStart, rowEnd] = rowsOf({ rows: r.job.rows, k: r.job.k, start: slot.start, end: slot.end });
     const [jobRowStart] = rowsOf(r.job);
-    const fault = number === 0 ? faultFor(this.chaos, r.step, slot.index) : undefined;
     const order: RangeOrder = {
       taskId, step: r.job.step, version: r.job.version, k: r.job.k, rows: r.job.rows, start: slot.start, end: slot.end,
       indices: r.job.indices.subarray(rowStart - jobRowStart, rowEnd - jobRowStart),
@@ -804,10 +809,12 @@ export class Dispatcher {
    * Attempts of processes and tabs that could be duplicated, with the moment
    * they become stragglers: speculateFactor times the time the worker's
    * measured speed predicts for the range, plus speculateSlackMs. Only while
-   * some other worker is idle to take the duplicate.
+   * some other worker is idle to take the duplicate, and only with a step
+   * timeout (without one, nothing is ever moved: every range waits for its
+   * worker).
    */
   private stragglers(r: Round): { attempt: Attempt; at: number; expectedMs: number }[] {
-    if (this.speculateFactor <= 0) return [];
+    if (this.speculateFactor <= 0 || this.opts.stepTimeoutMs <= 0) return [];
     const idle = [...this.members.values()].filter((m) => m.open.size === 0);
     if (idle.length === 0) return [];
     const out: { attempt: Attempt; at: number; expectedMs: number }[] = [];
@@ -815,7 +822,7 @@ export class Dispatcher {
       if (slot.answer !== null) continue;
       for (const a of slot.attempts) {
         const m = a.member;
-        if (!covers(a) || m.info.kind === 'thread' || !(m.speed > 0)) continue;
+        if (!covers(a) || a.faulted || m.info.kind === 'thread' || !(m.speed > 0)) continue;
         if (!idle.some((x) => x !== m && x !== slot.candidate?.member)) continue;
         const expectedMs = (slot.samples.reduce((t, x) => t + x, 0) / m.speed) * 1000;
         out.push({ attempt: a, at: a.startedAt + this.speculateFactor * expectedMs + this.speculateSlackMs, expectedMs });

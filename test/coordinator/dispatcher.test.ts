@@ -14,7 +14,8 @@ import { isChecked, undetectedProbability } from '../../coordinator/dispatch/ver
 import { createDispatchEngine } from '../../coordinator/engine.js';
 import type { WeightsBoard } from '../../coordinator/dispatch/weights-board.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-import { BATCH, batchIndices, bits, dataset, F, K, LOSS, model, N, nudge, reference, SEED } from '../helpers/synthetic.js';
+import { BATCH, batchIndices, bits, dataset, F, K, LOSS, model, N, nudge, reference, SEED, SPEC } from '../helpers/synthetic.js';
+import { createReferee } from '../../coordinator/dispatch/referee.js';
 
 const loss = getLoss(LOSS);
 const DATA = dataset();
@@ -72,18 +73,11 @@ class Cluster {
   readonly workers = new Map<string, FakeWorker>();
   /** The coordinator's own compute, as the referee of checked ranges. */
   readonly refereeCalls: RangeJob[] = [];
-  private readonly refereeCompute = createRangeWorker(model(), loss, SEED, { x: DATA.x, y: DATA.y, n: N, xSize: F, ySize: 1 }, BATCH);
   constructor(opts: Partial<DispatcherOptions> = {}) {
+    const referee = createReferee({ model: SPEC, loss: LOSS, seed: SEED, train: DATA, maxBatch: BATCH, board: this.board });
     this.dispatcher = new Dispatcher({
       gradLen: gradLength(this.master), stepTimeoutMs: 0, clock: this.clock, log: (line) => this.log.push(line),
-      referee: (job) => {
-        this.refereeCalls.push(job);
-        this.refereeCompute.setWeights(job.version, this.board.params);
-        const g = this.refereeCompute.gradLen;
-        const sums = new Float32Array(alignedBlocks(job.k, job.start, job.end).length * g);
-        this.refereeCompute.compute(job, (b, _node, sum) => sums.set(sum, b * g));
-        return sums;
-      },
+      referee: (job) => { this.refereeCalls.push(job); return referee(job); },
       ...opts,
     });
   }
@@ -388,7 +382,7 @@ describe('Dispatcher (in-memory transport, fake clock)', () => {
 describe('stragglers: speculative execution (fake clock)', () => {
   /** Two workers whose speeds are known after one step where both took 10 ms. */
   async function warmed(slowKind: 'tab' | 'thread', opts: Partial<DispatcherOptions> = {}) {
-    const c = new Cluster({ speculateFactor: 3, speculateSlackMs: 100, ...opts });
+    const c = new Cluster({ stepTimeoutMs: 60_000, speculateFactor: 3, speculateSlackMs: 100, ...opts });
     const fast = c.add('fast');
     const slow = c.add('slow', slowKind);
     const st = c.step(0);
@@ -418,7 +412,7 @@ describe('stragglers: speculative execution (fake clock)', () => {
     expect(c.dispatcher.stats().speculated).toBe(1);
   });
 
-  it('the straggler wins if it answers first; nothing is duplicated while no worker is idle, nor for threads', async () => {
+  it('the straggler wins if it answers first; nothing is duplicated while no worker is idle, nor for threads, nor without a step timeout, nor for a --chaos fault', async () => {
     const { c, fast, slow } = await warmed('tab');
     let st = c.step(1);
     c.clock.advance(1000); // both busy: nobody to duplicate to
@@ -438,6 +432,16 @@ describe('stragglers: speculative execution (fake clock)', () => {
     expect(t.fast.orders).toHaveLength(0);
     t.slow.answer();
     expect(bits(await st.done)).toEqual(bits(REF[1]));
+
+    for (const opts of [{ stepTimeoutMs: 0 }, { chaos: parseChaos('stall:worker=1,step=2,ms=9999') }]) {
+      const w = await warmed('tab', opts);
+      st = w.c.step(1);
+      w.fast.answer();
+      w.c.clock.advance(10_000);
+      expect(w.fast.orders, JSON.stringify(opts)).toHaveLength(0);
+      w.slow.answer();
+      expect(bits(await st.done)).toEqual(bits(REF[1]));
+    }
   });
 });
 
