@@ -41,7 +41,7 @@ export class RunStatus {
   private epoch = 1;
   private loss: number | null = null;
   private samplesPerSec = 0;
-  /** Wall time of the first step of this invocation, and of the recent steps. */
+  /** Wall time the training loop started, and the ends of the recent steps. */
   private trainingSince: number | null = null;
   private readonly stepTimes: number[] = [];
   private lossStride = 1;
@@ -79,11 +79,12 @@ export class RunStatus {
     this.step = first;
     this.stepsPerEpoch = Math.max(1, stepsPerEpoch);
     this.epoch = Math.floor(first / this.stepsPerEpoch) + 1;
+    this.trainingSince = this.now();
+    this.stepTimes.splice(0, this.stepTimes.length, this.trainingSince);
   }
 
   stepDone(info: { epoch: number; step: number; loss: number; samplesPerSec: number }): void {
     const t = this.now();
-    this.trainingSince ??= t - 1e-3;
     this.step = info.step;
     this.epoch = info.epoch + 1;
     this.loss = info.loss;

@@ -395,13 +395,13 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
         return true;
       }
     }
-    if (path !== datasetPath) {
-      sendText(res, 404, `this run trains on dataset ${opts.dataset.hash}, not ${path.slice(6, 70)}\n`);
-      return true;
-    }
     const address = req.socket.remoteAddress ?? '?';
     if (quarantined.has(address)) {
       sendText(res, 403, `address ${address} was quarantined in this run\n`);
+      return true;
+    }
+    if (path !== datasetPath) {
+      sendText(res, 404, `this run trains on dataset ${opts.dataset.hash}, not ${path.slice(6, 70)}\n`);
       return true;
     }
     res.writeHead(200, {
