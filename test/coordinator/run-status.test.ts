@@ -30,7 +30,7 @@ describe('RunStatus', () => {
     tee.start(20, 0, 1);
     for (let s = 1; s <= 10; s++) { advance(100); tee.step({ epoch: 0, step: s, loss: 1 / s, samplesPerSec: 80 }); }
     tee.epoch({ epoch: 1, step: 10, trainLoss: 0.3, test: { loss: 0.4, accuracy: 0.9, f1Macro: 0.85 } as never });
-    tee.note('worker b1 joined');
+    tee.note?.('worker b1 joined');
     expect(seen).toEqual(['start', ...Array(10).fill('step'), 'epoch', 'note worker b1 joined']);
     const { message } = status.snapshot();
     expect(message.losses).toHaveLength(10);
@@ -49,7 +49,7 @@ describe('RunStatus', () => {
     tee.step({ epoch: 0, step: 1, loss: 2, samplesPerSec: 1 });
     let { cursor } = status.snapshot();
     tee.step({ epoch: 0, step: 2, loss: 1.5, samplesPerSec: 1 });
-    tee.note('a');
+    tee.note?.('a');
     const next = status.since(cursor)!;
     expect(next.message.losses).toEqual([[2, 1.5]]);
     expect(next.message.events.map((e) => e.line)).toEqual(['a']);
