@@ -1,7 +1,7 @@
 // The dashboard's two curves, drawn with uPlot (bundled: ~50 KB, canvas,
-// no dependencies, made for live series): the loss (training loss per step
-// as a line, test loss per epoch as dots on the same step axis) and the test
-// accuracy per epoch. Both are redrawn from the whole series on each update
+// no dependencies, made for live series): the loss (training loss per step,
+// faint, with its exponential moving average over it; test loss per epoch as
+// dots on the same step axis) and the test accuracy per epoch. Both are redrawn from the whole series on each update
 // (a few thousand points at most: run-status.ts thins the series).
 import uPlot from 'uplot';
 import type { EvalPoint, LossPoint } from '../live/status-types.js';
@@ -30,6 +30,20 @@ function sizeOf(el: HTMLElement): { width: number; height: number } {
   return { width: Math.max(200, el.clientWidth), height: Math.max(160, el.clientHeight) };
 }
 
+/**
+ * The exponential moving average of the loss series, debiased (as
+ * TensorBoard's smoothing): heavier the more points there are, so a short run
+ * stays close to its raw losses and a long one reads at a glance.
+ */
+export function smoothed(points: readonly LossPoint[]): LossPoint[] {
+  const alpha = Math.min(0.95, Math.max(0, 1 - 10 / Math.max(1, points.length)));
+  let ema = 0;
+  return points.map(([step, loss], i) => {
+    ema = alpha * ema + (1 - alpha) * loss;
+    return [step, ema / (1 - alpha ** (i + 1))];
+  });
+}
+
 export interface Charts {
   update(losses: readonly LossPoint[], evals: readonly EvalPoint[]): void;
 }
@@ -43,10 +57,11 @@ export function createCharts(lossEl: HTMLElement, accEl: HTMLElement): Charts {
     axes: axes((v, decimals) => v.toFixed(decimals)),
     series: [
       {},
-      { label: 'training loss', stroke: TRAIN, width: 1.75, points: { show: false }, spanGaps: true },
+      { label: 'training loss', stroke: 'rgba(47,111,223,0.25)', width: 1, points: { show: false }, spanGaps: true },
+      { label: 'training loss (smoothed)', stroke: TRAIN, width: 2, points: { show: false }, spanGaps: true },
       { label: 'test loss', stroke: TEST, width: 1.5, dash: [4, 4], spanGaps: true, points: { show: true, size: 8, width: 2, fill: '#ffffff', stroke: TEST } },
     ],
-  }, [[], [], []], lossEl);
+  }, [[], [], [], []], lossEl);
 
   const accChart = new uPlot({
     ...sizeOf(accEl),
@@ -71,8 +86,9 @@ export function createCharts(lossEl: HTMLElement, accEl: HTMLElement): Charts {
       // One x axis for both loss series: every step with a training point or an evaluation.
       const steps = [...new Set([...losses.map((p) => p[0]), ...evals.map((e) => e.step)])].sort((a, b) => a - b);
       const train = new Map(losses.map((p) => [p[0], p[1]]));
+      const smooth = new Map(smoothed(losses).map((p) => [p[0], p[1]]));
       const test = new Map(evals.map((e) => [e.step, e.testLoss]));
-      lossChart.setData([steps, steps.map((s) => train.get(s) ?? null), steps.map((s) => test.get(s) ?? null)]);
+      lossChart.setData([steps, steps.map((s) => train.get(s) ?? null), steps.map((s) => smooth.get(s) ?? null), steps.map((s) => test.get(s) ?? null)]);
       const withAcc = evals.filter((e) => e.accuracy !== null);
       accChart.setData([withAcc.map((e) => e.step), withAcc.map((e) => 100 * e.accuracy!)]);
       // What is drawn, for tests and for anyone inspecting the page.

@@ -359,7 +359,10 @@ export class Dispatcher {
     const round = this.round;
     if (round === null || round.settled || slot.answer !== null || !round.slots.includes(slot)) {
       answer.release?.();
-      this.log(`step ${round?.step ?? '?'}: ignored a late answer from ${this.who(m)} (micro-shards ${shardLabel(slot)}, task ${a.taskId})`);
+      // After a straggler's range was duplicated, one of the two answers is late by design: not worth a line.
+      if (!slot.attempts.some((x) => x.duplicated)) {
+        this.log(`step ${round?.step ?? '?'}: ignored a late answer from ${this.who(m)} (micro-shards ${shardLabel(slot)}, task ${a.taskId})`);
+      }
       this.schedule();
       return;
     }

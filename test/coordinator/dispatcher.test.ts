@@ -406,8 +406,8 @@ describe('stragglers: speculative execution (fake clock)', () => {
     expect(fast.orders[0]).toMatchObject({ start: slow.orders[0].start, end: slow.orders[0].end });
     fast.answer();
     expect(bits(await st.done)).toEqual(bits(REF[1]));
-    slow.answer(); // it finishes at last: late, and no fault of its own
-    expect(c.text()).toMatch(/ignored a late answer from worker slow/);
+    slow.answer(); // it finishes at last: late by design, no fault of its own, not worth a log line
+    expect(c.text()).not.toMatch(/late answer/);
     expect(slow.drops).toEqual([]);
     expect(c.dispatcher.stats().speculated).toBe(1);
   });
@@ -423,7 +423,8 @@ describe('stragglers: speculative execution (fake clock)', () => {
     slow.answer();
     expect(bits(await st.done)).toEqual(bits(REF[1]));
     fast.answer();
-    expect(c.text()).toMatch(/ignored a late answer from worker fast/);
+    expect(fast.drops).toEqual([]);
+    expect(c.text()).not.toMatch(/late answer/);
 
     const t = await warmed('thread');
     st = t.c.step(1);
