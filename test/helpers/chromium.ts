@@ -43,7 +43,7 @@ export interface LaunchedBrowser {
 /** Chromium with a fresh, empty profile (user-data-dir) of its own. */
 export async function launchChromium(path: string, viewport = { width: 1280, height: 900 }): Promise<LaunchedBrowser> {
   if (!existsSync(path)) {
-    throw new Error(`${path} not found, and ${REQUIRE_BROWSER_ENV}=1 makes the browser suites required: install Debian's chromium (apt-get install -y chromium), as .ci/run does`);
+    throw new Error(`${path} not found, and ${REQUIRE_BROWSER_ENV}=1 makes the browser suite required: install Debian's chromium (apt-get install -y chromium), as .ci/run does`);
   }
   const profile = mkdtempSync(join(tmpdir(), 'dptrain-chromium-'));
   const context = await chromium.launchPersistentContext(profile, { executablePath: path, headless: true, args: CHROMIUM_ARGS, viewport });
