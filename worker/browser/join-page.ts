@@ -48,7 +48,7 @@ function show(s: TabStatus): void {
   tasks.dataset.value = String(s.tasks);
   byId('samples-per-sec').textContent = s.samplesPerSec > 0 ? Math.round(s.samplesPerSec).toLocaleString('en') : '–';
   const ds = byId('dataset');
-  ds.textContent = s.dataset === null ? '–' : s.dataset.source === 'cache' ? 'from this browser' : `downloaded (${(s.dataset.bytes / (1 << 20)).toFixed(1)} MiB)`;
+  ds.textContent = s.dataset === null ? '–' : s.dataset.source === 'cache' ? 'kept here' : `${(s.dataset.bytes / (1 << 20)).toFixed(1)} MiB fetched`;
   ds.dataset.source = s.dataset?.source ?? '';
   const over = s.state === 'finished' || s.state === 'refused' || s.state === 'quarantined' || s.state === 'error' || s.state === 'left';
   if (over) {
