@@ -138,7 +138,9 @@ function workerSpawner(count: number, procs: ChildProcess[]): (line: string) => 
 async function makeRunner(b: Bench, config: TrainConfig, data: Awaited<ReturnType<typeof loadTrainData>>, transport: Transport): Promise<Runner> {
   const procs: ChildProcess[] = [];
   const workers = transport === 'threads' ? 2 : 0;
-  const cluster = transport === 'ws' ? { listen: parseListen(listen), minWorkers: 2, token: '', peerTimeoutMs: 30_000 } : undefined;
+  const cluster = transport === 'ws'
+    ? { listen: parseListen(listen), minWorkers: 2, token: '', peerTimeoutMs: 30_000, verifyFraction: 0, allowOrigins: [], maxConnectionsPerAddress: 32 }
+    : undefined;
   const choice = chooseEngine(config, workers, transport === 'ws' ? workerSpawner(2, procs) : log, cluster);
   const model = buildTrainModel(config, choice.allocParams);
   const prepared = choice.prepare(data);

@@ -34,6 +34,14 @@ function wholeNumber(name: string, min: number) {
   };
 }
 
+function fraction(name: string) {
+  return (value: string): number => {
+    const v = Number(value.trim());
+    if (value.trim() === '' || !(v >= 0 && v <= 1)) throw new InvalidArgumentError(`${name} must be a number from 0 to 1, got "${value}"`);
+    return v;
+  };
+}
+
 interface RunFlags extends RunOverrides {
   config?: string;
   quiet?: boolean;
@@ -181,6 +189,9 @@ export function buildProgram(): Command {
     .option('--tls-cert <file>', 'with --listen: PEM certificate chain, serve https and wss')
     .option('--tls-key <file>', 'with --listen: PEM private key of --tls-cert')
     .option('--peer-timeout-ms <ms>', 'with --listen: disconnect a worker silent this long (no pong, no message; default 5000)', wholeNumber('--peer-timeout-ms', 100))
+    .option('--verify-fraction <f>', 'with --listen: recompute this fraction (0 to 1) of the ranges that processes and tabs answer on another worker and compare the bits; a worker that differs is quarantined (default 0)', fraction('--verify-fraction'))
+    .option('--allow-origin <url>', 'with --listen: also let web pages of this origin open a WebSocket (repeatable; default: only the coordinator\'s own pages)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--max-connections-per-address <n>', 'with --listen: WebSocket and dashboard connections at once from one address (default 32)', wholeNumber('--max-connections-per-address', 1))
     .action(train);
   program.command('worker')
     .description('work for a coordinator started with `train --listen`: compute micro-shards on this machine\'s threads')

@@ -1,8 +1,9 @@
 // The coordinator's network face (`train --listen HOST:PORT`): one HTTP(S)
-// port with /healthz, /readyz, /metrics, the training set at /data/<hash>
-// and the WebSocket at /ws, where worker processes (and browser tabs) join
-// the run's dispatcher. Wiring only: the routes, the transport and the
-// metrics are modules of their own.
+// port with /healthz, /readyz, /metrics, the training set at /data/<hash>,
+// the WebSocket at /ws, where worker processes and browser tabs join the
+// run's dispatcher, the live dashboard at / (fed by /live) and the volunteer
+// page at /join. Wiring only: the routes, the transport, the pages, the feed
+// and the metrics are modules of their own.
 import { readFileSync } from 'node:fs';
 import { encodeDataset } from '../src/data/binary.js';
 import type { Dataset } from '../src/data/dataset.js';
@@ -13,6 +14,10 @@ import { sha256Node } from './data/files.js';
 import type { Dispatcher } from './dispatch/dispatcher.js';
 import type { WeightsBoard } from './dispatch/weights-board.js';
 import { healthHandlers, type Phase } from './http/health.js';
+import { pageHandlers } from './http/pages.js';
+import { createLiveFeed, type LiveFeed } from './live/live-feed.js';
+import type { RunStatus } from './live/run-status.js';
+import { AddressLimit } from './net/address-limit.js';
 import { createRunMetrics, type RefusalReason, type RunMetrics } from './http/metrics.js';
 import { startHttpServer, type Handler } from './http/server.js';
 import type { ListenAddress } from './net/address.js';
@@ -28,6 +33,14 @@ export interface ClusterOptions {
   tls?: { certFile: string; keyFile: string };
   /** A peer silent this long is disconnected. */
   peerTimeoutMs: number;
+  /** Origins besides the coordinator's own whose pages may open a WebSocket (`--allow-origin`). */
+  allowOrigins: string[];
+  /** WebSocket and dashboard connections at once from one address. */
+  maxConnectionsPerAddress: number;
+  /** Fraction of the ranges answered by processes and tabs that another worker recomputes (`--verify-fraction`). */
+  verifyFraction: number;
+  /** What the dashboard shows (the CLI feeds it); without it, / and /live are not served. */
+  status?: RunStatus;
 }
 
 export interface CoordinatorNode {
@@ -39,8 +52,9 @@ export interface CoordinatorNode {
   close(outcome: 'finished' | 'interrupted' | 'failed', reason: string): Promise<void>;
 }
 
-const REFUSAL_METRIC: Partial<Record<RefusalCode | 'message', RefusalReason>> = {
+const REFUSAL_METRIC: Partial<Record<RefusalCode | 'message' | 'origin', RefusalReason>> = {
   token: 'bad-token', protocol: 'protocol-version', message: 'invalid-message', finished: 'run-finished',
+  origin: 'bad-origin', full: 'too-many-connections', quarantined: 'quarantined',
 };
 
 function readPem(file: string, what: string): Buffer {
@@ -67,10 +81,24 @@ export async function startCoordinatorNode(opts: {
   let phase: Phase = 'starting';
   const metrics = createRunMetrics();
   let transport: WsTransport | null = null;
+  const addressLimit = new AddressLimit(cluster.maxConnectionsPerAddress);
+  const status = cluster.status;
+  let live: LiveFeed | null = null;
+  if (status !== undefined) {
+    live = createLiveFeed({
+      status,
+      admit(req) {
+        const address = req.socket.remoteAddress ?? '?';
+        const release = addressLimit.acquire(address);
+        return release === null ? { ok: false, reason: `too many connections from ${address}` } : { ok: true, release };
+      },
+    });
+  }
   const handlers: Handler[] = [
     ...healthHandlers(() => phase),
     metrics.handler,
     (req, res) => transport?.datasetHandler(req, res) ?? false,
+    ...(live === null ? [] : [live.handler, ...pageHandlers({ title: status!.info.name, kernels: opts.kernels, log })]),
   ];
   const http = await startHttpServer({ host: cluster.listen.host, port: cluster.listen.port, ...(tls === undefined ? {} : { tls }), handlers });
   const blob = encodeDataset(opts.train);
@@ -79,16 +107,28 @@ export async function startCoordinatorNode(opts: {
     dataset: { blob, hash: sha256Node(blob) }, kernels: opts.kernels, token: cluster.token,
     gradLen: opts.gradLen, maxMicroShards: opts.maxMicroShards, peerTimeoutMs: cluster.peerTimeoutMs, log,
     onRefused: (code) => metrics.connectionRefused(REFUSAL_METRIC[code] ?? 'other'),
+    tls: tls !== undefined, allowOrigins: new Set(cluster.allowOrigins), addressLimit,
+    onDatasetServed: (bytes, address) => {
+      metrics.datasetServed(bytes);
+      log(`dataset: sent ${bytes} bytes to ${address}`);
+    },
   });
   const wsUrl = `${tls === undefined ? 'ws' : 'wss'}${http.url.slice(http.url.indexOf(':'))}/ws`;
-  const setPhase = (p: Phase) => { phase = p; metrics.setPhase(p); };
+  const setPhase = (p: Phase) => { phase = p; metrics.setPhase(p); status?.setPhase(p); };
   setPhase('waiting-for-workers');
   log(`listening on ${wsUrl}${cluster.token === '' ? ' (no token: any worker may join)' : ' (token required)'}`);
+  if (live !== null) {
+    log(`dashboard: ${http.url}/  volunteers: ${http.url}/join${cluster.token === '' ? '' : '#token=<the token>'}`);
+  }
   return {
     wsUrl, metrics, transport, setPhase,
     async close(outcome, reason) {
       setPhase(outcome === 'failed' ? 'failed' : outcome === 'finished' ? 'done' : 'finishing');
-      await transport!.close(outcome === 'interrupted' ? 'shutdown' : 'finished', reason);
+      const t = transport!;
+      await t.close(outcome === 'interrupted' ? 'shutdown' : 'finished', reason);
+      live?.close(); // after the workers left: the pages see the final state
+      log(`dataset: ${t.datasetBytesServed()} bytes served in this run` +
+        (t.quarantined().length === 0 ? '' : `; quarantined addresses: ${t.quarantined().join(', ')}`));
       await http.close();
     },
   };

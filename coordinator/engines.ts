@@ -2,6 +2,7 @@
 // coordinator's thread (engine.ts); `--workers N` on N worker threads
 // (transports/threads.ts) and `--listen` with worker processes and tabs
 // (cluster.ts, transports/ws.ts), both through one dispatcher. Wiring only.
+import { randomInt } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { getLoss } from '../src/losses/index.js';
 import type { Model } from '../src/model/model.js';
@@ -18,6 +19,8 @@ import type { TrainData } from './trainer.js';
 import { startCoordinatorNode, type ClusterOptions, type CoordinatorNode } from './cluster.js';
 import type { WeightsBoard } from './dispatch/weights-board.js';
 import { microShardsOf } from './config.js';
+import { createReferee } from './dispatch/referee.js';
+import { undetectedProbability } from './dispatch/verification.js';
 
 /** Worker threads when neither --workers nor the config says: one per core. */
 export function defaultWorkers(): number {
@@ -79,11 +82,24 @@ export function chooseEngine(config: TrainConfig, workers: number, log: (line: s
       const gradLen = gradLength(model);
       checkChaosIndex(chaos, gradLen);
       let node: CoordinatorNode | null = null;
+      const board: WeightsBoard = { version: 0, params: model.params };
+      const verifyFraction = cluster?.verifyFraction ?? 0;
       const dispatcher = new Dispatcher({
         gradLen, stepTimeoutMs: config.stepTimeoutMs, chaos, log,
         onMembership: () => node?.metrics.setWorkers(dispatcher.liveCount()),
+        ...(verifyFraction > 0 ? {
+          verifyFraction, verifyKey: randomInt(0, 2 ** 32),
+          referee: createReferee({ model: config.model, loss: config.loss, seed: config.seed, train: data.train, maxBatch, board }),
+        } : {}),
       });
-      const board: WeightsBoard = { version: 0, params: model.params };
+      if (cluster?.status !== undefined) {
+        cluster.status.setWorkerSource(dispatcher);
+        cluster.status.setParams(model.size);
+      }
+      if (verifyFraction > 0 && verifyFraction < 1) {
+        log(`--verify-fraction ${verifyFraction}: a worker that tampers with 10 ranges goes unnoticed with probability ` +
+          `${(100 * undetectedProbability(verifyFraction, 10)).toPrecision(2)}%, with 50: ${(100 * undetectedProbability(verifyFraction, 50)).toPrecision(2)}%`);
+      }
       const closers: ((outcome: EngineOutcome) => Promise<void>)[] = [];
       const closeAll = async (outcome: EngineOutcome) => { for (const c of closers.reverse()) await c(outcome); };
       try {

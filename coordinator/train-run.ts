@@ -20,6 +20,10 @@ import type { Fault } from './dispatch/chaos.js';
 import { chaosOf, chooseEngine, defaultWorkers } from './engines.js';
 import { parseListen } from './net/address.js';
 import { resolveToken, type TokenSources } from './net/secret.js';
+import { parseAllowedOrigin } from './net/origin.js';
+import { RunStatus, teeProgress } from './live/run-status.js';
+import { runInfo } from './live/run-info.js';
+import { activeKernelKind } from '../src/tensor/setup.js';
 import { CONFIG_FILE, defaultRunDir, planOutFolder, requireCheckpoint } from './run-folder.js';
 import { runLength, runTraining, trajectoryConfig, type InterruptedRun, type ProgressSink, type RunSummary } from './trainer.js';
 
@@ -49,6 +53,11 @@ export interface TrainRequest extends RunOverrides, TokenSources {
   tlsCert?: string;
   tlsKey?: string;
   peerTimeoutMs?: number;
+  /** With listen: the fraction (0 to 1) of the ranges processes and tabs answer that another worker recomputes. */
+  verifyFraction?: number;
+  /** With listen: origins whose pages may open a WebSocket besides the coordinator's own. */
+  allowOrigin?: string[];
+  maxConnectionsPerAddress?: number;
 }
 
 export interface TrainHooks {
@@ -102,7 +111,8 @@ function checkRunFolderOptions(req: TrainRequest): void {
 /** The cluster options of `--listen`, checked; undefined without it. */
 export function clusterOptions(req: TrainRequest): ClusterOptions | undefined {
   if (req.listen === undefined) {
-    const stray = (['minWorkers', 'token', 'tokenFile', 'tlsCert', 'tlsKey', 'peerTimeoutMs'] as const).find((f) => req[f] !== undefined);
+    const stray = (['minWorkers', 'token', 'tokenFile', 'tlsCert', 'tlsKey', 'peerTimeoutMs', 'verifyFraction', 'allowOrigin', 'maxConnectionsPerAddress'] as const)
+      .find((f) => req[f] !== undefined);
     if (stray !== undefined) throw dptError('DPT_ERR_USAGE', `--${stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --listen HOST:PORT`);
     return undefined;
   }
@@ -112,6 +122,9 @@ export function clusterOptions(req: TrainRequest): ClusterOptions | undefined {
     minWorkers: req.minWorkers ?? 1,
     token: resolveToken(req),
     peerTimeoutMs: req.peerTimeoutMs ?? 5000,
+    verifyFraction: req.verifyFraction ?? 0,
+    allowOrigins: (req.allowOrigin ?? []).map(parseAllowedOrigin),
+    maxConnectionsPerAddress: req.maxConnectionsPerAddress ?? 32,
     ...(req.tlsCert === undefined ? {} : { tls: { certFile: req.tlsCert, keyFile: req.tlsKey! } }),
   };
 }
@@ -126,6 +139,15 @@ export async function runTrainRequest(req: TrainRequest, hooks: TrainHooks): Pro
   if (config === undefined) throw dptError('DPT_ERR_USAGE', 'no config: give a config (a file or an object), or --resume DIR');
   const resolved = resolveConfig(config, req, req.baseDir);
   const cluster = clusterOptions(req);
+  let progress = hooks.progress;
+  let stepsPerEpoch = 1;
+  if (cluster !== undefined) {
+    // The dashboard sees what the terminal sees.
+    cluster.status = new RunStatus(runInfo(resolved, typeof config === 'string' ? config : 'config', {
+      kernels: activeKernelKind(), verifyFraction: cluster.verifyFraction, tokenRequired: cluster.token !== '',
+    }));
+    progress = teeProgress(progress, cluster.status, () => stepsPerEpoch);
+  }
   // A coordinator that listens computes nothing itself unless --workers says so.
   const workers = resolved.workers ?? (cluster === undefined ? defaultWorkers() : 0);
   const faults = chaosOf(resolved, workers, cluster !== undefined);
@@ -136,13 +158,15 @@ export async function runTrainRequest(req: TrainRequest, hooks: TrainHooks): Pro
   });
   if (plan === 'replace') hooks.notice(`dptrain: --force: starting a new run in ${outDir}, replacing the run files there`);
   // After a stop request the engine is closed under its step; its complaints about that are noise.
-  const engine = chooseEngine(resolved, workers, (line) => { if (hooks.stopSignal?.aborted !== true) hooks.progress.note?.(line); }, cluster);
+  const engine = chooseEngine(resolved, workers, (line) => { if (hooks.stopSignal?.aborted !== true) progress.note?.(line); }, cluster);
   const loaded = await loadTrainData(resolved.data);
   const data = engine.prepare(loaded);
-  warnUnreachedFaults(faults, runLength(resolved, data.train.n).lastStep, hooks.warn);
+  const length = runLength(resolved, data.train.n);
+  warnUnreachedFaults(faults, length.lastStep, hooks.warn);
+  stepsPerEpoch = length.stepsPerEpoch;
   return runTraining({
     config: resolved, data, outDir, resume: plan === 'resume',
     allocParams: engine.allocParams, createEngine: engine.create,
-    progress: hooks.progress, stopSignal: hooks.stopSignal, inference: inferenceInfoOf(resolved.data, loaded),
+    progress, stopSignal: hooks.stopSignal, inference: inferenceInfoOf(resolved.data, loaded),
   });
 }

@@ -1,8 +1,9 @@
-// Builds dist/ from the sources: TypeScript (tsc, with declarations) and the
-// WebAssembly SIMD kernels (AssemblyScript, scripts/build-wasm.js). Runs on
-// `npm install` / `npm ci` (the `prepare` script), so a fresh clone needs
-// nothing else, and before `npm pack` / `npm publish` (the `prepack`
-// script), so the tarball carries dist/: a registry install runs no build.
+// Builds dist/ from the sources: TypeScript (tsc, with declarations), the
+// WebAssembly SIMD kernels (AssemblyScript, scripts/build-wasm.js) and the
+// browser bundles (esbuild, scripts/build-web.js). Runs on `npm install` /
+// `npm ci` (the `prepare` script), so a fresh clone needs nothing else, and
+// before `npm pack` / `npm publish` (the `prepack` script), so the tarball
+// carries dist/: a registry install runs no build.
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -22,3 +23,4 @@ rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 const tsc = require.resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', fileURLToPath(new URL('../tsconfig.json', import.meta.url)), ...tscOptions], { stdio: 'inherit' });
 execFileSync(process.execPath, [fileURLToPath(new URL('./build-wasm.js', import.meta.url))], { stdio: 'inherit' });
+execFileSync(process.execPath, [fileURLToPath(new URL('./build-web.js', import.meta.url))], { stdio: 'inherit' });

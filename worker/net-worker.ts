@@ -19,7 +19,8 @@ import { WebSocket } from 'ws';
 import { decodeDataset } from '../src/data/binary.js';
 import type { Dataset } from '../src/data/dataset.js';
 import { dptError } from '../src/errors.js';
-import { decodeFromCoordinator, encode, type FrameLimits } from '../src/protocol/codec.js';
+import { decodeFromCoordinator, encode, FROM_COORDINATOR_LIMITS } from '../src/protocol/codec.js';
+import { garbledFrame } from '../src/protocol/faults.js';
 import { hashJson } from '../src/protocol/content-hash.js';
 import {
   PROTOCOL_VERSION, type CoordinatorMessage, type Task, type Welcome, type WorkerMessage,
@@ -48,9 +49,6 @@ export interface NetWorkerOptions {
   /** The version string of this program, for hello. */
   software: string;
 }
-
-/** Frames from the coordinator: generous, it is trusted more than workers are (weights of up to 256 MiB). */
-const FROM_COORDINATOR: FrameLimits = { maxFrameBytes: 512 << 20 };
 
 /** What a worker holds for one session (model, loss, seed, dataset): kept across reconnects to the same run. */
 interface Held {
@@ -130,7 +128,7 @@ export class NetWorker {
       let lastPing = performance.now();
       let deadAfterMs = 15_000;
       const ws = new WebSocket(url, {
-        maxPayload: FROM_COORDINATOR.maxFrameBytes, perMessageDeflate: false, handshakeTimeout: 10_000,
+        maxPayload: FROM_COORDINATOR_LIMITS.maxFrameBytes, perMessageDeflate: false, handshakeTimeout: 10_000,
         ...(this.opts.tlsCa === undefined ? {} : { ca: this.opts.tlsCa }),
       });
       this.ws = ws;
@@ -148,7 +146,7 @@ export class NetWorker {
         if (!isBinary) { log('the coordinator sent a text frame; closing'); ws.terminate(); return; }
         let msg: CoordinatorMessage;
         try {
-          msg = decodeFromCoordinator(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), FROM_COORDINATOR);
+          msg = decodeFromCoordinator(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), FROM_COORDINATOR_LIMITS);
         } catch (err) {
           log(`closing: ${(err as Error).message}`);
           ws.terminate();
@@ -300,12 +298,9 @@ export class NetWorker {
         return true;
       case 'throw':
         throw new Error(`chaos: task ${t.taskId} throws in the middle of its range`);
-      case 'garble': {
-        const junk = new Uint8Array(64);
-        for (let i = 0; i < junk.length; i++) junk[i] = (i * 73 + t.taskId) & 0xff;
-        this.ws?.send(junk);
+      case 'garble':
+        this.ws?.send(garbledFrame(t.taskId));
         return true;
-      }
       case 'corrupt':
         sums[t.fault.index ?? 0] += 1;
         return false;

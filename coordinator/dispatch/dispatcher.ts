@@ -16,6 +16,14 @@
 //     weights version, exactly the aligned blocks of the range, the right
 //     lengths and sample counts, and (from a process or a tab) finite values;
 //     a worker that answers otherwise is dropped and its range reassigned;
+//   - stragglers (speculative execution): when a worker is idle and a
+//     process's or tab's attempt has run well past the time its measured
+//     speed predicts, the range is duplicated to the idle worker; the first
+//     valid answer wins, the other is late;
+//   - verification (verification.ts): a fraction of the ranges answered by
+//     processes and tabs is computed again by another worker and the bits
+//     compared; on a mismatch the coordinator's referee recomputes the range
+//     and every worker that differs from it is quarantined;
 //   - combining: when every range has an answer, the blocks are combined in
 //     the fixed tree order (src/reduce/tree.ts).
 // Who computed what, in which order answers came, and how often a range
@@ -32,6 +40,7 @@ import type { FaultOrder, WorkerKind } from '../../src/protocol/messages.js';
 import { faultFor, type Fault } from './chaos.js';
 import { systemClock, type Clock, type Timer } from './clock.js';
 import { alignedSplit, shardLabel } from './ranges.js';
+import { firstDifference, isChecked } from './verification.js';
 
 export interface WorkerInfo {
   /** Unique within the run, e.g. `thread-1`, `p3`. */
@@ -68,6 +77,11 @@ export interface WorkerLink {
   send(order: RangeOrder): void;
   /** Disconnects the worker (it misbehaved); the transport then calls Dispatcher.leave. */
   drop(reason: string): void;
+  /**
+   * Disconnects the worker and refuses it for the rest of the run (its answer
+   * differed from the referee's). Without it, the worker is only dropped.
+   */
+  quarantine?(reason: string): void;
 }
 
 /** One range of one global batch to compute (the whole batch: [0, k)). */
@@ -91,13 +105,15 @@ export interface WorkerSummary {
   host: string;
   threads: number;
   name?: string;
-  /** Micro-shards whose answer was taken. */
+  /** Micro-shards it answered (answers that passed validation, checks of other workers' ranges included). */
   microShards: number;
   /** Samples per second of wall time over its accepted tasks (dispatch to answer). */
   samplesPerSec: number;
   /** Failed attempts, timeouts and refused answers. */
   faults: number;
-  state: 'idle' | 'busy' | 'gone';
+  /** Ranges of its that another worker (or the referee) computed again and found identical. */
+  verified: number;
+  state: 'idle' | 'busy' | 'gone' | 'quarantined';
 }
 
 /** Where the coordinator's own time went (cumulative, ms). */
@@ -110,6 +126,15 @@ export interface DispatchStats {
   workerMs: number;
   /** Ranges dispatched again (failures and timeouts). */
   reassigned: number;
+  /** Ranges of stragglers duplicated to an idle worker. */
+  speculated: number;
+  /** Untrusted answers checked against a second computation, and how many of those differed. */
+  verified: number;
+  disputes: number;
+  /** Ranges the coordinator computed itself (disputes, and checks with no other worker connected). */
+  refereed: number;
+  /** Workers quarantined for a wrong answer. */
+  quarantined: number;
 }
 
 export interface DispatcherOptions {
@@ -122,6 +147,24 @@ export interface DispatcherOptions {
   /** Without a step timeout, warn about missing workers this often. */
   stallWarnMs?: number;
   chaos?: readonly Fault[];
+  /** Fraction of the ranges answered by processes and tabs that a second worker recomputes (0: none, 1: all). */
+  verifyFraction?: number;
+  /** Secret key of the choice of checked ranges (never sent to workers). */
+  verifyKey?: number;
+  /**
+   * Computes a range in the coordinator itself, with the step's weights: the
+   * arbiter of a dispute, and the checker when no other worker is connected.
+   * Required when verifyFraction > 0.
+   */
+  referee?: (job: RangeJob) => Float32Array;
+  /**
+   * Stragglers: a process's or tab's attempt older than speculateFactor times
+   * the time its measured speed predicts, plus speculateSlackMs, is duplicated
+   * to an idle worker (factor 0: never; nor without a step timeout, nor for an
+   * attempt carrying a --chaos fault). Defaults 3 and 100 ms.
+   */
+  speculateFactor?: number;
+  speculateSlackMs?: number;
   clock?: Clock;
   log?: (line: string) => void;
   /** Joins and leaves, for the caller's own bookkeeping. */
@@ -129,6 +172,8 @@ export interface DispatcherOptions {
 }
 
 const DEFAULT_MAX_ATTEMPTS = 4;
+const DEFAULT_SPECULATE_FACTOR = 3;
+const DEFAULT_SPECULATE_SLACK_MS = 100;
 /** Dispatches of one range in one step, whatever their fate, before giving up: stops a loop of workers that die on it. */
 const MAX_DISPATCHES = 64;
 const SPEED_SMOOTHING = 0.3;
@@ -147,6 +192,8 @@ interface Member {
   samples: number;
   busyMs: number;
   faults: number;
+  verified: number;
+  quarantined: boolean;
 }
 
 interface Attempt {
@@ -157,6 +204,16 @@ interface Attempt {
   readonly startedAt: number;
   open: boolean;
   timedOut: boolean;
+  /** A straggler whose range was duplicated to another worker already. */
+  duplicated: boolean;
+  /** It carries a --chaos fault: left to the stall inspector, which the fault is there to exercise. */
+  readonly faulted: boolean;
+}
+
+/** An untrusted worker's answer waiting for a second computation of its range. */
+interface Candidate {
+  readonly answer: RangeAnswer;
+  readonly member: Member;
 }
 
 interface Slot {
@@ -173,6 +230,11 @@ interface Slot {
   readonly reasons: string[];
   /** A worker whose answer held NaN or Infinity: a second worker agreeing means the model diverged. */
   nonFiniteFrom: Member | null;
+  /** Whether an untrusted answer must be confirmed by a second computation (--verify-fraction). */
+  readonly checked: boolean;
+  candidate: Candidate | null;
+  /** The untrusted worker whose answer was taken without a check, if any (recomputed if it is caught lying this step). */
+  unchecked: Member | null;
 }
 
 interface Round {
@@ -203,7 +265,15 @@ export class Dispatcher {
   private closed = false;
   private readonly waiters: { n: number; resolve: () => void }[] = [];
   private readonly scratch: Float32Array[] = [];
-  private readonly timing: DispatchStats = { steps: 0, dispatchMs: 0, combineMs: 0, waitMs: 0, workerMs: 0, reassigned: 0 };
+  private readonly timing: DispatchStats = {
+    steps: 0, dispatchMs: 0, combineMs: 0, waitMs: 0, workerMs: 0, reassigned: 0,
+    speculated: 0, verified: 0, disputes: 0, refereed: 0, quarantined: 0,
+  };
+  private readonly verifyFraction: number;
+  /** Said once that the coordinator checks a lone worker itself (until a second worker joins). */
+  private soloNoted = false;
+  private readonly speculateFactor: number;
+  private readonly speculateSlackMs: number;
 
   constructor(private readonly opts: DispatcherOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -211,6 +281,11 @@ export class Dispatcher {
     this.maxAttempts = opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     this.stallWarnMs = opts.stallWarnMs ?? 60_000;
     this.chaos = opts.chaos ?? [];
+    this.verifyFraction = opts.verifyFraction ?? 0;
+    if (!(this.verifyFraction >= 0 && this.verifyFraction <= 1)) throw new RangeError(`verifyFraction must be in [0, 1], got ${this.verifyFraction}`);
+    if (this.verifyFraction > 0 && opts.referee === undefined) throw new Error('verifyFraction > 0 needs a referee (the coordinator\'s own compute)');
+    this.speculateFactor = opts.speculateFactor ?? DEFAULT_SPECULATE_FACTOR;
+    this.speculateSlackMs = opts.speculateSlackMs ?? DEFAULT_SPECULATE_SLACK_MS;
   }
 
   // ---- membership
@@ -221,8 +296,10 @@ export class Dispatcher {
     if (this.members.has(id)) throw new Error(`worker id ${id} joined twice`);
     this.members.set(id, {
       link, info: link.info, open: new Set(), gone: false, speed: NaN, microShards: 0, samples: 0, busyMs: 0, faults: 0,
+      verified: 0, quarantined: false,
     });
     this.opts.onMembership?.('join', link.info);
+    if (this.members.size > 1) this.soloNoted = false;
     for (const w of [...this.waiters]) {
       if (this.liveCount() >= w.n) { this.waiters.splice(this.waiters.indexOf(w), 1); w.resolve(); }
     }
@@ -284,7 +361,10 @@ export class Dispatcher {
     const round = this.round;
     if (round === null || round.settled || slot.answer !== null || !round.slots.includes(slot)) {
       answer.release?.();
-      this.log(`step ${round?.step ?? '?'}: ignored a late answer from ${this.who(m)} (micro-shards ${shardLabel(slot)}, task ${a.taskId})`);
+      // After a straggler's range was duplicated, one of the two answers is late by design: not worth a line.
+      if (!slot.attempts.some((x) => x.duplicated)) {
+        this.log(`step ${round?.step ?? '?'}: ignored a late answer from ${this.who(m)} (micro-shards ${shardLabel(slot)}, task ${a.taskId})`);
+      }
       this.schedule();
       return;
     }
@@ -300,7 +380,28 @@ export class Dispatcher {
       }
       return;
     }
-    slot.answer = answer;
+    this.credit(m, slot, a, answer);
+    if (!slot.checked || (slot.candidate === null && m.info.kind === 'thread')) {
+      this.accept(round, slot, answer, m.info.kind === 'thread' ? null : m);
+      return;
+    }
+    if (slot.candidate === null) {
+      // An untrusted answer: held until a second computation of the range confirms it.
+      slot.candidate = { answer, member: m };
+      this.schedule();
+      return;
+    }
+    if (slot.candidate.member === m) {
+      // Its own range again (it answered a duplicate of a range it had answered): no evidence either way.
+      answer.release?.();
+      this.schedule();
+      return;
+    }
+    this.compare(round, slot, slot.candidate, { answer, member: m });
+  }
+
+  /** Counts a valid answer to the worker's figures and speed, whether or not it is taken. */
+  private credit(m: Member, slot: Slot, a: Attempt, answer: RangeAnswer): void {
     const elapsed = Math.max(this.clock.now() - a.startedAt, 1e-3);
     const samples = slot.samples.reduce((s, x) => s + x, 0);
     m.microShards += slot.end - slot.start;
@@ -309,8 +410,103 @@ export class Dispatcher {
     const rate = (samples / elapsed) * 1000;
     m.speed = Number.isNaN(m.speed) ? rate : (1 - SPEED_SMOOTHING) * m.speed + SPEED_SMOOTHING * rate;
     this.timing.workerMs += answer.computeMs;
+  }
+
+  /** The range's sums are final: combine the step when it was the last one missing. */
+  private accept(round: Round, slot: Slot, answer: RangeAnswer, unchecked: Member | null = null): void {
+    slot.answer = answer;
+    slot.unchecked = unchecked;
+    this.advance(round);
+  }
+
+  private advance(round: Round): void {
+    if (round.settled) return;
     if (round.slots.every((s) => s.answer !== null)) this.finish(round);
     else this.schedule();
+  }
+
+  /**
+   * Two computations of one checked range by different workers: equal bits
+   * confirm the candidate; different bits go to the referee, whose sums are
+   * taken, and every worker that differs from them is quarantined.
+   */
+  private compare(round: Round, slot: Slot, first: Candidate, second: Candidate): void {
+    const g = this.opts.gradLen;
+    this.timing.verified++;
+    const diff = firstDifference(first.answer.sums, second.answer.sums, g);
+    if (diff === null) {
+      first.member.verified++;
+      second.answer.release?.();
+      slot.candidate = null;
+      this.accept(round, slot, first.answer);
+      return;
+    }
+    this.timing.disputes++;
+    this.log(`step ${round.step}: ${this.who(first.member)} and ${this.who(second.member)} disagree on micro-shards ${shardLabel(slot)} ` +
+      `(first at element ${diff.index} of block ${diff.block}); the coordinator recomputes them`);
+    this.settleWithReferee(round, slot, [first, second]);
+  }
+
+  /** The candidate checked by the coordinator itself: no other worker is connected. */
+  private refereeCheck(round: Round, slot: Slot, c: Candidate): void {
+    this.timing.verified++;
+    this.settleWithReferee(round, slot, [c]);
+  }
+
+  /**
+   * The referee's sums become the range's; every answer that differs from
+   * them gets its worker quarantined. The range is settled before anyone is
+   * quarantined: a quarantine makes workers leave, which reschedules.
+   */
+  private settleWithReferee(round: Round, slot: Slot, answers: Candidate[]): void {
+    const truth = this.refereeSums(round, slot);
+    const liars: [Member, string][] = [];
+    for (const c of answers) {
+      const d = firstDifference(c.answer.sums, truth, this.opts.gradLen);
+      if (d === null) c.member.verified++;
+      else liars.push([c.member, `its sums for micro-shards ${shardLabel(slot)} of step ${round.step} differ from the coordinator's recomputation (element ${d.index} of block ${d.block})`]);
+      c.answer.release?.();
+    }
+    if (liars.length > 0 && answers.length === 1) this.timing.disputes++;
+    slot.candidate = null;
+    slot.unchecked = null;
+    slot.answer = { taskId: 0, version: round.job.version, blocks: slot.blocks.map((b) => ({ level: b.level, index: b.index })), sums: truth, computeMs: 0 };
+    for (const [m, reason] of liars) this.quarantine(m, reason);
+    this.advance(round);
+  }
+
+  /** The range computed by the coordinator's referee. */
+  private refereeSums(round: Round, slot: Slot): Float32Array {
+    this.timing.refereed++;
+    const [rowStart, rowEnd] = rowsOf({ rows: round.job.rows, k: round.job.k, start: slot.start, end: slot.end });
+    const [jobRowStart] = rowsOf(round.job);
+    return this.opts.referee!({
+      ...round.job, start: slot.start, end: slot.end, indices: round.job.indices.subarray(rowStart - jobRowStart, rowEnd - jobRowStart),
+    });
+  }
+
+  /**
+   * A worker that computed wrong bits: disconnected and refused for the rest
+   * of the run (the transport decides what identity to refuse). Candidates it
+   * left in this step are discarded: nothing of its is taken unchecked.
+   */
+  private quarantine(m: Member, reason: string): void {
+    if (m.quarantined) return;
+    m.quarantined = true;
+    m.faults++;
+    this.timing.quarantined++;
+    this.log(`${this.where()}quarantining ${this.who(m)}: ${reason}; it is disconnected and refused for the rest of the run`);
+    const r = this.round;
+    if (r !== null && !r.settled) {
+      for (const slot of r.slots) {
+        if (slot.candidate?.member === m) { slot.candidate.answer.release?.(); slot.candidate = null; }
+        // Its answers this step that no one checked are recomputed too (earlier steps are applied already).
+        if (slot.unchecked === m) { slot.answer?.release?.(); slot.answer = null; slot.unchecked = null; }
+      }
+    }
+    if (m.gone) return;
+    if (m.link.quarantine !== undefined) m.link.quarantine(reason);
+    else m.link.drop(reason);
   }
 
   /** The worker says it could not compute the task (it threw), or its transport lost the task (a thread exited). */
@@ -373,8 +569,25 @@ export class Dispatcher {
       this.cut(r, idle);
       r.slots.forEach((slot, i) => this.dispatch(r, slot, idle[i]));
     } else {
-      const pending = r.slots.filter((s) => s.answer === null && !s.attempts.some((a) => a.open && !a.timedOut));
+      const pending = r.slots.filter((s) => s.answer === null && !s.attempts.some(covers));
       for (const slot of pending) {
+        const c = slot.candidate;
+        if (c !== null) {
+          // A check: by another worker, a thread first (trusted: two liars who agree cannot pass it).
+          const pick = idle.find((m) => m !== c.member && m.info.kind === 'thread') ?? idle.find((m) => m !== c.member);
+          if (pick === undefined) {
+            if ([...this.members.values()].some((m) => m !== c.member)) continue; // another worker will be idle soon
+            if (!this.soloNoted) {
+              this.soloNoted = true;
+              this.log(`step ${r.step}: no other worker is connected to check ${this.who(c.member)}; the coordinator checks its ranges itself until another worker joins`);
+            }
+            this.refereeCheck(r, slot, c);
+            return; // accept() scheduled the rest
+          }
+          idle.splice(idle.indexOf(pick), 1);
+          this.dispatch(r, slot, pick);
+          continue;
+        }
         // Prefer a worker that has not failed this range already.
         const tried = new Set(slot.attempts.map((a) => a.member));
         const pick = idle.find((m) => !tried.has(m)) ?? idle[0];
@@ -405,7 +618,10 @@ export class Dispatcher {
       const e = rg.end;
       const blocks = alignedBlocks(k, s, e);
       const samples = blocks.map((b) => shardBounds(rows, k, b.end - 1)[1] - shardBounds(rows, k, b.start)[0]);
-      return { index: i, start: s, end: e, blocks, samples, attempts: [], answer: null, failures: 0, reasons: [], nonFiniteFrom: null };
+      return {
+        index: i, start: s, end: e, blocks, samples, attempts: [], answer: null, failures: 0, reasons: [], nonFiniteFrom: null,
+        checked: isChecked(this.verifyFraction, this.opts.verifyKey ?? 0, r.job.step, s, e), candidate: null, unchecked: null,
+      };
     });
   }
 
@@ -416,13 +632,15 @@ export class Dispatcher {
     }
     const taskId = this.nextTaskId++;
     const number = slot.attempts.length;
-    const a: Attempt = { taskId, member: m, slot, number, startedAt: this.clock.now(), open: true, timedOut: false };
+    const fault = number === 0 ? faultFor(this.chaos, r.step, slot.index) : undefined;
+    const a: Attempt = {
+      taskId, member: m, slot, number, startedAt: this.clock.now(), open: true, timedOut: false, duplicated: false, faulted: fault !== undefined,
+    };
     slot.attempts.push(a);
     this.attempts.set(taskId, a);
     m.open.add(taskId);
     const [rowStart, rowEnd] = rowsOf({ rows: r.job.rows, k: r.job.k, start: slot.start, end: slot.end });
     const [jobRowStart] = rowsOf(r.job);
-    const fault = number === 0 ? faultFor(this.chaos, r.step, slot.index) : undefined;
     const order: RangeOrder = {
       taskId, step: r.job.step, version: r.job.version, k: r.job.k, rows: r.job.rows, start: slot.start, end: slot.end,
       indices: r.job.indices.subarray(rowStart - jobRowStart, rowEnd - jobRowStart),
@@ -542,17 +760,16 @@ export class Dispatcher {
     if (r.settled) return;
     const open = r.slots.flatMap((s) => (s.answer === null ? s.attempts.filter((a) => a.open && !a.timedOut) : []));
     const timeout = this.opts.stepTimeoutMs;
-    let at: number;
+    const due: number[] = this.stragglers(r).map((x) => x.at);
     if (timeout > 0) {
       // Also the moment a worker's oldest unanswered task (of any step) is twice the timeout old: see reap().
       const silent = [...this.attempts.values()].filter((a) => a.member.info.kind !== 'thread').map((a) => a.startedAt + 2 * timeout);
-      if (open.length === 0 && silent.length === 0) return;
-      at = Math.min(...open.map((a) => a.startedAt + timeout), ...silent);
-    } else {
-      if (r.slots.length === 0 || open.length === 0) return;
-      at = r.lastWarnAt + this.stallWarnMs;
+      due.push(...open.map((a) => a.startedAt + timeout), ...silent);
+    } else if (r.slots.length > 0 && open.length > 0) {
+      due.push(r.lastWarnAt + this.stallWarnMs);
     }
-    r.timer = this.clock.setTimer(() => this.inspect(r), at - this.clock.now());
+    if (due.length === 0) return;
+    r.timer = this.clock.setTimer(() => this.inspect(r), Math.min(...due) - this.clock.now());
   }
 
   private inspect(r: Round): void {
@@ -562,9 +779,12 @@ export class Dispatcher {
     const timeout = this.opts.stepTimeoutMs;
     const missing = r.slots.filter((s) => s.answer === null);
     if (timeout <= 0) {
-      r.lastWarnAt = now;
-      this.log(`step ${r.step}: stalled: ${missing.length} of ${r.slots.length} ranges missing after ${Math.round(now - r.startedAt)} ms: ` +
-        `${this.describe(missing)}; still waiting (no step timeout, so not reassigning)`);
+      if (now >= r.lastWarnAt + this.stallWarnMs) {
+        r.lastWarnAt = now;
+        this.log(`step ${r.step}: stalled: ${missing.length} of ${r.slots.length} ranges missing after ${Math.round(now - r.startedAt)} ms: ` +
+          `${this.describe(missing)}; still waiting (no step timeout, so not reassigning)`);
+      }
+      this.speculate(r, now);
       this.arm(r);
       return;
     }
@@ -586,7 +806,51 @@ export class Dispatcher {
         }
       }
     }
+    this.speculate(r, now);
     this.schedule();
+  }
+
+  /**
+   * Attempts of processes and tabs that could be duplicated, with the moment
+   * they become stragglers: speculateFactor times the time the worker's
+   * measured speed predicts for the range, plus speculateSlackMs. Only while
+   * some other worker is idle to take the duplicate, and only with a step
+   * timeout (without one, nothing is ever moved: every range waits for its
+   * worker).
+   */
+  private stragglers(r: Round): { attempt: Attempt; at: number; expectedMs: number }[] {
+    if (this.speculateFactor <= 0 || this.opts.stepTimeoutMs <= 0) return [];
+    const idle = [...this.members.values()].filter((m) => m.open.size === 0);
+    if (idle.length === 0) return [];
+    const out: { attempt: Attempt; at: number; expectedMs: number }[] = [];
+    for (const slot of r.slots) {
+      if (slot.answer !== null) continue;
+      for (const a of slot.attempts) {
+        const m = a.member;
+        if (!covers(a) || a.faulted || m.info.kind === 'thread' || !(m.speed > 0)) continue;
+        if (!idle.some((x) => x !== m && x !== slot.candidate?.member)) continue;
+        const expectedMs = (slot.samples.reduce((t, x) => t + x, 0) / m.speed) * 1000;
+        out.push({ attempt: a, at: a.startedAt + this.speculateFactor * expectedMs + this.speculateSlackMs, expectedMs });
+      }
+    }
+    return out;
+  }
+
+  /** Duplicates the ranges of stragglers to idle workers (speculative execution): the first valid answer wins. */
+  private speculate(r: Round, now: number): void {
+    for (const { attempt: a, expectedMs } of this.stragglers(r).filter((x) => x.at <= now).sort((x, y) => x.at - y.at)) {
+      const slot = a.slot;
+      const idle = [...this.members.values()].filter((m) => m.open.size === 0 && m !== a.member && m !== slot.candidate?.member);
+      const tried = new Set(slot.attempts.map((x) => x.member));
+      const pick = idle.find((m) => !tried.has(m)) ?? idle[0];
+      if (pick === undefined) return;
+      a.duplicated = true;
+      this.timing.speculated++;
+      this.log(`step ${r.step}: ${this.who(a.member)} is a straggler: micro-shards ${shardLabel(slot)} open for ${Math.round(now - a.startedAt)} ms, ` +
+        `expected ${Math.round(expectedMs)} ms at its ${Math.round(a.member.speed)} samples/s; duplicating them to ${this.who(pick)} (the first answer wins)`);
+      this.dispatch(r, slot, pick);
+      if (r.settled) return;
+    }
   }
 
   /**
@@ -634,9 +898,15 @@ export class Dispatcher {
       microShards: m.microShards,
       samplesPerSec: m.busyMs > 0 ? (m.samples / m.busyMs) * 1000 : 0,
       faults: m.faults,
-      state: m.gone ? 'gone' : m.open.size > 0 ? 'busy' : 'idle',
+      verified: m.verified,
+      state: m.quarantined ? 'quarantined' : m.gone ? 'gone' : m.open.size > 0 ? 'busy' : 'idle',
     };
   }
+}
+
+/** An attempt someone is still expected to answer in time (not timed out, not a straggler already duplicated). */
+function covers(a: Attempt): boolean {
+  return a.open && !a.timedOut && !a.duplicated;
 }
 
 function orderOf(f: Fault): FaultOrder {

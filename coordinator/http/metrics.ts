@@ -11,7 +11,9 @@ import { PHASES, type Phase } from './health.js';
 import { getRoute, sendText, type Handler } from './server.js';
 
 /** Why a worker's connection was refused: a fixed set, so the label stays bounded. */
-export const REFUSAL_REASONS = ['bad-token', 'protocol-version', 'invalid-message', 'run-finished', 'other'] as const;
+export const REFUSAL_REASONS = [
+  'bad-token', 'protocol-version', 'invalid-message', 'run-finished', 'bad-origin', 'too-many-connections', 'quarantined', 'other',
+] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 /** Step-time buckets in seconds: 1-2-5 steps from 1 ms to 10 s (a small MLP step to a long LSTM one). */
@@ -37,6 +39,8 @@ export interface RunMetrics {
   setWorkers(connected: number): void;
   rangeReassigned(ranges?: number): void;
   connectionRefused(reason: RefusalReason): void;
+  /** Bytes of the training set sent to a worker (a returning tab or a worker with a cache fetches none). */
+  datasetServed(bytes: number): void;
   setPhase(phase: Phase): void;
 }
 
@@ -52,6 +56,7 @@ export function createRunMetrics(): RunMetrics {
   const workers = new Gauge({ name: 'dptrain_workers_connected', help: 'Workers connected to the coordinator', registers });
   const reassigned = new Counter({ name: 'dptrain_ranges_reassigned_total', help: 'Micro-shard ranges reassigned to another worker (stalled, failed or disconnected)', registers });
   const refused = new Counter({ name: 'dptrain_connections_refused_total', help: 'Worker connections refused, by reason', labelNames: ['reason'], registers });
+  const datasetBytes = new Counter({ name: 'dptrain_dataset_bytes_served_total', help: 'Bytes of the training set sent to workers', registers });
   const phase = new Gauge({ name: 'dptrain_phase', help: 'The run phase: 1 for the current one, 0 for the others', labelNames: ['phase'], registers });
 
   // samples/s over the last steps' own time: the throughput while stepping
@@ -95,6 +100,7 @@ export function createRunMetrics(): RunMetrics {
     setWorkers: (connected) => workers.set(connected),
     rangeReassigned: (ranges = 1) => reassigned.inc(ranges),
     connectionRefused: (reason) => refused.inc({ reason }),
+    datasetServed: (bytes) => datasetBytes.inc(bytes),
     setPhase,
   };
 }

@@ -18,6 +18,16 @@
 //
 // Weights go to a worker only when it lacks the step's version, as one
 // `weights` frame encoded once per version and shared by every connection.
+//
+// Browser-facing guards, before a socket is accepted: the `Origin` check
+// (net/origin.ts), the per-address connection limit (net/address-limit.ts);
+// after: the token in hello, and the quarantine. A worker quarantined by the
+// dispatcher (its answer differed from the referee's) is disconnected, and
+// its network address is refused (`refuse {code: 'quarantined'}`, sent to
+// the quarantined connection too) and served no dataset for the rest of the
+// run. The address is the identity a worker
+// cannot shed by reconnecting; workers behind one NAT share it, and a liar
+// with many addresses can come back (to be caught again).
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
@@ -30,6 +40,8 @@ import { treeHeight } from '../../src/reduce/tree.js';
 import type { Dispatcher, RangeOrder, WorkerInfo, WorkerLink } from '../dispatch/dispatcher.js';
 import type { WeightsBoard } from '../dispatch/weights-board.js';
 import { pathOf, sendText, type Handler } from '../http/server.js';
+import type { AddressLimit } from '../net/address-limit.js';
+import { originProblem } from '../net/origin.js';
 import { tokenMatches } from '../net/secret.js';
 
 export interface WsTransportOptions {
@@ -56,7 +68,15 @@ export interface WsTransportOptions {
   readyTimeoutMs?: number;
   log: (line: string) => void;
   /** A connection was refused (metrics). */
-  onRefused?: (code: RefusalCode | 'message', address: string) => void;
+  onRefused?: (code: RefusalCode | 'message' | 'origin', address: string) => void;
+  /** Whether the server speaks TLS (the scheme of its own origin). */
+  tls?: boolean;
+  /** Origins besides the coordinator's own whose pages may connect (`--allow-origin`). */
+  allowOrigins?: ReadonlySet<string>;
+  /** Connections per address (shared with the dashboard's feed). */
+  addressLimit?: AddressLimit;
+  /** Bytes of the dataset sent in one response. */
+  onDatasetServed?: (bytes: number, address: string) => void;
 }
 
 export interface WsTransport {
@@ -64,6 +84,8 @@ export interface WsTransport {
   readonly datasetHandler: Handler;
   /** Bytes of the dataset sent so far (a returning worker with a cache fetches none). */
   datasetBytesServed(): number;
+  /** Addresses quarantined so far. */
+  quarantined(): string[];
   /** Connections open now, in any state. */
   connections(): number;
   /** Bytes of frames sent to and received from workers so far (WebSocket payloads, the dataset download excluded). */
@@ -100,6 +122,7 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
   let bytesServed = 0;
   let bytesSent = 0;
   let bytesReceived = 0;
+  const quarantined = new Set<string>();
   let weightsFrame: { version: number; frame: Uint8Array } | null = null;
 
   function framedWeights(version: number, step: number): Uint8Array {
@@ -120,7 +143,7 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
     timer: NodeJS.Timeout | null;
     tasksDone = 0;
 
-    constructor(readonly ws: WebSocket, readonly address: string) {
+    constructor(readonly ws: WebSocket, readonly address: string, readonly release: () => void) {
       this.lastHeard = this.lastMessage = performance.now();
       this.timer = setTimeout(() => this.drop(`said nothing within ${handshakeTimeoutMs} ms of connecting`), handshakeTimeoutMs);
       ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
@@ -205,6 +228,9 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
 
     onHello(h: Hello): void {
       this.host = h.host;
+      if (quarantined.has(this.address)) {
+        return this.refuse('quarantined', `address ${this.address} was quarantined earlier in this run (a worker there answered wrongly)`, false);
+      }
       if (closing !== null) return this.refuse('finished', closing === 'finished' ? 'the run is finished' : 'the coordinator is shutting down', closing === 'shutdown');
       if (h.protocol !== PROTOCOL_VERSION) {
         return this.refuse('protocol', `protocol version ${h.protocol}, the coordinator speaks ${PROTOCOL_VERSION}`, false);
@@ -250,6 +276,12 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
           // The dispatcher has logged why, naming the worker.
           conn.drop(reason, 'kicked', false);
         },
+        quarantine(reason: string) {
+          quarantined.add(conn.address);
+          log(`quarantined address ${conn.address} for the rest of the run`);
+          // A refusal, not a bye: the worker is not to come back (it would be refused at hello anyway).
+          conn.refuse('quarantined', `quarantined: ${reason}`, false);
+        },
       };
     }
 
@@ -291,6 +323,7 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
     /** Tells the dispatcher once (closing paths may meet). */
     leave(reason: string): void {
       live.delete(this);
+      this.release();
       const id = this.info?.id;
       if (id !== undefined) dispatcher.leave(id, reason);
     }
@@ -302,13 +335,32 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
   }
 
 
+  const reject = (socket: Duplex, status: string, body: string) => {
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  };
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (pathOf(req) !== '/ws') {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      reject(socket, '404 Not Found', `no WebSocket at ${pathOf(req)}\n`);
       return;
     }
+    const address = req.socket.remoteAddress ?? '?';
+    const bad = originProblem(req, opts.tls === true, opts.allowOrigins ?? new Set());
+    if (bad !== null) {
+      log(`refused a WebSocket from ${address}: ${bad}`);
+      opts.onRefused?.('origin', address);
+      reject(socket, '403 Forbidden', `${bad}\n`);
+      return;
+    }
+    const release = opts.addressLimit === undefined ? () => {} : opts.addressLimit.acquire(address);
+    if (release === null) {
+      log(`refused a WebSocket from ${address}: ${opts.addressLimit!.max} connections from that address are open (--max-connections-per-address)`);
+      opts.onRefused?.('full', address);
+      reject(socket, '429 Too Many Requests', `too many connections from ${address}\n`);
+      return;
+    }
+    socket.once('close', release);
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new Connection(ws, req.socket.remoteAddress ?? '?');
+      const conn = new Connection(ws, address, release);
       if (closing !== null && closing === 'finished') {
         conn.refuse('finished', 'the run is finished', false);
         return;
@@ -354,6 +406,11 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
         return true;
       }
     }
+    const address = req.socket.remoteAddress ?? '?';
+    if (quarantined.has(address)) {
+      sendText(res, 403, `address ${address} was quarantined in this run\n`);
+      return true;
+    }
     if (path !== datasetPath) {
       sendText(res, 404, `this run trains on dataset ${opts.dataset.hash}, not ${path.slice(6, 70)}\n`);
       return true;
@@ -367,6 +424,7 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
     });
     if (req.method === 'HEAD') { res.end(); return true; }
     bytesServed += opts.dataset.blob.length;
+    opts.onDatasetServed?.(opts.dataset.blob.length, address);
     res.end(opts.dataset.blob);
     return true;
   };
@@ -374,6 +432,7 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
   return {
     datasetHandler,
     datasetBytesServed: () => bytesServed,
+    quarantined: () => [...quarantined],
     connections: () => live.size,
     wireBytes: () => ({ sent: bytesSent, received: bytesReceived }),
     async close(code, reason) {

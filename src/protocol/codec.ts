@@ -31,6 +31,9 @@ export interface FrameLimits {
   maxPayloadFloats?: Partial<Record<MessageType, number>>;
 }
 
+/** What a worker accepts from its coordinator: generous, it is trusted more than workers are (weights of up to 256 MiB). */
+export const FROM_COORDINATOR_LIMITS: FrameLimits = { maxFrameBytes: 512 << 20 };
+
 // Records (msgpackr's structure cache) would make frames depend on earlier
 // frames; every frame stands alone.
 const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });

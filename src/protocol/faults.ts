@@ -10,3 +10,10 @@
 //   disconnect  a network worker closes its connection mid-range (a thread: exits, as crash)
 export const FAULT_KINDS = ['crash', 'throw', 'stall', 'garble', 'corrupt', 'disconnect'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** What a worker sends instead of its answer for a `garble` fault: 64 bytes that are no frame. */
+export function garbledFrame(taskId: number): Uint8Array {
+  const junk = new Uint8Array(64);
+  for (let i = 0; i < junk.length; i++) junk[i] = (i * 73 + taskId) & 0xff;
+  return junk;
+}

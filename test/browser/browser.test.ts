@@ -8,17 +8,15 @@
 // every fixture passes there, and every weightsSha256 equals Node's for the
 // same run with the same kernels. Without Chromium the suite skips and says
 // why (test/helpers/chromium.ts); .ci/run makes it required.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeDataset } from '../../src/data/binary.js';
 import { useKernels } from '../../src/tensor/setup.js';
-import { findChromium, REQUIRE_BROWSER_ENV } from '../helpers/chromium.js';
+import { findChromium, launchChromium, type LaunchedBrowser } from '../helpers/chromium.js';
 import { FIXTURES_DIR } from '../helpers/fixtures.js';
 import { newKernels, ROOT, wasmBytes } from '../tensor/wasm-helpers.js';
 import { fingerprint, RUNS } from './fingerprint.js';
@@ -30,17 +28,12 @@ if (CHROMIUM.skipReason !== null) console.warn(`test/browser/browser.test.ts ski
 
 describe.skipIf(CHROMIUM.skipReason !== null)('headless Chromium', () => {
   let server: Server | undefined;
-  let context: BrowserContext | undefined;
+  let browser: LaunchedBrowser | undefined;
   let origin = '';
   let blob: Uint8Array;
   let result: PageResult;
-  let profile: string | undefined;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM.path)) {
-      throw new Error(`${CHROMIUM.path} not found, and ${REQUIRE_BROWSER_ENV}=1 makes the browser suite required: install Debian's chromium (apt-get install -y chromium), as .ci/run does`);
-    }
-    profile = mkdtempSync(join(tmpdir(), 'dptrain-chromium-'));
     const bundle = await build({
       entryPoints: [join(ROOT, 'test/browser/page.ts')], bundle: true, write: false,
       platform: 'browser', format: 'esm', target: 'es2022', logLevel: 'silent',
@@ -70,14 +63,8 @@ describe.skipIf(CHROMIUM.skipReason !== null)('headless Chromium', () => {
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     origin = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
 
-    // launchPersistentContext: a new, empty user-data-dir of our own.
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM.path,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    const page = context.pages()[0] ?? await context.newPage();
+    browser = await launchChromium(CHROMIUM.path);
+    const page = browser.context.pages()[0] ?? await browser.context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
     await page.goto(`${origin}/`);
@@ -87,16 +74,15 @@ describe.skipIf(CHROMIUM.skipReason !== null)('headless Chromium', () => {
     } catch (err) {
       throw new Error(`the page failed: ${(err as Error).message}\n${errors.join('\n')}`);
     }
-    await context.close();
-    context = undefined;
+    await browser.close();
+    browser = undefined;
   }, 300_000);
 
   afterAll(async () => {
-    await context?.close(); // still open if the page failed
+    await browser?.close(); // still open if the page failed
     // Only a server that was started: close() of one that never listened calls back with an error, or never.
     const started = server;
     if (started !== undefined) await new Promise<void>((resolve) => started.close(() => resolve()));
-    if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
     useKernels(null);
   });
 

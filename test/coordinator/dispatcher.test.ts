@@ -9,11 +9,13 @@ import { computeNode } from '../../src/train/batch.js';
 import { createRangeWorker, rowsOf, type RangeWorker } from '../../src/train/range.js';
 import { gradLength } from '../../src/train/step.js';
 import { parseChaos } from '../../coordinator/dispatch/chaos.js';
-import { Dispatcher, type DispatcherOptions, type RangeOrder, type WorkerLink } from '../../coordinator/dispatch/dispatcher.js';
+import { Dispatcher, type DispatcherOptions, type RangeJob, type RangeOrder, type WorkerLink } from '../../coordinator/dispatch/dispatcher.js';
+import { isChecked, undetectedProbability } from '../../coordinator/dispatch/verification.js';
 import { createDispatchEngine } from '../../coordinator/engine.js';
 import type { WeightsBoard } from '../../coordinator/dispatch/weights-board.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-import { BATCH, batchIndices, bits, dataset, F, K, LOSS, model, N, nudge, reference, SEED } from '../helpers/synthetic.js';
+import { BATCH, batchIndices, bits, dataset, F, K, LOSS, model, N, nudge, reference, SEED, SPEC } from '../helpers/synthetic.js';
+import { createReferee } from '../../coordinator/dispatch/referee.js';
 
 const loss = getLoss(LOSS);
 const DATA = dataset();
@@ -23,16 +25,24 @@ const REF = reference(4);
 class FakeWorker implements WorkerLink {
   readonly orders: RangeOrder[] = [];
   readonly drops: string[] = [];
+  readonly quarantines: string[] = [];
+  /** Every order it was ever given. */
+  readonly history: RangeOrder[] = [];
   private readonly compute: RangeWorker;
   constructor(readonly info: WorkerLink['info'], private readonly cluster: Cluster) {
     this.compute = createRangeWorker(model(), loss, SEED, { x: DATA.x, y: DATA.y, n: N, xSize: F, ySize: 1 }, BATCH);
   }
   send(order: RangeOrder): void {
     this.orders.push(order);
+    this.history.push(order);
   }
   drop(reason: string): void {
     this.drops.push(reason);
     this.cluster.dispatcher.leave(this.info.id, `dropped: ${reason}`);
+  }
+  quarantine(reason: string): void {
+    this.quarantines.push(reason);
+    this.cluster.dispatcher.leave(this.info.id, `quarantined: ${reason}`);
   }
   /** The true answer to an order: the range's block sums with the board's weights. */
   solve(order: RangeOrder): { blocks: { level: number; index: number }[]; sums: Float32Array } {
@@ -61,9 +71,14 @@ class Cluster {
   readonly board: WeightsBoard = { version: 0, params: this.master.params };
   readonly dispatcher: Dispatcher;
   readonly workers = new Map<string, FakeWorker>();
+  /** The coordinator's own compute, as the referee of checked ranges. */
+  readonly refereeCalls: RangeJob[] = [];
   constructor(opts: Partial<DispatcherOptions> = {}) {
+    const referee = createReferee({ model: SPEC, loss: LOSS, seed: SEED, train: DATA, maxBatch: BATCH, board: this.board });
     this.dispatcher = new Dispatcher({
-      gradLen: gradLength(this.master), stepTimeoutMs: 0, clock: this.clock, log: (line) => this.log.push(line), ...opts,
+      gradLen: gradLength(this.master), stepTimeoutMs: 0, clock: this.clock, log: (line) => this.log.push(line),
+      referee: (job) => { this.refereeCalls.push(job); return referee(job); },
+      ...opts,
     });
   }
   add(id: string, kind: 'thread' | 'process' | 'tab' = 'process', threads = 1): FakeWorker {
@@ -361,5 +376,181 @@ describe('Dispatcher (in-memory transport, fake clock)', () => {
     expect(engine.workers).toBe(2);
     await engine.close();
     await expect(engine.batchGradient({ epoch: 0, step: 1, indices: batchIndices(1), microShards: K }, sum)).rejects.toThrow(/closed/);
+  });
+});
+
+describe('stragglers: speculative execution (fake clock)', () => {
+  /** Two workers whose speeds are known after one step where both took 10 ms. */
+  async function warmed(slowKind: 'tab' | 'thread', opts: Partial<DispatcherOptions> = {}) {
+    const c = new Cluster({ stepTimeoutMs: 60_000, speculateFactor: 3, speculateSlackMs: 100, ...opts });
+    const fast = c.add('fast');
+    const slow = c.add('slow', slowKind);
+    const st = c.step(0);
+    c.clock.advance(10);
+    fast.answer();
+    slow.answer();
+    nudge(c.master, await st.done);
+    return { c, fast, slow };
+  }
+
+  it('duplicates a straggler\'s range to an idle worker once it runs well past its expected time; the first answer wins', async () => {
+    const { c, fast, slow } = await warmed('tab');
+    const st = c.step(1);
+    c.clock.advance(10);
+    fast.answer();
+    c.clock.advance(30);
+    expect(fast.orders, 'not yet: 40 ms is within 3 x expected + 100 ms').toHaveLength(0);
+    c.clock.advance(200);
+    expect(c.text()).toMatch(/step 2: worker slow \(tab on host-slow\) is a straggler: micro-shards \d-\d open for \d+ ms, expected \d+ ms at its \d+ samples\/s; duplicating them to worker fast \(process on host-fast\) \(the first answer wins\)/);
+    expect(fast.orders).toHaveLength(1);
+    expect(fast.orders[0]).toMatchObject({ start: slow.orders[0].start, end: slow.orders[0].end });
+    fast.answer();
+    expect(bits(await st.done)).toEqual(bits(REF[1]));
+    slow.answer(); // it finishes at last: late by design, no fault of its own, not worth a log line
+    expect(c.text()).not.toMatch(/late answer/);
+    expect(slow.drops).toEqual([]);
+    expect(c.dispatcher.stats().speculated).toBe(1);
+  });
+
+  it('the straggler wins if it answers first; nothing is duplicated while no worker is idle, nor for threads, nor without a step timeout, nor for a --chaos fault', async () => {
+    const { c, fast, slow } = await warmed('tab');
+    let st = c.step(1);
+    c.clock.advance(1000); // both busy: nobody to duplicate to
+    expect(c.dispatcher.stats().speculated).toBe(0);
+    fast.answer();
+    c.clock.advance(1000);
+    expect(fast.orders).toHaveLength(1); // the duplicate
+    slow.answer();
+    expect(bits(await st.done)).toEqual(bits(REF[1]));
+    fast.answer();
+    expect(fast.drops).toEqual([]);
+    expect(c.text()).not.toMatch(/late answer/);
+
+    const t = await warmed('thread');
+    st = t.c.step(1);
+    t.fast.answer();
+    t.c.clock.advance(10_000);
+    expect(t.fast.orders).toHaveLength(0);
+    t.slow.answer();
+    expect(bits(await st.done)).toEqual(bits(REF[1]));
+
+    for (const opts of [{ stepTimeoutMs: 0 }, { chaos: parseChaos('stall:worker=1,step=2,ms=9999') }]) {
+      const w = await warmed('tab', opts);
+      st = w.c.step(1);
+      w.fast.answer();
+      w.c.clock.advance(10_000);
+      expect(w.fast.orders, JSON.stringify(opts)).toHaveLength(0);
+      w.slow.answer();
+      expect(bits(await st.done)).toEqual(bits(REF[1]));
+    }
+  });
+});
+
+describe('--verify-fraction: checking untrusted answers (fake clock)', () => {
+  const tamper = (a: { sums: Float32Array }) => { a.sums[5] += 0.25; };
+
+  it('with fraction 1 every range of a tab is computed twice, by different workers, and taken when the bits agree', async () => {
+    const c = new Cluster({ verifyFraction: 1 });
+    const a = c.add('a', 'tab');
+    const b = c.add('b', 'tab');
+    for (let s = 0; s < 3; s++) {
+      const st = c.step(s);
+      c.drain();
+      const sum = await st.done;
+      expect(bits(sum)).toEqual(bits(REF[s]));
+      nudge(c.master, sum);
+      const ranges = (w: FakeWorker) => w.history.filter((o) => o.step === s).map((o) => `${o.start}-${o.end}`).sort();
+      expect(ranges(a), `step ${s + 1}`).toEqual(ranges(b));
+    }
+    const stats = c.dispatcher.stats();
+    expect(stats.verified).toBe(6);
+    expect(stats.disputes).toBe(0);
+    expect(c.refereeCalls).toHaveLength(0);
+    expect(c.dispatcher.summaries().map((w) => w.verified)).toEqual([3, 3]);
+  });
+
+  it('a worker whose bits differ is quarantined, the coordinator recomputes the disputed range, and the sums do not change', async () => {
+    const c = new Cluster({ verifyFraction: 1 });
+    const liar = c.add('liar', 'tab');
+    const honest = c.add('honest', 'tab');
+    const st = c.step(0);
+    liar.answer(tamper);
+    honest.answer();
+    // Each now checks the other's range.
+    expect(honest.orders[0]).toMatchObject({ start: liar.history[0].start, end: liar.history[0].end });
+    honest.answer();
+    expect(liar.quarantines).toHaveLength(1);
+    expect(liar.quarantines[0]).toMatch(/its sums for micro-shards \d-\d of step 1 differ from the coordinator's recomputation \(element 5 of block 0\)/);
+    expect(c.text()).toMatch(/step 1: worker liar \(tab on host-liar\) and worker honest \(tab on host-honest\) disagree on micro-shards \d-\d \(first at element 5 of block 0\); the coordinator recomputes them/);
+    expect(c.text()).toMatch(/quarantining worker liar \(tab on host-liar\): .*; it is disconnected and refused for the rest of the run/);
+    // The honest range, left unchecked by the liar's departure, is checked by the coordinator.
+    expect(bits(await st.done)).toEqual(bits(REF[0]));
+    expect(c.refereeCalls).toHaveLength(2);
+    expect(c.dispatcher.summaries().find((w) => w.id === 'liar')!.state).toBe('quarantined');
+    expect(c.dispatcher.stats()).toMatchObject({ disputes: 1, quarantined: 1 });
+    expect(honest.drops).toEqual([]);
+  });
+
+  it('a worker alone is checked by the coordinator itself, which says so once and catches a lie', async () => {
+    const c = new Cluster({ verifyFraction: 1 });
+    const solo = c.add('solo', 'process');
+    let st = c.step(0);
+    solo.answer();
+    const sum = await st.done;
+    expect(bits(sum)).toEqual(bits(REF[0]));
+    nudge(c.master, sum);
+    st = c.step(1);
+    solo.answer(tamper);
+    expect(bits(await st.done)).toEqual(bits(REF[1]));
+    expect(c.log.filter((l) => /no other worker is connected to check worker solo .*; the coordinator checks its ranges itself/.test(l))).toHaveLength(1);
+    expect(solo.quarantines).toHaveLength(1);
+  });
+
+  it('threads are trusted: their answers are taken unchecked, and an idle thread is the first choice to check a tab', async () => {
+    const c = new Cluster({ verifyFraction: 1 });
+    const t = c.add('t', 'thread');
+    const tab = c.add('tab1', 'tab');
+    const st = c.step(0);
+    t.answer();
+    expect(t.orders).toHaveLength(0);
+    tab.answer();
+    expect(t.orders).toHaveLength(1);
+    expect(t.orders[0]).toMatchObject({ start: tab.history[0].start, end: tab.history[0].end });
+    t.answer();
+    expect(bits(await st.done)).toEqual(bits(REF[0]));
+    expect(c.dispatcher.stats().verified).toBe(1);
+  });
+
+  it('a caught liar\'s unchecked answers of the same step are recomputed too', async () => {
+    // A key that leaves the first range [0, 4) unchecked and checks the second [4, 7).
+    let key = 0;
+    while (isChecked(0.5, key, 0, 0, 4) || !isChecked(0.5, key, 0, 4, 7)) key++;
+    const c = new Cluster({ verifyFraction: 0.5, verifyKey: key });
+    const liar = c.add('liar', 'tab');
+    const honest = c.add('honest', 'tab');
+    const st = c.step(0);
+    expect(liar.orders[0]).toMatchObject({ start: 0, end: 4 });
+    liar.answer(tamper); // unchecked: taken for now
+    honest.answer(); // checked: the idle liar is asked to check it
+    expect(liar.orders[0]).toMatchObject({ start: 4, end: 7 });
+    liar.answer(tamper);
+    expect(liar.quarantines).toHaveLength(1);
+    expect(honest.orders[0]).toMatchObject({ start: 0, end: 4 });
+    honest.answer();
+    expect(bits(await st.done)).toEqual(bits(REF[0]));
+  });
+
+  it('the choice of checked ranges: never at 0, always at 1, about F otherwise, the same for the same key', () => {
+    let checked = 0;
+    for (let step = 0; step < 4000; step++) {
+      expect(isChecked(0, 7, step, 0, 3)).toBe(false);
+      expect(isChecked(1, 7, step, 0, 3)).toBe(true);
+      if (isChecked(0.25, 7, step, 0, 3)) checked++;
+      expect(isChecked(0.25, 7, step, 0, 3)).toBe(isChecked(0.25, 7, step, 0, 3));
+    }
+    expect(checked / 4000).toBeGreaterThan(0.22);
+    expect(checked / 4000).toBeLessThan(0.28);
+    expect(undetectedProbability(0.1, 20)).toBeCloseTo(0.9 ** 20, 12);
+    expect(() => new Dispatcher({ gradLen: 4, stepTimeoutMs: 0, verifyFraction: 0.5 })).toThrow(/needs a referee/);
   });
 });

@@ -2,7 +2,10 @@
 // fresh machine without a browser still passes `npm test` (the suites skip
 // and print the reason); CI, which installs Chromium (.ci/run), sets
 // DPTRAIN_REQUIRE_BROWSER=1 so that a missing browser fails instead.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
 
 /** Another Chromium executable than Debian's /usr/bin/chromium. */
 export const CHROMIUM_ENV = 'DPTRAIN_CHROMIUM';
@@ -22,5 +25,33 @@ export function findChromium(env: NodeJS.ProcessEnv = process.env): ChromiumChoi
     path,
     skipReason: `no headless Chromium at ${path} (install Debian's chromium, apt-get install -y chromium, ` +
       `or point ${CHROMIUM_ENV} at one; ${REQUIRE_BROWSER_ENV}=1 makes this a failure, as in .ci/run)`,
+  };
+}
+
+/** Headless Chromium's flags for tests: no sandbox (containers), no GPU, nothing fetched in the background. */
+export const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+export interface LaunchedBrowser {
+  context: BrowserContext;
+  /** Closes the browser and removes its fresh profile. */
+  close(): Promise<void>;
+}
+
+/** Chromium with a fresh, empty profile (user-data-dir) of its own. */
+export async function launchChromium(path: string, viewport = { width: 1280, height: 900 }): Promise<LaunchedBrowser> {
+  if (!existsSync(path)) {
+    throw new Error(`${path} not found, and ${REQUIRE_BROWSER_ENV}=1 makes the browser suite required: install Debian's chromium (apt-get install -y chromium), as .ci/run does`);
+  }
+  const profile = mkdtempSync(join(tmpdir(), 'dptrain-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: path, headless: true, args: CHROMIUM_ARGS, viewport });
+  return {
+    context,
+    async close() {
+      await context.close().catch(() => {});
+      rmSync(profile, { recursive: true, force: true });
+    },
   };
 }
