@@ -36,6 +36,15 @@ import type { WeightsBoard } from '../coordinator/dispatch/weights-board.js';
 import { httpUrl } from '../coordinator/net/address.js';
 import { sharedParams, startThreadTransport, type ThreadTransport } from '../coordinator/transports/threads.js';
 
+/**
+ * Where a worker stands, for its /readyz (worker/health-server.ts):
+ * `connecting` (no coordinator yet, or reconnecting to one that went away),
+ * `preparing` (welcomed: fetching the dataset, starting its threads),
+ * `ready` (says ready; computes the tasks it is given), `leaving` (stopped,
+ * or the run is finished).
+ */
+export type WorkerState = 'connecting' | 'preparing' | 'ready' | 'leaving';
+
 export interface NetWorkerOptions {
   url: URL;
   /** The shared token ('' for none). */
@@ -62,7 +71,16 @@ const FROM_COORDINATOR: FrameLimits = { maxFrameBytes: 512 << 20 };
 interface Compute {
   readonly key: string;
   readonly dispatcher: Dispatcher;
+  /**
+   * The weights the local threads compute with. Its version is this
+   * worker's own counter, bumped by every weights message, never the
+   * coordinator's number: a restarted coordinator numbers its versions
+   * from the start again, and a thread that still held weights under the
+   * same number would keep computing with them.
+   */
   readonly board: WeightsBoard;
+  /** The coordinator's version of those weights (-1: none on this connection yet). */
+  remoteVersion: number;
   readonly threads: ThreadTransport;
   readonly gradLen: number;
 }
@@ -78,9 +96,15 @@ export class NetWorker {
   private attempt = 0;
   private wake: (() => void) | null = null;
   private readonly backoff: { first: number; max: number };
+  private current: WorkerState = 'connecting';
 
   constructor(private readonly opts: NetWorkerOptions) {
     this.backoff = opts.backoffMs ?? { first: 250, max: 10_000 };
+  }
+
+  /** Where the worker stands now (asked on every /readyz). */
+  state(): WorkerState {
+    return this.current;
   }
 
   /** Runs until the run is finished, the worker is refused for good, or stop(); resolves with the exit code. */
@@ -99,6 +123,7 @@ export class NetWorker {
       });
       this.wake = null;
     }
+    this.current = 'leaving';
     this.compute?.dispatcher.close();
     await this.compute?.threads.close();
     return this.exitCode;
@@ -112,6 +137,7 @@ export class NetWorker {
   stop(reason: string): void {
     if (this.stopping) return;
     this.stopping = true;
+    this.current = 'leaving';
     this.opts.log(`stopping: ${reason}${this.task === null ? '' : ` (handing back task ${this.task.id})`}`);
     this.task?.abort.abort();
     this.wake?.();
@@ -167,6 +193,7 @@ export class NetWorker {
         switch (msg.type) {
           case 'welcome':
             welcomed = true;
+            this.current = 'preparing';
             deadAfterMs = msg.heartbeatMs * 15;
             heartbeat = setInterval(() => {
               if (performance.now() - lastPing > deadAfterMs) {
@@ -193,14 +220,15 @@ export class NetWorker {
               return;
             }
             this.compute.board.params.set(msg.params);
-            this.compute.board.version = msg.version;
+            this.compute.board.version++;
+            this.compute.remoteVersion = msg.version;
             return;
           case 'task':
             void this.onTask(msg);
             return;
           case 'bye':
             log(`the coordinator says bye: ${msg.reason}`);
-            if (msg.code === 'finished') this.exitCode = 0;
+            if (msg.code === 'finished') { this.exitCode = 0; this.current = 'leaving'; }
             return;
         }
       });
@@ -208,6 +236,7 @@ export class NetWorker {
       ws.on('close', () => {
         if (heartbeat !== null) clearInterval(heartbeat);
         this.ws = null;
+        if (!this.stopping && this.exitCode === null) this.current = 'connecting';
         // Whatever this connection asked for is reassigned by now: drop it.
         this.task?.abort.abort();
         this.task = null;
@@ -233,11 +262,13 @@ export class NetWorker {
         threads: this.opts.threads, dispatcher, board, model: w.session.model, loss: w.session.loss, seed: w.session.seed,
         session: configHash, train, maxBatch: w.session.maxBatch, log: (line) => this.opts.log(line),
       });
-      this.compute = { key, dispatcher, board, threads, gradLen };
+      this.compute = { key, dispatcher, board, threads, gradLen, remoteVersion: -1 };
     }
-    this.compute.board.version = -1; // a new connection: weights come again
+    this.compute.remoteVersion = -1; // a new connection: weights come again
     this.opts.log(`worker ${w.workerId} of run ${w.runId}: ready (${this.opts.threads} thread${this.opts.threads === 1 ? '' : 's'})`);
     this.send({ type: 'ready', configHash, datasetHash: w.dataset.hash });
+    // Only if this connection still stands: it may have closed while the dataset came.
+    if (this.ws !== null && this.ws.readyState === WebSocket.OPEN && !this.stopping) this.current = 'ready';
   }
 
   /** The training set: from --data (verified), the cache, or the coordinator (then cached). */
@@ -271,8 +302,8 @@ export class NetWorker {
   private async onTask(t: Task): Promise<void> {
     const c = this.compute;
     if (c === null) { this.send({ type: 'failed', taskId: t.taskId, reason: 'no session' }); return; }
-    if (c.board.version !== t.version) {
-      this.send({ type: 'failed', taskId: t.taskId, reason: `no weights for version ${t.version} (holds ${c.board.version})` });
+    if (c.remoteVersion !== t.version) {
+      this.send({ type: 'failed', taskId: t.taskId, reason: `no weights for version ${t.version} (holds ${c.remoteVersion})` });
       return;
     }
     // The coordinator sends a task only to an idle worker: one still running here was given up on there.
@@ -289,7 +320,7 @@ export class NetWorker {
       const blocks = alignedBlocks(t.k, t.start, t.end);
       const sums = new Float32Array(blocks.length * c.gradLen);
       await c.dispatcher.computeRange(
-        { step: t.step, version: t.version, k: t.k, rows: t.rows, start: t.start, end: t.end, indices: Uint32Array.from(t.indices) },
+        { step: t.step, version: c.board.version, k: t.k, rows: t.rows, start: t.start, end: t.end, indices: Uint32Array.from(t.indices) },
         (b) => sums.subarray(b * c.gradLen, (b + 1) * c.gradLen),
       );
       if (mine.abort.signal.aborted || this.ws !== mine.ws) return;
