@@ -104,7 +104,8 @@ export class NetWorker {
 
   /** Where the worker stands now (asked on every /readyz). */
   state(): WorkerState {
-    return this.current;
+    // Stopped, refused for good, or told the run is finished: on its way out, whatever the connection does.
+    return this.stopping || this.exitCode !== null ? 'leaving' : this.current;
   }
 
   /** Runs until the run is finished, the worker is refused for good, or stop(); resolves with the exit code. */
@@ -123,7 +124,6 @@ export class NetWorker {
       });
       this.wake = null;
     }
-    this.current = 'leaving';
     this.compute?.dispatcher.close();
     await this.compute?.threads.close();
     return this.exitCode;
@@ -137,7 +137,6 @@ export class NetWorker {
   stop(reason: string): void {
     if (this.stopping) return;
     this.stopping = true;
-    this.current = 'leaving';
     this.opts.log(`stopping: ${reason}${this.task === null ? '' : ` (handing back task ${this.task.id})`}`);
     this.task?.abort.abort();
     this.wake?.();
@@ -228,7 +227,7 @@ export class NetWorker {
             return;
           case 'bye':
             log(`the coordinator says bye: ${msg.reason}`);
-            if (msg.code === 'finished') { this.exitCode = 0; this.current = 'leaving'; }
+            if (msg.code === 'finished') this.exitCode = 0;
             return;
         }
       });
@@ -236,7 +235,7 @@ export class NetWorker {
       ws.on('close', () => {
         if (heartbeat !== null) clearInterval(heartbeat);
         this.ws = null;
-        if (!this.stopping && this.exitCode === null) this.current = 'connecting';
+        this.current = 'connecting';
         // Whatever this connection asked for is reassigned by now: drop it.
         this.task?.abort.abort();
         this.task = null;
@@ -247,6 +246,7 @@ export class NetWorker {
   }
 
   private async onWelcome(w: Welcome): Promise<void> {
+    const welcoming = this.ws; // called as the welcome arrives: the connection it came on
     const configHash = hashJson(w.session);
     if (configHash !== w.configHash) throw dptError('DPT_ERR_MESSAGE', `the session hashes to ${configHash.slice(0, 12)}, the coordinator says ${w.configHash.slice(0, 12)}`);
     const key = `${configHash}/${w.dataset.hash}`;
@@ -267,8 +267,8 @@ export class NetWorker {
     this.compute.remoteVersion = -1; // a new connection: weights come again
     this.opts.log(`worker ${w.workerId} of run ${w.runId}: ready (${this.opts.threads} thread${this.opts.threads === 1 ? '' : 's'})`);
     this.send({ type: 'ready', configHash, datasetHash: w.dataset.hash });
-    // Only if this connection still stands: it may have closed while the dataset came.
-    if (this.ws !== null && this.ws.readyState === WebSocket.OPEN && !this.stopping) this.current = 'ready';
+    // Only if that connection still stands: it may have closed while the dataset came.
+    if (this.ws === welcoming && welcoming?.readyState === WebSocket.OPEN) this.current = 'ready';
   }
 
   /** The training set: from --data (verified), the cache, or the coordinator (then cached). */
