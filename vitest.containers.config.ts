@@ -11,6 +11,7 @@ export default defineConfig({
     hookTimeout: 900_000,
     pool: 'forks',
     fileParallelism: false,
-    globalSetup: ['test/global-setup.ts'],
+    // dist/ for the host's reference runs, then the one image every suite runs.
+    globalSetup: ['test/global-setup.ts', 'test/deploy/containers/global-setup.ts'],
   },
 });

@@ -203,6 +203,7 @@ export function buildProgram(): Command {
     .option('--data <file>', 'a local copy of the training set (.dptdata), verified by hash, instead of downloading it')
     .option('--cache <dir>', 'where downloaded datasets are kept (default: the dataset cache, $DPTRAIN_CACHE)')
     .option('--tls-ca <file>', 'trust this PEM certificate for wss:// (a self-signed coordinator)')
+    .option('--health-listen <host:port>', 'serve GET /healthz (alive) and /readyz (connected, ready) on this address, for container probes')
     .option('--kernels <kind>', `wasm (default) or ts; must match the coordinator's; env ${KERNELS_ENV}`, (v: string) => kernelKind(v))
     .action(async (flags: WorkerFlags) => {
       process.exitCode = await runWorkerCommand(flags, `dptrain ${packageVersion()}, node ${process.version}`);

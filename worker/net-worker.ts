@@ -31,6 +31,15 @@ import { readBlob, readCachedBlob, sha256Node, writeBlob } from '../coordinator/
 import { httpUrl } from '../coordinator/net/address.js';
 import { inlineCompute, threadedCompute, type RangeCompute } from './range-compute.js';
 
+/**
+ * Where a worker stands, for its /readyz (worker/health-server.ts):
+ * `connecting` (no coordinator yet, or reconnecting to one that went away),
+ * `preparing` (welcomed: fetching the dataset, starting its threads),
+ * `ready` (says ready; computes the tasks it is given), `leaving` (stopped,
+ * or the run is finished).
+ */
+export type WorkerState = 'connecting' | 'preparing' | 'ready' | 'leaving';
+
 export interface NetWorkerOptions {
   url: URL;
   /** The shared token ('' for none). */
@@ -67,9 +76,16 @@ export class NetWorker {
   private attempt = 0;
   private wake: (() => void) | null = null;
   private readonly backoff: { first: number; max: number };
+  private current: WorkerState = 'connecting';
 
   constructor(private readonly opts: NetWorkerOptions) {
     this.backoff = opts.backoffMs ?? { first: 250, max: 10_000 };
+  }
+
+  /** Where the worker stands now (asked on every /readyz). */
+  state(): WorkerState {
+    // Stopped, refused for good, or told the run is finished: on its way out, whatever the connection does.
+    return this.stopping || this.exitCode !== null ? 'leaving' : this.current;
   }
 
   /** Runs until the run is finished, the worker is refused for good, or stop(); resolves with the exit code. */
@@ -155,6 +171,7 @@ export class NetWorker {
         switch (msg.type) {
           case 'welcome':
             welcomed = true;
+            this.current = 'preparing';
             deadAfterMs = msg.heartbeatMs * 15;
             heartbeat = setInterval(() => {
               if (performance.now() - lastPing > deadAfterMs) {
@@ -195,6 +212,7 @@ export class NetWorker {
       ws.on('close', () => {
         if (heartbeat !== null) clearInterval(heartbeat);
         this.ws = null;
+        this.current = 'connecting';
         // Whatever this connection asked for is reassigned by now: drop it.
         this.task?.abort.abort();
         this.task = null;
@@ -205,6 +223,7 @@ export class NetWorker {
   }
 
   private async onWelcome(w: Welcome): Promise<void> {
+    const welcoming = this.ws; // called as the welcome arrives: the connection it came on
     const configHash = hashJson(w.session);
     if (configHash !== w.configHash) throw dptError('DPT_ERR_MESSAGE', `the session hashes to ${configHash.slice(0, 12)}, the coordinator says ${w.configHash.slice(0, 12)}`);
     const key = `${configHash}/${w.dataset.hash}`;
@@ -220,6 +239,8 @@ export class NetWorker {
     }
     this.opts.log(`worker ${w.workerId} of run ${w.runId}: ready (${this.opts.threads} thread${this.opts.threads === 1 ? '' : 's'})`);
     this.send({ type: 'ready', configHash, datasetHash: w.dataset.hash });
+    // Only if that connection still stands: it may have closed while the dataset came.
+    if (this.ws === welcoming && welcoming?.readyState === WebSocket.OPEN) this.current = 'ready';
   }
 
   /** The training set: from --data (verified), the cache, or the coordinator (then cached). */

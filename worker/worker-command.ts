@@ -5,8 +5,9 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dptError } from '../src/errors.js';
 import { defaultCacheDir } from '../coordinator/data/cache-dir.js';
-import { parseConnect } from '../coordinator/net/address.js';
+import { parseConnect, parseListen } from '../coordinator/net/address.js';
 import { resolveToken, type TokenSources } from '../coordinator/net/secret.js';
+import { startWorkerHealth } from './health-server.js';
 import { NetWorker } from './net-worker.js';
 
 export interface WorkerFlags extends TokenSources {
@@ -16,12 +17,15 @@ export interface WorkerFlags extends TokenSources {
   data?: string;
   cache?: string;
   tlsCa?: string;
+  /** HOST:PORT for /healthz and /readyz (container probes); none by default. */
+  healthListen?: string;
   quiet?: boolean;
 }
 
 export async function runWorkerCommand(flags: WorkerFlags, software: string): Promise<number> {
   const url = parseConnect(flags.connect);
   const token = resolveToken(flags);
+  const healthListen = flags.healthListen === undefined ? undefined : parseListen(flags.healthListen, '--health-listen');
   let tlsCa: Buffer | undefined;
   if (flags.tlsCa !== undefined) {
     try {
@@ -37,6 +41,9 @@ export async function runWorkerCommand(flags: WorkerFlags, software: string): Pr
     ...(flags.data === undefined ? {} : { dataFile: flags.data }),
     ...(tlsCa === undefined ? {} : { tlsCa }),
   });
+  // Up before the first connection: a probe must find a worker that is still looking for its coordinator alive.
+  const health = healthListen === undefined ? undefined : await startWorkerHealth(healthListen, () => worker.state());
+  if (health !== undefined) log(`health on ${health.url} (/healthz, /readyz)`);
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     if (++signals > 1) process.exit(signal === 'SIGINT' ? 130 : 143);
@@ -49,5 +56,6 @@ export async function runWorkerCommand(flags: WorkerFlags, software: string): Pr
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    await health?.close();
   }
 }

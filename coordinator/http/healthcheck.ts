@@ -5,9 +5,12 @@
 //   - with --listen HOST:PORT (a coordinator): healthy when GET /healthz on
 //     that port answers 200 within 3 s (https with --tls-cert; a wildcard
 //     host is probed on loopback);
-//   - without (a worker, or a coordinator with local threads only): healthy
-//     while the dptrain process exists. It has no port to ask, and a process
-//     that died ends its container anyway, so there is nothing more to check.
+//   - with --health-listen HOST:PORT (a worker): the same, on that port
+//     (worker/health-server.ts);
+//   - without either (a worker without a health port, or a coordinator with
+//     local threads only): healthy while the dptrain process exists. It has
+//     no port to ask, and a process that died ends its container anyway, so
+//     there is nothing more to check.
 //
 // Usage: node healthcheck.js [--pid N]  (default: PID 1, or the first
 // dptrain process when an init such as `podman run --init` is PID 1).
@@ -32,10 +35,13 @@ function flagValue(argv: readonly string[], name: string): string | undefined {
 
 /** The /healthz URL to probe for a dptrain command line, or undefined when it does not listen. */
 export function healthzUrl(argv: readonly string[]): string | undefined {
-  const listen = flagValue(argv, '--listen');
+  const option = flagValue(argv, '--listen') !== undefined ? '--listen' : '--health-listen';
+  const listen = flagValue(argv, option);
   if (listen === undefined) return undefined;
   const m = /^(?:\[([^\]]*)\]|([^:]*)):(\d+)$/.exec(listen);
-  if (m === null) throw new Error(`--listen ${listen}: expected HOST:PORT`);
+  if (m === null) throw new Error(`${option} ${listen}: expected HOST:PORT`);
+  // Port 0 is picked when the process starts; its command line cannot say which.
+  if (Number(m[3]) === 0) throw new Error(`${option} ${listen}: port 0 is picked at start, so it cannot be probed; give a fixed port`);
   let host = m[1] ?? m[2];
   if (host === '' || host === '0.0.0.0') host = '127.0.0.1';
   else if (host === '::') host = '::1';
@@ -84,7 +90,12 @@ function probe(url: string): Promise<number> {
 export async function checkHealth(pid?: string): Promise<string | undefined> {
   const argv = dptrainCommandLine(pid);
   if (argv === undefined) return pid !== undefined ? `no process ${pid}` : 'no dptrain process in this container';
-  const url = healthzUrl(argv);
+  let url: string | undefined;
+  try {
+    url = healthzUrl(argv);
+  } catch (err) {
+    return (err as Error).message;
+  }
   if (url === undefined) return undefined;
   try {
     const status = await probe(url);

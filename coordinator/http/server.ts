@@ -21,6 +21,8 @@ export interface HttpServerOptions {
   /** PEM certificate chain and private key: serve HTTPS (and so wss://) instead of HTTP. */
   tls?: { cert: Buffer; key: Buffer };
   handlers: readonly Handler[];
+  /** The command-line option that gave the address, named when it cannot be bound (default --listen). */
+  option?: string;
 }
 
 export interface RunningHttpServer {
@@ -83,7 +85,7 @@ export function startHttpServer(opts: HttpServerOptions): Promise<RunningHttpSer
   const server = opts.tls !== undefined ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest) : createHttpServer(onRequest);
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
-      reject(dptError('DPT_ERR_USAGE', `cannot listen on ${opts.host}:${opts.port} (${err.code ?? err.message}); choose another --listen address or port`));
+      reject(dptError('DPT_ERR_USAGE', `cannot listen on ${opts.host}:${opts.port} (${err.code ?? err.message}); choose another ${opts.option ?? '--listen'} address or port`));
     };
     server.once('error', onError);
     server.listen(opts.port, opts.host, () => {

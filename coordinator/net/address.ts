@@ -6,12 +6,12 @@ export interface ListenAddress {
   port: number;
 }
 
-/** HOST:PORT, [IPv6]:PORT or :PORT (all interfaces); port 0 picks a free one. */
-export function parseListen(value: string): ListenAddress {
+/** HOST:PORT, [IPv6]:PORT or :PORT (all interfaces); port 0 picks a free one. `option` names it in errors. */
+export function parseListen(value: string, option = '--listen'): ListenAddress {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value.trim());
   const port = m === null ? NaN : Number(m[3]);
   if (m === null || !(port >= 0 && port <= 65535)) {
-    throw dptError('DPT_ERR_USAGE', `--listen must be HOST:PORT (e.g. 0.0.0.0:7070, 127.0.0.1:0, [::1]:7070), got "${value}"`);
+    throw dptError('DPT_ERR_USAGE', `${option} must be HOST:PORT (e.g. 0.0.0.0:7070, 127.0.0.1:0, [::1]:7070), got "${value}"`);
   }
   const host = m[1] ?? (m[2] === '' ? '0.0.0.0' : m[2]);
   return { host, port };

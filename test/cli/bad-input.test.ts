@@ -68,6 +68,7 @@ describe('every command refuses bad input with one coded line and leaves everyth
     ['--chaos naming a worker slot that does not exist', () => ['train', '--config', config, '--workers', '2', '--chaos', 'crash:worker=5,step=1', '--out', join(dir, 'x')], 2, 'DPT_ERR_USAGE', 'crash names worker=5, but there are only 2 worker slots'],
     ['--chaos with --workers 0', () => ['train', '--config', config, '--workers', '0', '--chaos', 'crash:worker=0,step=1', '--out', join(dir, 'x')], 2, 'DPT_ERR_USAGE', 'faults are injected into worker threads: use --workers 1 or more'],
     ['--chaos corrupting an element past the gradient', () => ['train', '--config', config, '--workers', '1', '--chaos', 'corrupt:worker=0,step=1,index=99999999', '--out', join(dir, 'x')], 2, 'DPT_ERR_USAGE', '--chaos: corrupt index=99999999 is past the gradient vector'],
+    ['worker --health-listen without a port', () => ['worker', '--connect', 'ws://127.0.0.1:1', '--health-listen', 'localhost'], 2, 'DPT_ERR_USAGE', '--health-listen must be HOST:PORT (e.g. 0.0.0.0:7070, 127.0.0.1:0, [::1]:7070), got "localhost"'],
     ['--resume with --out', () => ['train', '--resume', run, '--out', join(dir, 'x')], 2, 'DPT_ERR_USAGE', '--resume and --out: give one'],
     ['--auto-resume without --out', () => ['train', '--config', config, '--auto-resume'], 2, 'DPT_ERR_USAGE', '--auto-resume needs --out DIR'],
     ['export --format onnx', () => ['export', model, '--format', 'onnx', '--out', join(dir, 'x')], 2, 'DPT_ERR_USAGE', '--format must be one of torch, tfjs, got "onnx"'],

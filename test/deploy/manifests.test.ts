@@ -10,21 +10,21 @@
 // OpenAPI spec). Neither schema rejects every typo: Kubernetes' own schemas
 // allow unknown fields (a cluster's `kubectl apply --validate=strict` does not).
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
-import { parse, parseAllDocuments } from 'yaml';
+import { parse } from 'yaml';
 import * as core from 'kubernetes-models/v1';
 import * as apps from 'kubernetes-models/apps/v1';
 import * as batch from 'kubernetes-models/batch/v1';
 import { readConfigFile } from '../../coordinator/config.js';
 import { ROOT } from '../helpers/cli.js';
+import { kubectlMissing, kustomize, parseYamlDocs, REQUIRE_KUBECTL_ENV } from '../helpers/kubectl.js';
+import { loadCompose as loadInterpolated } from './rehearse.js';
 
 const DEPLOY = join(ROOT, 'deploy');
 const K8S = join(DEPLOY, 'k8s');
-const REQUIRE_KUBECTL_ENV = 'DPTRAIN_REQUIRE_KUBECTL';
 
 type Obj = Record<string, any>;
 
@@ -45,6 +45,8 @@ function composeErrors(doc: unknown): string[] {
 }
 
 const loadCompose = (): Obj => parse(readFileSync(join(DEPLOY, 'compose.yaml'), 'utf8'));
+/** As compose reads it with none of its variables set: every default in force. */
+const loadDefaults = (): Obj => loadInterpolated(join(DEPLOY, 'compose.yaml'), {});
 
 /** The value after `flag` in an argument list. */
 function arg(args: string[], flag: string): string {
@@ -70,7 +72,7 @@ describe('deploy/compose.yaml', () => {
   });
 
   it('coordinator and workers agree: port, token, image; the run folder is on a volume; the config file exists', () => {
-    const { services, volumes } = loadCompose();
+    const { services, volumes } = loadDefaults();
     const c = services.coordinator, w = services.worker;
     const port = listenPort(c.command);
     expect(arg(c.command, '--listen')).toBe(`0.0.0.0:${port}`);
@@ -78,7 +80,12 @@ describe('deploy/compose.yaml', () => {
     expect(arg(w.command, '--connect')).toBe(`ws://coordinator:${port}`);
     expect(c.command).toContain('--auto-resume');
     expect(w.image).toBe(c.image);
+    expect(c.image).toBe('dptrain:latest');
     expect([c.env_file, w.env_file]).toEqual(['dptrain.env', 'dptrain.env']); // DPTRAIN_TOKEN
+    // The workers' health port, for the image's HEALTHCHECK; not the coordinator's.
+    expect(arg(w.command, '--health-listen')).toMatch(/^0\.0\.0\.0:\d+$/);
+    expect(listenPort(['--listen', arg(w.command, '--health-listen')])).not.toBe(port);
+    expect(w.deploy.replicas).toBe('2');
     const out = arg(c.command, '--out');
     expect(c.volumes).toContain('runs:/runs');
     expect(out.startsWith('/runs/')).toBe(true);
@@ -101,19 +108,6 @@ function validateK8s(obj: Obj): void {
   new model(obj).validate();
 }
 
-function kubectlMissing(): string | undefined {
-  try {
-    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore' });
-    return undefined;
-  } catch {
-    return 'kubectl is not installed (Debian: apt-get install kubernetes-client)';
-  }
-}
-
-const parseYamlDocs = (text: string): Obj[] =>
-  // YAML 1.1, as Kubernetes reads it.
-  parseAllDocuments(text, { version: '1.1' }).map((d) => d.toJS() as Obj).filter((d) => d !== null);
-
 /**
  * The objects that `kubectl apply -k deploy/k8s` would send. Without kubectl,
  * the kustomization's resource files as written (no generated ConfigMap),
@@ -122,7 +116,7 @@ const parseYamlDocs = (text: string): Obj[] =>
 function renderK8s(): { objects: Obj[]; rendered: boolean } {
   const why = kubectlMissing();
   if (why === undefined) {
-    return { objects: parseYamlDocs(execFileSync('kubectl', ['kustomize', K8S], { encoding: 'utf8' })), rendered: true };
+    return { objects: kustomize(K8S), rendered: true };
   }
   if (process.env[REQUIRE_KUBECTL_ENV] === '1') throw new Error(`${REQUIRE_KUBECTL_ENV}=1 but ${why}`);
   console.log(`not rendering deploy/k8s with kustomize: ${why}; validating its resource files as written`);
@@ -139,9 +133,9 @@ const find = (kind: string, name: string): Obj => {
 const clone = (o: Obj): Obj => structuredClone(o);
 
 describe('deploy/k8s', () => {
-  it('renders with kustomize into a coordinator Job, its Service and claim, a worker Deployment, the token Secret and the config ConfigMap', () => {
+  it('renders with kustomize into a coordinator Job, its Service and claim, a worker Deployment and the config ConfigMap (the token Secret is made outside)', () => {
     const kinds = objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
-    const expected = ['Deployment/dptrain-worker', 'Job/dptrain-coordinator', 'PersistentVolumeClaim/dptrain-runs', 'Secret/dptrain-token', 'Service/dptrain-coordinator'];
+    const expected = ['Deployment/dptrain-worker', 'Job/dptrain-coordinator', 'PersistentVolumeClaim/dptrain-runs', 'Service/dptrain-coordinator'];
     if (rendered) {
       expect(kinds.filter((k) => !k.startsWith('ConfigMap/'))).toEqual(expected);
       expect(kinds.find((k) => k.startsWith('ConfigMap/'))).toMatch(/^ConfigMap\/dptrain-config-[a-z0-9]+$/);
@@ -182,8 +176,11 @@ describe('deploy/k8s', () => {
     // Probes on the coordinator's port: alive /healthz, ready /readyz.
     expect([c.startupProbe.httpGet, c.livenessProbe.httpGet, c.readinessProbe.httpGet]).toEqual([
       { path: '/healthz', port: 'http' }, { path: '/healthz', port: 'http' }, { path: '/readyz', port: 'http' }]);
-    expect(w.livenessProbe.exec.command).toEqual(['node', '/app/dist/coordinator/http/healthcheck.js']);
-    expect(existsSync(join(ROOT, 'coordinator/http/healthcheck.ts'))).toBe(true);
+    // The workers' on their --health-listen port.
+    const health = listenPort(['--listen', arg(w.args, '--health-listen')]);
+    expect(arg(w.args, '--health-listen')).toBe(`0.0.0.0:${health}`);
+    expect(w.ports).toEqual([{ name: 'health', containerPort: health }]);
+    expect([w.livenessProbe.httpGet, w.readinessProbe.httpGet]).toEqual([{ path: '/healthz', port: 'health' }, { path: '/readyz', port: 'health' }]);
 
     // Every volume names an object of the kustomization; every path flag lies in its mount.
     const mountOf = (container: Obj, spec: Obj, path: string): Obj => {
@@ -195,7 +192,10 @@ describe('deploy/k8s', () => {
     const configVolume = mountOf(c, pod.spec, arg(c.args, '--config'));
     if (rendered) expect(objects.some((o) => o.kind === 'ConfigMap' && o.metadata.name === configVolume.configMap.name)).toBe(true);
     for (const [container, spec] of [[c, pod.spec], [w, dep.spec.template.spec]]) {
-      expect(mountOf(container, spec, arg(container.args, '--token-file')).secret.secretName).toBe(find('Secret', 'dptrain-token').metadata.name);
+      // The Secret made with `kubectl create secret generic dptrain-token --from-literal=token=...`;
+      // optional: false said out loud, which podman kube play 4.3 needs.
+      expect(mountOf(container, spec, arg(container.args, '--token-file')).secret).toEqual({ secretName: 'dptrain-token', defaultMode: 0o440, optional: false });
+      expect(arg(container.args, '--token-file').endsWith('/token')).toBe(true);
       // A read-only root file system: the dataset cache goes to an emptyDir.
       expect(container.securityContext.readOnlyRootFilesystem).toBe(true);
       const cache = (container.env as Obj[]).find((e) => e.name === 'DPTRAIN_CACHE')!.value;

@@ -20,10 +20,16 @@ export interface Proc {
 
 const live = new Set<Proc>();
 
-/** `dptrain ARGS` as a child process; `wrap` runs it through another command (e.g. `ip netns exec NS`). */
-export function spawnCli(args: string[], env: Record<string, string> = {}, name = args[0], wrap: string[] = []): Proc {
+/**
+ * `dptrain ARGS` as a child process; `wrap` runs it through another command
+ * (e.g. `ip netns exec NS`). `env` is added to this process's environment
+ * (an undefined value removes the variable); `cwd` defaults to the checkout.
+ */
+export function spawnCli(args: string[], env: Record<string, string | undefined> = {}, name = args[0], wrap: string[] = [], cwd = ROOT): Proc {
   const argv = [...wrap, process.execPath, BIN, ...args];
-  const child = spawn(argv[0], argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
+  for (const k of Object.keys(childEnv)) if (childEnv[k] === undefined) delete childEnv[k];
+  const child = spawn(argv[0], argv.slice(1), { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
   let out = '';
   let stdout = '';
   const listeners = new Set<() => void>();

