@@ -5,18 +5,29 @@
 //   - the training set is copied ONCE onto SharedArrayBuffers (wholeShared)
 //     and every thread reads it in place;
 //   - the weights: threads read a SharedArrayBuffer. When the weights board
-//     already lives on one (the coordinator builds its model over it, see
-//     sharedParams), publishing a version is one Atomics.store; otherwise the
-//     board is copied in first (a network worker's weights arrive in frames);
-//   - each task writes its partial sums into a result region, a
-//     SharedArrayBuffer lent to that one task until it settles (RegionPool),
-//     so a late or failed task can never scribble over an accepted answer.
+//     already lives on one, publishing a version is one Atomics.store;
+//     otherwise (the coordinator's weights in its WebAssembly memory, where
+//     its SGD step runs in place; a network worker's weights arriving in
+//     frames) the board is copied in first;
+//   - each order's partial sums go into a result region, a SharedArrayBuffer
+//     lent to that one order until it settles (RegionPool), so a late or
+//     failed order can never scribble over an accepted answer.
 // Nothing is transferred, so no isolate ever detaches a buffer.
 //
-// Piscina runs one task per thread at a time and replaces a thread that
-// exits; a link is a lane of the pool, not a particular thread, which is all
-// the dispatcher needs (each link holds at most one open task, and the pool
-// has as many threads as links).
+// Per step, nothing is posted (DESIGN.md measured ~70 us per Piscina task,
+// and 0.2-0.4 ms here until a sleeping thread runs): every thread runs one
+// long serve task (worker/thread-worker.ts) that takes its orders from a
+// mailbox in shared memory (worker/thread-mailbox.ts). Sending an order is
+// a few stores and an Atomics.notify; the thread spins on the mailbox for
+// a while after each answer (so the next order finds it awake) before it
+// sleeps in Atomics.wait; its answer is a store the coordinator awaits with
+// Atomics.waitAsync, off its event loop's critical path.
+//
+// Piscina keeps what is not the hot loop: starting the threads (a warm-up
+// task each, held at a barrier), and replacing a thread that dies. A link
+// is a lane of the pool, not a particular thread: when a thread exits, its
+// serve task fails, the lane's open order is reported failed, and a new
+// serve task (new mailbox, new port) runs on Piscina's replacement thread.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
@@ -26,10 +37,12 @@ import { formatZodError } from '../../src/check/zod-format.js';
 import { alignedBlocks } from '../../src/reduce/tree.js';
 import { activeKernelKind } from '../../src/tensor/setup.js';
 import { kernelsModule } from '../../worker/kernels-setup.js';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import {
   CONTROL_LENGTH, CONTROL_VERSION, ReadyReply, TaskReply, THREAD_PROTOCOL_VERSION,
-  type StepTask, type ThreadSetup, type WarmupTask,
+  type ServeTask, type ThreadSetup, type WarmupTask,
 } from '../../worker/thread-protocol.js';
+import { createMailbox, postOrder, readReply, W, type Mailbox } from '../../worker/thread-mailbox.js';
 import type { Dispatcher, RangeOrder, WorkerLink } from '../dispatch/dispatcher.js';
 import type { WeightsBoard } from '../dispatch/weights-board.js';
 
@@ -49,6 +62,8 @@ export interface ThreadTransportOptions {
   maxBatch: number;
   /** Link ids are `${idPrefix}${i}`. Default 't'. */
   idPrefix?: string;
+  /** How long a thread spins on its mailbox after an answer before it sleeps (default DEFAULT_SPIN_US). */
+  spinUs?: number;
   log?: (line: string) => void;
 }
 
@@ -84,21 +99,38 @@ export function threadWorkerFile(): string {
   throw new Error('dist/worker/thread-worker.js not found: run `npm run build`');
 }
 
+/**
+ * A thread's spin on its mailbox after an answer, before it sleeps: longer
+ * than the coordinator's turn between two steps (reduction, SGD step,
+ * sampling, dispatch), short enough that idle threads soon stop using a core.
+ */
+export const DEFAULT_SPIN_US = 2000;
+
+// NOTE: Node 20 (V8 11.3) has Atomics.waitAsync; tsconfig's lib ES2022 does not declare it.
+const waitAsync = (Atomics as unknown as {
+  waitAsync(a: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
+}).waitAsync;
+
+/** A thread whose serve task fails this often in a row without answering an order leaves the run. */
+const MAX_SERVE_FAILURES = 8;
+
 interface Region {
+  readonly id: number;
   readonly buffer: SharedArrayBuffer;
   readonly floats: Float32Array;
   readonly blocks: number;
 }
 
-/** Result regions lent to one task at a time, sized in blocks of one gradient vector each. */
+/** Result regions lent to one order at a time, sized in blocks of one gradient vector each. */
 class RegionPool {
   private readonly free: Region[] = [];
+  private count = 0;
   constructor(private readonly blockFloats: number) {}
   acquire(blocks: number): Region {
     const i = this.free.findIndex((r) => r.blocks >= blocks);
     if (i >= 0) return this.free.splice(i, 1)[0];
     const buffer = new SharedArrayBuffer(blocks * this.blockFloats * 4);
-    return { buffer, floats: new Float32Array(buffer), blocks };
+    return { id: this.count++, buffer, floats: new Float32Array(buffer), blocks };
   }
   release(region: Region): void {
     this.free.push(region);
@@ -153,47 +185,122 @@ export async function startThreadTransport(opts: ThreadTransportOptions): Promis
     Atomics.store(control, CONTROL_VERSION, version);
   }
 
-  function link(id: string): WorkerLink {
+  const spinUs = opts.spinUs ?? DEFAULT_SPIN_US;
+
+  /** One serve loop of a lane: its mailbox, the coordinator's end of its port, the regions it was sent. */
+  interface Serving {
+    readonly mailbox: Mailbox;
+    readonly port: MessagePort;
+    readonly known: Set<number>;
+  }
+  /** The order a lane is computing. */
+  interface Open {
+    readonly order: RangeOrder;
+    readonly region: Region;
+    readonly serving: Serving;
+    readonly seq: number;
+  }
+  interface Lane {
+    readonly id: string;
+    serving: Serving;
+    open: Open | null;
+    /** Serve tasks that failed in a row without answering an order. */
+    failures: number;
+    gone: boolean;
+  }
+
+  /** Starts a serve task on the pool for the lane (a fresh mailbox and port). */
+  function serve(lane: Lane): Serving {
+    const { port1, port2 } = new MessageChannel();
+    const serving: Serving = { mailbox: createMailbox(opts.maxBatch), port: port1, known: new Set() };
+    const task: ServeTask = {
+      type: 'serve', protocol: THREAD_PROTOCOL_VERSION, session: opts.session, mailbox: serving.mailbox.buffer, port: port2, spinUs,
+    };
+    // The task holds a thread for good: it ends when the thread dies or close() stops it.
+    pool.run(task, { transferList: [port2] }).then(
+      () => {},
+      (err: unknown) => serveEnded(lane, serving, err instanceof Error ? err.message : String(err)),
+    );
+    return serving;
+  }
+
+  /** The lane's thread died (or its serve loop threw): fail its open order, and serve again on the replacement. */
+  function serveEnded(lane: Lane, serving: Serving, reason: string): void {
+    serving.port.close();
+    if (closed || lane.gone || lane.serving !== serving) return;
+    const open = lane.open;
+    lane.open = null;
+    if (++lane.failures > MAX_SERVE_FAILURES) {
+      lane.gone = true;
+      if (open !== null) regions.release(open.region);
+      dispatcher.leave(lane.id, `its thread failed ${lane.failures} times in a row (${reason})`);
+      return;
+    }
+    // First the new serve loop, so that the range can go straight back to this lane.
+    lane.serving = serve(lane);
+    if (open !== null) {
+      regions.release(open.region);
+      dispatcher.failure(lane.id, open.order.taskId, reason);
+    }
+  }
+
+  /** Resolves when the serve loop has answered order `seq` (never, if its thread dies first). */
+  async function answered(mailbox: Mailbox, seq: number): Promise<void> {
+    for (;;) {
+      const done = Atomics.load(mailbox.words, W.DONE_SEQ);
+      if (done === seq) return;
+      const wait = waitAsync(mailbox.words, W.DONE_SEQ, done);
+      if (wait.async) await wait.value;
+    }
+  }
+
+  function settle(lane: Lane, open: Open): void {
+    if (closed || lane.open !== open) return; // the thread died meanwhile: already failed
+    lane.open = null;
+    lane.failures = 0;
+    const { order, region } = open;
+    const parsed = TaskReply.safeParse(readReply(open.serving.mailbox));
+    if (!parsed.success) {
+      regions.release(region);
+      dispatcher.failure(lane.id, order.taskId, `malformed reply: ${formatZodError(parsed.error).replace(/\n/g, '; ')}`);
+      return;
+    }
+    const reply = parsed.data;
+    if (reply.type === 'error') {
+      regions.release(region);
+      dispatcher.failure(lane.id, order.taskId, reply.message);
+      return;
+    }
+    if (reply.type === 'stale') {
+      regions.release(region);
+      dispatcher.failure(lane.id, order.taskId, `answered stale (weights version ${reply.version}, task ${order.version})`);
+      return;
+    }
+    dispatcher.answer(lane.id, {
+      taskId: reply.taskId, version: reply.version, blocks: reply.blocks, computeMs: reply.computeMs,
+      sums: region.floats.subarray(0, reply.blocks.length * gradLen),
+      release: () => regions.release(region),
+    });
+  }
+
+  function link(lane: Lane): WorkerLink {
     return {
-      info: { id, kind: 'thread', host: 'local', threads: 1 },
+      info: { id: lane.id, kind: 'thread', host: 'local', threads: 1 },
       send(order: RangeOrder) {
-        if (closed) return;
+        if (closed || lane.gone) return;
         publish(order.version);
         const blocks = alignedBlocks(order.k, order.start, order.end).length;
         const region = regions.acquire(blocks);
-        const task: StepTask = {
-          type: 'step', protocol: THREAD_PROTOCOL_VERSION, session: opts.session,
-          taskId: order.taskId, version: order.version, step: order.step,
-          k: order.k, rows: order.rows, start: order.start, end: order.end,
-          // A copy of just this range (a view would clone the whole batch's buffer into the task).
-          indices: Uint32Array.from(order.indices), region: region.buffer,
-          ...(order.fault === undefined ? {} : { fault: order.fault }),
-        };
-        pool.run(task).then(
-          (raw: unknown) => {
-            const parsed = TaskReply.safeParse(raw);
-            if (!parsed.success) {
-              regions.release(region);
-              dispatcher.failure(id, order.taskId, `malformed reply: ${formatZodError(parsed.error).replace(/\n/g, '; ')}`);
-              return;
-            }
-            const reply = parsed.data;
-            if (reply.type === 'stale') {
-              regions.release(region);
-              dispatcher.failure(id, order.taskId, `answered stale (weights version ${reply.version}, task ${order.version})`);
-              return;
-            }
-            dispatcher.answer(id, {
-              taskId: reply.taskId, version: reply.version, blocks: reply.blocks, computeMs: reply.computeMs,
-              sums: region.floats.subarray(0, reply.blocks.length * gradLen),
-              release: () => regions.release(region),
-            });
-          },
-          (err: unknown) => {
-            regions.release(region);
-            if (!closed) dispatcher.failure(id, order.taskId, err instanceof Error ? err.message : String(err));
-          },
-        );
+        const serving = lane.serving;
+        if (!serving.known.has(region.id)) {
+          // Before the order that names it: the thread takes it from its port when it reads the order.
+          serving.port.postMessage({ id: region.id, buffer: region.buffer });
+          serving.known.add(region.id);
+        }
+        const seq = postOrder(serving.mailbox, { ...order, region: region.id });
+        const open: Open = { order, region, serving, seq };
+        lane.open = open;
+        answered(serving.mailbox, seq).then(() => settle(lane, open));
       },
       // A thread that answered wrongly is a bug, not an attacker: the dispatcher counts it against the range; nothing to cut.
       drop() {},
@@ -220,14 +327,25 @@ export async function startThreadTransport(opts: ThreadTransportOptions): Promis
     if (!parsed.data.complete) log(`worker threads: only ${Atomics.load(new Int32Array(barrier), 0)} of ${threads} started within 60 s; continuing`);
   }
   const prefix = opts.idPrefix ?? 't';
-  const ids = Array.from({ length: threads }, (_, i) => `${prefix}${i}`);
-  for (const id of ids) dispatcher.join(link(id));
+  const lanes: Lane[] = [];
+  for (let i = 0; i < threads; i++) {
+    const lane: Lane = { id: `${prefix}${i}`, serving: null as unknown as Serving, open: null, failures: 0, gone: false };
+    lane.serving = serve(lane);
+    lanes.push(lane);
+  }
+  for (const lane of lanes) dispatcher.join(link(lane));
   return {
     threads,
     async close() {
       if (closed) return;
       closed = true;
-      for (const id of ids) dispatcher.leave(id, 'closed');
+      for (const lane of lanes) {
+        Atomics.store(lane.serving.mailbox.words, W.STOP, 1);
+        Atomics.notify(lane.serving.mailbox.words, W.ORDER_SEQ);
+        if (lane.open !== null) regions.release(lane.open.region);
+        lane.open = null;
+      }
+      for (const lane of lanes) if (!lane.gone) dispatcher.leave(lane.id, 'closed');
       await pool.destroy();
     },
   };
