@@ -126,9 +126,10 @@ async function trainUntilStopped(flags: TrainFlags, progress: ProgressSink, stop
   }
   const config = resolveConfig(configFile, flags);
   const cluster = clusterOptions(flags);
-  // A coordinator that listens computes nothing itself unless --workers says so.
-  const workers = config.workers ?? (cluster === undefined ? defaultWorkers() : 0);
-  const faults = chaosOf(config, workers, cluster !== undefined);
+  // A coordinator that listens computes nothing itself unless --workers says so; otherwise, without
+  // a worker count, threads or the coordinator's thread, whichever is faster (auto-engine.ts).
+  const workers = config.workers ?? (cluster === undefined ? 'auto' : 0);
+  const faults = chaosOf(config, workers === 'auto' ? defaultWorkers() : workers, cluster !== undefined);
   const outDir = flags.resume ?? flags.out ?? defaultRunDir(configFile);
   const plan = flags.resume !== undefined ? 'resume' : planOutFolder({
     dir: outDir, autoResume: flags.autoResume === true, force: flags.force === true,
@@ -160,6 +161,7 @@ async function trainUntilStopped(flags: TrainFlags, progress: ProgressSink, stop
       `${Math.round(summary.samplesPerSec)} samples/s\n` +
       `test: loss ${t.loss.toFixed(4)}` + (t.accuracy !== null ? `, accuracy ${(100 * t.accuracy).toFixed(2)}%, macro-F1 ${t.f1Macro!.toFixed(4)}` : '') + '\n' +
       `weights sha256 ${summary.weightsSha256}\n` +
+      (summary.workersChoice === undefined ? '' : `workers: ${summary.workersChoice.reason}\n`) +
       summary.workerStats.filter((w) => w.kind !== 'thread').map((w) =>
         `worker ${w.id} (${w.kind} ${w.host}${w.name === undefined ? '' : ` "${w.name}"`}, ${w.threads} thread${w.threads === 1 ? '' : 's'}): ` +
         `${w.microShards} micro-shards, ${Math.round(w.samplesPerSec)} samples/s, ${w.faults} fault${w.faults === 1 ? '' : 's'}\n`).join('') +

@@ -9,6 +9,7 @@ import { allocFloats } from '../src/tensor/alloc.js';
 import { computeBatch, shardCount, type BatchData } from '../src/train/batch.js';
 import type { Dispatcher, DispatchStats, WorkerSummary } from './dispatch/dispatcher.js';
 import type { WeightsBoard } from './dispatch/weights-board.js';
+import type { HandoffStats } from './transports/threads.js';
 
 export interface BatchJob {
   epoch: number;
@@ -19,8 +20,15 @@ export interface BatchJob {
   microShards: number;
 }
 
-/** Where a step's time went, in the coordinator's thread (cumulative, ms): see DispatchStats. */
-export type EngineStats = DispatchStats;
+/** Where a step's time went (cumulative, ms): the coordinator's own (DispatchStats) and, with worker threads, the hand-offs. */
+export type EngineStats = DispatchStats & { handoff?: HandoffStats };
+
+/** What the default engine chose between worker threads and the coordinator's thread, and why (auto-engine.ts). */
+export interface WorkersChoice {
+  /** Worker threads the run computes on from then on (0: the coordinator's thread). */
+  workers: number;
+  reason: string;
+}
 
 export interface GradientEngine {
   /** Workers doing the work now (0: the coordinator's own thread). */
@@ -37,6 +45,8 @@ export interface GradientEngine {
   summaries?(): WorkerSummary[];
   /** Bytes on the wire to and from network workers so far (engines with a network transport). */
   wireBytes?(): { sent: number; received: number };
+  /** The default engine's choice, once made (auto-engine.ts). */
+  choice?(): WorkersChoice | undefined;
   /** A step was applied (metrics). */
   stepDone?(report: { seconds: number; samples: number; loss: number }): void;
   /** Stops the workers: `finished` and `failed` end the run for them, `interrupted` asks them to come back to a resumed run. */
@@ -55,10 +65,11 @@ export interface EngineOutcome {
  */
 export function createDispatchEngine(
   dispatcher: Dispatcher, board: WeightsBoard, close: (outcome: EngineOutcome) => Promise<void>,
-  hooks: Pick<GradientEngine, 'stepDone' | 'wireBytes'> = {},
+  hooks: Pick<GradientEngine, 'stepDone' | 'wireBytes'> & { handoff?: () => HandoffStats } = {},
 ): GradientEngine {
+  const { handoff, ...rest } = hooks;
   return {
-    ...hooks,
+    ...rest,
     get workers() { return dispatcher.liveCount(); },
     async batchGradient(job, out) {
       const rows = job.indices.length;
@@ -66,7 +77,7 @@ export function createDispatchEngine(
       board.version++;
       await dispatcher.computeRange({ step: job.step, version: board.version, k, rows, start: 0, end: k, indices: job.indices }, () => out);
     },
-    stats: () => dispatcher.stats(),
+    stats: () => ({ ...dispatcher.stats(), ...(handoff === undefined ? {} : { handoff: handoff() }) }),
     summaries: () => dispatcher.summaries(),
     async close(outcome = { kind: 'finished', reason: 'the run is over' }) {
       dispatcher.close();

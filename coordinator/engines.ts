@@ -1,7 +1,9 @@
 // Which gradient engine a run uses: `--workers 0` computes in the
 // coordinator's thread (engine.ts); `--workers N` on N worker threads
 // (transports/threads.ts) and `--listen` with worker processes and tabs
-// (cluster.ts, transports/ws.ts), both through one dispatcher. Wiring only.
+// (cluster.ts, transports/ws.ts), both through one dispatcher; without a
+// worker count, whichever of one thread per core and the coordinator's
+// thread is faster for the run (auto-engine.ts). Wiring only.
 import { availableParallelism } from 'node:os';
 import { getLoss } from '../src/losses/index.js';
 import type { Model } from '../src/model/model.js';
@@ -10,8 +12,10 @@ import { checkChaosWorkers, parseChaos, type Fault } from './dispatch/chaos.js';
 import { hashConfig } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { createDispatchEngine, createLocalEngine, type EngineOutcome, type GradientEngine } from './engine.js';
+import { createAutoEngine } from './auto-engine.js';
+import { allocFloats } from '../src/tensor/alloc.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
-import { sharedParams, startThreadTransport, wholeShared } from './transports/threads.js';
+import { startThreadTransport, wholeShared, type ThreadTransport } from './transports/threads.js';
 import { gradLength } from '../src/train/step.js';
 import { activeKernelKind } from '../src/tensor/setup.js';
 import type { TrainData } from './trainer.js';
@@ -60,7 +64,14 @@ export function sessionKey(config: TrainConfig): string {
   return hashConfig({ model: config.model, loss: config.loss, seed: config.seed });
 }
 
-export function chooseEngine(config: TrainConfig, workers: number, log: (line: string) => void, cluster?: ClusterOptions): EngineChoice {
+/**
+ * The engine for `workers` threads, or for 'auto' (no worker count given):
+ * one thread per core or the coordinator's thread, measured (a run with
+ * --chaos keeps the threads: the faults are theirs to carry out).
+ */
+export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (line: string) => void, cluster?: ClusterOptions): EngineChoice {
+  const workers = count === 'auto' ? defaultWorkers() : count;
+  const auto = count === 'auto' && cluster === undefined && config.chaos === undefined;
   const chaos = chaosOf(config, workers, cluster !== undefined);
   if (workers === 0 && cluster === undefined) {
     return {
@@ -72,8 +83,9 @@ export function chooseEngine(config: TrainConfig, workers: number, log: (line: s
     };
   }
   return {
-    // Threads read the master weights in place: publishing a step's weights is then one Atomics.store.
-    workers, allocParams: workers > 0 ? sharedParams : (n) => new Float32Array(n),
+    // The master weights where this thread's kernels use them in place (its SGD step, and the
+    // coordinator's own steps in auto mode); the transport copies them onto shared memory per step.
+    workers, allocParams: workers > 0 ? allocFloats : (n) => new Float32Array(n),
     prepare: (data) => (workers > 0 ? { ...data, train: wholeShared(data.train) } : data),
     async create(model, data, maxBatch) {
       const gradLen = gradLength(model);
@@ -86,13 +98,15 @@ export function chooseEngine(config: TrainConfig, workers: number, log: (line: s
       const board: WeightsBoard = { version: 0, params: model.params };
       const closers: ((outcome: EngineOutcome) => Promise<void>)[] = [];
       const closeAll = async (outcome: EngineOutcome) => { for (const c of closers.reverse()) await c(outcome); };
+      let threads: ThreadTransport | null = null;
       try {
         if (workers > 0) {
-          const threads = await startThreadTransport({
+          const t = await startThreadTransport({
             threads: workers, dispatcher, board, model: config.model, loss: config.loss, seed: config.seed,
             session: sessionKey(config), train: data.train, maxBatch, log,
           });
-          closers.push(() => threads.close());
+          threads = t;
+          closers.push(() => t.close());
         }
         if (cluster !== undefined) {
           node = await startCoordinatorNode({
@@ -113,8 +127,9 @@ export function chooseEngine(config: TrainConfig, workers: number, log: (line: s
         throw err;
       }
       let reassigned = 0;
-      return createDispatchEngine(dispatcher, board, closeAll, {
+      const engine = createDispatchEngine(dispatcher, board, closeAll, {
         ...(node === null ? {} : { wireBytes: () => node!.transport.wireBytes() }),
+        ...(threads === null ? {} : { handoff: () => threads!.handoff() }),
         stepDone(report) {
           if (node === null) return;
           node.metrics.stepDone(report);
@@ -123,6 +138,8 @@ export function chooseEngine(config: TrainConfig, workers: number, log: (line: s
           reassigned = now;
         },
       });
+      if (!auto) return engine;
+      return createAutoEngine(createLocalEngine(model, getLoss(config.loss), data.train, config.seed, maxBatch), engine, log);
     },
   };
 }

@@ -28,7 +28,7 @@ import { applyStep, gradLength, planStep, type StepPlan, type StepResult } from 
 import { dptError } from '../src/errors.js';
 import { microShardsOf, type TrainConfig } from './config.js';
 import { bytesOf, CHECKPOINT_FILE, floatsOf, hashConfig, readCheckpoint, writeCheckpoint } from './checkpoint.js';
-import type { BatchJob, EngineOutcome, GradientEngine } from './engine.js';
+import type { BatchJob, EngineOutcome, GradientEngine, WorkersChoice } from './engine.js';
 import type { WorkerSummary } from './dispatch/dispatcher.js';
 import { saveModelFile } from './model-files.js';
 import { unlessAborted } from './interrupt.js';
@@ -88,6 +88,8 @@ export interface RunSummary {
   outDir: string;
   /** Every worker that took part (threads, processes, tabs) with its figures; empty for --workers 0. */
   workerStats: WorkerSummary[];
+  /** Without a worker count: what the run chose between worker threads and the coordinator's thread, and why. */
+  workersChoice?: WorkersChoice;
 }
 
 export function weightsSha256(params: Float32Array): string {
@@ -301,6 +303,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
     kernels: activeKernelName(),
     outDir,
     workerStats: engine.summaries?.() ?? [],
+    ...(engine.choice?.() === undefined ? {} : { workersChoice: engine.choice()! }),
   };
 }
 

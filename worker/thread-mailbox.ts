@@ -61,9 +61,12 @@ export const REPLY_ERROR = 3;
 /** More aligned blocks than any range of up to 2^31 micro-shards has. */
 export const MAX_BLOCKS = 64;
 const WORDS = W.R_NODES + 2 * MAX_BLOCKS;
-/** The compute time (float64) sits after the words. */
+/** Float64 slots after the words: the compute time, and when (performance.timeOrigin + now(), ms) the order was posted, seen and answered. */
 const F64_COMPUTE_MS = Math.ceil(WORDS / 2);
-const TEXT_OFFSET = 8 * (F64_COMPUTE_MS + 1);
+const F64_POSTED = F64_COMPUTE_MS + 1;
+const F64_SEEN = F64_COMPUTE_MS + 2;
+const F64_DONE = F64_COMPUTE_MS + 3;
+const TEXT_OFFSET = 8 * (F64_DONE + 1);
 export const TEXT_BYTES = 1024;
 const INDICES_OFFSET = TEXT_OFFSET + TEXT_BYTES;
 
@@ -86,7 +89,7 @@ export function openMailbox(buffer: SharedArrayBuffer): Mailbox {
   return {
     buffer,
     words: new Int32Array(buffer, 0, WORDS),
-    f64: new Float64Array(buffer, 0, F64_COMPUTE_MS + 1),
+    f64: new Float64Array(buffer, 0, F64_DONE + 1),
     text: new Uint8Array(buffer, TEXT_OFFSET, TEXT_BYTES),
     indices: new Uint32Array(buffer, INDICES_OFFSET, (buffer.byteLength - INDICES_OFFSET) >> 2),
   };
@@ -124,6 +127,7 @@ export function postOrder(mb: Mailbox, o: MailboxOrder): number {
   w[W.FAULT_MS] = o.fault?.ms ?? -1;
   w[W.FAULT_INDEX] = o.fault?.index ?? -1;
   const seq = Atomics.load(w, W.ORDER_SEQ) + 1;
+  mb.f64[F64_POSTED] = clock();
   Atomics.store(w, W.ORDER_SEQ, seq);
   Atomics.notify(w, W.ORDER_SEQ);
   return seq;
@@ -180,8 +184,24 @@ export function postReply(mb: Mailbox, seq: number, r: MailboxReply): void {
       }
     }
   }
+  mb.f64[F64_DONE] = clock();
   Atomics.store(w, W.DONE_SEQ, seq);
   Atomics.notify(w, W.DONE_SEQ);
+}
+
+/** A clock both threads read alike (ms): each thread's performance.now() counts from its own start. */
+export function clock(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** The thread noticed the order just read (for handoff()). */
+export function markSeen(mb: Mailbox): void {
+  mb.f64[F64_SEEN] = clock();
+}
+
+/** When the last order was posted, seen by the thread and answered (clock() ms): where a step's hand-off time goes. */
+export function handoff(mb: Mailbox): { posted: number; seen: number; done: number } {
+  return { posted: mb.f64[F64_POSTED], seen: mb.f64[F64_SEEN], done: mb.f64[F64_DONE] };
 }
 
 /**

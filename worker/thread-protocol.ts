@@ -34,8 +34,15 @@ export const THREAD_PROTOCOL_VERSION = 2;
 
 /** Index of the weights version in the control Int32Array. */
 export const CONTROL_VERSION = 0;
+/**
+ * Orders being computed, over all threads (the coordinator adds one per
+ * order sent, a thread takes one off when it has computed it): the thread
+ * that takes the last one off does not spin, because the coordinator's turn
+ * comes next and needs a core.
+ */
+export const CONTROL_BUSY = 1;
 /** Length of the control Int32Array. */
-export const CONTROL_LENGTH = 1;
+export const CONTROL_LENGTH = 2;
 
 const whole = z.number().int().nonnegative();
 const positive = z.number().int().positive();
@@ -63,7 +70,7 @@ export const ThreadSetup = z.strictObject({
   }),
   /** The master weights, float32, read-only for threads. */
   params: sharedBuffer,
-  /** Int32 control words (CONTROL_VERSION: weights version). */
+  /** Int32 control words (CONTROL_VERSION: weights version; CONTROL_BUSY: orders being computed). */
   control: sharedBuffer,
   /**
    * The kernels to compute with, the coordinator's: every worker of a run

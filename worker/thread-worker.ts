@@ -32,9 +32,9 @@ import { buildModel } from '../src/model/model.js';
 import { createRangeWorker, type RangeWorker } from '../src/train/range.js';
 import { setupKernels } from './kernels-setup.js';
 import {
-  CONTROL_VERSION, RegionMessage, ServeTask, StepTask, ThreadSetup, WarmupTask, type ReadyReply, type ServedReply,
+  CONTROL_BUSY, CONTROL_VERSION, RegionMessage, ServeTask, StepTask, ThreadSetup, WarmupTask, type ReadyReply, type ServedReply,
 } from './thread-protocol.js';
-import { openMailbox, postReply, readOrder, W, type Mailbox, type MailboxReply } from './thread-mailbox.js';
+import { markSeen, openMailbox, postReply, readOrder, W, type Mailbox, type MailboxReply } from './thread-mailbox.js';
 import type { FaultOrder } from '../src/protocol/messages.js';
 
 interface Session {
@@ -161,15 +161,27 @@ export function runOrder(session: string, raw: unknown, regionOf: (id: number) =
   };
 }
 
-/** Waits for order seen + 1 (or STOP): spins for spinUs, then sleeps on the word. */
+/** A gap this long between two looks at the clock while spinning means the core was taken from us. */
+const PREEMPTED_MS = 0.05;
+
+/**
+ * Waits for order seen + 1 (or STOP): spins for up to spinUs, then sleeps
+ * on the word. The spin stops early when the thread finds it was
+ * preempted: something else wants the core (the coordinator's own turn,
+ * other processes), and a spinning thread would only take it from them.
+ */
 function nextOrder(mb: Mailbox, seen: number, spinUs: number): boolean {
   const w = mb.words;
   if (Atomics.load(w, W.ORDER_SEQ) === seen && spinUs > 0) {
-    const until = performance.now() + spinUs / 1000;
+    let last = performance.now();
+    const until = last + spinUs / 1000;
     let n = 0;
     while (Atomics.load(w, W.ORDER_SEQ) === seen) {
       // Reading the clock costs more than the word: every 64 loads.
-      if ((++n & 63) === 0 && performance.now() > until) break;
+      if ((++n & 63) !== 0) continue;
+      const now = performance.now();
+      if (now > until || now - last > PREEMPTED_MS) break;
+      last = now;
     }
   }
   while (Atomics.load(w, W.ORDER_SEQ) === seen) {
@@ -191,11 +203,14 @@ function serve(raw: unknown): ServedReply {
     if (!regions.has(id)) receiveRegions(t.port, regions);
     return regions.get(id);
   };
+  const control = openSession(t.session).control;
   let seen = Atomics.load(mb.words, W.DONE_SEQ);
   let orders = 0;
+  let spin = false;
   try {
-    while (nextOrder(mb, seen, t.spinUs)) {
+    while (nextOrder(mb, seen, spin ? t.spinUs : 0)) {
       seen = Atomics.load(mb.words, W.ORDER_SEQ);
+      markSeen(mb);
       const order = readOrder(mb);
       let reply: MailboxReply;
       try {
@@ -203,7 +218,10 @@ function serve(raw: unknown): ServedReply {
       } catch (err) {
         reply = { type: 'error', taskId: order.taskId, threadId, message: err instanceof Error ? err.message : String(err) };
       }
+      // The last order of the step to finish: the coordinator runs next, on this core.
+      spin = Atomics.sub(control, CONTROL_BUSY, 1) > 1;
       postReply(mb, seen, reply);
+      if (process.env.DPTRAIN_REPLY_SIGNAL === 'port') t.port.postMessage(seen);
       orders++;
     }
   } finally {

@@ -39,10 +39,10 @@ import { activeKernelKind } from '../../src/tensor/setup.js';
 import { kernelsModule } from '../../worker/kernels-setup.js';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import {
-  CONTROL_LENGTH, CONTROL_VERSION, ReadyReply, TaskReply, THREAD_PROTOCOL_VERSION,
+  CONTROL_BUSY, CONTROL_LENGTH, CONTROL_VERSION, ReadyReply, TaskReply, THREAD_PROTOCOL_VERSION,
   type ServeTask, type ThreadSetup, type WarmupTask,
 } from '../../worker/thread-protocol.js';
-import { createMailbox, postOrder, readReply, W, type Mailbox } from '../../worker/thread-mailbox.js';
+import { clock, createMailbox, handoff, postOrder, readReply, W, type Mailbox } from '../../worker/thread-mailbox.js';
 import type { Dispatcher, RangeOrder, WorkerLink } from '../dispatch/dispatcher.js';
 import type { WeightsBoard } from '../dispatch/weights-board.js';
 
@@ -67,8 +67,20 @@ export interface ThreadTransportOptions {
   log?: (line: string) => void;
 }
 
+/** Where the orders' time went (cumulative ms over answered orders): see ThreadTransport.handoff. */
+export interface HandoffStats {
+  orders: number;
+  /** From posting an order until its thread noticed it (a spinning thread at once, a sleeping one once woken). */
+  wakeMs: number;
+  /** From noticing it until the answer was posted (the thread's work). */
+  workMs: number;
+  /** From the answer until the coordinator's event loop took it. */
+  replyMs: number;
+}
+
 export interface ThreadTransport {
   readonly threads: number;
+  handoff(): HandoffStats;
   close(): Promise<void>;
 }
 
@@ -185,7 +197,8 @@ export async function startThreadTransport(opts: ThreadTransportOptions): Promis
     Atomics.store(control, CONTROL_VERSION, version);
   }
 
-  const spinUs = opts.spinUs ?? DEFAULT_SPIN_US;
+  const spinUs = opts.spinUs ?? (process.env.DPTRAIN_SPIN_US !== undefined ? Number(process.env.DPTRAIN_SPIN_US) : DEFAULT_SPIN_US);
+  const byPort = process.env.DPTRAIN_REPLY_SIGNAL === 'port';
 
   /** One serve loop of a lane: its mailbox, the coordinator's end of its port, the regions it was sent. */
   interface Serving {
@@ -213,6 +226,12 @@ export async function startThreadTransport(opts: ThreadTransportOptions): Promis
   function serve(lane: Lane): Serving {
     const { port1, port2 } = new MessageChannel();
     const serving: Serving = { mailbox: createMailbox(opts.maxBatch), port: port1, known: new Set() };
+    if (byPort) {
+      port1.on('message', (seq: number) => {
+        const open = lane.open;
+        if (open !== null && open.serving === serving && open.seq === seq) settle(lane, open);
+      });
+    }
     const task: ServeTask = {
       type: 'serve', protocol: THREAD_PROTOCOL_VERSION, session: opts.session, mailbox: serving.mailbox.buffer, port: port2, spinUs,
     };
@@ -230,6 +249,8 @@ export async function startThreadTransport(opts: ThreadTransportOptions): Promis
     if (closed || lane.gone || lane.serving !== serving) return;
     const open = lane.open;
     lane.open = null;
+    // Unless the thread took its order off the busy count before it died (it answered), take it off for it.
+    if (open !== null && Atomics.load(serving.mailbox.words, W.DONE_SEQ) !== open.seq) Atomics.sub(control, CONTROL_BUSY, 1);
     if (++lane.failures > MAX_SERVE_FAILURES) {
       lane.gone = true;
       if (open !== null) regions.release(open.region);
@@ -254,10 +275,17 @@ export async function startThreadTransport(opts: ThreadTransportOptions): Promis
     }
   }
 
+  const handoffStats: HandoffStats = { orders: 0, wakeMs: 0, workMs: 0, replyMs: 0 };
+
   function settle(lane: Lane, open: Open): void {
     if (closed || lane.open !== open) return; // the thread died meanwhile: already failed
     lane.open = null;
     lane.failures = 0;
+    const t = handoff(open.serving.mailbox);
+    handoffStats.orders++;
+    handoffStats.wakeMs += t.seen - t.posted;
+    handoffStats.workMs += t.done - t.seen;
+    handoffStats.replyMs += clock() - t.done;
     const { order, region } = open;
     const parsed = TaskReply.safeParse(readReply(open.serving.mailbox));
     if (!parsed.success) {
@@ -297,9 +325,11 @@ export async function startThreadTransport(opts: ThreadTransportOptions): Promis
           serving.port.postMessage({ id: region.id, buffer: region.buffer });
           serving.known.add(region.id);
         }
+        Atomics.add(control, CONTROL_BUSY, 1);
         const seq = postOrder(serving.mailbox, { ...order, region: region.id });
         const open: Open = { order, region, serving, seq };
         lane.open = open;
+        if (byPort) return;
         answered(serving.mailbox, seq).then(() => settle(lane, open));
       },
       // A thread that answered wrongly is a bug, not an attacker: the dispatcher counts it against the range; nothing to cut.
@@ -336,6 +366,7 @@ export async function startThreadTransport(opts: ThreadTransportOptions): Promis
   for (const lane of lanes) dispatcher.join(link(lane));
   return {
     threads,
+    handoff: () => ({ ...handoffStats }),
     async close() {
       if (closed) return;
       closed = true;

@@ -1,6 +1,7 @@
 // `--workers N` through the real CLI: the same weights whatever N, faults
 // injected at fixed steps, SIGKILL + resume, refusals before training.
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lastJson, runCli, smallMlpConfig, startCli, tempDir, writeJson } from '../helpers/cli.js';
@@ -67,6 +68,22 @@ describe('dptrain train --workers (real processes, real threads)', () => {
     expect(r.stderr).toMatch(/step 6: stalled: 1 of 2 ranges missing after 1000 ms: worker t0 \(micro-shards 0-3, attempt 1\)/);
     // Chaos belongs to one invocation: it is not saved with the run.
     expect(JSON.parse(readFileSync(join(dir, 'chaos', 'config.json'), 'utf8')).chaos).toBeUndefined();
+  });
+
+  it('without a worker count, the run measures threads and its own thread, keeps the faster, says why, and gets the same weights', async () => {
+    // 3 epochs of 8 steps: the choice is made after 20 (auto-engine.ts).
+    const file = writeJson(dir, 'auto.json', { ...CONFIGS.bnDropout, epochs: 3 });
+    const [auto, single] = await Promise.all([
+      runCli(['train', '--json', '--config', file, '--out', join(dir, 'auto')]),
+      trainJson(['--config', file, '--out', join(dir, 'auto-w0'), '--workers', '0']),
+    ]);
+    expect(auto.code, auto.stderr).toBe(0);
+    const summary = lastJson(auto.stdout);
+    expect(summary.weightsSha256).toBe(single.weightsSha256);
+    expect([0, availableParallelism()]).toContain(summary.workersChoice.workers);
+    expect(summary.workers).toBe(summary.workersChoice.workers);
+    expect(summary.workersChoice.reason).toMatch(/^a step's gradient took [\d.]+ ms on \d+ worker threads? and [\d.]+ ms in the coordinator's thread \(median of 8 steps each\): training (on the \d+ threads|in the coordinator's thread \(as --workers 0\))$/);
+    expect(auto.stderr).toContain(`workers: ${summary.workersChoice.reason}`);
   });
 
   it('the command line wins over the config file; the config can set workers', async () => {

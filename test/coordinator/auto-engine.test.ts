@@ -1,0 +1,73 @@
+// The default engine (no worker count): it measures its first steps on the
+// worker threads and in the coordinator's thread, then keeps the faster and
+// says why. Driven here with fake engines whose steps take the time a fake
+// clock says (no real threads, no timing of this machine).
+import { describe, expect, it } from 'vitest';
+import { createAutoEngine } from '../../coordinator/auto-engine.js';
+import type { BatchJob, GradientEngine } from '../../coordinator/engine.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+
+interface Fake extends GradientEngine { steps: number[]; closed: boolean }
+
+/** An engine whose every step takes `ms` on the clock and writes its step number into out[0]. */
+function fake(clock: FakeClock, ms: number, workers: number): Fake {
+  const e: Fake = {
+    workers, steps: [], closed: false,
+    async batchGradient(job: BatchJob, out: Float32Array) {
+      e.steps.push(job.step);
+      clock.advance(ms);
+      out[0] = job.step;
+    },
+    summaries: () => [{ id: 't0', kind: 'thread', host: 'local', threads: 1, microShards: 1, samplesPerSec: 1, faults: 0, state: 'idle' }],
+    async close() { e.closed = true; },
+  };
+  return e;
+}
+
+async function run(engine: GradientEngine, steps: number): Promise<void> {
+  const out = new Float32Array(1);
+  for (let step = 0; step < steps; step++) {
+    await engine.batchGradient({ epoch: 0, step, indices: new Uint32Array(1), microShards: 1 }, out);
+    expect(out[0]).toBe(step); // every step computed, by one engine or the other
+  }
+}
+
+describe('the default engine: threads or the coordinator\'s thread, measured', () => {
+  it('keeps the threads when they are faster, and says so with the figures', async () => {
+    const clock = new FakeClock();
+    const local = fake(clock, 1.0, 0);
+    const threads = fake(clock, 0.6, 2);
+    const log: string[] = [];
+    const auto = createAutoEngine(local, threads, (l) => log.push(l), clock);
+    expect(auto.workers).toBe(2);
+    await run(auto, 19);
+    expect(auto.choice!()).toBeUndefined(); // 2 + 8 steps of each: the 20th decides
+    await run(auto, 1);
+    expect(auto.choice!()).toMatchObject({ workers: 2 });
+    expect(auto.choice!()!.reason).toBe("a step's gradient took 0.60 ms on 2 worker threads and 1.00 ms in the coordinator's thread " +
+      '(median of 8 steps each): training on the 2 threads');
+    expect(log).toEqual([`workers: ${auto.choice!()!.reason}`]);
+    const before = local.steps.length;
+    await run(auto, 10);
+    expect(local.steps.length).toBe(before);
+    expect(threads.closed).toBe(false);
+    expect(auto.summaries!()).toHaveLength(1);
+  });
+
+  it('falls back to the coordinator\'s thread when the threads are slower, and closes them', async () => {
+    const clock = new FakeClock();
+    const local = fake(clock, 0.02, 0);
+    const threads = fake(clock, 0.09, 2);
+    const auto = createAutoEngine(local, threads, () => {}, clock);
+    await run(auto, 30);
+    expect(auto.choice!()).toMatchObject({ workers: 0, reason: expect.stringMatching(/training in the coordinator's thread \(as --workers 0\)$/) });
+    expect(threads.closed).toBe(true);
+    expect(auto.workers).toBe(0);
+    expect(auto.summaries!()).toEqual([]);
+    // Alternating steps while measuring, then only the coordinator's thread.
+    expect(threads.steps).toEqual([0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
+    expect(local.steps.slice(10)).toEqual([20, 21, 22, 23, 24, 25, 26, 27, 28, 29]);
+    await auto.close();
+    expect(local.closed).toBe(true);
+  });
+});
