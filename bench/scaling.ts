@@ -68,7 +68,11 @@ interface Runner {
 }
 
 /** Per step (ms): the coordinator's own work, and per order on a thread: posted to noticed, noticed to answered, answered to taken. */
-interface Round { seconds: number; dispatchMs: number; combineMs: number; applyMs: number; wakeMs: number; workMs: number; replyMs: number }
+interface Round {
+  seconds: number; dispatchMs: number; combineMs: number; applyMs: number; wakeMs: number; workMs: number; replyMs: number;
+  /** The step loop's, per step: a thread's computing, waiting for the others, reducing + applying its slice; steps sent to the dispatcher instead. */
+  loopComputeMs: number; loopWaitMs: number; loopApplyMs: number; fallbacks: number;
+}
 
 async function runSteps(r: Runner, steps: number): Promise<Round> {
   const before = r.engine.stats?.();
@@ -77,19 +81,32 @@ async function runSteps(r: Runner, steps: number): Promise<Round> {
   for (let i = 0; i < steps; i++) {
     // Stay inside the first epoch's permutation pattern; the figures do not depend on which samples.
     const step = r.step++ % r.stepper.lastStep;
-    await r.engine.batchGradient(r.stepper.job(step), r.sum);
-    const a = performance.now();
-    r.stepper.apply(step, r.sum);
-    applyMs += performance.now() - a;
+    // Only within the round: work started for after it would run during the next configuration's turn.
+    const next = i + 1 < steps ? r.stepper.job((step + 1) % r.stepper.lastStep) : undefined;
+    // The default engine that chose the coordinator's thread computes as --workers 0 does: timed the same way.
+    if (r.engine.step !== undefined && r.engine.choice?.()?.workers !== 0) {
+      // The engine's workers apply the step themselves (their share of it is in their time).
+      await r.engine.step(r.stepper.job(step), r.stepper, next);
+    } else {
+      await r.engine.batchGradient(r.stepper.job(step), r.sum);
+      const a = performance.now();
+      r.stepper.apply(step, r.sum);
+      applyMs += performance.now() - a;
+    }
   }
   const seconds = (performance.now() - t0) / 1000;
   const after = r.engine.stats?.();
   const h0 = before?.handoff, h1 = after?.handoff;
   const orders = h0 && h1 ? h1.orders - h0.orders : 0;
   const perOrder = (k: 'wakeMs' | 'workMs' | 'replyMs') => (orders > 0 ? (h1![k] - h0![k]) / orders : 0);
+  const l0 = before?.loop, l1 = after?.loop;
+  const loopSteps = l0 && l1 ? l1.steps - l0.steps : 0;
+  const perStep = (k: 'computeMs' | 'waitMs' | 'applyMs') => (loopSteps > 0 ? (l1![k] - l0![k]) / loopSteps : 0);
   return {
     seconds, applyMs: applyMs / steps,
-    dispatchMs: before && after ? (after.dispatchMs - before.dispatchMs) / steps : 0,
+    loopComputeMs: perStep('computeMs'), loopWaitMs: perStep('waitMs'), loopApplyMs: perStep('applyMs'),
+    fallbacks: l0 && l1 ? l1.fallbacks - l0.fallbacks : 0,
+    dispatchMs: before && after ? (after.dispatchMs - before.dispatchMs + (l0 && l1 ? l1.postMs - l0.postMs : 0)) / steps : 0,
     combineMs: before && after ? (after.combineMs - before.combineMs) / steps : 0,
     wakeMs: perOrder('wakeMs'), workMs: perOrder('workMs'), replyMs: perOrder('replyMs'),
   };
@@ -151,7 +168,7 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.only
     const choice = chooseEngine(config, workers === 'default' ? 'auto' : workers, log);
     const model = buildTrainModel(config, choice.allocParams);
     const prepared = choice.prepare(data);
-    const stepper = createStepper(config, model, prepared.train.n);
+    const stepper = createStepper(config, model, prepared.train.n, choice.allocParams);
     const engine = await choice.create(model, prepared, b.batch);
     const runner: Runner = { workers, engine, stepper, sum: allocFloats(gradLength(model)), step: 0 };
     // The default engine first measures both ways (auto-engine.ts); the rounds time what it chose.
@@ -174,15 +191,22 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.only
     const samplesPerSec = (b.batch * b.steps) / best.seconds;
     const medianRate = median(rs.map((x) => (b.batch * b.steps) / x.seconds));
     const stepMs = (1000 * best.seconds) / b.steps;
-    const { dispatchMs, combineMs, applyMs, wakeMs, workMs, replyMs } = best;
+    const { dispatchMs, combineMs, applyMs, wakeMs, workMs, replyMs, loopComputeMs, loopWaitMs, loopApplyMs, fallbacks } = best;
     const ownMs = dispatchMs + combineMs + applyMs;
     const picked = chose.get(w);
     rate.set(w, samplesPerSec);
     results.push({ model: b.model, batch: b.batch, workers: w, ...(picked === undefined ? {} : { chose: picked.workers }), samplesPerSec: Math.round(samplesPerSec * 10) / 10 });
-    coordinator.push({ model: b.model, workers: w, stepMs, dispatchMs, combineMs, applyMs, share: ownMs / stepMs, medianSamplesPerSec: medianRate, wakeMs, workMs, replyMs });
+    coordinator.push({
+      model: b.model, workers: w, stepMs, dispatchMs, combineMs, applyMs, share: ownMs / stepMs, medianSamplesPerSec: medianRate,
+      wakeMs, workMs, replyMs, loopComputeMs, loopWaitMs, loopApplyMs,
+    });
     if (!json) {
       console.log(`  --workers ${w === 'default' ? 'default' : w}: ${samplesPerSec.toFixed(0).padStart(6)} samples/s (median ${medianRate.toFixed(0)}), ${stepMs.toFixed(2).padStart(7)} ms/step; ` +
         `coordinator ${ownMs.toFixed(2)} ms/step (${(100 * ownMs / stepMs).toFixed(1)}%: broadcast ${dispatchMs.toFixed(2)}, reduction ${combineMs.toFixed(2)}, SGD step ${applyMs.toFixed(2)})`);
+      if (loopComputeMs > 0) {
+        console.log(`    per step on a thread (step loop): ${loopComputeMs.toFixed(3)} ms computing its micro-shards, ${loopWaitMs.toFixed(3)} ms waiting for the others, ` +
+          `${loopApplyMs.toFixed(3)} ms reducing and applying its slice${fallbacks > 0 ? `; ${fallbacks} steps through the dispatcher` : ''}`);
+      }
       if (workMs > 0) console.log(`    per order on a thread: ${wakeMs.toFixed(3)} ms until the thread noticed it, ${workMs.toFixed(3)} ms computing, ${replyMs.toFixed(3)} ms until the coordinator took the answer`);
       if (picked !== undefined) console.log(`    the default chose ${picked.workers === 0 ? "the coordinator's thread" : `${picked.workers} threads`}: ${picked.reason}`);
     }

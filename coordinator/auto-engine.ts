@@ -8,19 +8,21 @@
 // only slower on threads, a 4 ms MLP step twice as fast. Where the line
 // falls depends on the model, the batch, the kernels and the machine.
 //
-// How: the first steps alternate between the two engines (WARMUP steps of
-// each are not counted: caches, first compiles), then the engine with the
-// lower median time per step over PROBE steps each computes the rest of the
-// run; if that is this thread, the threads are closed. Which engine
-// computed a step changes no bit (DESIGN.md principle 3), so switching
-// mid-run is free. The choice and the figures it was made on go to the log
-// (the progress lines) and the run's summary.
+// How: the first steps go to the two engines in turns, in blocks of
+// BLOCK steps (so the threads can work a step ahead within a block; the
+// first step of a block, a transition, is not counted), then the engine
+// with the lower median time per step over PROBE steps each computes the
+// rest of the run; if that is this thread, the threads are closed. Which
+// engine computed a step changes no bit (DESIGN.md principle 3), so
+// switching mid-run is free. The choice and the figures it was made on go
+// to the log (the progress lines) and the run's summary.
 import { systemClock, type Clock } from './dispatch/clock.js';
 import type { WorkerSummary } from './dispatch/dispatcher.js';
-import type { EngineOutcome, EngineStats, GradientEngine, WorkersChoice } from './engine.js';
+import { runStep, type EngineOutcome, type EngineStats, type GradientEngine, type WorkersChoice } from './engine.js';
+import { allocFloats } from '../src/tensor/alloc.js';
 
-/** Steps of each engine not counted, then counted, before choosing. */
-const WARMUP = 2;
+/** Steps in a row on one engine while measuring; steps counted per engine before choosing. */
+const BLOCK = 5;
 const PROBE = 8;
 
 function median(xs: readonly number[]): number {
@@ -30,14 +32,15 @@ function median(xs: readonly number[]): number {
 
 /**
  * `local` computes in this thread, `threads` on `threads.workers` worker
- * threads; both over the same weights buffer. `log` gets the choice; the
- * step times are read from `clock` (a fake one in tests).
+ * threads; both over the same weights and optimizer state. `log` gets the
+ * choice; the step times are read from `clock` (a fake one in tests).
  */
 export function createAutoEngine(
-  local: GradientEngine, threads: GradientEngine, log: (line: string) => void, clock: Pick<Clock, 'now'> = systemClock,
+  local: GradientEngine, threads: GradientEngine, gradLen: number, log: (line: string) => void, clock: Pick<Clock, 'now'> = systemClock,
 ): GradientEngine {
   const times = { local: [] as number[], threads: [] as number[] };
   const threadCount = threads.workers;
+  const sum = allocFloats(gradLen);
   let chosen: GradientEngine | null = null;
   let choice: WorkersChoice | undefined;
   let threadsClosed = false;
@@ -54,7 +57,7 @@ export function createAutoEngine(
     const t = median(times.threads);
     const onThreads = t < l;
     chosen = onThreads ? threads : local;
-    const figures = `a step's gradient took ${t.toFixed(2)} ms on ${threadCount} worker thread${threadCount === 1 ? '' : 's'} ` +
+    const figures = `a step took ${t.toFixed(2)} ms on ${threadCount} worker thread${threadCount === 1 ? '' : 's'} ` +
       `and ${l.toFixed(2)} ms in the coordinator's thread (median of ${PROBE} steps each)`;
     choice = onThreads
       ? { workers: threadCount, reason: `${figures}: training on the ${threadCount} threads` }
@@ -66,14 +69,18 @@ export function createAutoEngine(
   return {
     get workers() { return chosen === local ? 0 : threads.workers; },
     async batchGradient(job, out) {
-      if (chosen !== null) return chosen.batchGradient(job, out);
+      await (chosen ?? threads).batchGradient(job, out);
+    },
+    async step(job, stepper, next) {
+      if (chosen !== null) return runStep(chosen, job, stepper, sum, next);
       const n = probes++;
-      const which = n % 2 === 0 ? 'threads' : 'local';
+      const which = Math.floor(n / BLOCK) % 2 === 0 ? 'threads' : 'local';
       const engine = which === 'threads' ? threads : local;
       const t0 = clock.now();
-      await engine.batchGradient(job, out);
-      if (n >= 2 * WARMUP) times[which].push(clock.now() - t0);
+      const outcome = await runStep(engine, job, stepper, sum, (n + 1) % BLOCK === 0 ? undefined : next);
+      if (n % BLOCK !== 0) times[which].push(clock.now() - t0);
       if (times.local.length >= PROBE && times.threads.length >= PROBE) await choose();
+      return outcome;
     },
     stats(): EngineStats {
       const none = { steps: 0, dispatchMs: 0, combineMs: 0, waitMs: 0, workerMs: 0, reassigned: 0 };

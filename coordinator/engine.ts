@@ -10,6 +10,9 @@ import { computeBatch, shardCount, type BatchData } from '../src/train/batch.js'
 import type { Dispatcher, DispatchStats, WorkerSummary } from './dispatch/dispatcher.js';
 import type { WeightsBoard } from './dispatch/weights-board.js';
 import type { HandoffStats } from './transports/threads.js';
+import type { LoopStats } from './transports/thread-steps.js';
+import type { StepResult } from '../src/train/step.js';
+import type { Stepper } from './trainer.js';
 
 export interface BatchJob {
   epoch: number;
@@ -20,14 +23,20 @@ export interface BatchJob {
   microShards: number;
 }
 
-/** Where a step's time went (cumulative, ms): the coordinator's own (DispatchStats) and, with worker threads, the hand-offs. */
-export type EngineStats = DispatchStats & { handoff?: HandoffStats };
+/** Where a step's time went (cumulative, ms): the coordinator's own (DispatchStats) and, with worker threads, the hand-offs and the step loop. */
+export type EngineStats = DispatchStats & { handoff?: HandoffStats; loop?: LoopStats };
 
 /** What the default engine chose between worker threads and the coordinator's thread, and why (auto-engine.ts). */
 export interface WorkersChoice {
   /** Worker threads the run computes on from then on (0: the coordinator's thread). */
   workers: number;
   reason: string;
+}
+
+/** What one step did: applyStep's result and the learning rate it used. */
+export interface StepOutcome {
+  result: StepResult;
+  lr: number;
 }
 
 export interface GradientEngine {
@@ -39,6 +48,15 @@ export interface GradientEngine {
    * between calls, and each call publishes them (a new weights version).
    */
   batchGradient(job: BatchJob, out: Float32Array): Promise<void>;
+  /**
+   * Computes the batch's reduced sum and applies the step to the stepper's
+   * model and optimizer state itself (engines whose workers also split the
+   * update among them); engines without it leave the update to the caller
+   * (runStep). `next`, the job of the following step when the run goes on,
+   * lets the workers start on it before they are asked: the weights are
+   * written only once that step is asked for, never before this call returns.
+   */
+  step?(job: BatchJob, stepper: Stepper, next?: BatchJob): Promise<StepOutcome>;
   /** Timing of the coordinator's own share of the steps so far, if the engine measures it. */
   stats?(): EngineStats;
   /** Every worker that took part, with its figures (engines with workers). */
@@ -84,6 +102,16 @@ export function createDispatchEngine(
       await close(outcome);
     },
   };
+}
+
+/**
+ * One training step on any engine: the engine's own step when it has one,
+ * else its reduced sum (into `sum`, scratch) applied by the stepper here.
+ */
+export async function runStep(engine: GradientEngine, job: BatchJob, stepper: Stepper, sum: Float32Array, next?: BatchJob): Promise<StepOutcome> {
+  if (engine.step !== undefined) return engine.step(job, stepper, next);
+  await engine.batchGradient(job, sum);
+  return stepper.apply(job.step, sum);
 }
 
 /** Copies the rows of `indices` into a batch buffer. */

@@ -13,9 +13,10 @@ import { hashConfig } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { createDispatchEngine, createLocalEngine, type EngineOutcome, type GradientEngine } from './engine.js';
 import { createAutoEngine } from './auto-engine.js';
-import { allocFloats } from '../src/tensor/alloc.js';
+import { buildModel } from '../src/model/model.js';
+import { createStepLoopEngine } from './transports/thread-steps.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
-import { startThreadTransport, wholeShared, type ThreadTransport } from './transports/threads.js';
+import { sharedParams, startThreadTransport, wholeShared, type ThreadTransport } from './transports/threads.js';
 import { gradLength } from '../src/train/step.js';
 import { activeKernelKind } from '../src/tensor/setup.js';
 import type { TrainData } from './trainer.js';
@@ -35,6 +36,24 @@ export interface EngineChoice {
   /** The data as this engine wants it: for threads, the training set moved onto shared memory once. */
   prepare(data: TrainData): TrainData;
   create(model: Model, data: TrainData, maxBatch: number): Promise<GradientEngine>;
+}
+
+/**
+ * The coordinator's own thread for the default engine, whose weights live on
+ * shared memory (which the kernels would copy in at every matrix product):
+ * it computes on a copy of the model in the kernels' memory, the weights
+ * copied in once per step.
+ */
+function localOnCopy(model: Model, config: TrainConfig, data: TrainData, maxBatch: number): GradientEngine {
+  const copy = buildModel(model.spec);
+  const engine = createLocalEngine(copy, getLoss(config.loss), data.train, config.seed, maxBatch);
+  return {
+    ...engine,
+    async batchGradient(job, out) {
+      copy.params.set(model.params);
+      await engine.batchGradient(job, out);
+    },
+  };
 }
 
 /**
@@ -83,9 +102,8 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
     };
   }
   return {
-    // The master weights where this thread's kernels use them in place (its SGD step, and the
-    // coordinator's own steps in auto mode); the transport copies them onto shared memory per step.
-    workers, allocParams: workers > 0 ? allocFloats : (n) => new Float32Array(n),
+    // Threads read the master weights (and the optimizer state) in place, and in the step loop write them.
+    workers, allocParams: workers > 0 ? sharedParams : (n) => new Float32Array(n),
     prepare: (data) => (workers > 0 ? { ...data, train: wholeShared(data.train) } : data),
     async create(model, data, maxBatch) {
       const gradLen = gradLength(model);
@@ -127,7 +145,7 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
         throw err;
       }
       let reassigned = 0;
-      const engine = createDispatchEngine(dispatcher, board, closeAll, {
+      const dispatching = createDispatchEngine(dispatcher, board, closeAll, {
         ...(node === null ? {} : { wireBytes: () => node!.transport.wireBytes() }),
         ...(threads === null ? {} : { handoff: () => threads!.handoff() }),
         stepDone(report) {
@@ -138,8 +156,13 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
           reassigned = now;
         },
       });
+      // Thread-only runs without injected faults: the threads run whole steps (reduction and update included).
+      const steps = threads?.steps ?? null;
+      const engine = steps !== null && node === null && chaos.length === 0
+        ? createStepLoopEngine({ lanes: steps, general: dispatching, weights: board, model, stepTimeoutMs: config.stepTimeoutMs, log })
+        : dispatching;
       if (!auto) return engine;
-      return createAutoEngine(createLocalEngine(model, getLoss(config.loss), data.train, config.seed, maxBatch), engine, log);
+      return createAutoEngine(localOnCopy(model, config, data, maxBatch), engine, gradLength(model), log);
     },
   };
 }

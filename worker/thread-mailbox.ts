@@ -41,7 +41,11 @@ export const W = {
   FAULT_KIND: 12,
   FAULT_MS: 13,
   FAULT_INDEX: 14,
-  /** REPLY_RESULT, REPLY_STALE or REPLY_ERROR. */
+  /** The serving thread's threadId (written when its serve loop starts). */
+  THREAD_ID: 22,
+  /** ORDER_RANGE, or ORDER_STEPS: enter the step loop (START: this thread's index, END: threads, STEP: first sequence number). */
+  KIND: 21,
+  /** REPLY_RESULT, REPLY_STALE, REPLY_ERROR or REPLY_STEPS. */
   R_STATUS: 15,
   R_TASK_ID: 16,
   R_VERSION: 17,
@@ -57,6 +61,11 @@ export const W = {
 export const REPLY_RESULT = 1;
 export const REPLY_STALE = 2;
 export const REPLY_ERROR = 3;
+/** The thread left the step loop (R_BLOCKS: steps it applied). */
+export const REPLY_STEPS = 4;
+
+export const ORDER_RANGE = 0;
+export const ORDER_STEPS = 1;
 
 /** More aligned blocks than any range of up to 2^31 micro-shards has. */
 export const MAX_BLOCKS = 64;
@@ -109,9 +118,31 @@ export interface MailboxOrder {
   fault?: FaultOrder;
 }
 
+/** Writes the order (or bumps ORDER_SEQ alone, when the fields are written) and wakes the thread; returns its sequence number (the DONE_SEQ to wait for). */
+function post(mb: Mailbox): number {
+  const w = mb.words;
+  const seq = Atomics.load(w, W.ORDER_SEQ) + 1;
+  mb.f64[F64_POSTED] = clock();
+  Atomics.store(w, W.ORDER_SEQ, seq);
+  Atomics.notify(w, W.ORDER_SEQ);
+  return seq;
+}
+
+/** Orders the thread into the step loop (step-board.ts) as thread `lane` of `lanes`, from step sequence number firstSeq. */
+export function postStepsOrder(mb: Mailbox, taskId: number, lane: number, lanes: number, firstSeq: number): number {
+  const w = mb.words;
+  w[W.KIND] = ORDER_STEPS;
+  w[W.TASK_ID] = taskId;
+  w[W.START] = lane;
+  w[W.END] = lanes;
+  w[W.STEP] = firstSeq;
+  return post(mb);
+}
+
 /** Writes the order and wakes the thread; returns its sequence number (the DONE_SEQ to wait for). */
 export function postOrder(mb: Mailbox, o: MailboxOrder): number {
   const w = mb.words;
+  w[W.KIND] = ORDER_RANGE;
   if (o.indices.length > mb.indices.length) throw new RangeError(`${o.indices.length} indices, the mailbox holds ${mb.indices.length}`);
   w[W.TASK_ID] = o.taskId;
   w[W.VERSION] = o.version;
@@ -126,11 +157,7 @@ export function postOrder(mb: Mailbox, o: MailboxOrder): number {
   w[W.FAULT_KIND] = o.fault === undefined ? 0 : 1 + FAULT_KINDS.indexOf(o.fault.kind);
   w[W.FAULT_MS] = o.fault?.ms ?? -1;
   w[W.FAULT_INDEX] = o.fault?.index ?? -1;
-  const seq = Atomics.load(w, W.ORDER_SEQ) + 1;
-  mb.f64[F64_POSTED] = clock();
-  Atomics.store(w, W.ORDER_SEQ, seq);
-  Atomics.notify(w, W.ORDER_SEQ);
-  return seq;
+  return post(mb);
 }
 
 /** The order's fields as a plain object (region: its id), to be validated by the reader. */
@@ -156,14 +183,18 @@ export function readOrder(mb: Mailbox): Omit<MailboxOrder, 'indices'> & { indice
 export type MailboxReply =
   | { type: 'result'; taskId: number; version: number; threadId: number; computeMs: number; blocks: readonly { level: number; index: number }[] | 'garbled' }
   | { type: 'stale'; taskId: number; version: number; threadId: number }
-  | { type: 'error'; taskId: number; threadId: number; message: string };
+  | { type: 'error'; taskId: number; threadId: number; message: string }
+  | { type: 'steps'; taskId: number; threadId: number; steps: number };
 
 /** Writes the reply to order `seq` and wakes the coordinator. */
 export function postReply(mb: Mailbox, seq: number, r: MailboxReply): void {
   const w = mb.words;
   w[W.R_TASK_ID] = r.taskId;
   w[W.R_THREAD_ID] = r.threadId;
-  if (r.type === 'error') {
+  if (r.type === 'steps') {
+    w[W.R_STATUS] = REPLY_STEPS;
+    w[W.R_BLOCKS] = r.steps;
+  } else if (r.type === 'error') {
     w[W.R_STATUS] = REPLY_ERROR;
     const { written } = new TextEncoder().encodeInto(r.message.slice(0, TEXT_BYTES), mb.text);
     w[W.R_TEXT] = written;
@@ -219,6 +250,7 @@ export function readReply(mb: Mailbox): Record<string, unknown> {
     return { type: 'error', ...base, message: new TextDecoder().decode(mb.text.slice(0, n)) };
   }
   if (status === REPLY_STALE) return { type: 'stale', ...base, version: w[W.R_VERSION] };
+  if (status === REPLY_STEPS) return { type: 'steps', ...base, steps: w[W.R_BLOCKS] };
   if (status !== REPLY_RESULT) return { type: `status ${status}`, ...base };
   const n = w[W.R_BLOCKS];
   let blocks: { level: number; index: number }[] | null = null;

@@ -134,6 +134,8 @@ export const ServeTask = z.strictObject({
   session: z.string().min(1),
   /** The lane's mailbox (thread-mailbox.ts). */
   mailbox: sharedBuffer,
+  /** The transport's step board (step-board.ts), for the step loop. */
+  board: sharedBuffer,
   /** Result regions arrive here ({ id, buffer }) before the first order that names them. */
   port: z.custom<MessagePort>((v) => v instanceof MessagePort, { error: 'expected a MessagePort' }),
   /**
@@ -186,7 +188,15 @@ export const ErrorReply = z.strictObject({
   message: z.string(),
 });
 
-export const TaskReply = z.discriminatedUnion('type', [ResultReply, StaleReply, ErrorReply]);
+/** The thread left the step loop (worker/step-board.ts) after applying `steps` steps. */
+export const StepsReply = z.strictObject({
+  type: z.literal('steps'),
+  taskId: whole,
+  threadId: whole,
+  steps: whole,
+});
+
+export const TaskReply = z.discriminatedUnion('type', [ResultReply, StaleReply, ErrorReply, StepsReply]);
 
 export type ThreadSetup = z.infer<typeof ThreadSetup>;
 export type StepTask = z.infer<typeof StepTask>;

@@ -29,20 +29,21 @@ import { dptError } from '../src/errors.js';
 import { formatZodError } from '../src/check/zod-format.js';
 import { getLoss } from '../src/losses/index.js';
 import { buildModel } from '../src/model/model.js';
-import { createRangeWorker, type RangeWorker } from '../src/train/range.js';
+import { createRangeWorker } from '../src/train/range.js';
 import { setupKernels } from './kernels-setup.js';
 import {
   CONTROL_BUSY, CONTROL_VERSION, RegionMessage, ServeTask, StepTask, ThreadSetup, WarmupTask, type ReadyReply, type ServedReply,
 } from './thread-protocol.js';
-import { markSeen, openMailbox, postReply, readOrder, W, type Mailbox, type MailboxReply } from './thread-mailbox.js';
+import { markSeen, openMailbox, ORDER_STEPS, postReply, readOrder, W, type Mailbox, type MailboxReply } from './thread-mailbox.js';
+import { H, MAX_LANES, openStepBoard, type StepBoard } from './step-board.js';
+import { runStepLoop, waitFor, type StepSession } from './thread-steps.js';
 import type { FaultOrder } from '../src/protocol/messages.js';
 
-interface Session {
+interface Session extends StepSession {
   readonly id: string;
-  readonly worker: RangeWorker;
   readonly control: Int32Array;
-  /** The master weights (shared, written by the coordinator between steps). */
-  readonly shared: Float32Array;
+  /** Largest global batch, in rows. */
+  readonly maxBatch: number;
 }
 
 const sessions = new Map<string, Session>();
@@ -69,7 +70,7 @@ function openSession(id: string): Session {
   }
   if (model.inSize !== xSize) throw dptError('DPT_ERR_MESSAGE', `worker thread: the model takes ${model.inSize} inputs, the dataset has ${xSize}`);
   const worker = createRangeWorker(model, getLoss(setup.loss), setup.seed, { x, y, n, xSize, ySize }, setup.maxBatch);
-  const session: Session = { id, worker, control: new Int32Array(setup.control), shared };
+  const session: Session = { id, worker, control: new Int32Array(setup.control), shared, maxBatch: setup.maxBatch };
   sessions.set(id, session);
   return session;
 }
@@ -161,34 +162,31 @@ export function runOrder(session: string, raw: unknown, regionOf: (id: number) =
   };
 }
 
-/** A gap this long between two looks at the clock while spinning means the core was taken from us. */
-const PREEMPTED_MS = 0.05;
-
-/**
- * Waits for order seen + 1 (or STOP): spins for up to spinUs, then sleeps
- * on the word. The spin stops early when the thread finds it was
- * preempted: something else wants the core (the coordinator's own turn,
- * other processes), and a spinning thread would only take it from them.
- */
+/** Waits for an order after `seen` (or STOP): spins for up to spinUs, then sleeps on the word. False on STOP. */
 function nextOrder(mb: Mailbox, seen: number, spinUs: number): boolean {
+  const stopped = () => Atomics.load(mb.words, W.STOP) !== 0;
+  return waitFor(mb.words, W.ORDER_SEQ, (v) => v !== seen, stopped, spinUs, true) && !stopped();
+}
+
+/** Runs the step loop (thread-steps.ts) as the mailbox's order says, until the coordinator ends it. */
+function steps(s: Session, mb: Mailbox, board: StepBoard, regionOf: (id: number) => Float32Array | undefined, spinUs: number): MailboxReply {
   const w = mb.words;
-  if (Atomics.load(w, W.ORDER_SEQ) === seen && spinUs > 0) {
-    let last = performance.now();
-    const until = last + spinUs / 1000;
-    let n = 0;
-    while (Atomics.load(w, W.ORDER_SEQ) === seen) {
-      // Reading the clock costs more than the word: every 64 loads.
-      if ((++n & 63) !== 0) continue;
-      const now = performance.now();
-      if (now > until || now - last > PREEMPTED_MS) break;
-      last = now;
-    }
+  const taskId = w[W.TASK_ID];
+  const lane = w[W.START];
+  const lanes = w[W.END];
+  if (!(lanes >= 1 && lanes <= MAX_LANES && lane >= 0 && lane < lanes && Atomics.load(board.header, H.LANES) === lanes)) {
+    throw dptError('DPT_ERR_MESSAGE', `worker thread: step loop order for thread ${lane} of ${lanes}`);
   }
-  while (Atomics.load(w, W.ORDER_SEQ) === seen) {
-    if (Atomics.load(w, W.STOP) !== 0) return false;
-    Atomics.wait(w, W.ORDER_SEQ, seen);
-  }
-  return Atomics.load(w, W.STOP) === 0;
+  const region = (id: number, what: string) => {
+    const r = regionOf(id);
+    if (r === undefined) throw dptError('DPT_ERR_MESSAGE', `worker thread: step loop: no result region ${id} (${what})`);
+    return r;
+  };
+  const regions = Array.from({ length: lanes }, (_, j) => region(Atomics.load(board.header, H.REGIONS + j), `thread ${j}'s blocks`));
+  const v = Atomics.load(board.header, H.VELOCITY);
+  const velocity = v < 0 ? null : region(v, 'the velocity');
+  const applied = runStepLoop(s, board, { lane, lanes, firstSeq: w[W.STEP], regions, velocity }, spinUs);
+  return { type: 'steps', taskId, threadId, steps: applied };
 }
 
 /** The serve loop (see the top of this file). Returns when the mailbox's STOP word is set. */
@@ -196,14 +194,15 @@ function serve(raw: unknown): ServedReply {
   const parsed = ServeTask.safeParse(raw);
   if (!parsed.success) throw dptError('DPT_ERR_MESSAGE', `worker thread: invalid serve task\n${formatZodError(parsed.error)}`);
   const t = parsed.data;
-  openSession(t.session);
+  const s = openSession(t.session);
   const mb = openMailbox(t.mailbox);
+  const board = openStepBoard(t.board, s.maxBatch);
   const regions: Regions = new Map();
   const regionOf = (id: number) => {
     if (!regions.has(id)) receiveRegions(t.port, regions);
     return regions.get(id);
   };
-  const control = openSession(t.session).control;
+  Atomics.store(mb.words, W.THREAD_ID, threadId);
   let seen = Atomics.load(mb.words, W.DONE_SEQ);
   let orders = 0;
   let spin = false;
@@ -211,17 +210,17 @@ function serve(raw: unknown): ServedReply {
     while (nextOrder(mb, seen, spin ? t.spinUs : 0)) {
       seen = Atomics.load(mb.words, W.ORDER_SEQ);
       markSeen(mb);
-      const order = readOrder(mb);
+      const isRange = mb.words[W.KIND] !== ORDER_STEPS;
+      const order = isRange ? readOrder(mb) : null;
       let reply: MailboxReply;
       try {
-        reply = runOrder(t.session, order, regionOf);
+        reply = isRange ? runOrder(t.session, order, regionOf) : steps(s, mb, board, regionOf, t.spinUs);
       } catch (err) {
-        reply = { type: 'error', taskId: order.taskId, threadId, message: err instanceof Error ? err.message : String(err) };
+        reply = { type: 'error', taskId: mb.words[W.TASK_ID], threadId, message: err instanceof Error ? err.message : String(err) };
       }
-      // The last order of the step to finish: the coordinator runs next, on this core.
-      spin = Atomics.sub(control, CONTROL_BUSY, 1) > 1;
+      // The last range of a step to finish does not spin: the coordinator's turn comes next, on this core.
+      spin = !isRange || Atomics.sub(s.control, CONTROL_BUSY, 1) > 1;
       postReply(mb, seen, reply);
-      if (process.env.DPTRAIN_REPLY_SIGNAL === 'port') t.port.postMessage(seen);
       orders++;
     }
   } finally {

@@ -42,7 +42,8 @@ import {
   CONTROL_BUSY, CONTROL_LENGTH, CONTROL_VERSION, ReadyReply, TaskReply, THREAD_PROTOCOL_VERSION,
   type ServeTask, type ThreadSetup, type WarmupTask,
 } from '../../worker/thread-protocol.js';
-import { clock, createMailbox, handoff, postOrder, readReply, W, type Mailbox } from '../../worker/thread-mailbox.js';
+import { clock, createMailbox, handoff, postOrder, postStepsOrder, readReply, W, type Mailbox } from '../../worker/thread-mailbox.js';
+import { createStepBoard, exitSteps, type StepBoard } from '../../worker/step-board.js';
 import type { Dispatcher, RangeOrder, WorkerLink } from '../dispatch/dispatcher.js';
 import type { WeightsBoard } from '../dispatch/weights-board.js';
 
@@ -78,8 +79,41 @@ export interface HandoffStats {
   replyMs: number;
 }
 
+/** How a thread left the step loop. */
+export type LoopExit =
+  | { kind: 'left'; steps: number }
+  | { kind: 'error'; message: string }
+  | { kind: 'died'; message: string };
+
+/** A result region as the step loop names it. */
+export interface StepRegion {
+  readonly id: number;
+  readonly buffer: SharedArrayBuffer;
+  readonly floats: Float32Array;
+}
+
+/** What the step loop (thread-steps.ts) drives: the board, and the threads as lanes of it. */
+export interface StepLanes {
+  readonly board: StepBoard;
+  readonly count: number;
+  /** The threads' worker ids, by index. */
+  readonly ids: readonly string[];
+  /** Every thread alive, computing nothing, nothing waiting for it, not in the loop. */
+  idle(): boolean;
+  /** Some thread is still in the loop. */
+  inLoop(): boolean;
+  /** The region (id) under which threads know a shared buffer of the caller's. */
+  region(buffer: SharedArrayBuffer): StepRegion;
+  /** Orders every thread into the loop from step sequence number firstSeq, after sending it these regions; onLeave(i, how) when thread i leaves. */
+  enter(firstSeq: number, regions: readonly StepRegion[], onLeave: (lane: number, why: LoopExit) => void): void;
+}
+
 export interface ThreadTransport {
   readonly threads: number;
+  /** The step loop's lanes, when the weights board lives on shared memory (null: ranges only). */
+  readonly steps: StepLanes | null;
+  /** Ends thread i as a crash would (tests: a thread that dies at a moment of their choosing); false if it is not serving. */
+  terminateThread(i: number): Promise<boolean>;
   handoff(): HandoffStats;
   close(): Promise<void>;
 }
@@ -144,6 +178,10 @@ class RegionPool {
     const buffer = new SharedArrayBuffer(blocks * this.blockFloats * 4);
     return { id: this.count++, buffer, floats: new Float32Array(buffer), blocks };
   }
+  /** A region over a buffer of the caller's (e.g. the optimizer state), never lent out. */
+  adopt(buffer: SharedArrayBuffer): Region {
+    return { id: this.count++, buffer, floats: new Float32Array(buffer), blocks: 0 };
+  }
   release(region: Region): void {
     this.free.push(region);
   }
@@ -185,9 +223,10 @@ export async function startThreadTransport(opts: ThreadTransportOptions): Promis
     recordTiming: false,
   });
   // A thread dying outside a task must not take the coordinator down: Piscina replaces it.
-  pool.on('error', (err: Error) => log(`worker thread error: ${err.message}; the pool replaces the thread`));
+  pool.on('error', (err: Error) => { if (!closed) log(`worker thread error: ${err.message}; the pool replaces the thread`); });
 
   const regions = new RegionPool(gradLen);
+  const lanes: Lane[] = [];
   let closed = false;
 
   /** Makes the board's weights version the one threads see (copying the weights in if they live elsewhere). */
@@ -197,8 +236,8 @@ export async function startThreadTransport(opts: ThreadTransportOptions): Promis
     Atomics.store(control, CONTROL_VERSION, version);
   }
 
-  const spinUs = opts.spinUs ?? (process.env.DPTRAIN_SPIN_US !== undefined ? Number(process.env.DPTRAIN_SPIN_US) : DEFAULT_SPIN_US);
-  const byPort = process.env.DPTRAIN_REPLY_SIGNAL === 'port';
+  const spinUs = opts.spinUs ?? DEFAULT_SPIN_US;
+  const stepBoard = createStepBoard(opts.maxBatch);
 
   /** One serve loop of a lane: its mailbox, the coordinator's end of its port, the regions it was sent. */
   interface Serving {
@@ -213,10 +252,20 @@ export async function startThreadTransport(opts: ThreadTransportOptions): Promis
     readonly serving: Serving;
     readonly seq: number;
   }
+  /** A lane in the step loop: its order's sequence number, and whom to tell when it leaves. */
+  interface InLoop {
+    readonly serving: Serving;
+    readonly seq: number;
+    readonly onLeave: (why: LoopExit) => void;
+  }
   interface Lane {
     readonly id: string;
+    readonly index: number;
     serving: Serving;
     open: Open | null;
+    loop: InLoop | null;
+    /** A range the dispatcher sent while the lane was in the step loop: posted when it leaves. */
+    queued: RangeOrder | null;
     /** Serve tasks that failed in a row without answering an order. */
     failures: number;
     gone: boolean;
@@ -226,14 +275,9 @@ export async function startThreadTransport(opts: ThreadTransportOptions): Promis
   function serve(lane: Lane): Serving {
     const { port1, port2 } = new MessageChannel();
     const serving: Serving = { mailbox: createMailbox(opts.maxBatch), port: port1, known: new Set() };
-    if (byPort) {
-      port1.on('message', (seq: number) => {
-        const open = lane.open;
-        if (open !== null && open.serving === serving && open.seq === seq) settle(lane, open);
-      });
-    }
     const task: ServeTask = {
-      type: 'serve', protocol: THREAD_PROTOCOL_VERSION, session: opts.session, mailbox: serving.mailbox.buffer, port: port2, spinUs,
+      type: 'serve', protocol: THREAD_PROTOCOL_VERSION, session: opts.session, mailbox: serving.mailbox.buffer,
+      board: stepBoard.buffer, port: port2, spinUs,
     };
     // The task holds a thread for good: it ends when the thread dies or close() stops it.
     pool.run(task, { transferList: [port2] }).then(
@@ -249,20 +293,25 @@ export async function startThreadTransport(opts: ThreadTransportOptions): Promis
     if (closed || lane.gone || lane.serving !== serving) return;
     const open = lane.open;
     lane.open = null;
+    const loop = lane.loop;
+    lane.loop = null;
     // Unless the thread took its order off the busy count before it died (it answered), take it off for it.
     if (open !== null && Atomics.load(serving.mailbox.words, W.DONE_SEQ) !== open.seq) Atomics.sub(control, CONTROL_BUSY, 1);
     if (++lane.failures > MAX_SERVE_FAILURES) {
       lane.gone = true;
       if (open !== null) regions.release(open.region);
+      loop?.onLeave({ kind: 'died', message: reason });
       dispatcher.leave(lane.id, `its thread failed ${lane.failures} times in a row (${reason})`);
       return;
     }
     // First the new serve loop, so that the range can go straight back to this lane.
     lane.serving = serve(lane);
+    loop?.onLeave({ kind: 'died', message: reason });
     if (open !== null) {
       regions.release(open.region);
       dispatcher.failure(lane.id, open.order.taskId, reason);
     }
+    postQueued(lane);
   }
 
   /** Resolves when the serve loop has answered order `seq` (never, if its thread dies first). */
@@ -299,9 +348,11 @@ export async function startThreadTransport(opts: ThreadTransportOptions): Promis
       dispatcher.failure(lane.id, order.taskId, reply.message);
       return;
     }
-    if (reply.type === 'stale') {
+    if (reply.type !== 'result') {
       regions.release(region);
-      dispatcher.failure(lane.id, order.taskId, `answered stale (weights version ${reply.version}, task ${order.version})`);
+      dispatcher.failure(lane.id, order.taskId, reply.type === 'stale'
+        ? `answered stale (weights version ${reply.version}, task ${order.version})`
+        : `answered a range with a step loop's reply`);
       return;
     }
     dispatcher.answer(lane.id, {
@@ -311,30 +362,84 @@ export async function startThreadTransport(opts: ThreadTransportOptions): Promis
     });
   }
 
+  /** Posts a range order to the lane's thread (which is idle). */
+  function post(lane: Lane, order: RangeOrder): void {
+    publish(order.version);
+    const blocks = alignedBlocks(order.k, order.start, order.end).length;
+    const region = regions.acquire(blocks);
+    const serving = lane.serving;
+    sendRegion(serving, region);
+    Atomics.add(control, CONTROL_BUSY, 1);
+    const seq = postOrder(serving.mailbox, { ...order, region: region.id });
+    const open: Open = { order, region, serving, seq };
+    lane.open = open;
+    answered(serving.mailbox, seq).then(() => settle(lane, open));
+  }
+
+  function postQueued(lane: Lane): void {
+    const order = lane.queued;
+    lane.queued = null;
+    if (order !== null && !closed && !lane.gone) post(lane, order);
+  }
+
+  /** Before the order that names it: the thread takes it from its port when it reads the order. */
+  function sendRegion(serving: Serving, region: StepRegion): void {
+    if (serving.known.has(region.id)) return;
+    serving.port.postMessage({ id: region.id, buffer: region.buffer });
+    serving.known.add(region.id);
+  }
+
   function link(lane: Lane): WorkerLink {
     return {
       info: { id: lane.id, kind: 'thread', host: 'local', threads: 1 },
       send(order: RangeOrder) {
         if (closed || lane.gone) return;
-        publish(order.version);
-        const blocks = alignedBlocks(order.k, order.start, order.end).length;
-        const region = regions.acquire(blocks);
-        const serving = lane.serving;
-        if (!serving.known.has(region.id)) {
-          // Before the order that names it: the thread takes it from its port when it reads the order.
-          serving.port.postMessage({ id: region.id, buffer: region.buffer });
-          serving.known.add(region.id);
-        }
-        Atomics.add(control, CONTROL_BUSY, 1);
-        const seq = postOrder(serving.mailbox, { ...order, region: region.id });
-        const open: Open = { order, region, serving, seq };
-        lane.open = open;
-        if (byPort) return;
-        answered(serving.mailbox, seq).then(() => settle(lane, open));
+        // A thread still in the step loop takes the range when it leaves it (the dispatcher times it as sent now).
+        if (lane.loop !== null) lane.queued = order;
+        else post(lane, order);
       },
       // A thread that answered wrongly is a bug, not an attacker: the dispatcher counts it against the range; nothing to cut.
       drop() {},
     };
+  }
+
+  /** The lane left the step loop: its answer says how (or that the loop threw). */
+  function loopLeft(lane: Lane, loop: InLoop): void {
+    if (closed || lane.loop !== loop) return;
+    lane.loop = null;
+    lane.failures = 0;
+    const parsed = TaskReply.safeParse(readReply(loop.serving.mailbox));
+    if (!parsed.success) loop.onLeave({ kind: 'error', message: `malformed reply: ${formatZodError(parsed.error).replace(/\n/g, '; ')}` });
+    else if (parsed.data.type === 'steps') loop.onLeave({ kind: 'left', steps: parsed.data.steps });
+    else loop.onLeave({ kind: 'error', message: parsed.data.type === 'error' ? parsed.data.message : `answered the step loop with a ${parsed.data.type} reply` });
+    postQueued(lane);
+  }
+
+  const stepLanes: StepLanes = {
+    board: stepBoard,
+    count: threads,
+    get ids() { return lanes.map((l) => l.id); },
+    idle: () => lanes.every((l) => !l.gone && l.open === null && l.loop === null && l.queued === null),
+    inLoop: () => lanes.some((l) => l.loop !== null),
+    region(buffer) {
+      return adopted.get(buffer) ?? adoptRegion(buffer);
+    },
+    enter(firstSeq, regionOf, onLeave) {
+      for (const lane of lanes) {
+        const serving = lane.serving;
+        for (const region of regionOf) sendRegion(serving, region);
+        const seq = postStepsOrder(serving.mailbox, 0, lane.index, threads, firstSeq);
+        const loop: InLoop = { serving, seq, onLeave: (why) => onLeave(lane.index, why) };
+        lane.loop = loop;
+        answered(serving.mailbox, seq).then(() => loopLeft(lane, loop));
+      }
+    },
+  };
+  const adopted = new Map<SharedArrayBuffer, Region>();
+  function adoptRegion(buffer: SharedArrayBuffer): Region {
+    const region = regions.adopt(buffer);
+    adopted.set(buffer, region);
+    return region;
   }
 
   const barrier = new SharedArrayBuffer(4);
@@ -357,19 +462,28 @@ export async function startThreadTransport(opts: ThreadTransportOptions): Promis
     if (!parsed.data.complete) log(`worker threads: only ${Atomics.load(new Int32Array(barrier), 0)} of ${threads} started within 60 s; continuing`);
   }
   const prefix = opts.idPrefix ?? 't';
-  const lanes: Lane[] = [];
   for (let i = 0; i < threads; i++) {
-    const lane: Lane = { id: `${prefix}${i}`, serving: null as unknown as Serving, open: null, failures: 0, gone: false };
+    const lane: Lane = { id: `${prefix}${i}`, index: i, serving: null as unknown as Serving, open: null, loop: null, queued: null, failures: 0, gone: false };
     lane.serving = serve(lane);
     lanes.push(lane);
   }
   for (const lane of lanes) dispatcher.join(link(lane));
   return {
     threads,
+    // The step loop writes the weights: only when they are the shared buffer the threads read.
+    steps: direct ? stepLanes : null,
     handoff: () => ({ ...handoffStats }),
+    async terminateThread(i) {
+      const id = Atomics.load(lanes[i].serving.mailbox.words, W.THREAD_ID);
+      const thread = pool.threads.find((t) => t.threadId === id);
+      if (id <= 0 || thread === undefined) return false;
+      await thread.terminate();
+      return true;
+    },
     async close() {
       if (closed) return;
       closed = true;
+      exitSteps(stepBoard);
       for (const lane of lanes) {
         Atomics.store(lane.serving.mailbox.words, W.STOP, 1);
         Atomics.notify(lane.serving.mailbox.words, W.ORDER_SEQ);

@@ -42,8 +42,13 @@ export interface RangeWorker {
   readonly gradLen: number;
   /** The weights version model.params holds (-1: none yet). */
   readonly version: number;
-  /** Copies `params` into the model as weights version `version` (no copy if it already holds it). */
-  setWeights(version: number, params: Float32Array): void;
+  /**
+   * Copies `params` into the model as weights version `version` (no copy if
+   * it already holds it); with `current`, all but params[current[0],
+   * current[1]), which the model holds already (a thread that applied that
+   * slice of the step itself).
+   */
+  setWeights(version: number, params: Float32Array, current?: readonly [number, number]): void;
   /** Why this worker cannot compute the request, or null. */
   check(request: RangeRequest): string | null;
   /**
@@ -87,10 +92,16 @@ export function createRangeWorker(model: Model, loss: Loss, seed: number, data: 
     model,
     gradLen,
     get version() { return version; },
-    setWeights(v, params) {
+    setWeights(v, params, current) {
       if (v === version) return;
       if (params.length !== model.size) throw new RangeError(`weights of ${params.length} floats, the model has ${model.size}`);
-      model.params.set(params);
+      if (current === undefined) {
+        model.params.set(params);
+      } else {
+        const [a, b] = current;
+        if (a > 0) model.params.set(params.subarray(0, a));
+        if (b < params.length) model.params.set(params.subarray(b), b);
+      }
       version = v;
     },
     check,

@@ -82,7 +82,7 @@ describe('dptrain train --workers (real processes, real threads)', () => {
     expect(summary.weightsSha256).toBe(single.weightsSha256);
     expect([0, availableParallelism()]).toContain(summary.workersChoice.workers);
     expect(summary.workers).toBe(summary.workersChoice.workers);
-    expect(summary.workersChoice.reason).toMatch(/^a step's gradient took [\d.]+ ms on \d+ worker threads? and [\d.]+ ms in the coordinator's thread \(median of 8 steps each\): training (on the \d+ threads|in the coordinator's thread \(as --workers 0\))$/);
+    expect(summary.workersChoice.reason).toMatch(/^a step took [\d.]+ ms on \d+ worker threads? and [\d.]+ ms in the coordinator's thread \(median of 8 steps each\): training (on the \d+ threads|in the coordinator's thread \(as --workers 0\))$/);
     expect(auto.stderr).toContain(`workers: ${summary.workersChoice.reason}`);
   });
 

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { createAutoEngine } from '../../coordinator/auto-engine.js';
 import type { BatchJob, GradientEngine } from '../../coordinator/engine.js';
+import type { Stepper } from '../../coordinator/trainer.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
 interface Fake extends GradientEngine { steps: number[]; closed: boolean }
@@ -24,27 +25,35 @@ function fake(clock: FakeClock, ms: number, workers: number): Fake {
   return e;
 }
 
+/** Applies nothing: says which step's sum it was given (the engines write the step number into it). */
+const stepper = {
+  apply: (step: number, sum: Float32Array) => {
+    expect(sum[0]).toBe(step); // every step computed, by one engine or the other
+    return { result: { loss: 0, dataLoss: 0, penalty: 0, samples: 1 }, lr: 0 };
+  },
+} as unknown as Stepper;
+
+const job = (step: number): BatchJob => ({ epoch: 0, step, indices: new Uint32Array(1), microShards: 1 });
+
+let next = 0;
 async function run(engine: GradientEngine, steps: number): Promise<void> {
-  const out = new Float32Array(1);
-  for (let step = 0; step < steps; step++) {
-    await engine.batchGradient({ epoch: 0, step, indices: new Uint32Array(1), microShards: 1 }, out);
-    expect(out[0]).toBe(step); // every step computed, by one engine or the other
-  }
+  for (const end = next + steps; next < end; next++) await engine.step!(job(next), stepper, job(next + 1));
 }
 
 describe('the default engine: threads or the coordinator\'s thread, measured', () => {
   it('keeps the threads when they are faster, and says so with the figures', async () => {
+    next = 0;
     const clock = new FakeClock();
     const local = fake(clock, 1.0, 0);
     const threads = fake(clock, 0.6, 2);
     const log: string[] = [];
-    const auto = createAutoEngine(local, threads, (l) => log.push(l), clock);
+    const auto = createAutoEngine(local, threads, 1, (l) => log.push(l), clock);
     expect(auto.workers).toBe(2);
     await run(auto, 19);
-    expect(auto.choice!()).toBeUndefined(); // 2 + 8 steps of each: the 20th decides
+    expect(auto.choice!()).toBeUndefined(); // blocks of 5 on each in turn, the first of a block not counted: the 20th step decides
     await run(auto, 1);
     expect(auto.choice!()).toMatchObject({ workers: 2 });
-    expect(auto.choice!()!.reason).toBe("a step's gradient took 0.60 ms on 2 worker threads and 1.00 ms in the coordinator's thread " +
+    expect(auto.choice!()!.reason).toBe('a step took 0.60 ms on 2 worker threads and 1.00 ms in the coordinator\'s thread ' +
       '(median of 8 steps each): training on the 2 threads');
     expect(log).toEqual([`workers: ${auto.choice!()!.reason}`]);
     const before = local.steps.length;
@@ -55,18 +64,19 @@ describe('the default engine: threads or the coordinator\'s thread, measured', (
   });
 
   it('falls back to the coordinator\'s thread when the threads are slower, and closes them', async () => {
+    next = 0;
     const clock = new FakeClock();
     const local = fake(clock, 0.02, 0);
     const threads = fake(clock, 0.09, 2);
-    const auto = createAutoEngine(local, threads, () => {}, clock);
+    const auto = createAutoEngine(local, threads, 1, () => {}, clock);
     await run(auto, 30);
     expect(auto.choice!()).toMatchObject({ workers: 0, reason: expect.stringMatching(/training in the coordinator's thread \(as --workers 0\)$/) });
     expect(threads.closed).toBe(true);
     expect(auto.workers).toBe(0);
     expect(auto.summaries!()).toEqual([]);
-    // Alternating steps while measuring, then only the coordinator's thread.
-    expect(threads.steps).toEqual([0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
-    expect(local.steps.slice(10)).toEqual([20, 21, 22, 23, 24, 25, 26, 27, 28, 29]);
+    // Blocks of 5 steps in turn while measuring, then only the coordinator's thread.
+    expect(threads.steps).toEqual([0, 1, 2, 3, 4, 10, 11, 12, 13, 14]);
+    expect(local.steps).toEqual([5, 6, 7, 8, 9, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29]);
     await auto.close();
     expect(local.closed).toBe(true);
   });
