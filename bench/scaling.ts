@@ -173,7 +173,7 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.only
     const runner: Runner = { workers, engine, stepper, sum: allocFloats(gradLength(model)), step: 0 };
     // The default engine first measures both ways (auto-engine.ts); the rounds time what it chose.
     await runSteps(runner, WARMUP);
-    while (engine.choice !== undefined && engine.choice() === undefined) await runSteps(runner, 1);
+    while (engine.choice !== undefined && engine.choice() === undefined) await runSteps(runner, 10);
     runners.push(runner);
   }
   const rounds = new Map<Workers, Round[]>(b.workers.map((w) => [w, []]));

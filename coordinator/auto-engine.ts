@@ -9,9 +9,12 @@
 // falls depends on the model, the batch, the kernels and the machine.
 //
 // How: the first steps go to the two engines in turns, in blocks of
-// BLOCK steps (so the threads can work a step ahead within a block; the
-// first step of a block, a transition, is not counted), then the engine
-// with the lower median time per step over PROBE steps each computes the
+// BLOCK steps (so the threads can work a step ahead within a block). The
+// first WARM blocks of each are not counted (the threads' code is not
+// compiled yet: their first steps are several times slower), nor are the
+// first SETTLE steps of a block (a transition: the threads finish what they
+// were doing and start their loop again); then the engine with the lower
+// median time per step over the PROBE steps counted of each computes the
 // rest of the run; if that is this thread, the threads are closed. Which
 // engine computed a step changes no bit (DESIGN.md principle 3), so
 // switching mid-run is free. The choice and the figures it was made on go
@@ -21,8 +24,10 @@ import type { WorkerSummary } from './dispatch/dispatcher.js';
 import { runStep, type EngineOutcome, type EngineStats, type GradientEngine, type WorkersChoice } from './engine.js';
 import { allocFloats } from '../src/tensor/alloc.js';
 
-/** Steps in a row on one engine while measuring; steps counted per engine before choosing. */
-const BLOCK = 5;
+/** Steps in a row on one engine while measuring; steps of a block not counted; blocks of each not counted; steps counted per engine before choosing. */
+const BLOCK = 6;
+const SETTLE = 2;
+const WARM = 2;
 const PROBE = 8;
 
 function median(xs: readonly number[]): number {
@@ -78,7 +83,7 @@ export function createAutoEngine(
       const engine = which === 'threads' ? threads : local;
       const t0 = clock.now();
       const outcome = await runStep(engine, job, stepper, sum, (n + 1) % BLOCK === 0 ? undefined : next);
-      if (n % BLOCK !== 0) times[which].push(clock.now() - t0);
+      if (n % BLOCK >= SETTLE && n >= 2 * WARM * BLOCK) times[which].push(clock.now() - t0);
       if (times.local.length >= PROBE && times.threads.length >= PROBE) await choose();
       return outcome;
     },

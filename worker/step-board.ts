@@ -230,16 +230,16 @@ export function exitSteps(board: StepBoard): void {
   }
 }
 
-/** Counts thread `lane` done with step seq; the last one marks the step DONE. */
-export function markApplied(board: StepBoard, seq: number, lane: number, lanes: number): void {
+/** Counts thread `lane` done with step seq; the last one marks the step DONE (and returns true). */
+export function markApplied(board: StepBoard, seq: number, lane: number, lanes: number): boolean {
   const slot = slotOf(board, seq);
   markTime(slot, lane, 3);
   const w = slot.words;
   Atomics.store(w, S.PHASE + lane, PHASE_APPLIED);
-  if (Atomics.add(w, S.APPLIED, 1) + 1 === lanes) {
-    Atomics.store(board.header, H.DONE, seq);
-    Atomics.notify(board.header, H.DONE);
-  }
+  if (Atomics.add(w, S.APPLIED, 1) + 1 !== lanes) return false;
+  Atomics.store(board.header, H.DONE, seq);
+  Atomics.notify(board.header, H.DONE);
+  return true;
 }
 
 /** Thread `lane`'s timestamps in the slot: 0 started, 1 READY, 2 applying, 3 APPLIED. */

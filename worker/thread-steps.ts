@@ -30,6 +30,9 @@ export interface StepSession {
 /** Per session, built at the first loop: the step plan, the summed slice, the tree's scratch. */
 const scratchOf = new WeakMap<Model, { plan: StepPlan; sum: Float32Array; tree: Float32Array[]; own: Float32Array[]; velocity: Float32Array }>();
 
+/** How long a thread spins for the coordinator before it sleeps (for the other threads it spins up to spinUs). */
+const COORDINATOR_SPIN_US = 50;
+
 /** A gap this long between two looks at the clock while spinning means the core was taken from us. */
 export const PREEMPTED_MS = 0.05;
 
@@ -123,7 +126,9 @@ export function runStepLoop(session: StepSession, board: StepBoard, o: StepLoopO
   for (let seq = o.firstSeq; ; seq++) {
     const slot = slotOf(board, seq);
     const w = slot.words;
-    if (!waitFor(w, S.SEQ, (v) => v === seq, exited, spinUs)) return applied;
+    // The coordinator's turn (the step not posted yet, or not permitted): a short spin, then the core is
+    // left to it (two spinning threads on two cores would keep it from running at all).
+    if (!waitFor(w, S.SEQ, (v) => v === seq, exited, COORDINATOR_SPIN_US)) return applied;
     const failed = () => exited() || Atomics.load(w, S.FAILED) !== 0;
     try {
       const k = w[S.K];
@@ -157,7 +162,7 @@ export function runStepLoop(session: StepSession, board: StepBoard, o: StepLoopO
       markTime(slot, lane, 1);
       Atomics.store(w, S.PHASE + lane, PHASE_READY);
       Atomics.add(w, S.READY, 1);
-      if (!waitFor(w, S.PERMIT, (v) => v === 1, failed, spinUs)) return applied;
+      if (!waitFor(w, S.PERMIT, (v) => v === 1, failed, COORDINATOR_SPIN_US)) return applied;
       if (Atomics.add(w, S.ARMED, 1) + 1 === lanes) Atomics.notify(w, S.ARMED);
       if (!waitFor(w, S.ARMED, (v) => v >= lanes, failed, spinUs)) return applied;
       markTime(slot, lane, 2);

@@ -71,8 +71,8 @@ describe('dptrain train --workers (real processes, real threads)', () => {
   });
 
   it('without a worker count, the run measures threads and its own thread, keeps the faster, says why, and gets the same weights', async () => {
-    // 3 epochs of 8 steps: the choice is made after 20 (auto-engine.ts).
-    const file = writeJson(dir, 'auto.json', { ...CONFIGS.bnDropout, epochs: 3 });
+    // 7 epochs of 8 steps: the choice is made after 48 (auto-engine.ts).
+    const file = writeJson(dir, 'auto.json', { ...CONFIGS.bnDropout, epochs: 7 });
     const [auto, single] = await Promise.all([
       runCli(['train', '--json', '--config', file, '--out', join(dir, 'auto')]),
       trainJson(['--config', file, '--out', join(dir, 'auto-w0'), '--workers', '0']),

@@ -49,8 +49,9 @@ describe('the default engine: threads or the coordinator\'s thread, measured', (
     const log: string[] = [];
     const auto = createAutoEngine(local, threads, 1, (l) => log.push(l), clock);
     expect(auto.workers).toBe(2);
-    await run(auto, 19);
-    expect(auto.choice!()).toBeUndefined(); // blocks of 5 on each in turn, the first of a block not counted: the 20th step decides
+    await run(auto, 47);
+    // Blocks of 6 on each in turn: the first 2 of each and the first 2 steps of a block not counted; the 48th step decides.
+    expect(auto.choice!()).toBeUndefined();
     await run(auto, 1);
     expect(auto.choice!()).toMatchObject({ workers: 2 });
     expect(auto.choice!()!.reason).toBe('a step took 0.60 ms on 2 worker threads and 1.00 ms in the coordinator\'s thread ' +
@@ -69,14 +70,14 @@ describe('the default engine: threads or the coordinator\'s thread, measured', (
     const local = fake(clock, 0.02, 0);
     const threads = fake(clock, 0.09, 2);
     const auto = createAutoEngine(local, threads, 1, () => {}, clock);
-    await run(auto, 30);
+    await run(auto, 60);
     expect(auto.choice!()).toMatchObject({ workers: 0, reason: expect.stringMatching(/training in the coordinator's thread \(as --workers 0\)$/) });
     expect(threads.closed).toBe(true);
     expect(auto.workers).toBe(0);
     expect(auto.summaries!()).toEqual([]);
-    // Blocks of 5 steps in turn while measuring, then only the coordinator's thread.
-    expect(threads.steps).toEqual([0, 1, 2, 3, 4, 10, 11, 12, 13, 14]);
-    expect(local.steps).toEqual([5, 6, 7, 8, 9, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29]);
+    // Blocks of 6 steps in turn while measuring, then only the coordinator's thread.
+    expect(threads.steps).toEqual([0, 1, 2, 3, 4, 5, 12, 13, 14, 15, 16, 17, 24, 25, 26, 27, 28, 29, 36, 37, 38, 39, 40, 41]);
+    expect(local.steps.slice(-12)).toEqual([48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59]);
     await auto.close();
     expect(local.closed).toBe(true);
   });
