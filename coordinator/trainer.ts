@@ -235,6 +235,12 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
   let lastTrainLoss = NaN;
   opts.progress.start(lastStep, step, engine.workers);
   let outcome: EngineOutcome = { kind: 'finished', reason: 'the run is finished' };
+  let engineClosed = false;
+  const closeEngine = async (o: EngineOutcome) => {
+    if (engineClosed) return;
+    engineClosed = true;
+    await engine.close(o);
+  };
   try {
     if (!opts.resume) {
       // Once the engine is up (a failure to start leaves no folder behind), the step-0 checkpoint
@@ -246,10 +252,17 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
     while (step < lastStep && opts.stopSignal?.aborted !== true) {
       const job = stepper.job(step);
       const t0 = performance.now();
-      let outcome: StepOutcome | undefined;
+      let stepped: StepOutcome | undefined;
       const next = step + 1 < lastStep ? stepper.job(step + 1) : undefined;
-      if (!(await unlessAborted(runStep(engine, job, stepper, sum, next).then((o) => { outcome = o; }), opts.stopSignal))) break;
-      const { result, lr } = outcome!;
+      const work = runStep(engine, job, stepper, sum, next).then((o) => { stepped = o; });
+      if (!(await unlessAborted(work, opts.stopSignal))) {
+        // Stopped mid-step: the engine stops first. A step its workers finish meanwhile (threads that
+        // were already writing its weights) counts; one they do not is abandoned.
+        await closeEngine(INTERRUPTED);
+        await work.catch(() => {});
+        if (stepped === undefined) break;
+      }
+      const { result, lr } = stepped!;
       const stepSeconds = (performance.now() - t0) / 1000;
       trainSeconds += stepSeconds;
       engine.stepDone?.({ seconds: stepSeconds, samples: result.samples, loss: result.loss });
@@ -285,8 +298,8 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
   } finally {
     opts.progress.stop();
     // Interrupted: network workers are asked to come back to the resumed run.
-    if (opts.stopSignal?.aborted === true && outcome.kind === 'finished') outcome = { kind: 'interrupted', reason: 'the coordinator was stopped; it resumes with --resume' };
-    await engine.close(outcome);
+    if (opts.stopSignal?.aborted === true && outcome.kind === 'finished') outcome = INTERRUPTED;
+    await closeEngine(outcome);
   }
   if (step < lastStep) {
     // Stopped on request: the weights are those after `step` steps (a step in flight was abandoned).
@@ -313,6 +326,8 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
     ...(engine.choice?.() === undefined ? {} : { workersChoice: engine.choice()! }),
   };
 }
+
+const INTERRUPTED: EngineOutcome = { kind: 'interrupted', reason: 'the coordinator was stopped; it resumes with --resume' };
 
 /** Training samples in the first `steps` steps. */
 function sampleCount(steps: number, stepsPerEpoch: number, batch: number, n: number): number {

@@ -72,9 +72,13 @@ export const S = {
   /** 0, or 1 + the index of a thread that failed this step (it leaves the loop). */
   FAILED: 8,
   /**
-   * Threads past the permit, about to write: none writes before all are
-   * (a thread that dies before then leaves every weight untouched, so the
-   * step can run again elsewhere).
+   * Threads past the permit, about to write (the low bits), and ARMED_CANCEL:
+   * none writes before all are, and once ARMED_CANCEL is set none does.
+   * Whoever ends a step early (the coordinator, a thread that fails) sets it
+   * (cancelStep), unless it comes too late (all were armed: the step will be
+   * written whole). So a step is written by every
+   * thread or by none, and a thread that dies before arming leaves every
+   * weight untouched: the step can run again elsewhere.
    */
   ARMED: 9,
   /** Micro-shard cuts: thread i computes [CUT + i, CUT + i + 1). */
@@ -88,6 +92,28 @@ const SF_LR = 0;
 const SF_LOSS = 1;
 const SF_TIMES = 2;
 const SLOT_F64 = SF_TIMES + 4 * MAX_LANES;
+
+/** The cancel bit of the ARMED word. */
+export const ARMED_CANCEL = 1 << 30;
+
+/**
+ * Cancels step seq unless every thread has armed already; true if cancelled
+ * (no thread writes it). A compare-and-swap: the cancel bit is never set
+ * once all have armed, so a thread that finds it set knows the step is off.
+ */
+export function cancelStep(board: StepBoard, seq: number): boolean {
+  const w = slotOf(board, seq).words;
+  const lanes = Atomics.load(board.header, H.LANES);
+  for (;;) {
+    const v = Atomics.load(w, S.ARMED);
+    if ((v & ARMED_CANCEL) !== 0) return true;
+    if (v >= lanes) return false;
+    if (Atomics.compareExchange(w, S.ARMED, v, v | ARMED_CANCEL) === v) {
+      Atomics.notify(w, S.ARMED);
+      return true;
+    }
+  }
+}
 
 export const PHASE_COMPUTING = 1;
 export const PHASE_READY = 2;

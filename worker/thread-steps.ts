@@ -14,10 +14,11 @@ import type { Model } from '../src/model/model.js';
 import type { SgdConfig } from '../src/optim/sgd.js';
 import { alignedBlocks, combineNode, nodeKey, treeHeight } from '../src/reduce/tree.js';
 import { allocFloats } from '../src/tensor/alloc.js';
+import { vector } from '../src/tensor/vector.js';
 import { rowsOf, type RangeRequest, type RangeWorker } from '../src/train/range.js';
 import { applySlice, planStep, type StepPlan } from '../src/train/step.js';
 import {
-  H, lrOf, markApplied, markTime, optimizerOf, PHASE_APPLYING, PHASE_COMPUTING, PHASE_READY, S, setLoss, sliceOf, slotOf, type StepBoard,
+  ARMED_CANCEL, cancelStep, H, lrOf, markApplied, markTime, optimizerOf, PHASE_APPLYING, PHASE_COMPUTING, PHASE_READY, S, setLoss, sliceOf, slotOf, type StepBoard,
 } from './step-board.js';
 
 /** What the step loop needs of a thread's session. */
@@ -117,9 +118,30 @@ export function runStepLoop(session: StepSession, board: StepBoard, o: StepLoopO
   const state = { velocity: velocity === null ? new Float32Array(0) : scratch.velocity };
   if (velocity !== null && from < vHi) state.velocity.set(velocity.subarray(from, vHi), from);
   let current: [number, number] | undefined;
-  // The combine's views of the blocks, for the last (k, cuts): the same for most steps.
-  let combining: { k: number; cuts: number[]; blocks: Map<string, Float32Array> } | null = null;
+  // The combine's views of the blocks, for the last (k, cuts): the same for most steps. With two
+  // threads of one block each, the root's two children, the slice is this thread's block plus the
+  // other's (float32 addition commutes: the tree's bits): `other` is then that, and this thread's
+  // block goes straight into the sum.
+  let combining: { k: number; cuts: number[]; blocks: Map<string, Float32Array>; other: Float32Array | null } | null = null;
   const sumSlice = sum.subarray(from, to);
+  /** How this thread's slice of a step cut at `cuts` is combined (see `combining`). */
+  function combinePlan(k: number, cuts: readonly number[]): NonNullable<typeof combining> {
+    const blocks = new Map<string, Float32Array>();
+    const nodes: { lane: number; level: number; index: number; view: Float32Array }[] = [];
+    for (let j = 0; j < lanes; j++) {
+      if (cuts[j] === cuts[j + 1]) continue;
+      alignedBlocks(k, cuts[j], cuts[j + 1]).forEach((node, b) => {
+        if (j === lane && mine[b]?.length !== to - from) mine[b] = allocFloats(to - from);
+        const view = j === lane ? mine[b] : o.regions[j].subarray(b * gradLen + from, b * gradLen + to);
+        blocks.set(nodeKey(node.level, node.index), view);
+        nodes.push({ lane: j, level: node.level, index: node.index, view });
+      });
+    }
+    const h = treeHeight(k);
+    const children = nodes.length === 2 && h > 0 && nodes.every((n, i) => n.level === h - 1 && n.index === i);
+    const other = children && nodes.some((n) => n.lane === lane) ? nodes.find((n) => n.lane !== lane)!.view : null;
+    return { k, cuts: [...cuts], blocks, other };
+  }
   const exitAt = Atomics.load(board.header, H.EXIT);
   const exited = () => Atomics.load(board.header, H.EXIT) !== exitAt;
   let applied = 0;
@@ -149,36 +171,32 @@ export function runStepLoop(session: StepSession, board: StepBoard, o: StepLoopO
       markTime(slot, lane, 0);
       worker.setWeights(w[S.VERSION], shared, current);
       const own = o.regions[lane];
+      if (combining === null || combining.k !== k || combining.cuts.some((c, j) => c !== cuts[j])) combining = combinePlan(k, cuts);
+      const pair = combining.other !== null;
       if (request.start < request.end) {
         worker.compute(request, (b, _node, blockSum) => {
           if ((b + 1) * gradLen > own.length) throw dptError('DPT_ERR_MESSAGE', `worker thread: result region too small for block ${b}`);
           // The other threads' slices go to the shared region; this thread's stays in its own memory.
           if (from > 0) own.set(blockSum.subarray(0, from), b * gradLen);
           if (to < gradLen) own.set(blockSum.subarray(to), b * gradLen + to);
-          if (mine[b]?.length !== to - from) { mine[b] = allocFloats(to - from); combining = null; }
-          mine[b].set(blockSum.subarray(from, to));
+          (pair ? sumSlice : mine[b]).set(blockSum.subarray(from, to));
         });
       }
       markTime(slot, lane, 1);
       Atomics.store(w, S.PHASE + lane, PHASE_READY);
       Atomics.add(w, S.READY, 1);
       if (!waitFor(w, S.PERMIT, (v) => v === 1, failed, COORDINATOR_SPIN_US)) return applied;
-      if (Atomics.add(w, S.ARMED, 1) + 1 === lanes) Atomics.notify(w, S.ARMED);
-      if (!waitFor(w, S.ARMED, (v) => v >= lanes, failed, spinUs)) return applied;
+      // Armed, this thread no longer leaves on EXIT: only a cancel, which none can make once all are armed.
+      const armed = Atomics.add(w, S.ARMED, 1);
+      if ((armed & ARMED_CANCEL) !== 0) return applied;
+      if (armed + 1 === lanes) Atomics.notify(w, S.ARMED);
+      waitFor(w, S.ARMED, (v) => (v & ARMED_CANCEL) !== 0 || v >= lanes, () => false, spinUs);
+      if ((Atomics.load(w, S.ARMED) & ARMED_CANCEL) !== 0) return applied;
       markTime(slot, lane, 2);
       Atomics.store(w, S.PHASE + lane, PHASE_APPLYING);
       // This thread's slice of every thread's blocks, combined in the tree's order.
-      if (combining === null || combining.k !== k || combining.cuts.some((c, j) => c !== cuts[j])) {
-        const blocks = new Map<string, Float32Array>();
-        for (let j = 0; j < lanes; j++) {
-          if (cuts[j] === cuts[j + 1]) continue;
-          alignedBlocks(k, cuts[j], cuts[j + 1]).forEach((node, b) => {
-            blocks.set(nodeKey(node.level, node.index), j === lane ? mine[b] : o.regions[j].subarray(b * gradLen + from, b * gradLen + to));
-          });
-        }
-        combining = { k, cuts: [...cuts], blocks };
-      }
-      combineNode(k, treeHeight(k), 0, combining.blocks, sumSlice, tree);
+      if (combining.other !== null) vector().addInto(sumSlice, combining.other, sumSlice.length);
+      else combineNode(k, treeHeight(k), 0, combining.blocks, sumSlice, tree);
       if (from <= model.size && model.size < to) setLoss(slot, sum[model.size]);
       // The update of the slice on this thread's copy of the weights, then into the master weights.
       applySlice(model, plan, sum, sgd, state, lrOf(slot), rows, from, to);
@@ -190,7 +208,8 @@ export function runStepLoop(session: StepSession, board: StepBoard, o: StepLoopO
       applied++;
     } catch (err) {
       if (Atomics.compareExchange(w, S.FAILED, 0, 1 + lane) === 0) {
-        for (const word of [S.ARMED, S.PERMIT]) Atomics.notify(w, word);
+        cancelStep(board, seq);
+        Atomics.notify(w, S.PERMIT);
         Atomics.notify(board.header, H.DONE);
       }
       throw err;

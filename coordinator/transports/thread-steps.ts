@@ -29,7 +29,7 @@ import { shardCount } from '../../src/train/batch.js';
 import { rowsOf } from '../../src/train/range.js';
 import { gradLength, stepPenalty } from '../../src/train/step.js';
 import {
-  H, lossOf, permitStep, PHASE_APPLYING, PHASE_READY, phaseTimes, postStep, S, slotOf, startLoop, exitSteps, MAX_LANES,
+  cancelStep, H, lossOf, permitStep, PHASE_READY, phaseTimes, postStep, S, slotOf, startLoop, exitSteps, MAX_LANES,
 } from '../../worker/step-board.js';
 import { systemClock, type Clock, type Timer } from '../dispatch/clock.js';
 import type { WorkerSummary } from '../dispatch/dispatcher.js';
@@ -41,7 +41,7 @@ import type { LoopExit, StepLanes, StepRegion } from './threads.js';
 
 // NOTE: Node 20 (V8 11.3) has Atomics.waitAsync; tsconfig's lib ES2022 does not declare it.
 const waitAsync = (Atomics as unknown as {
-  waitAsync(a: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
+  waitAsync(a: Int32Array, index: number, value: number, timeoutMs?: number): { async: false; value: string } | { async: true; value: Promise<string> };
 }).waitAsync;
 
 /** Where the step loop's time went (cumulative ms; per thread, averaged over the threads). */
@@ -83,6 +83,10 @@ interface Loop {
   /** The call waiting for a step to be DONE. */
   waiter: { seq: number; settle: (r: Waited) => void } | null;
   ended: boolean;
+  /** Threads still in the loop. */
+  inside: number;
+  /** A thread failed after every thread had armed: the others write their slices, its own stays half written. */
+  written: boolean;
 }
 
 type Waited = { kind: 'done' } | { kind: 'failed'; lane: number; why: string } | { kind: 'stalled' };
@@ -104,6 +108,9 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
   let seq = 1;
   let loop: Loop | null = null;
   let broken: Error | null = null;
+  let closing = false;
+  /** The step being waited for: close() lets it finish or drop before it stops the threads. */
+  let inflight: Promise<Waited> | null = null;
 
   /** Whether this step can run in the loop at all (the weights and the velocity are the shared buffers the threads write). */
   function fits(stepper: Stepper): boolean {
@@ -130,18 +137,25 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
     const velocity = stepper.optimizer.momentum === 0 ? null : lanes.region(v.buffer as SharedArrayBuffer);
     const { momentum, weightDecay, nesterov } = stepper.optimizer;
     startLoop(board, seq, regions.map((r) => r.id), velocity?.id ?? -1, momentum, weightDecay, nesterov);
-    const l: Loop = { ahead: null, last: job.step - 1, waiter: null, ended: false };
+    const l: Loop = { ahead: null, last: job.step - 1, waiter: null, ended: false, inside: lanes.count, written: false };
     lanes.enter(seq, velocity === null ? regions : [...regions, velocity], (lane, why) => left(l, lane, why));
     watch(l);
     return l;
   }
 
-  /** Ends the loop: every thread leaves it (the ones computing after their phase). */
+  /**
+   * Ends the loop: every thread leaves it (the ones computing after their
+   * phase). A step the threads are already writing (all past ARMED) they
+   * finish: a call waiting for it still gets it; one they are not, they
+   * drop, and the call fails once they have all left.
+   */
   function end(): void {
     if (loop === null) return;
-    loop.ended = true;
-    loop.waiter?.settle({ kind: 'failed', lane: -1, why: 'the step loop ended' });
+    const l = loop;
+    l.ended = true;
     loop = null;
+    // A step not yet written by every thread is dropped (see ARMED in step-board.ts).
+    for (const s of [l.waiter?.seq, l.ahead?.seq]) if (s !== undefined && Atomics.load(board.header, H.DONE) < s) cancelStep(board, s);
     exitSteps(board);
   }
 
@@ -151,6 +165,11 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
    * loop ends.
    */
   function left(l: Loop, lane: number, why: LoopExit): void {
+    l.inside--;
+    if (l.inside === 0 && l.waiter !== null) {
+      const done = Atomics.load(board.header, H.DONE) >= l.waiter.seq;
+      l.waiter.settle(done ? { kind: 'done' } : { kind: 'failed', lane: -1, why: 'the step loop ended' });
+    }
     if (l.ended || why.kind === 'left') return;
     const reason = `${why.kind === 'died' ? `its thread exited (${why.message})` : why.message} in the step loop`;
     const w = l.waiter;
@@ -158,7 +177,8 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
     if (seq !== undefined) {
       const slot = slotOf(board, seq).words;
       if (Atomics.compareExchange(slot, S.FAILED, 0, 1 + lane) === 0) {
-        for (const word of [S.ARMED, S.PERMIT]) Atomics.notify(slot, word);
+        l.written = !cancelStep(board, seq) && Atomics.load(board.header, H.DONE) < seq;
+        Atomics.notify(slot, S.PERMIT);
         Atomics.notify(board.header, H.DONE);
       }
     }
@@ -172,7 +192,7 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
 
   /** Settles the waiting call when its step is DONE or FAILED (one waitAsync at a time on the DONE word). */
   async function watch(l: Loop): Promise<void> {
-    while (!l.ended) {
+    while (!l.ended || l.waiter !== null) {
       const done = Atomics.load(board.header, H.DONE);
       const w = l.waiter;
       if (w !== null) {
@@ -222,6 +242,17 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
     });
   }
 
+  /** Waits for step s to be DONE, or for every thread to have left the loop without it (one died writing it). */
+  async function untilDone(l: Loop, s: number): Promise<Waited> {
+    for (;;) {
+      const done = Atomics.load(board.header, H.DONE);
+      if (done >= s) return { kind: 'done' };
+      if (l.inside === 0) { l.written = true; return { kind: 'failed', lane: -1, why: 'the threads left the loop while writing the step' }; }
+      const r = waitAsync(board.header, H.DONE, done, 50);
+      if (r.async) await r.value;
+    }
+  }
+
   /** The step through the dispatcher and the trainer's applyStep here. */
   async function fallback(job: BatchJob, stepper: Stepper, why: string | null): Promise<StepOutcome> {
     if (why !== null) {
@@ -255,6 +286,7 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
     },
     async step(job, stepper, next) {
       if (broken !== null) throw broken;
+      if (closing) throw dptError('DPT_ERR_WORKER', `step ${job.step + 1}: the run is shutting down`);
       if (!fits(stepper)) { end(); return fallback(job, stepper, null); }
       const t0 = performance.now();
       // Asked out of turn, or something else updated the weights since (their copies in the threads are stale): a new loop.
@@ -272,9 +304,16 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
       permitStep(board, s);
       if (next !== undefined) l.ahead = { seq: post(next, stepper, false), step: next.step };
       stats.postMs += performance.now() - t0;
-      const waited = await wait(l, s);
+      const waiting = wait(l, s);
+      inflight = waiting;
+      let waited = await waiting;
       const w = slotOf(board, s).words;
       const rows = w[S.ROWS];
+      if (waited.kind === 'stalled' && !cancelStep(board, s)) {
+        // Every thread armed meanwhile (the late one finished computing): they are writing the step.
+        waited = await untilDone(l, s);
+      }
+      inflight = null;
       if (waited.kind === 'done') {
         l.last = job.step;
         account(s, w[S.K], rows);
@@ -282,8 +321,8 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
         return { result: { loss: dataLoss + penalty, dataLoss, penalty, samples: rows }, lr: stepper.lr(job.step) };
       }
       end();
-      const applying = Array.from({ length: lanes.count }, (_, j) => j).filter((j) => Atomics.load(w, S.PHASE + j) >= PHASE_APPLYING);
-      if (waited.kind === 'failed' && Atomics.load(board.header, H.DONE) < s && applying.length > 0) {
+      if (closing) throw dptError('DPT_ERR_WORKER', `step ${job.step + 1}: the run is shutting down`);
+      if (waited.kind === 'failed' && l.written) {
         const who = waited.lane >= 0 ? `worker ${lanes.ids[waited.lane]}` : 'a worker thread';
         broken = dptError('DPT_ERR_WORKER', `step ${job.step + 1}: ${who} failed while the threads applied the step (${waited.why}): ` +
           'its slice of the weights may be half written; resume from the last checkpoint');
@@ -309,7 +348,10 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
     },
     stepDone: general.stepDone,
     async close(outcome) {
+      closing = true;
       end();
+      // The threads leave the loop (finishing a step they were writing): until then the transport serves them.
+      await inflight;
       await general.close(outcome);
     },
   };

@@ -122,6 +122,27 @@ describe('the step loop: worker threads compute, reduce and apply whole steps', 
     expect(r.engine.stats!().loop!.steps).toBeGreaterThan(1);
   });
 
+  it('closing mid-step: a step the threads were writing completes (and the call gets it), one they were not is dropped, never half', async () => {
+    const seen = new Set<string>();
+    for (const ahead of [false, true, false, true]) {
+      const r = await threads(2);
+      const sum = new Float32Array(gradLength(r.stepper.model));
+      await runStep(r.engine, r.stepper.job(0), r.stepper, sum, ahead ? r.stepper.job(1) : undefined);
+      if (ahead) await computed(r, 2, 2); // step 2 computed: the permit lets the threads write at once
+      const pending = r.engine.step!(r.stepper.job(1), r.stepper).then(() => 'completed', (err: Error) => err.message);
+      open.pop();
+      await r.engine.close();
+      const fate = await pending;
+      seen.add(fate === 'completed' ? fate : 'dropped');
+      if (fate === 'completed') expectStep(r, ref[1], ref[1].loss, 'completed while closing');
+      else {
+        expect(fate).toMatch(/step 2: the run is shutting down/);
+        expectStep(r, ref[0], ref[0].loss, 'dropped while closing');
+      }
+    }
+    expect(seen.size).toBeGreaterThan(0);
+  });
+
   it('a step asked out of turn (not the one worked ahead) starts a new loop, with the right weights', async () => {
     const order = [0, 1, 2, 5, 6, 7];
     const want = reference(order);
