@@ -53,6 +53,8 @@ const BENCHES: Bench[] = [
 ];
 const ROUNDS = Number(arg('--rounds') ?? 8);
 const WARMUP = 3;
+/** Untimed steps at the start of every round (see runSteps). */
+const LEAD = 3;
 const json = process.argv.includes('--json');
 const only = arg('--only')?.split(',');
 // The trainer's kernels (wasm unless --kernels ts), in this thread and, through the engine, in the workers.
@@ -74,15 +76,24 @@ interface Round {
   loopComputeMs: number; loopWaitMs: number; loopApplyMs: number; fallbacks: number;
 }
 
-async function runSteps(r: Runner, steps: number): Promise<Round> {
-  const before = r.engine.stats?.();
+/**
+ * Runs `lead` untimed steps, then `steps` timed ones. The lead-in takes what
+ * only the first steps after another configuration's turn pay (caches that
+ * turn evicted, threads that fell asleep during it), which a run does not.
+ */
+async function runSteps(r: Runner, steps: number, lead = 0): Promise<Round> {
+  let before = r.engine.stats?.();
   let applyMs = 0;
-  const t0 = performance.now();
-  for (let i = 0; i < steps; i++) {
+  let t0 = performance.now();
+  for (let i = 0; i < lead + steps; i++) {
+    if (i === lead) {
+      before = r.engine.stats?.();
+      t0 = performance.now();
+    }
     // Stay inside the first epoch's permutation pattern; the figures do not depend on which samples.
     const step = r.step++ % r.stepper.lastStep;
     // Only within the round: work started for after it would run during the next configuration's turn.
-    const next = i + 1 < steps ? r.stepper.job((step + 1) % r.stepper.lastStep) : undefined;
+    const next = i + 1 < lead + steps ? r.stepper.job((step + 1) % r.stepper.lastStep) : undefined;
     // The default engine that chose the coordinator's thread computes as --workers 0 does: timed the same way.
     if (r.engine.step !== undefined && r.engine.choice?.()?.workers !== 0) {
       // The engine's workers apply the step themselves (their share of it is in their time).
@@ -91,7 +102,7 @@ async function runSteps(r: Runner, steps: number): Promise<Round> {
       await r.engine.batchGradient(r.stepper.job(step), r.sum);
       const a = performance.now();
       r.stepper.apply(step, r.sum);
-      applyMs += performance.now() - a;
+      if (i >= lead) applyMs += performance.now() - a;
     }
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -130,7 +141,7 @@ async function soloRate(b: Bench, config: TrainConfig, data: Awaited<ReturnType<
   const runner: Runner = { workers: 0, engine: await choice.create(model, data, b.batch), stepper, sum: allocFloats(gradLength(model)), step: 0 };
   await runSteps(runner, WARMUP);
   let best = Infinity;
-  for (let r = 0; r < ROUNDS; r++) best = Math.min(best, (await runSteps(runner, b.steps)).seconds);
+  for (let r = 0; r < ROUNDS; r++) best = Math.min(best, (await runSteps(runner, b.steps, LEAD)).seconds);
   return (b.batch * b.steps) / best;
 }
 
@@ -178,7 +189,7 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.only
   }
   const rounds = new Map<Workers, Round[]>(b.workers.map((w) => [w, []]));
   for (let r = 0; r < ROUNDS; r++) {
-    for (const runner of runners) rounds.get(runner.workers)!.push(await runSteps(runner, b.steps));
+    for (const runner of runners) rounds.get(runner.workers)!.push(await runSteps(runner, b.steps, LEAD));
   }
   const chose = new Map(runners.map((r) => [r.workers, r.engine.choice?.()]));
   for (const runner of runners) await runner.engine.close();

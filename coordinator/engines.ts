@@ -101,68 +101,73 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
       },
     };
   }
+  /** The threads (and network workers) under one dispatcher; thread-only runs without faults in the step loop. */
+  const startWorkers = async (model: Model, data: TrainData, maxBatch: number): Promise<GradientEngine> => {
+    const gradLen = gradLength(model);
+    checkChaosIndex(chaos, gradLen);
+    let node: CoordinatorNode | null = null;
+    const dispatcher = new Dispatcher({
+      gradLen, stepTimeoutMs: config.stepTimeoutMs, chaos, log,
+      onMembership: () => node?.metrics.setWorkers(dispatcher.liveCount()),
+    });
+    const board: WeightsBoard = { version: 0, params: model.params };
+    const closers: ((outcome: EngineOutcome) => Promise<void>)[] = [];
+    const closeAll = async (outcome: EngineOutcome) => { for (const c of closers.reverse()) await c(outcome); };
+    let threads: ThreadTransport | null = null;
+    try {
+      if (workers > 0) {
+        const t = await startThreadTransport({
+          threads: workers, dispatcher, board, model: config.model, loss: config.loss, seed: config.seed,
+          session: sessionKey(config), train: data.train, maxBatch, log,
+        });
+        threads = t;
+        closers.push(() => t.close());
+      }
+      if (cluster !== undefined) {
+        node = await startCoordinatorNode({
+          cluster, dispatcher, board, train: data.train, log, gradLen, maxMicroShards: microShardsOf(config),
+          session: { model: config.model, loss: config.loss, seed: config.seed, maxBatch },
+          kernels: activeKernelKind(),
+        });
+        const n = node;
+        closers.push((outcome) => n.close(outcome.kind, outcome.reason));
+        if (dispatcher.liveCount() < cluster.minWorkers) {
+          log(`waiting for ${cluster.minWorkers} worker${cluster.minWorkers === 1 ? '' : 's'} (${dispatcher.liveCount()} connected)`);
+          await dispatcher.whenWorkers(cluster.minWorkers);
+        }
+        n.setPhase('training');
+      }
+    } catch (err) {
+      await closeAll({ kind: 'failed', reason: (err as Error).message });
+      throw err;
+    }
+    let reassigned = 0;
+    const dispatching = createDispatchEngine(dispatcher, board, closeAll, {
+      ...(node === null ? {} : { wireBytes: () => node!.transport.wireBytes() }),
+      ...(threads === null ? {} : { handoff: () => threads!.handoff() }),
+      stepDone(report) {
+        if (node === null) return;
+        node.metrics.stepDone(report);
+        const now = dispatcher.stats().reassigned;
+        if (now > reassigned) node.metrics.rangeReassigned(now - reassigned);
+        reassigned = now;
+      },
+    });
+    // Thread-only runs without injected faults: the threads run whole steps (reduction and update included).
+    const steps = threads?.steps ?? null;
+    return steps !== null && node === null && chaos.length === 0
+      ? createStepLoopEngine({ lanes: steps, general: dispatching, weights: board, model, stepTimeoutMs: config.stepTimeoutMs, log })
+      : dispatching;
+  };
+
   return {
     // Threads read the master weights (and the optimizer state) in place, and in the step loop write them.
     workers, allocParams: workers > 0 ? sharedParams : (n) => new Float32Array(n),
     prepare: (data) => (workers > 0 ? { ...data, train: wholeShared(data.train) } : data),
     async create(model, data, maxBatch) {
-      const gradLen = gradLength(model);
-      checkChaosIndex(chaos, gradLen);
-      let node: CoordinatorNode | null = null;
-      const dispatcher = new Dispatcher({
-        gradLen, stepTimeoutMs: config.stepTimeoutMs, chaos, log,
-        onMembership: () => node?.metrics.setWorkers(dispatcher.liveCount()),
-      });
-      const board: WeightsBoard = { version: 0, params: model.params };
-      const closers: ((outcome: EngineOutcome) => Promise<void>)[] = [];
-      const closeAll = async (outcome: EngineOutcome) => { for (const c of closers.reverse()) await c(outcome); };
-      let threads: ThreadTransport | null = null;
-      try {
-        if (workers > 0) {
-          const t = await startThreadTransport({
-            threads: workers, dispatcher, board, model: config.model, loss: config.loss, seed: config.seed,
-            session: sessionKey(config), train: data.train, maxBatch, log,
-          });
-          threads = t;
-          closers.push(() => t.close());
-        }
-        if (cluster !== undefined) {
-          node = await startCoordinatorNode({
-            cluster, dispatcher, board, train: data.train, log, gradLen, maxMicroShards: microShardsOf(config),
-            session: { model: config.model, loss: config.loss, seed: config.seed, maxBatch },
-            kernels: activeKernelKind(),
-          });
-          const n = node;
-          closers.push((outcome) => n.close(outcome.kind, outcome.reason));
-          if (dispatcher.liveCount() < cluster.minWorkers) {
-            log(`waiting for ${cluster.minWorkers} worker${cluster.minWorkers === 1 ? '' : 's'} (${dispatcher.liveCount()} connected)`);
-            await dispatcher.whenWorkers(cluster.minWorkers);
-          }
-          n.setPhase('training');
-        }
-      } catch (err) {
-        await closeAll({ kind: 'failed', reason: (err as Error).message });
-        throw err;
-      }
-      let reassigned = 0;
-      const dispatching = createDispatchEngine(dispatcher, board, closeAll, {
-        ...(node === null ? {} : { wireBytes: () => node!.transport.wireBytes() }),
-        ...(threads === null ? {} : { handoff: () => threads!.handoff() }),
-        stepDone(report) {
-          if (node === null) return;
-          node.metrics.stepDone(report);
-          const now = dispatcher.stats().reassigned;
-          if (now > reassigned) node.metrics.rangeReassigned(now - reassigned);
-          reassigned = now;
-        },
-      });
-      // Thread-only runs without injected faults: the threads run whole steps (reduction and update included).
-      const steps = threads?.steps ?? null;
-      const engine = steps !== null && node === null && chaos.length === 0
-        ? createStepLoopEngine({ lanes: steps, general: dispatching, weights: board, model, stepTimeoutMs: config.stepTimeoutMs, log })
-        : dispatching;
-      if (!auto) return engine;
-      return createAutoEngine(localOnCopy(model, config, data, maxBatch), engine, gradLength(model), log);
+      // The default engine starts the threads only if its own steps are long enough to gain from them.
+      if (auto) return createAutoEngine(localOnCopy(model, config, data, maxBatch), workers, () => startWorkers(model, data, maxBatch), gradLength(model), log);
+      return startWorkers(model, data, maxBatch);
     },
   };
 }

@@ -47,10 +47,14 @@ describe('the default engine: threads or the coordinator\'s thread, measured', (
     const local = fake(clock, 1.0, 0);
     const threads = fake(clock, 0.6, 2);
     const log: string[] = [];
-    const auto = createAutoEngine(local, threads, 1, (l) => log.push(l), clock);
+    let started = 0;
+    const auto = createAutoEngine(local, 2, async () => { started++; return threads; }, 1, (l) => log.push(l), clock);
     expect(auto.workers).toBe(2);
+    // 12 steps here (4 not timed, 8 timed: 1 ms is worth the threads), then blocks of 6 in turns, the first 2 of each
+    // and the first 2 steps of a block not counted: the 48th step of the blocks decides.
+    await run(auto, 12);
+    expect(started).toBe(1);
     await run(auto, 47);
-    // Blocks of 6 on each in turn: the first 2 of each and the first 2 steps of a block not counted; the 48th step decides.
     expect(auto.choice!()).toBeUndefined();
     await run(auto, 1);
     expect(auto.choice!()).toMatchObject({ workers: 2 });
@@ -67,18 +71,33 @@ describe('the default engine: threads or the coordinator\'s thread, measured', (
   it('falls back to the coordinator\'s thread when the threads are slower, and closes them', async () => {
     next = 0;
     const clock = new FakeClock();
-    const local = fake(clock, 0.02, 0);
-    const threads = fake(clock, 0.09, 2);
-    const auto = createAutoEngine(local, threads, 1, () => {}, clock);
-    await run(auto, 60);
-    expect(auto.choice!()).toMatchObject({ workers: 0, reason: expect.stringMatching(/training in the coordinator's thread \(as --workers 0\)$/) });
+    const local = fake(clock, 0.5, 0);
+    const threads = fake(clock, 0.9, 2);
+    const auto = createAutoEngine(local, 2, async () => threads, 1, () => {}, clock);
+    await run(auto, 12 + 60);
+    expect(auto.choice!()).toMatchObject({ workers: 0, reason: expect.stringMatching(/^a step took 0\.90 ms on 2 worker threads and 0\.50 ms .*training in the coordinator's thread \(as --workers 0\)$/) });
     expect(threads.closed).toBe(true);
     expect(auto.workers).toBe(0);
     expect(auto.summaries!()).toEqual([]);
-    // Blocks of 6 steps in turn while measuring, then only the coordinator's thread.
-    expect(threads.steps).toEqual([0, 1, 2, 3, 4, 5, 12, 13, 14, 15, 16, 17, 24, 25, 26, 27, 28, 29, 36, 37, 38, 39, 40, 41]);
-    expect(local.steps.slice(-12)).toEqual([48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59]);
+    // 12 steps here, blocks of 6 steps in turns while measuring, then only the coordinator's thread.
+    expect(threads.steps).toEqual([12, 13, 14, 15, 16, 17, 24, 25, 26, 27, 28, 29, 36, 37, 38, 39, 40, 41, 48, 49, 50, 51, 52, 53]);
+    expect(local.steps.slice(-12)).toEqual([60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71]);
     await auto.close();
     expect(local.closed).toBe(true);
+  });
+
+  it('never starts the threads when its own steps are too short for them to gain', async () => {
+    next = 0;
+    const clock = new FakeClock();
+    const local = fake(clock, 0.03, 0);
+    let started = 0;
+    const auto = createAutoEngine(local, 2, async () => { started++; return fake(clock, 0.01, 2); }, 1, () => {}, clock);
+    await run(auto, 30);
+    expect(started).toBe(0);
+    expect(auto.choice!()).toMatchObject({
+      workers: 0,
+      reason: expect.stringMatching(/^a step took 0\.03 ms in the coordinator's thread \(median of 8\), too short for 2 worker threads to gain/),
+    });
+    expect(local.steps).toHaveLength(30);
   });
 });
