@@ -11,7 +11,7 @@ import { dptError } from '../src/errors.js';
 import { checkChaosWorkers, parseChaos, type Fault } from './dispatch/chaos.js';
 import { hashConfig } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
-import { createDispatchEngine, createLocalEngine, type EngineOutcome, type GradientEngine } from './engine.js';
+import { createDispatchEngine, createLocalEngine, type EngineOutcome, type GradientEngine, type WorkersChoice } from './engine.js';
 import { createAutoEngine } from './auto-engine.js';
 import { buildModel } from '../src/model/model.js';
 import { createStepLoopEngine } from './transports/thread-steps.js';
@@ -23,6 +23,9 @@ import type { TrainData } from './trainer.js';
 import { startCoordinatorNode, type ClusterOptions, type CoordinatorNode } from './cluster.js';
 import type { WeightsBoard } from './dispatch/weights-board.js';
 import { microShardsOf } from './config.js';
+
+/** Parameters times batch rows below which the default engine does not consider threads (a step of a few microseconds). */
+const TINY_STEP = 200_000;
 
 /** Worker threads when neither --workers nor the config says: one per core. */
 export function defaultWorkers(): number {
@@ -92,12 +95,21 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
   const workers = count === 'auto' ? defaultWorkers() : count;
   const auto = count === 'auto' && cluster === undefined && config.chaos === undefined;
   const chaos = chaosOf(config, workers, cluster !== undefined);
-  if (workers === 0 && cluster === undefined) {
+  // A model this small is not worth measuring: threads could not gain their cost back, and getting
+  // ready for them (the weights on shared memory) would slow its tiny steps.
+  const size = auto ? buildModel(config.model).size : 0;
+  const tiny = auto && size * config.batchSize < TINY_STEP;
+  if ((workers === 0 || tiny) && cluster === undefined) {
+    const choice: WorkersChoice | undefined = tiny
+      ? { workers: 0, reason: `the model has ${size} parameters and batches of ${config.batchSize} rows, steps too small for worker threads to gain: training in the coordinator's thread (as --workers 0)` }
+      : undefined;
+    if (choice !== undefined) log(`workers: ${choice.reason}`);
     return {
-      workers, allocParams: (n) => new Float32Array(n),
+      workers: 0, allocParams: (n) => new Float32Array(n),
       prepare: (data) => data,
       async create(model, data, maxBatch) {
-        return createLocalEngine(model, getLoss(config.loss), data.train, config.seed, maxBatch);
+        const engine = createLocalEngine(model, getLoss(config.loss), data.train, config.seed, maxBatch);
+        return choice === undefined ? engine : { ...engine, choice: () => choice };
       },
     };
   }

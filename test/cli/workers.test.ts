@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { lastJson, runCli, smallMlpConfig, startCli, tempDir, writeJson } from '../helpers/cli.js';
+import { lastJson, ROOT, runCli, smallMlpConfig, startCli, tempDir, writeJson } from '../helpers/cli.js';
 
 /** Small, fast variants of the three example families. */
 const CONFIGS: Record<string, Record<string, unknown>> = {
@@ -88,6 +88,21 @@ describe('dptrain train --workers (real processes, real threads)', () => {
     expect(summary.workersChoice.reason).toMatch(new RegExp("^a step took [\\d.]+ ms (on \\d+ worker threads? and [\\d.]+ ms in the coordinator's thread \\(median of 8 steps each\\)|" +
       "in the coordinator's thread \\(median of 8\\), too short for \\d+ worker threads? to gain .*\\)): training (on the \\d+ threads|in the coordinator's thread \\(as --workers 0\\))$"));
     expect(auto.stderr).toContain(`workers: ${summary.workersChoice.reason}`);
+  });
+
+  it('without a worker count, a tiny model trains in the coordinator\'s thread and never starts threads, to the same weights', async () => {
+    const blobs = join(ROOT, 'examples', 'csv-blobs.json');
+    const [auto, single] = await Promise.all([
+      trainJson(['--config', blobs, '--out', join(dir, 'blobs-auto'), '--max-steps', '20']),
+      trainJson(['--config', blobs, '--out', join(dir, 'blobs-w0'), '--max-steps', '20', '--workers', '0']),
+    ]);
+    expect(auto.weightsSha256).toBe(single.weightsSha256);
+    expect(auto.workers).toBe(0);
+    expect(auto.workerStats).toEqual([]);
+    expect(auto.workersChoice).toEqual({
+      workers: 0,
+      reason: 'the model has 131 parameters and batches of 32 rows, steps too small for worker threads to gain: training in the coordinator\'s thread (as --workers 0)',
+    });
   });
 
   it('the command line wins over the config file; the config can set workers', async () => {
