@@ -89,7 +89,7 @@ interface Loop {
   written: boolean;
 }
 
-type Waited = { kind: 'done' } | { kind: 'failed'; lane: number; why: string } | { kind: 'stalled' };
+type Waited = { kind: 'done' } | { kind: 'failed'; lane: number; why: string } | { kind: 'stalled'; late: number[] };
 
 function fillsShared(a: Float32Array): boolean {
   return a.buffer instanceof SharedArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
@@ -231,7 +231,7 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
         // Still computing after the step timeout: its range goes elsewhere. Applying: the weights are being written, wait.
         const w = slotOf(board, s).words;
         const late = Array.from({ length: lanes.count }, (_, j) => j).filter((j) => Atomics.load(w, S.PHASE + j) < PHASE_READY);
-        if (late.length > 0) settle({ kind: 'stalled' });
+        if (late.length > 0) settle({ kind: 'stalled', late });
         else timer = clock.setTimer(check, o.stepTimeoutMs);
       };
       if (o.stepTimeoutMs > 0) timer = clock.setTimer(check, o.stepTimeoutMs);
@@ -329,7 +329,7 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
         throw broken;
       }
       const why = waited.kind === 'stalled'
-        ? `stalled: a worker thread has not computed its micro-shards after ${o.stepTimeoutMs} ms`
+        ? `stalled: ${waited.late.map((j) => `worker ${lanes.ids[j]}`).join(', ')} had not computed ${waited.late.length === 1 ? 'its' : 'their'} micro-shards after ${o.stepTimeoutMs} ms`
         : `worker ${waited.lane >= 0 ? lanes.ids[waited.lane] : '?'} failed: ${waited.why}`;
       return fallback(job, stepper, why);
     },
