@@ -1,14 +1,17 @@
 // `npm run bench:scaling`: training samples/s with --workers 0, 1 and 2 on
 // the MNIST MLP (batch 256) and the row LSTM (batch 64), the 2-vs-0 ratio,
-// and the coordinator's own share of a step (broadcast = publishing the
-// weights version and dispatching the ranges; reduction = combining the
-// partial sums in the tree order; the SGD step).
+// the default MLP config (examples/mnist-mlp.json as it is: batch 32) with
+// --workers 0 and with the default worker count (no --workers: threads or
+// the coordinator's thread, whichever the run measures faster; timed after
+// its choice), and the coordinator's own share of a step (broadcast =
+// publishing the weights version and dispatching the ranges; reduction =
+// combining the partial sums in the tree order; the SGD step).
 //
-//   node dist/bench/scaling.js [--json] [--only mlp,lstm] [--workers 0,1,2] [--rounds R] [--steps-mlp N] [--steps-lstm N]
-//                              [--kernels wasm|ts] [--no-ceiling]
+//   node dist/bench/scaling.js [--json] [--only mlp,lstm,default] [--workers 0,1,2] [--rounds R]
+//                              [--steps-mlp N] [--steps-lstm N] [--steps-default N] [--kernels wasm|ts] [--no-ceiling]
 //
-// After each model, the machine's ceiling: two --workers 0 runs in two
-// separate processes at once (nothing shared, no synchronisation), their
+// After the MLP and the LSTM, the machine's ceiling: two --workers 0 runs in
+// two separate processes at once (nothing shared, no synchronisation), their
 // summed samples/s over one alone; no 2-worker scheme can beat it here.
 //
 // Every engine of a model is built first (its threads started and warmed
@@ -16,7 +19,11 @@
 // figure of a configuration is its best round (the least disturbed: other
 // work on the machine only ever slows a round down); the median is printed
 // next to it. With --json the last line of stdout is one object:
-// {"results": [{"model", "batch", "workers", "samplesPerSec"}], "ratios", "ceilings", "coordinator"}.
+// {"results": [{"model", "batch", "workers", "samplesPerSec"}], "ratios", "ceilings", "coordinator"}
+// (the default config's entries are model "mlp-default"; its default
+// engine's `workers` is "default", with `chose`: the threads it computes on,
+// 0 for the coordinator's thread; ratios: "mlp", "lstm" and "mlp-default",
+// each the last configuration's over --workers 0).
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readConfigFile, type TrainConfig } from '../coordinator/config.js';
@@ -35,15 +42,19 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-interface Bench { model: 'mlp' | 'lstm'; config: string; batch: number; steps: number }
+type Workers = number | 'default';
+interface Bench { model: 'mlp' | 'lstm' | 'mlp-default'; only: string; config: string; batch: number; steps: number; workers: Workers[]; ceiling: boolean }
 
+const WORKERS = (arg('--workers') ?? '0,1,2').split(',').map(Number);
 const BENCHES: Bench[] = [
-  { model: 'mlp', config: 'examples/mnist-mlp.json', batch: 256, steps: Number(arg('--steps-mlp') ?? 60) },
-  { model: 'lstm', config: 'examples/mnist-lstm.json', batch: 64, steps: Number(arg('--steps-lstm') ?? 10) },
+  { model: 'mlp', only: 'mlp', config: 'examples/mnist-mlp.json', batch: 256, steps: Number(arg('--steps-mlp') ?? 60), workers: WORKERS, ceiling: true },
+  { model: 'lstm', only: 'lstm', config: 'examples/mnist-lstm.json', batch: 64, steps: Number(arg('--steps-lstm') ?? 10), workers: WORKERS, ceiling: true },
+  { model: 'mlp-default', only: 'default', config: 'examples/mnist-mlp.json', batch: 32, steps: Number(arg('--steps-default') ?? 240), workers: [0, 'default'], ceiling: false },
 ];
-const WORKERS = (arg("--workers") ?? "0,1,2").split(",").map(Number);
 const ROUNDS = Number(arg('--rounds') ?? 8);
 const WARMUP = 3;
+/** Untimed steps at the start of every round (see runSteps). */
+const LEAD = 3;
 const json = process.argv.includes('--json');
 const only = arg('--only')?.split(',');
 // The trainer's kernels (wasm unless --kernels ts), in this thread and, through the engine, in the workers.
@@ -51,33 +62,64 @@ const kernelKind = parseKernelKind(arg('--kernels') ?? 'wasm');
 const kernelName = setupKernels(kernelKind);
 
 interface Runner {
-  workers: number;
+  workers: Workers;
   engine: GradientEngine;
   stepper: Stepper;
   sum: Float32Array;
   step: number;
 }
 
-interface Round { seconds: number; dispatchMs: number; combineMs: number; applyMs: number }
+/** Per step (ms): the coordinator's own work, and per order on a thread: posted to noticed, noticed to answered, answered to taken. */
+interface Round {
+  seconds: number; dispatchMs: number; combineMs: number; applyMs: number; wakeMs: number; workMs: number; replyMs: number;
+  /** The step loop's, per step: a thread's computing, waiting for the others, reducing + applying its slice; steps sent to the dispatcher instead. */
+  loopComputeMs: number; loopWaitMs: number; loopApplyMs: number; fallbacks: number;
+}
 
-async function runSteps(r: Runner, steps: number): Promise<Round> {
-  const before = r.engine.stats?.();
+/**
+ * Runs `lead` untimed steps, then `steps` timed ones. The lead-in takes what
+ * only the first steps after another configuration's turn pay (caches that
+ * turn evicted, threads that fell asleep during it), which a run does not.
+ */
+async function runSteps(r: Runner, steps: number, lead = 0): Promise<Round> {
+  let before = r.engine.stats?.();
   let applyMs = 0;
-  const t0 = performance.now();
-  for (let i = 0; i < steps; i++) {
+  let t0 = performance.now();
+  for (let i = 0; i < lead + steps; i++) {
+    if (i === lead) {
+      before = r.engine.stats?.();
+      t0 = performance.now();
+    }
     // Stay inside the first epoch's permutation pattern; the figures do not depend on which samples.
     const step = r.step++ % r.stepper.lastStep;
-    await r.engine.batchGradient(r.stepper.job(step), r.sum);
-    const a = performance.now();
-    r.stepper.apply(step, r.sum);
-    applyMs += performance.now() - a;
+    // Only within the round: work started for after it would run during the next configuration's turn.
+    const next = i + 1 < lead + steps ? r.stepper.job((step + 1) % r.stepper.lastStep) : undefined;
+    // The default engine that chose the coordinator's thread computes as --workers 0 does: timed the same way.
+    if (r.engine.step !== undefined && r.engine.choice?.()?.workers !== 0) {
+      // The engine's workers apply the step themselves (their share of it is in their time).
+      await r.engine.step(r.stepper.job(step), r.stepper, next);
+    } else {
+      await r.engine.batchGradient(r.stepper.job(step), r.sum);
+      const a = performance.now();
+      r.stepper.apply(step, r.sum);
+      if (i >= lead) applyMs += performance.now() - a;
+    }
   }
   const seconds = (performance.now() - t0) / 1000;
   const after = r.engine.stats?.();
+  const h0 = before?.handoff, h1 = after?.handoff;
+  const orders = h0 && h1 ? h1.orders - h0.orders : 0;
+  const perOrder = (k: 'wakeMs' | 'workMs' | 'replyMs') => (orders > 0 ? (h1![k] - h0![k]) / orders : 0);
+  const l0 = before?.loop, l1 = after?.loop;
+  const loopSteps = l0 && l1 ? l1.steps - l0.steps : 0;
+  const perStep = (k: 'computeMs' | 'waitMs' | 'applyMs') => (loopSteps > 0 ? (l1![k] - l0![k]) / loopSteps : 0);
   return {
     seconds, applyMs: applyMs / steps,
-    dispatchMs: before && after ? (after.dispatchMs - before.dispatchMs) / steps : 0,
+    loopComputeMs: perStep('computeMs'), loopWaitMs: perStep('waitMs'), loopApplyMs: perStep('applyMs'),
+    fallbacks: l0 && l1 ? l1.fallbacks - l0.fallbacks : 0,
+    dispatchMs: before && after ? (after.dispatchMs - before.dispatchMs + (l0 && l1 ? l1.postMs - l0.postMs : 0)) / steps : 0,
     combineMs: before && after ? (after.combineMs - before.combineMs) / steps : 0,
+    wakeMs: perOrder('wakeMs'), workMs: perOrder('workMs'), replyMs: perOrder('replyMs'),
   };
 }
 
@@ -86,7 +128,7 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-const results: { model: string; batch: number; workers: number; samplesPerSec: number }[] = [];
+const results: { model: string; batch: number; workers: Workers; chose?: number; samplesPerSec: number }[] = [];
 const coordinator: Record<string, unknown>[] = [];
 const ratios: Record<string, number> = {};
 const log = (line: string) => process.stderr.write(line + '\n');
@@ -99,7 +141,7 @@ async function soloRate(b: Bench, config: TrainConfig, data: Awaited<ReturnType<
   const runner: Runner = { workers: 0, engine: await choice.create(model, data, b.batch), stepper, sum: allocFloats(gradLength(model)), step: 0 };
   await runSteps(runner, WARMUP);
   let best = Infinity;
-  for (let r = 0; r < ROUNDS; r++) best = Math.min(best, (await runSteps(runner, b.steps)).seconds);
+  for (let r = 0; r < ROUNDS; r++) best = Math.min(best, (await runSteps(runner, b.steps, LEAD)).seconds);
   return (b.batch * b.steps) / best;
 }
 
@@ -129,52 +171,66 @@ if (childSolo !== undefined) {
 }
 
 const ceilings: Record<string, number> = {};
-for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.model))) {
+for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.only))) {
   const config: TrainConfig = { ...readConfigFile(`${ROOT}${b.config}`), batchSize: b.batch, stepTimeoutMs: 0 };
   const data = await loadTrainData(config.data, { cacheDir: `${ROOT}.cache/dptrain` });
   const runners: Runner[] = [];
-  for (const workers of WORKERS) {
-    const choice = chooseEngine(config, workers, log);
+  for (const workers of b.workers) {
+    const choice = chooseEngine(config, workers === 'default' ? 'auto' : workers, log);
     const model = buildTrainModel(config, choice.allocParams);
     const prepared = choice.prepare(data);
-    const stepper = createStepper(config, model, prepared.train.n);
+    const stepper = createStepper(config, model, prepared.train.n, choice.allocParams);
     const engine = await choice.create(model, prepared, b.batch);
     const runner: Runner = { workers, engine, stepper, sum: allocFloats(gradLength(model)), step: 0 };
+    // The default engine first measures both ways (auto-engine.ts); the rounds time what it chose.
     await runSteps(runner, WARMUP);
+    while (engine.choice !== undefined && engine.choice() === undefined) await runSteps(runner, 10);
     runners.push(runner);
   }
-  const rounds = new Map<number, Round[]>(WORKERS.map((w) => [w, []]));
+  const rounds = new Map<Workers, Round[]>(b.workers.map((w) => [w, []]));
   for (let r = 0; r < ROUNDS; r++) {
-    for (const runner of runners) rounds.get(runner.workers)!.push(await runSteps(runner, b.steps));
+    for (const runner of runners) rounds.get(runner.workers)!.push(await runSteps(runner, b.steps, LEAD));
   }
+  const chose = new Map(runners.map((r) => [r.workers, r.engine.choice?.()]));
   for (const runner of runners) await runner.engine.close();
 
-  const rate: Record<number, number> = {};
+  const rate = new Map<Workers, number>();
   if (!json) console.log(`${b.model}, batch ${b.batch}, ${config.microShards ?? Math.min(16, b.batch)} micro-shards, ${kernelName} kernels (best of ${ROUNDS} rounds of ${b.steps} steps):`);
-  for (const w of WORKERS) {
+  for (const w of b.workers) {
     const rs = rounds.get(w)!;
     const best = rs.reduce((a, x) => (x.seconds < a.seconds ? x : a));
     const samplesPerSec = (b.batch * b.steps) / best.seconds;
     const medianRate = median(rs.map((x) => (b.batch * b.steps) / x.seconds));
     const stepMs = (1000 * best.seconds) / b.steps;
-    const { dispatchMs, combineMs, applyMs } = best;
+    const { dispatchMs, combineMs, applyMs, wakeMs, workMs, replyMs, loopComputeMs, loopWaitMs, loopApplyMs, fallbacks } = best;
     const ownMs = dispatchMs + combineMs + applyMs;
-    rate[w] = samplesPerSec;
-    results.push({ model: b.model, batch: b.batch, workers: w, samplesPerSec: Math.round(samplesPerSec * 10) / 10 });
-    coordinator.push({ model: b.model, workers: w, stepMs, dispatchMs, combineMs, applyMs, share: ownMs / stepMs, medianSamplesPerSec: medianRate });
+    const picked = chose.get(w);
+    rate.set(w, samplesPerSec);
+    results.push({ model: b.model, batch: b.batch, workers: w, ...(picked === undefined ? {} : { chose: picked.workers }), samplesPerSec: Math.round(samplesPerSec * 10) / 10 });
+    coordinator.push({
+      model: b.model, workers: w, stepMs, dispatchMs, combineMs, applyMs, share: ownMs / stepMs, medianSamplesPerSec: medianRate,
+      wakeMs, workMs, replyMs, loopComputeMs, loopWaitMs, loopApplyMs,
+    });
     if (!json) {
-      console.log(`  --workers ${w}: ${samplesPerSec.toFixed(0).padStart(6)} samples/s (median ${medianRate.toFixed(0)}), ${stepMs.toFixed(2).padStart(7)} ms/step; ` +
+      console.log(`  --workers ${w === 'default' ? 'default' : w}: ${samplesPerSec.toFixed(0).padStart(6)} samples/s (median ${medianRate.toFixed(0)}), ${stepMs.toFixed(2).padStart(7)} ms/step; ` +
         `coordinator ${ownMs.toFixed(2)} ms/step (${(100 * ownMs / stepMs).toFixed(1)}%: broadcast ${dispatchMs.toFixed(2)}, reduction ${combineMs.toFixed(2)}, SGD step ${applyMs.toFixed(2)})`);
+      if (loopComputeMs > 0) {
+        console.log(`    per step on a thread (step loop): ${loopComputeMs.toFixed(3)} ms computing its micro-shards, ${loopWaitMs.toFixed(3)} ms waiting for the others, ` +
+          `${loopApplyMs.toFixed(3)} ms reducing and applying its slice${fallbacks > 0 ? `; ${fallbacks} steps through the dispatcher` : ''}`);
+      }
+      if (workMs > 0) console.log(`    per order on a thread: ${wakeMs.toFixed(3)} ms until the thread noticed it, ${workMs.toFixed(3)} ms computing, ${replyMs.toFixed(3)} ms until the coordinator took the answer`);
+      if (picked !== undefined) console.log(`    the default chose ${picked.workers === 0 ? "the coordinator's thread" : `${picked.workers} threads`}: ${picked.reason}`);
     }
   }
-  ratios[b.model] = rate[2] / rate[0];
-  if (!json) console.log(`  2 workers vs 0: ${ratios[b.model].toFixed(2)}x (goal 1.8x)`);
-  if (!process.argv.includes('--no-ceiling') && rate[0] !== undefined) {
+  const last = b.workers[b.workers.length - 1];
+  ratios[b.model] = rate.get(last)! / rate.get(0)!;
+  if (!json) console.log(`  ${last === 'default' ? 'the default' : `${last} workers`} vs 0: ${ratios[b.model].toFixed(2)}x (goal ${b.model === 'mlp' ? 1.8 : b.model === 'lstm' ? 1.85 : 1.3}x)`);
+  if (b.ceiling && !process.argv.includes('--no-ceiling') && rate.has(0)) {
     const pair = await twoProcesses(b.model);
-    ceilings[b.model] = (pair[0] + pair[1]) / rate[0];
+    ceilings[b.model] = (pair[0] + pair[1]) / rate.get(0)!;
     if (!json) {
       console.log(`  machine ceiling: two separate --workers 0 processes at once: ${pair.map((x) => x.toFixed(0)).join(' + ')} samples/s = ` +
-        `${ceilings[b.model].toFixed(2)}x one alone; 2 workers reach ${(100 * ratios[b.model] / ceilings[b.model]).toFixed(0)}% of it`);
+        `${ceilings[b.model].toFixed(2)}x one alone; ${last} workers reach ${(100 * ratios[b.model] / ceilings[b.model]).toFixed(0)}% of it`);
     }
   }
 }

@@ -100,6 +100,7 @@ async function trainUntilStopped(flags: TrainFlags, progress: ProgressSink, stop
       `${Math.round(summary.samplesPerSec)} samples/s\n` +
       `test: loss ${t.loss.toFixed(4)}` + (t.accuracy !== null ? `, accuracy ${(100 * t.accuracy).toFixed(2)}%, macro-F1 ${t.f1Macro!.toFixed(4)}` : '') + '\n' +
       `weights sha256 ${summary.weightsSha256}\n` +
+      (summary.workersChoice === undefined ? '' : `workers: ${summary.workersChoice.reason}\n`) +
       summary.workerStats.filter((w) => w.kind !== 'thread').map((w) =>
         `worker ${w.id} (${w.kind} ${w.host}${w.name === undefined ? '' : ` "${w.name}"`}, ${w.threads} thread${w.threads === 1 ? '' : 's'}): ` +
         `${w.microShards} micro-shards, ${Math.round(w.samplesPerSec)} samples/s, ${w.faults} fault${w.faults === 1 ? '' : 's'}\n`).join('') +

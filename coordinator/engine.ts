@@ -9,6 +9,10 @@ import { allocFloats } from '../src/tensor/alloc.js';
 import { computeBatch, shardCount, type BatchData } from '../src/train/batch.js';
 import type { Dispatcher, DispatchStats, WorkerSummary } from './dispatch/dispatcher.js';
 import type { WeightsBoard } from './dispatch/weights-board.js';
+import type { HandoffStats } from './transports/threads.js';
+import type { LoopStats } from './transports/thread-steps.js';
+import type { StepResult } from '../src/train/step.js';
+import type { Stepper } from './trainer.js';
 
 export interface BatchJob {
   epoch: number;
@@ -19,8 +23,21 @@ export interface BatchJob {
   microShards: number;
 }
 
-/** Where a step's time went, in the coordinator's thread (cumulative, ms): see DispatchStats. */
-export type EngineStats = DispatchStats;
+/** Where a step's time went (cumulative, ms): the coordinator's own (DispatchStats) and, with worker threads, the hand-offs and the step loop. */
+export type EngineStats = DispatchStats & { handoff?: HandoffStats; loop?: LoopStats };
+
+/** What the default engine chose between worker threads and the coordinator's thread, and why (auto-engine.ts). */
+export interface WorkersChoice {
+  /** Worker threads the run computes on from then on (0: the coordinator's thread). */
+  workers: number;
+  reason: string;
+}
+
+/** What one step did: applyStep's result and the learning rate it used. */
+export interface StepOutcome {
+  result: StepResult;
+  lr: number;
+}
 
 export interface GradientEngine {
   /** Workers doing the work now (0: the coordinator's own thread). */
@@ -31,12 +48,23 @@ export interface GradientEngine {
    * between calls, and each call publishes them (a new weights version).
    */
   batchGradient(job: BatchJob, out: Float32Array): Promise<void>;
+  /**
+   * Computes the batch's reduced sum and applies the step to the stepper's
+   * model and optimizer state itself (engines whose workers also split the
+   * update among them); engines without it leave the update to the caller
+   * (runStep). `next`, the job of the following step when the run goes on,
+   * lets the workers start on it before they are asked: the weights are
+   * written only once that step is asked for, never before this call returns.
+   */
+  step?(job: BatchJob, stepper: Stepper, next?: BatchJob): Promise<StepOutcome>;
   /** Timing of the coordinator's own share of the steps so far, if the engine measures it. */
   stats?(): EngineStats;
   /** Every worker that took part, with its figures (engines with workers). */
   summaries?(): WorkerSummary[];
   /** Bytes on the wire to and from network workers so far (engines with a network transport). */
   wireBytes?(): { sent: number; received: number };
+  /** The default engine's choice, once made (auto-engine.ts). */
+  choice?(): WorkersChoice | undefined;
   /** A step was applied (metrics). */
   stepDone?(report: { seconds: number; samples: number; loss: number }): void;
   /** Stops the workers: `finished` and `failed` end the run for them, `interrupted` asks them to come back to a resumed run. */
@@ -55,10 +83,11 @@ export interface EngineOutcome {
  */
 export function createDispatchEngine(
   dispatcher: Dispatcher, board: WeightsBoard, close: (outcome: EngineOutcome) => Promise<void>,
-  hooks: Pick<GradientEngine, 'stepDone' | 'wireBytes'> = {},
+  hooks: Pick<GradientEngine, 'stepDone' | 'wireBytes'> & { handoff?: () => HandoffStats } = {},
 ): GradientEngine {
+  const { handoff, ...rest } = hooks;
   return {
-    ...hooks,
+    ...rest,
     get workers() { return dispatcher.liveCount(); },
     async batchGradient(job, out) {
       const rows = job.indices.length;
@@ -66,13 +95,23 @@ export function createDispatchEngine(
       board.version++;
       await dispatcher.computeRange({ step: job.step, version: board.version, k, rows, start: 0, end: k, indices: job.indices }, () => out);
     },
-    stats: () => dispatcher.stats(),
+    stats: () => ({ ...dispatcher.stats(), ...(handoff === undefined ? {} : { handoff: handoff() }) }),
     summaries: () => dispatcher.summaries(),
     async close(outcome = { kind: 'finished', reason: 'the run is over' }) {
       dispatcher.close();
       await close(outcome);
     },
   };
+}
+
+/**
+ * One training step on any engine: the engine's own step when it has one,
+ * else its reduced sum (into `sum`, scratch) applied by the stepper here.
+ */
+export async function runStep(engine: GradientEngine, job: BatchJob, stepper: Stepper, sum: Float32Array, next?: BatchJob): Promise<StepOutcome> {
+  if (engine.step !== undefined) return engine.step(job, stepper, next);
+  await engine.batchGradient(job, sum);
+  return stepper.apply(job.step, sum);
 }
 
 /** Copies the rows of `indices` into a batch buffer. */

@@ -148,9 +148,10 @@ export async function runTrainRequest(req: TrainRequest, hooks: TrainHooks): Pro
     }));
     progress = teeProgress(progress, cluster.status, () => stepsPerEpoch);
   }
-  // A coordinator that listens computes nothing itself unless --workers says so.
-  const workers = resolved.workers ?? (cluster === undefined ? defaultWorkers() : 0);
-  const faults = chaosOf(resolved, workers, cluster !== undefined);
+  // A coordinator that listens computes nothing itself unless --workers says so; otherwise, without
+  // a worker count, threads or the coordinator's thread, whichever is faster (auto-engine.ts).
+  const workers = resolved.workers ?? (cluster === undefined ? 'auto' : 0);
+  const faults = chaosOf(resolved, workers === 'auto' ? defaultWorkers() : workers, cluster !== undefined);
   const outDir = req.resume ?? req.out ?? defaultRunDir(typeof config === 'string' ? config : 'train');
   const plan = req.resume !== undefined ? 'resume' : planOutFolder({
     dir: outDir, autoResume: req.autoResume === true, force: req.force === true,

@@ -21,15 +21,15 @@ import type { Dataset } from '../src/data/dataset.js';
 import { epochPermutation } from '../src/data/sampler.js';
 import { getLoss } from '../src/losses/index.js';
 import { buildModel, initModel, type Model } from '../src/model/model.js';
-import { createSgdState, type SgdState } from '../src/optim/sgd.js';
+import { createSgdState, type SgdConfig, type SgdState } from '../src/optim/sgd.js';
 import { learningRate } from '../src/optim/schedule.js';
 import { evaluate, type Evaluation } from '../src/train/evaluate.js';
-import { applyStep, gradLength, planStep, type StepPlan, type StepResult } from '../src/train/step.js';
+import { applyStep, gradLength, planStep, type StepPlan } from '../src/train/step.js';
 import { dptError } from '../src/errors.js';
 import type { InferenceInfo } from '../src/model/inference-info.js';
 import { microShardsOf, type TrainConfig } from './config.js';
 import { bytesOf, CHECKPOINT_FILE, floatsOf, hashConfig, readCheckpoint, writeCheckpoint } from './checkpoint.js';
-import type { BatchJob, EngineOutcome, GradientEngine } from './engine.js';
+import { runStep, type BatchJob, type EngineOutcome, type GradientEngine, type StepOutcome, type WorkersChoice } from './engine.js';
 import type { WorkerSummary } from './dispatch/dispatcher.js';
 import { saveModelFile } from './model-files.js';
 import { unlessAborted } from './interrupt.js';
@@ -91,6 +91,8 @@ export interface RunSummary {
   outDir: string;
   /** Every worker that took part (threads, processes, tabs) with its figures; empty for --workers 0. */
   workerStats: WorkerSummary[];
+  /** Without a worker count: what the run chose between worker threads and the coordinator's thread, and why. */
+  workersChoice?: WorkersChoice;
 }
 
 export function weightsSha256(params: Float32Array): string {
@@ -130,6 +132,7 @@ export function buildTrainModel(config: TrainConfig, allocParams?: (n: number) =
 export interface Stepper {
   readonly model: Model;
   readonly plan: StepPlan;
+  readonly optimizer: SgdConfig;
   readonly sgdState: SgdState;
   readonly microShards: number;
   readonly stepsPerEpoch: number;
@@ -138,8 +141,10 @@ export interface Stepper {
   readonly lastStep: number;
   /** The job of 0-based step `step`. */
   job(step: number): BatchJob;
+  /** The learning rate of 0-based step `step`. */
+  lr(step: number): number;
   /** Applies the reduced sum of step `step` (0-based) to the model; `sum` is used as scratch. */
-  apply(step: number, sum: Float32Array): { result: StepResult; lr: number };
+  apply(step: number, sum: Float32Array): StepOutcome;
 }
 
 /** The length of a run of `config` over n training samples: steps per epoch, in all epochs, and taken (maxSteps or all). */
@@ -150,15 +155,17 @@ export function runLength(config: TrainConfig, n: number): { stepsPerEpoch: numb
   return { stepsPerEpoch, totalSteps, lastStep };
 }
 
-export function createStepper(config: TrainConfig, model: Model, n: number): Stepper {
+/** `allocState` places the optimizer state (the engine's choice, like the weights: allocParams). */
+export function createStepper(config: TrainConfig, model: Model, n: number, allocState?: (n: number) => Float32Array): Stepper {
   const plan = planStep(model);
-  const sgdState = createSgdState(config.optimizer, model.numTrainable);
+  const sgdState = createSgdState(config.optimizer, model.numTrainable, allocState);
   const microShards = microShardsOf(config);
   const { stepsPerEpoch, totalSteps, lastStep } = runLength(config, n);
   let perm: Uint32Array | null = null;
   let permEpoch = -1;
+  const lr = (step: number) => learningRate(config.optimizer.lr, config.schedule, config.warmupSteps, step, totalSteps);
   return {
-    model, plan, sgdState, microShards, stepsPerEpoch, totalSteps, lastStep,
+    model, plan, optimizer: config.optimizer, sgdState, microShards, stepsPerEpoch, totalSteps, lastStep, lr,
     job(step) {
       const epoch = Math.floor(step / stepsPerEpoch);
       const b = step % stepsPerEpoch;
@@ -167,8 +174,8 @@ export function createStepper(config: TrainConfig, model: Model, n: number): Ste
       return { epoch, step, indices, microShards };
     },
     apply(step, sum) {
-      const lr = learningRate(config.optimizer.lr, config.schedule, config.warmupSteps, step, totalSteps);
-      return { result: applyStep(model, plan, sum, config.optimizer, sgdState, lr), lr };
+      const rate = lr(step);
+      return { result: applyStep(model, plan, sum, config.optimizer, sgdState, rate), lr: rate };
     },
   };
 }
@@ -180,7 +187,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
   const model = buildTrainModel(config, opts.allocParams);
   checkDataFitsModel(config, model, data);
   const n = data.train.n;
-  const stepper = createStepper(config, model, n);
+  const stepper = createStepper(config, model, n, opts.allocParams);
   const { stepsPerEpoch, lastStep } = stepper;
   const configHash = hashConfig(trajectoryConfig(config));
 
@@ -231,6 +238,12 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
   let lastTrainLoss = NaN;
   opts.progress.start(lastStep, step, engine.workers);
   let outcome: EngineOutcome = { kind: 'finished', reason: 'the run is finished' };
+  let engineClosed = false;
+  const closeEngine = async (o: EngineOutcome) => {
+    if (engineClosed) return;
+    engineClosed = true;
+    await engine.close(o);
+  };
   try {
     if (!opts.resume) {
       // Once the engine is up (a failure to start leaves no folder behind), the step-0 checkpoint
@@ -242,8 +255,17 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
     while (step < lastStep && opts.stopSignal?.aborted !== true) {
       const job = stepper.job(step);
       const t0 = performance.now();
-      if (!(await unlessAborted(engine.batchGradient(job, sum), opts.stopSignal))) break;
-      const { result, lr } = stepper.apply(step, sum);
+      let stepped: StepOutcome | undefined;
+      const next = step + 1 < lastStep ? stepper.job(step + 1) : undefined;
+      const work = runStep(engine, job, stepper, sum, next).then((o) => { stepped = o; });
+      if (!(await unlessAborted(work, opts.stopSignal))) {
+        // Stopped mid-step: the engine stops first. A step its workers finish meanwhile (threads that
+        // were already writing its weights) counts; one they do not is abandoned.
+        await closeEngine(INTERRUPTED);
+        await work.catch(() => {});
+        if (stepped === undefined) break;
+      }
+      const { result, lr } = stepped!;
       const stepSeconds = (performance.now() - t0) / 1000;
       trainSeconds += stepSeconds;
       engine.stepDone?.({ seconds: stepSeconds, samples: result.samples, loss: result.loss });
@@ -279,8 +301,8 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
   } finally {
     opts.progress.stop();
     // Interrupted: network workers are asked to come back to the resumed run.
-    if (opts.stopSignal?.aborted === true && outcome.kind === 'finished') outcome = { kind: 'interrupted', reason: 'the coordinator was stopped; it resumes with --resume' };
-    await engine.close(outcome);
+    if (opts.stopSignal?.aborted === true && outcome.kind === 'finished') outcome = INTERRUPTED;
+    await closeEngine(outcome);
   }
   if (step < lastStep) {
     // Stopped on request: the weights are those after `step` steps (a step in flight was abandoned).
@@ -304,8 +326,11 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
     kernels: activeKernelName(),
     outDir,
     workerStats: engine.summaries?.() ?? [],
+    ...(engine.choice?.() === undefined ? {} : { workersChoice: engine.choice()! }),
   };
 }
+
+const INTERRUPTED: EngineOutcome = { kind: 'interrupted', reason: 'the coordinator was stopped; it resumes with --resume' };
 
 /** Training samples in the first `steps` steps. */
 function sampleCount(steps: number, stepsPerEpoch: number, batch: number, n: number): number {

@@ -8,7 +8,7 @@ import { entryName, type Model } from '../src/model/model.js';
 import { getLoss } from '../src/losses/index.js';
 import { gradLength } from '../src/train/step.js';
 import type { TrainConfig } from './config.js';
-import { createLocalEngine } from './engine.js';
+import { createLocalEngine, runStep } from './engine.js';
 import { chooseEngine } from './engines.js';
 import { buildTrainModel, checkDataFitsModel, createStepper, weightsSha256, type TrainData } from './trainer.js';
 
@@ -66,7 +66,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
   const parallel = buildTrainModel(config, choice.allocParams);
   checkDataFitsModel(config, single, data);
   const stepperS = createStepper(config, single, data.train.n);
-  const stepperP = createStepper(config, parallel, data.train.n);
+  const stepperP = createStepper(config, parallel, data.train.n, choice.allocParams);
   const steps = Math.min(opts.steps, stepperS.lastStep);
   const engineS = createLocalEngine(single, getLoss(config.loss), data.train, config.seed, config.batchSize);
   const engineP = await choice.create(parallel, data, config.batchSize);
@@ -75,11 +75,10 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
   try {
     for (let step = 0; step < steps; step++) {
       // The threads work while this thread computes the reference.
-      const pending = engineP.batchGradient(stepperP.job(step), sumP);
-      await engineS.batchGradient(stepperS.job(step), sumS);
+      const next = step + 1 < steps ? stepperP.job(step + 1) : undefined;
+      const pending = runStep(engineP, stepperP.job(step), stepperP, sumP, next);
+      await runStep(engineS, stepperS.job(step), stepperS, sumS);
       await pending;
-      stepperS.apply(step, sumS);
-      stepperP.apply(step, sumP);
       const diff = firstDifference(single, single.params, parallel.params);
       opts.onStep?.(step + 1, steps);
       if (diff !== null) {

@@ -33,17 +33,21 @@ export function addVec(out: usize, b: usize, n: i32): void {
   }
 }
 
+/** float32(v[j] * s) per lane, v four float32 and s a float64 splat: the product in float64, rounded once. */
+@inline function mulRound(v: v128, s2: v128): v128 {
+  // demote writes lanes 0-1 and zeroes 2-3: the halves are put back together.
+  const lo = f64x2.mul(f64x2.promote_low_f32x4(v), s2);
+  const hi = f64x2.mul(f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)), s2);
+  return i32x4.shuffle(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+
 /** x[i] = float32(x[i] * s) with s a float64, i < n. */
 export function scaleVec(x: usize, n: i32, s: f64): void {
   const s2 = f64x2.splat(s);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const p = x + <usize>(i << 2);
-    const v = v128.load(p);
-    const lo = f64x2.mul(f64x2.promote_low_f32x4(v), s2);
-    const hi = f64x2.mul(f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)), s2);
-    // demote writes lanes 0-1 and zeroes 2-3: put the halves back together.
-    v128.store(p, i32x4.shuffle(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
+    v128.store(p, mulRound(v128.load(p), s2));
   }
   for (; i < n; i++) {
     const p = x + <usize>(i << 2);
@@ -55,11 +59,27 @@ export function scaleVec(x: usize, n: i32, s: f64): void {
  * SGD on params[0, n) with the mean gradient g (PyTorch's formulas, as
  * src/optim/sgd.ts): with decay, g += wd * w; with momentum (mu > 0),
  * v = mu * v + g and step = nesterov ? g + mu * v : v; w -= lr * step.
- * vel is unused without momentum.
+ * vel is unused without momentum. Four elements at a time, each lane the
+ * scalar tail's chain of roundings (so the bits do not depend on n).
  */
 export function sgdUpdate(params: usize, grad: usize, vel: usize, n: i32,
   lr: f64, mu: f64, wd: f64, nesterov: i32, decay: i32): void {
-  for (let i = 0; i < n; i++) {
+  const lr2 = f64x2.splat(lr), mu2 = f64x2.splat(mu), wd2 = f64x2.splat(wd);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>(i << 2);
+    const w = v128.load(params + o);
+    let g = v128.load(grad + o);
+    if (decay) g = f32x4.add(g, mulRound(w, wd2));
+    let step = g;
+    if (mu != 0) {
+      const v = f32x4.add(mulRound(v128.load(vel + o), mu2), g);
+      v128.store(vel + o, v);
+      step = nesterov ? f32x4.add(g, mulRound(v, mu2)) : v;
+    }
+    v128.store(params + o, f32x4.sub(w, mulRound(step, lr2)));
+  }
+  for (; i < n; i++) {
     const o = <usize>(i << 2);
     const w = load<f32>(params + o);
     let g = load<f32>(grad + o);

@@ -8,26 +8,41 @@
 //     SharedArrayBuffers handed to every thread once, in Piscina's workerData
 //     (ThreadSetup). Replacement threads get the same workerData.
 //   - the weights are a versioned buffer: the coordinator alone writes them,
-//     between steps, then bumps control[VERSION]; a task names the version
+//     between steps, then bumps control[VERSION]; an order names the version
 //     it was cut for, and a thread that finds another version answers
 //     `stale` instead of computing on weights that are changing under it.
-//   - per task (StepTask, structured clone, ~1 KB): the range's
-//     sample indices, the micro-shard range and a result region (a
-//     SharedArrayBuffer the coordinator owns and hands to one task at a
-//     time) into which the thread writes its aligned-subtree sums.
-//   - per reply (TaskReply): which tree nodes were written, in order.
-// The coordinator validates every reply; a malformed one is a failed task.
+//   - Piscina runs two kinds of task: a WarmupTask per thread when the pool
+//     starts, then one ServeTask per thread that runs for the life of the
+//     thread: its serve loop takes orders from a mailbox in shared memory
+//     (thread-mailbox.ts), so a step posts nothing.
+//   - per order (StepTask, decoded from the mailbox): the range's sample
+//     indices, the micro-shard range and the id of a result region (a
+//     SharedArrayBuffer the coordinator owns and lends to one order at a
+//     time, sent once over the serve loop's MessagePort) into which the
+//     thread writes its aligned-subtree sums.
+//   - per reply (TaskReply, decoded from the mailbox): which tree nodes were
+//     written, in order; or `stale`; or the error the order raised.
+// The thread validates every order, the coordinator every reply; a
+// malformed reply is a failed order.
+import { MessagePort } from 'node:worker_threads';
 import { z } from 'zod';
 import { LOSS_NAMES } from '../src/losses/index.js';
 import { isWasmModule, type WasmModule } from '../src/tensor/wasm-kernels.js';
 import { FaultOrder } from '../src/protocol/messages.js';
 
-export const THREAD_PROTOCOL_VERSION = 1;
+export const THREAD_PROTOCOL_VERSION = 2;
 
 /** Index of the weights version in the control Int32Array. */
 export const CONTROL_VERSION = 0;
+/**
+ * Orders being computed, over all threads (the coordinator adds one per
+ * order sent, a thread takes one off when it has computed it): the thread
+ * that takes the last one off does not spin, because the coordinator's turn
+ * comes next and needs a core.
+ */
+export const CONTROL_BUSY = 1;
 /** Length of the control Int32Array. */
-export const CONTROL_LENGTH = 1;
+export const CONTROL_LENGTH = 2;
 
 const whole = z.number().int().nonnegative();
 const positive = z.number().int().positive();
@@ -55,7 +70,7 @@ export const ThreadSetup = z.strictObject({
   }),
   /** The master weights, float32, read-only for threads. */
   params: sharedBuffer,
-  /** Int32 control words (CONTROL_VERSION: weights version). */
+  /** Int32 control words (CONTROL_VERSION: weights version; CONTROL_BUSY: orders being computed). */
   control: sharedBuffer,
   /**
    * The kernels to compute with, the coordinator's: every worker of a run
@@ -69,11 +84,8 @@ export const ThreadSetup = z.strictObject({
   ]),
 });
 
-/** One task: compute the aligned-block sums of micro-shards [start, end) of one global batch. */
+/** One order: compute the aligned-block sums of micro-shards [start, end) of one global batch. */
 export const StepTask = z.strictObject({
-  type: z.literal('step'),
-  protocol: z.literal(THREAD_PROTOCOL_VERSION),
-  session: z.string().min(1),
   /** Unique per dispatch; the reply echoes it. */
   taskId: whole,
   /** Weights version this task is cut for (control[CONTROL_VERSION]). */
@@ -87,8 +99,8 @@ export const StepTask = z.strictObject({
   end: positive,
   /** Sample indices of the range's rows only. */
   indices: z.instanceof(Uint32Array),
-  /** Where to write the block sums: block i at float offset i * (model size + 2). */
-  region: sharedBuffer,
+  /** Id of the result region to write the block sums into: block i at float offset i * (model size + 2). */
+  region: whole,
   fault: FaultOrder.optional(),
 }).superRefine((t, ctx) => {
   if (t.k > t.rows) ctx.addIssue({ code: 'custom', path: ['k'], message: `${t.k} micro-shards for ${t.rows} rows` });
@@ -110,6 +122,35 @@ export const WarmupTask = z.strictObject({
   /** Give up waiting for the others after this long. */
   timeoutMs: positive,
 });
+
+/**
+ * Runs for the life of the thread: take orders from the mailbox until its
+ * STOP word is set. A thread that dies ends its serve task; the transport
+ * starts a new one (with a new mailbox and port) on Piscina's replacement.
+ */
+export const ServeTask = z.strictObject({
+  type: z.literal('serve'),
+  protocol: z.literal(THREAD_PROTOCOL_VERSION),
+  session: z.string().min(1),
+  /** The lane's mailbox (thread-mailbox.ts). */
+  mailbox: sharedBuffer,
+  /** The transport's step board (step-board.ts), for the step loop. */
+  board: sharedBuffer,
+  /** Result regions arrive here ({ id, buffer }) before the first order that names them. */
+  port: z.custom<MessagePort>((v) => v instanceof MessagePort, { error: 'expected a MessagePort' }),
+  /**
+   * How long to spin on the mailbox after an answer before sleeping: a
+   * sleeping thread takes 0.2-0.4 ms to run again here, more than the
+   * coordinator's turn between two steps.
+   */
+  spinUs: z.number().nonnegative(),
+});
+
+/** A region for the serve loop's map, sent on its port. */
+export const RegionMessage = z.strictObject({ id: whole, buffer: sharedBuffer });
+
+/** What a serve task returns when it is stopped. */
+export const ServedReply = z.strictObject({ type: z.literal('served'), orders: whole });
 
 export const ReadyReply = z.strictObject({
   type: z.literal('ready'),
@@ -139,7 +180,23 @@ export const StaleReply = z.strictObject({
   threadId: whole,
 });
 
-export const TaskReply = z.discriminatedUnion('type', [ResultReply, StaleReply]);
+/** The order could not be computed (it threw): the message says why. */
+export const ErrorReply = z.strictObject({
+  type: z.literal('error'),
+  taskId: whole,
+  threadId: whole,
+  message: z.string(),
+});
+
+/** The thread left the step loop (worker/step-board.ts) after applying `steps` steps. */
+export const StepsReply = z.strictObject({
+  type: z.literal('steps'),
+  taskId: whole,
+  threadId: whole,
+  steps: whole,
+});
+
+export const TaskReply = z.discriminatedUnion('type', [ResultReply, StaleReply, ErrorReply, StepsReply]);
 
 export type ThreadSetup = z.infer<typeof ThreadSetup>;
 export type StepTask = z.infer<typeof StepTask>;
@@ -147,3 +204,5 @@ export type TaskReply = z.infer<typeof TaskReply>;
 export type WarmupTask = z.infer<typeof WarmupTask>;
 export type ReadyReply = z.infer<typeof ReadyReply>;
 export type ResultReply = z.infer<typeof ResultReply>;
+export type ServeTask = z.infer<typeof ServeTask>;
+export type ServedReply = z.infer<typeof ServedReply>;

@@ -137,6 +137,14 @@ export interface DispatchStats {
   quarantined: number;
 }
 
+/** Stats before any step (and of an engine that dispatches nothing). */
+export function noDispatchStats(): DispatchStats {
+  return {
+    steps: 0, dispatchMs: 0, combineMs: 0, waitMs: 0, workerMs: 0, reassigned: 0,
+    speculated: 0, verified: 0, disputes: 0, refereed: 0, quarantined: 0,
+  };
+}
+
 export interface DispatcherOptions {
   /** Floats in one gradient vector (gradLength(model)). */
   gradLen: number;
@@ -265,10 +273,7 @@ export class Dispatcher {
   private closed = false;
   private readonly waiters: { n: number; resolve: () => void }[] = [];
   private readonly scratch: Float32Array[] = [];
-  private readonly timing: DispatchStats = {
-    steps: 0, dispatchMs: 0, combineMs: 0, waitMs: 0, workerMs: 0, reassigned: 0,
-    speculated: 0, verified: 0, disputes: 0, refereed: 0, quarantined: 0,
-  };
+  private readonly timing: DispatchStats = noDispatchStats();
   private readonly verifyFraction: number;
   /** Said once that the coordinator checks a lone worker itself (until a second worker joins). */
   private soloNoted = false;

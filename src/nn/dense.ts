@@ -23,7 +23,8 @@ export function denseForward(
 ): void {
   if (b !== null) {
     // Start every row from the bias, then add the products onto it.
-    for (let r = 0; r < R; r++) y.set(b.subarray(0, O), r * O);
+    const bias = b.length === O ? b : b.subarray(0, O);
+    for (let r = 0; r < R; r++) y.set(bias, r * O);
     gemm(false, false, R, O, I, x, W, y, true);
   } else {
     gemm(false, false, R, O, I, x, W, y, false);

@@ -24,9 +24,9 @@ export interface SgdState {
   velocity: Float32Array;
 }
 
-export function createSgdState(config: SgdConfig, numTrainable: number): SgdState {
-  // Where the vector kernels use it in place (WebAssembly memory with the wasm kernels).
-  return { velocity: config.momentum > 0 ? allocFloats(numTrainable) : new Float32Array(0) };
+/** `alloc` places the velocity (default: where the vector kernels use it in place, WebAssembly memory with the wasm kernels). */
+export function createSgdState(config: SgdConfig, numTrainable: number, alloc: (n: number) => Float32Array = allocFloats): SgdState {
+  return { velocity: config.momentum > 0 ? alloc(numTrainable) : new Float32Array(0) };
 }
 
 /** Runs [from, to) of equal decay-mask value, cached per mask (the mask is fixed for a model). */
@@ -54,19 +54,32 @@ export function sgdStep(
   config: SgdConfig, state: SgdState, lr: number,
   params: Float32Array, grad: Float32Array, n: number, decayMask?: Uint8Array,
 ): void {
+  sgdSlice(config, state, lr, params, grad, 0, n, decayMask);
+}
+
+/**
+ * The update of params[from, to) alone (grad and the velocity indexed
+ * alike): every element's arithmetic is sgdStep's, so slices updated apart
+ * give sgdStep's bits.
+ */
+export function sgdSlice(
+  config: SgdConfig, state: SgdState, lr: number,
+  params: Float32Array, grad: Float32Array, from: number, to: number, decayMask?: Uint8Array,
+): void {
+  if (from >= to) return;
   const mu = config.momentum;
   const wd = config.weightDecay;
   const v = mu !== 0 ? state.velocity : null;
   const k = vector();
   if (wd === 0 || decayMask === undefined) {
-    k.sgdRange(params, grad, v, 0, n, lr, mu, wd, config.nesterov, wd !== 0);
+    k.sgdRange(params, grad, v, from, to, lr, mu, wd, config.nesterov, wd !== 0);
     return;
   }
   const runs = runsOf(decayMask);
-  for (let r = 0; r + 1 < runs.length && runs[r] < n; r++) {
-    const from = runs[r], to = Math.min(runs[r + 1], n);
-    k.sgdRange(params, grad, v, from, to, lr, mu, wd, config.nesterov, decayMask[from] === 1);
+  for (let r = 0; r + 1 < runs.length && runs[r] < to; r++) {
+    const a = Math.max(runs[r], from), b = Math.min(runs[r + 1], to);
+    if (a < b) k.sgdRange(params, grad, v, a, b, lr, mu, wd, config.nesterov, decayMask[runs[r]] === 1);
   }
   const covered = runs[runs.length - 1];
-  if (covered < n) k.sgdRange(params, grad, v, covered, n, lr, mu, wd, config.nesterov, false);
+  if (covered < to) k.sgdRange(params, grad, v, Math.max(covered, from), to, lr, mu, wd, config.nesterov, false);
 }

@@ -42,8 +42,13 @@ export interface RangeWorker {
   readonly gradLen: number;
   /** The weights version model.params holds (-1: none yet). */
   readonly version: number;
-  /** Copies `params` into the model as weights version `version` (no copy if it already holds it). */
-  setWeights(version: number, params: Float32Array): void;
+  /**
+   * Copies `params` into the model as weights version `version` (no copy if
+   * it already holds it); with `current`, all but params[current[0],
+   * current[1]), which the model holds already (a thread that applied that
+   * slice of the step itself).
+   */
+  setWeights(version: number, params: Float32Array, current?: readonly [number, number]): void;
   /** Why this worker cannot compute the request, or null. */
   check(request: RangeRequest): string | null;
   /**
@@ -59,12 +64,22 @@ export function rowsOf(request: { rows: number; k: number; start: number; end: n
   return [shardBounds(request.rows, request.k, request.start)[0], shardBounds(request.rows, request.k, request.end - 1)[1]];
 }
 
+/** Datasets of up to this many samples get a cached view per sample (about 100 bytes each). */
+const ROW_VIEWS = 1 << 17;
+
 export function createRangeWorker(model: Model, loss: Loss, seed: number, data: RangeData, maxBatch: number): RangeWorker {
   const gradLen = gradLength(model);
   // In the kernels' memory (WebAssembly's with the wasm kernels), so the kernels read them in place.
   const xBuf = allocFloats(maxBatch * data.xSize);
   const yBuf = allocFloats(maxBatch * data.ySize);
   const blockSum = allocFloats(gradLen);
+  // A view per sample, made once: a new one per row of every step was most of what a step allocated
+  // (and collecting it paused the thread while the others waited). Up to ROW_VIEWS samples.
+  const views: Float32Array[] = data.n <= ROW_VIEWS ? new Array<Float32Array>(data.n) : [];
+  const xRow = (i: number): Float32Array => {
+    if (data.n > ROW_VIEWS) return data.x.subarray(i * data.xSize, (i + 1) * data.xSize);
+    return views[i] ??= data.x.subarray(i * data.xSize, (i + 1) * data.xSize);
+  };
   const scratch: Float32Array[] = [];
   let version = -1;
 
@@ -87,10 +102,16 @@ export function createRangeWorker(model: Model, loss: Loss, seed: number, data: 
     model,
     gradLen,
     get version() { return version; },
-    setWeights(v, params) {
+    setWeights(v, params, current) {
       if (v === version) return;
       if (params.length !== model.size) throw new RangeError(`weights of ${params.length} floats, the model has ${model.size}`);
-      model.params.set(params);
+      if (current === undefined) {
+        model.params.set(params);
+      } else {
+        const [a, b] = current;
+        if (a > 0) model.params.set(params.subarray(0, a));
+        if (b < params.length) model.params.set(params.subarray(b), b);
+      }
       version = v;
     },
     check,
@@ -99,8 +120,9 @@ export function createRangeWorker(model: Model, loss: Loss, seed: number, data: 
       const { xSize, ySize } = data;
       for (let row = rowStart; row < rowEnd; row++) {
         const i = r.indices[row - rowStart];
-        xBuf.set(data.x.subarray(i * xSize, (i + 1) * xSize), row * xSize);
-        yBuf.set(data.y.subarray(i * ySize, (i + 1) * ySize), row * ySize);
+        xBuf.set(xRow(i), row * xSize);
+        if (ySize === 1) yBuf[row] = data.y[i];
+        else yBuf.set(data.y.subarray(i * ySize, (i + 1) * ySize), row * ySize);
       }
       const batch: BatchData = { x: xBuf, y: yBuf, rows: r.rows, xSize, ySize };
       const keys = { seed, step: r.step };

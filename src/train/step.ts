@@ -4,14 +4,16 @@
 //   2. the fixed-order tree reduction of those vectors (src/reduce/tree.ts);
 //   3. applyStep: divide by the global batch size (not by shards or workers,
 //      so uneven shards are weighted right), add the L1/L2 penalty gradients,
-//      take the SGD step, fold the statistics into the running buffers.
+//      take the SGD step, fold the statistics into the running buffers; one
+//      chain of operations per element, so applySlice can do it a slice at a
+//      time (worker threads, each its own slice) with the same bits.
 import type { Loss } from '../losses/loss.js';
 import type { Model } from '../model/model.js';
 import { GRAD_EXTRA } from '../model/model.js';
 import { Workspace } from '../nn/layer.js';
 import type { ForwardContext } from '../nn/layer.js';
 import { addL1Grad, addL2Grad, l1Penalty, l2Penalty } from '../optim/regularization.js';
-import { sgdStep, type SgdConfig, type SgdState } from '../optim/sgd.js';
+import { sgdSlice, type SgdConfig, type SgdState } from '../optim/sgd.js';
 import { vector } from '../tensor/vector.js';
 
 /** Length of a gradient vector for this model. */
@@ -61,6 +63,62 @@ export interface StepResult {
 }
 
 /**
+ * The regularization penalty of the weights `params` (the model's by
+ * default): lambda * sum |w| and lambda * sum w^2 over every regularized
+ * entry, summed in entry order. Part of the step's loss; computed from the
+ * weights before the step updates them.
+ */
+export function stepPenalty(model: Model, params: Float32Array = model.params): number {
+  let penalty = 0;
+  for (const e of model.entries) {
+    if (!e.trainable || (e.l1 === 0 && e.l2 === 0)) continue;
+    const w = params.subarray(e.offset, e.offset + e.size);
+    if (e.l1 > 0) penalty += l1Penalty(w, e.l1);
+    if (e.l2 > 0) penalty += l2Penalty(w, e.l2);
+  }
+  return penalty;
+}
+
+/**
+ * Applies elements [from, to) of the reduced gradient sum `sum` of a global
+ * batch of n samples: divides them by n, adds the L1/L2 penalty gradients,
+ * takes the SGD step on the weights among them (params, state.velocity:
+ * whole-model buffers, indexed alike) and folds the statistics among them
+ * into the running buffers. `sum[from, to)` is used as scratch.
+ *
+ * Every element goes through its own fixed chain of operations, the same
+ * whichever slices the vector is cut into, so worker threads can each apply
+ * a slice and the weights are bit-identical to applyStep's.
+ */
+export function applySlice(
+  model: Model, plan: StepPlan, sum: Float32Array, sgd: SgdConfig, state: SgdState, lr: number,
+  n: number, from: number, to: number, params: Float32Array = model.params,
+): void {
+  const hi = Math.min(to, model.size);
+  if (from >= hi) return;
+  vector().scale(sum.subarray(from, hi), hi - from, 1 / n);
+  for (const e of model.entries) {
+    if (!e.trainable || (e.l1 === 0 && e.l2 === 0)) continue;
+    const a = Math.max(e.offset, from);
+    const b = Math.min(e.offset + e.size, hi);
+    if (a >= b) continue;
+    const w = params.subarray(a, b);
+    const g = sum.subarray(a, b);
+    if (e.l1 > 0) addL1Grad(w, e.l1, g);
+    if (e.l2 > 0) addL2Grad(w, e.l2, g);
+  }
+  sgdSlice(sgd, state, lr, params, sum, from, Math.min(hi, model.numTrainable), plan.decayMask);
+  // Statistics: s = (1 - m) s + m * (mean of the per-shard statistics).
+  for (const e of model.entries) {
+    if (e.trainable) continue;
+    const m = e.momentum;
+    for (let i = Math.max(e.offset, from); i < Math.min(e.offset + e.size, hi); i++) {
+      params[i] = Math.fround((1 - m) * params[i] + m * sum[i]);
+    }
+  }
+}
+
+/**
  * Applies the reduced gradient sum `sum` (length gradLength(model)) of a
  * global batch: the update is written into model.params. `sum` is used as
  * scratch (it becomes the mean gradient).
@@ -71,25 +129,7 @@ export function applyStep(
   const n = sum[model.size + 1];
   if (!(n > 0)) throw new Error(`reduced gradient covers ${n} samples`);
   const dataLoss = sum[model.size] / n;
-  const params = model.params;
-  const inv = 1 / n;
-  vector().scale(sum, model.size, inv);
-  let penalty = 0;
-  for (const e of model.entries) {
-    if (!e.trainable || (e.l1 === 0 && e.l2 === 0)) continue;
-    const w = params.subarray(e.offset, e.offset + e.size);
-    const g = sum.subarray(e.offset, e.offset + e.size);
-    if (e.l1 > 0) { penalty += l1Penalty(w, e.l1); addL1Grad(w, e.l1, g); }
-    if (e.l2 > 0) { penalty += l2Penalty(w, e.l2); addL2Grad(w, e.l2, g); }
-  }
-  sgdStep(sgd, state, lr, params, sum, model.numTrainable, plan.decayMask);
-  // Statistics: s = (1 - m) s + m * (mean of the per-shard statistics).
-  for (const e of model.entries) {
-    if (e.trainable) continue;
-    const m = e.momentum;
-    for (let i = e.offset; i < e.offset + e.size; i++) {
-      params[i] = Math.fround((1 - m) * params[i] + m * sum[i]);
-    }
-  }
+  const penalty = stepPenalty(model);
+  applySlice(model, plan, sum, sgd, state, lr, n, 0, model.size);
   return { loss: dataLoss + penalty, dataLoss, penalty, samples: n };
 }

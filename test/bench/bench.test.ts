@@ -3,6 +3,7 @@
 // figures are NOT checked: speed is measured by `npm run bench`, not asserted
 // in tests (the machine may be busy). Short windows keep this under a minute.
 import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lastJson, ROOT, type RunResult } from '../helpers/cli.js';
@@ -44,13 +45,17 @@ describe('benchmark scripts (contract only, no speed asserted)', () => {
     }
   }, 240_000);
 
-  it('npm run bench:scaling --json: workers 0, 1 and 2 for both models, ratios and the coordinator\'s share', async () => {
-    const r = await runNode('dist/bench/scaling.js', ['--rounds', '1', '--steps-mlp', '3', '--steps-lstm', '1', '--no-ceiling', '--json']);
+  it('npm run bench:scaling --json: workers 0, 1 and 2 for both models, the default config with the default worker count, ratios and the coordinator\'s share', async () => {
+    const r = await runNode('dist/bench/scaling.js', ['--rounds', '1', '--steps-mlp', '3', '--steps-lstm', '1', '--steps-default', '3', '--no-ceiling', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const out = lastJson(r.stdout) as { results: Record<string, number | string>[]; ratios: Record<string, number>; coordinator: Record<string, number>[] };
-    expect(out.results.map((x) => `${x.model}/${x.batch}/${x.workers}`)).toEqual(['mlp/256/0', 'mlp/256/1', 'mlp/256/2', 'lstm/64/0', 'lstm/64/1', 'lstm/64/2']);
+    expect(out.results.map((x) => `${x.model}/${x.batch}/${x.workers}`)).toEqual([
+      'mlp/256/0', 'mlp/256/1', 'mlp/256/2', 'lstm/64/0', 'lstm/64/1', 'lstm/64/2', 'mlp-default/32/0', 'mlp-default/32/default',
+    ]);
     for (const x of out.results) expect(x.samplesPerSec as number).toBeGreaterThan(0);
-    expect(Object.keys(out.ratios)).toEqual(['mlp', 'lstm']);
+    // The default engine says what it chose: the two threads or the coordinator's own.
+    expect([0, availableParallelism()]).toContain(out.results.at(-1)!.chose);
+    expect(Object.keys(out.ratios)).toEqual(['mlp', 'lstm', 'mlp-default']);
     for (const c of out.coordinator) expect(c.share).toBeGreaterThan(0);
   }, 240_000);
 });

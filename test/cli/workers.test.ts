@@ -1,9 +1,10 @@
 // `--workers N` through the real CLI: the same weights whatever N, faults
 // injected at fixed steps, SIGKILL + resume, refusals before training.
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { lastJson, runCli, smallMlpConfig, startCli, tempDir, writeJson } from '../helpers/cli.js';
+import { lastJson, ROOT, runCli, smallMlpConfig, startCli, tempDir, writeJson } from '../helpers/cli.js';
 
 /** Small, fast variants of the three example families. */
 const CONFIGS: Record<string, Record<string, unknown>> = {
@@ -67,6 +68,41 @@ describe('dptrain train --workers (real processes, real threads)', () => {
     expect(r.stderr).toMatch(/step 6: stalled: 1 of 2 ranges missing after 1000 ms: worker t0 \(micro-shards 0-3, attempt 1\)/);
     // Chaos belongs to one invocation: it is not saved with the run.
     expect(JSON.parse(readFileSync(join(dir, 'chaos', 'config.json'), 'utf8')).chaos).toBeUndefined();
+  });
+
+  it('without a worker count, the run measures threads and its own thread, keeps the faster, says why, and gets the same weights', async () => {
+    // 8 epochs of 50 steps: the choice comes after 12 steps (short steps), or once the threads have started
+    // (the steps go on meanwhile) and 48 more (auto-engine.ts).
+    const file = writeJson(dir, 'auto.json', {
+      ...CONFIGS.bnDropout, data: { type: 'mnist', view: 'flat', trainLimit: 2000, testLimit: 200 }, epochs: 8,
+    });
+    const [auto, single] = await Promise.all([
+      runCli(['train', '--json', '--config', file, '--out', join(dir, 'auto')]),
+      trainJson(['--config', file, '--out', join(dir, 'auto-w0'), '--workers', '0']),
+    ]);
+    expect(auto.code, auto.stderr).toBe(0);
+    const summary = lastJson(auto.stdout);
+    expect(summary.weightsSha256).toBe(single.weightsSha256);
+    expect([0, availableParallelism()]).toContain(summary.workersChoice.workers);
+    expect(summary.workers).toBe(summary.workersChoice.workers);
+    expect(summary.workersChoice.reason).toMatch(new RegExp("^a step took [\\d.]+ ms (on \\d+ worker threads? and [\\d.]+ ms in the coordinator's thread \\(median of 8 steps each\\)|" +
+      "in the coordinator's thread \\(median of 8\\), too short for \\d+ worker threads? to gain .*\\)): training (on the \\d+ threads|in the coordinator's thread \\(as --workers 0\\))$"));
+    expect(auto.stderr).toContain(`workers: ${summary.workersChoice.reason}`);
+  });
+
+  it('without a worker count, a tiny model trains in the coordinator\'s thread and never starts threads, to the same weights', async () => {
+    const blobs = join(ROOT, 'examples', 'csv-blobs.json');
+    const [auto, single] = await Promise.all([
+      trainJson(['--config', blobs, '--out', join(dir, 'blobs-auto'), '--max-steps', '20']),
+      trainJson(['--config', blobs, '--out', join(dir, 'blobs-w0'), '--max-steps', '20', '--workers', '0']),
+    ]);
+    expect(auto.weightsSha256).toBe(single.weightsSha256);
+    expect(auto.workers).toBe(0);
+    expect(auto.workerStats).toEqual([]);
+    expect(auto.workersChoice).toEqual({
+      workers: 0,
+      reason: 'the model has 131 parameters and batches of 32 rows, steps too small for worker threads to gain: training in the coordinator\'s thread (as --workers 0)',
+    });
   });
 
   it('the command line wins over the config file; the config can set workers', async () => {
