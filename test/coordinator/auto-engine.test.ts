@@ -19,7 +19,7 @@ function fake(clock: FakeClock, ms: number, workers: number): Fake {
       clock.advance(ms);
       out[0] = job.step;
     },
-    summaries: () => [{ id: 't0', kind: 'thread', host: 'local', threads: 1, microShards: 1, samplesPerSec: 1, faults: 0, state: 'idle' }],
+    summaries: () => [{ id: 't0', kind: 'thread', host: 'local', threads: 1, microShards: 1, samplesPerSec: 1, faults: 0, verified: 0, state: 'idle' }],
     async close() { e.closed = true; },
   };
   return e;
