@@ -24,10 +24,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readConfigFile, type TrainConfig } from '../coordinator/config.js';
 import { loadTrainData } from '../coordinator/data/load.js';
-import type { GradientEngine } from '../coordinator/engine.js';
 import { chooseEngine } from '../coordinator/engines.js';
 import { parseListen } from '../coordinator/net/address.js';
-import { buildTrainModel, createStepper, type Stepper } from '../coordinator/trainer.js';
+import { buildTrainModel, createStepper } from '../coordinator/trainer.js';
+import { median, runSteps, type Round, type Runner } from './rounds.js';
 import { allocFloats } from '../src/tensor/alloc.js';
 import { gradLength } from '../src/train/step.js';
 import { setupKernels } from '../worker/kernels-setup.js';
@@ -71,53 +71,13 @@ const log = (line: string) => { if (!json || process.env.DPTRAIN_BENCH_VERBOSE) 
 
 type Transport = 'inproc' | 'threads' | 'ws';
 
-interface Runner {
+interface ClusterRunner extends Runner {
   transport: Transport;
-  workers: number;
-  engine: GradientEngine;
-  stepper: Stepper;
-  sum: Float32Array;
-  step: number;
   procs: ChildProcess[];
 }
 
-interface Round {
-  seconds: number;
-  dispatchMs: number;
-  waitMs: number;
-  combineMs: number;
-  applyMs: number;
-  workerMs: number;
-  bytes: number;
-}
-
-async function runSteps(r: Runner, steps: number): Promise<Round> {
-  const before = r.engine.stats?.();
-  const wire0 = r.engine.wireBytes?.();
-  let applyMs = 0;
-  const t0 = performance.now();
-  for (let i = 0; i < steps; i++) {
-    const step = r.step++ % r.stepper.lastStep;
-    await r.engine.batchGradient(r.stepper.job(step), r.sum);
-    const a = performance.now();
-    r.stepper.apply(step, r.sum);
-    applyMs += performance.now() - a;
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  const after = r.engine.stats?.();
-  const wire1 = r.engine.wireBytes?.();
-  const per = (k: 'dispatchMs' | 'waitMs' | 'combineMs' | 'workerMs') => (before && after ? (after[k] - before[k]) / steps : 0);
-  return {
-    seconds, applyMs: applyMs / steps,
-    dispatchMs: per('dispatchMs'), waitMs: per('waitMs'), combineMs: per('combineMs'), workerMs: per('workerMs'),
-    bytes: wire0 && wire1 ? (wire1.sent + wire1.received - wire0.sent - wire0.received) / steps : 0,
-  };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
+/** Untimed steps at the start of every round (see rounds.ts). */
+const LEAD = 3;
 
 /** Spawns the worker processes once the coordinator says where it listens. */
 function workerSpawner(count: number, procs: ChildProcess[]): (line: string) => void {
@@ -135,7 +95,7 @@ function workerSpawner(count: number, procs: ChildProcess[]): (line: string) => 
   };
 }
 
-async function makeRunner(b: Bench, config: TrainConfig, data: Awaited<ReturnType<typeof loadTrainData>>, transport: Transport): Promise<Runner> {
+async function makeRunner(b: Bench, config: TrainConfig, data: Awaited<ReturnType<typeof loadTrainData>>, transport: Transport): Promise<ClusterRunner> {
   const procs: ChildProcess[] = [];
   const workers = transport === 'threads' ? 2 : 0;
   const cluster = transport === 'ws'
@@ -146,7 +106,7 @@ async function makeRunner(b: Bench, config: TrainConfig, data: Awaited<ReturnTyp
   const prepared = choice.prepare(data);
   const stepper = createStepper(config, model, prepared.train.n);
   const engine = await choice.create(model, prepared, b.batch);
-  const runner: Runner = { transport, workers: transport === 'inproc' ? 0 : 2, engine, stepper, sum: allocFloats(gradLength(model)), step: 0, procs };
+  const runner: ClusterRunner = { transport, workers: transport === 'inproc' ? 0 : 2, engine, stepper, sum: allocFloats(gradLength(model)), step: 0, procs };
   await runSteps(runner, WARMUP);
   return runner;
 }
@@ -158,11 +118,11 @@ const split: Record<string, unknown>[] = [];
 for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.model))) {
   const config: TrainConfig = { ...readConfigFile(`${ROOT}${b.config}`), batchSize: b.batch, stepTimeoutMs: 0 };
   const data = await loadTrainData(config.data, {});
-  const runners: Runner[] = [];
+  const runners: ClusterRunner[] = [];
   for (const t of ['inproc', 'threads', 'ws'] as const) runners.push(await makeRunner(b, config, data, t));
   const rounds = new Map<Transport, Round[]>(runners.map((r) => [r.transport, []]));
   for (let i = 0; i < ROUNDS; i++) {
-    for (const r of runners) rounds.get(r.transport)!.push(await runSteps(r, b.steps));
+    for (const r of runners) rounds.get(r.transport)!.push(await runSteps(r, b.steps, LEAD));
   }
   for (const r of runners) await r.engine.close();
   await Promise.all(runners.flatMap((r) => r.procs.map((p) => new Promise((resolve) => { if (p.exitCode !== null) resolve(null); else p.on('close', resolve); }))));
@@ -178,13 +138,16 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.mode
     const samplesPerSec = (b.batch * b.steps) / best.seconds;
     const stepMs = (1000 * best.seconds) / b.steps;
     rate[r.transport] = samplesPerSec;
-    results.push({ model: b.model, batch: b.batch, transport: r.transport, workers: r.workers, samplesPerSec: Math.round(samplesPerSec * 10) / 10, bytesPerStep: Math.round(best.bytes) });
-    split.push({ model: b.model, transport: r.transport, stepMs, dispatchMs: best.dispatchMs, waitMs: best.waitMs, combineMs: best.combineMs, applyMs: best.applyMs, workerComputeMs: best.workerMs / Math.max(1, r.workers) });
+    results.push({ model: b.model, batch: b.batch, transport: r.transport, workers: r.workers as number, samplesPerSec: Math.round(samplesPerSec * 10) / 10, bytesPerStep: Math.round(best.bytes) });
+    split.push({ model: b.model, transport: r.transport, stepMs, dispatchMs: best.dispatchMs, waitMs: best.waitMs, combineMs: best.combineMs, applyMs: best.applyMs, workerComputeMs: best.workerMs / Math.max(1, r.workers as number) });
     if (!json) {
       const medianRate = median(rs.map((x) => (b.batch * b.steps) / x.seconds));
       console.log(`  ${r.transport.padEnd(7)} ${String(r.workers)} workers: ${samplesPerSec.toFixed(0).padStart(6)} samples/s (median ${medianRate.toFixed(0)}), ${stepMs.toFixed(2)} ms/step` +
-        (r.transport === 'inproc' ? '' : `; coordinator: broadcast ${best.dispatchMs.toFixed(2)}, waiting ${best.waitMs.toFixed(2)} ` +
-          `(each worker computing ${(best.workerMs / r.workers).toFixed(2)}), reduction ${best.combineMs.toFixed(2)}, SGD ${best.applyMs.toFixed(2)} ms`) +
+        (r.transport === 'inproc' ? '' : best.loopComputeMs > 0
+          ? `; step loop, per thread: computing ${best.loopComputeMs.toFixed(2)}, waiting for the other ${best.loopWaitMs.toFixed(2)}, ` +
+            `reducing + applying its slice ${best.loopApplyMs.toFixed(2)} ms`
+          : `; coordinator: broadcast ${best.dispatchMs.toFixed(2)}, waiting ${best.waitMs.toFixed(2)} ` +
+            `(each worker computing ${(best.workerMs / (r.workers as number)).toFixed(2)}), reduction ${best.combineMs.toFixed(2)}, SGD ${best.applyMs.toFixed(2)} ms`) +
         (best.bytes > 0 ? `; ${(best.bytes / 1e6).toFixed(2)} MB on the wire per step` : ''));
     }
   }

@@ -28,9 +28,9 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readConfigFile, type TrainConfig } from '../coordinator/config.js';
 import { loadTrainData } from '../coordinator/data/load.js';
-import type { GradientEngine } from '../coordinator/engine.js';
 import { chooseEngine } from '../coordinator/engines.js';
-import { buildTrainModel, createStepper, type Stepper } from '../coordinator/trainer.js';
+import { buildTrainModel, createStepper } from '../coordinator/trainer.js';
+import { median, runSteps, type Round, type Runner, type Workers } from './rounds.js';
 import { allocFloats } from '../src/tensor/alloc.js';
 import { gradLength } from '../src/train/step.js';
 import { parseKernelKind, setupKernels } from '../worker/kernels-setup.js';
@@ -42,7 +42,6 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-type Workers = number | 'default';
 interface Bench { model: 'mlp' | 'lstm' | 'mlp-default'; only: string; config: string; batch: number; steps: number; workers: Workers[]; ceiling: boolean }
 
 const WORKERS = (arg('--workers') ?? '0,1,2').split(',').map(Number);
@@ -60,73 +59,6 @@ const only = arg('--only')?.split(',');
 // The trainer's kernels (wasm unless --kernels ts), in this thread and, through the engine, in the workers.
 const kernelKind = parseKernelKind(arg('--kernels') ?? 'wasm');
 const kernelName = setupKernels(kernelKind);
-
-interface Runner {
-  workers: Workers;
-  engine: GradientEngine;
-  stepper: Stepper;
-  sum: Float32Array;
-  step: number;
-}
-
-/** Per step (ms): the coordinator's own work, and per order on a thread: posted to noticed, noticed to answered, answered to taken. */
-interface Round {
-  seconds: number; dispatchMs: number; combineMs: number; applyMs: number; wakeMs: number; workMs: number; replyMs: number;
-  /** The step loop's, per step: a thread's computing, waiting for the others, reducing + applying its slice; steps sent to the dispatcher instead. */
-  loopComputeMs: number; loopWaitMs: number; loopApplyMs: number; fallbacks: number;
-}
-
-/**
- * Runs `lead` untimed steps, then `steps` timed ones. The lead-in takes what
- * only the first steps after another configuration's turn pay (caches that
- * turn evicted, threads that fell asleep during it), which a run does not.
- */
-async function runSteps(r: Runner, steps: number, lead = 0): Promise<Round> {
-  let before = r.engine.stats?.();
-  let applyMs = 0;
-  let t0 = performance.now();
-  for (let i = 0; i < lead + steps; i++) {
-    if (i === lead) {
-      before = r.engine.stats?.();
-      t0 = performance.now();
-    }
-    // Stay inside the first epoch's permutation pattern; the figures do not depend on which samples.
-    const step = r.step++ % r.stepper.lastStep;
-    // Only within the round: work started for after it would run during the next configuration's turn.
-    const next = i + 1 < lead + steps ? r.stepper.job((step + 1) % r.stepper.lastStep) : undefined;
-    // The default engine that chose the coordinator's thread computes as --workers 0 does: timed the same way.
-    if (r.engine.step !== undefined && r.engine.choice?.()?.workers !== 0) {
-      // The engine's workers apply the step themselves (their share of it is in their time).
-      await r.engine.step(r.stepper.job(step), r.stepper, next);
-    } else {
-      await r.engine.batchGradient(r.stepper.job(step), r.sum);
-      const a = performance.now();
-      r.stepper.apply(step, r.sum);
-      if (i >= lead) applyMs += performance.now() - a;
-    }
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  const after = r.engine.stats?.();
-  const h0 = before?.handoff, h1 = after?.handoff;
-  const orders = h0 && h1 ? h1.orders - h0.orders : 0;
-  const perOrder = (k: 'wakeMs' | 'workMs' | 'replyMs') => (orders > 0 ? (h1![k] - h0![k]) / orders : 0);
-  const l0 = before?.loop, l1 = after?.loop;
-  const loopSteps = l0 && l1 ? l1.steps - l0.steps : 0;
-  const perStep = (k: 'computeMs' | 'waitMs' | 'applyMs') => (loopSteps > 0 ? (l1![k] - l0![k]) / loopSteps : 0);
-  return {
-    seconds, applyMs: applyMs / steps,
-    loopComputeMs: perStep('computeMs'), loopWaitMs: perStep('waitMs'), loopApplyMs: perStep('applyMs'),
-    fallbacks: l0 && l1 ? l1.fallbacks - l0.fallbacks : 0,
-    dispatchMs: before && after ? (after.dispatchMs - before.dispatchMs + (l0 && l1 ? l1.postMs - l0.postMs : 0)) / steps : 0,
-    combineMs: before && after ? (after.combineMs - before.combineMs) / steps : 0,
-    wakeMs: perOrder('wakeMs'), workMs: perOrder('workMs'), replyMs: perOrder('replyMs'),
-  };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 const results: { model: string; batch: number; workers: Workers; chose?: number; samplesPerSec: number }[] = [];
 const coordinator: Record<string, unknown>[] = [];
