@@ -28,7 +28,7 @@ import { MessagePort } from 'node:worker_threads';
 import { z } from 'zod';
 import { LOSS_NAMES } from '../src/losses/index.js';
 import { isWasmModule, type WasmModule } from '../src/tensor/wasm-kernels.js';
-import { FaultOrder } from '../src/protocol/messages.js';
+import { FaultOrder, refineRange } from '../src/protocol/messages.js';
 
 export const THREAD_PROTOCOL_VERSION = 2;
 
@@ -103,8 +103,7 @@ export const StepTask = z.strictObject({
   region: whole,
   fault: FaultOrder.optional(),
 }).superRefine((t, ctx) => {
-  if (t.k > t.rows) ctx.addIssue({ code: 'custom', path: ['k'], message: `${t.k} micro-shards for ${t.rows} rows` });
-  if (!(t.start < t.end && t.end <= t.k)) ctx.addIssue({ code: 'custom', path: ['end'], message: `range [${t.start}, ${t.end}) is not inside [0, ${t.k})` });
+  refineRange(t, ctx);
 });
 
 /**

@@ -132,6 +132,24 @@ export const Weights = z.strictObject({
   params: floats,
 });
 
+/**
+ * The checks every range order needs beyond its fields' own: at most one
+ * micro-shard per row, and [start, end) inside [0, k). Returns whether the
+ * range is well formed (shared with the thread transport's StepTask).
+ */
+export function refineRange(t: { k: number; rows: number; start: number; end: number }, ctx: z.RefinementCtx): boolean {
+  let ok = true;
+  if (t.k > t.rows) {
+    ctx.addIssue({ code: 'custom', path: ['k'], message: `${t.k} micro-shards for ${t.rows} rows` });
+    ok = false;
+  }
+  if (!(t.start < t.end && t.end <= t.k)) {
+    ctx.addIssue({ code: 'custom', path: ['end'], message: `range [${t.start}, ${t.end}) is not inside [0, ${t.k})` });
+    ok = false;
+  }
+  return ok;
+}
+
 /** Compute the aligned-block sums of micro-shards [start, end) of one global batch. */
 export const Task = z.strictObject({
   type: z.literal('task'),
@@ -150,16 +168,10 @@ export const Task = z.strictObject({
   indices: z.array(whole).max(MAX_BATCH_ROWS),
   fault: FaultOrder.optional(),
 }).superRefine((t, ctx) => {
-  if (t.k > t.rows) ctx.addIssue({ code: 'custom', path: ['k'], message: `${t.k} micro-shards for ${t.rows} rows` });
-  if (!(t.start < t.end && t.end <= t.k)) {
-    ctx.addIssue({ code: 'custom', path: ['end'], message: `range [${t.start}, ${t.end}) is not inside [0, ${t.k})` });
-    return;
-  }
-  if (t.k <= t.rows) {
-    const want = shardBounds(t.rows, t.k, t.end - 1)[1] - shardBounds(t.rows, t.k, t.start)[0];
-    if (t.indices.length !== want) {
-      ctx.addIssue({ code: 'custom', path: ['indices'], message: `${t.indices.length} indices, the range's rows are ${want}` });
-    }
+  if (!refineRange(t, ctx)) return;
+  const want = shardBounds(t.rows, t.k, t.end - 1)[1] - shardBounds(t.rows, t.k, t.start)[0];
+  if (t.indices.length !== want) {
+    ctx.addIssue({ code: 'custom', path: ['indices'], message: `${t.indices.length} indices, the range's rows are ${want}` });
   }
 });
 
