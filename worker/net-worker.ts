@@ -69,6 +69,8 @@ export class NetWorker {
   private held: Held | null = null;
   private ws: WebSocket | null = null;
   private stopping = false;
+  /** The answers' block sums, reused from task to task (the frame encoder copies them out). */
+  private sums = new Float32Array(0);
   /** The task in progress: a newer task, a lost connection or stop() abandons it. */
   private task: { id: number; abort: AbortController; ws: WebSocket | null } | null = null;
   private exitCode: number | null = null;
@@ -294,7 +296,7 @@ export class NetWorker {
         if (mine.abort.signal.aborted) return;
       }
       const blocks = alignedBlocks(t.k, t.start, t.end);
-      const sums = new Float32Array(blocks.length * c.gradLen);
+      const sums = this.sumsFor(blocks.length * c.gradLen);
       await c.compute(t, sums);
       if (mine.abort.signal.aborted || this.ws !== mine.ws) return;
       if (this.carryOutFault(t, sums)) return;
@@ -308,6 +310,12 @@ export class NetWorker {
     } finally {
       if (this.task === mine) this.task = null;
     }
+  }
+
+  /** n floats for a task's block sums; an abandoned task never writes them (its round is settled without combining). */
+  private sumsFor(n: number): Float32Array {
+    if (this.sums.length < n) this.sums = new Float32Array(n);
+    return this.sums.subarray(0, n);
   }
 
   /** `--chaos` orders (tests and demonstrations). Returns true when the answer is not to be sent normally. */

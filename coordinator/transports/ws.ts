@@ -86,8 +86,6 @@ export interface WsTransport {
   datasetBytesServed(): number;
   /** Addresses quarantined so far. */
   quarantined(): string[];
-  /** Connections open now, in any state. */
-  connections(): number;
   /** Bytes of frames sent to and received from workers so far (WebSocket payloads, the dataset download excluded). */
   wireBytes(): { sent: number; received: number };
   /** Says bye to every worker (`finished`: the run is over; `shutdown`: the coordinator stops, come back later) and closes. */
@@ -433,7 +431,6 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
     datasetHandler,
     datasetBytesServed: () => bytesServed,
     quarantined: () => [...quarantined],
-    connections: () => live.size,
     wireBytes: () => ({ sent: bytesSent, received: bytesReceived }),
     async close(code, reason) {
       closing = code;
