@@ -77,6 +77,17 @@ export async function runSteps(r: Runner, steps: number, lead = 0): Promise<Roun
   };
 }
 
+/**
+ * Runs untimed steps for at least `ms` milliseconds (and `minSteps` steps).
+ * Until the JIT has compiled the hot code of every isolate (one per worker
+ * thread, each compiling its own on the same cores), a few hundred steps
+ * run slower: a figure taken before that measures compilation, not a run.
+ */
+export async function warmUp(r: Runner, ms: number, minSteps: number): Promise<void> {
+  const until = performance.now() + ms;
+  for (let done = 0; done < minSteps || performance.now() < until; done += 10) await runSteps(r, 10);
+}
+
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;

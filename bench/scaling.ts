@@ -9,13 +9,15 @@
 //
 //   node dist/bench/scaling.js [--json] [--only mlp,lstm,default] [--workers 0,1,2] [--rounds R]
 //                              [--steps-mlp N] [--steps-lstm N] [--steps-default N] [--kernels wasm|ts] [--no-ceiling]
+//                              [--warmup-ms MS]
 //
 // After the MLP and the LSTM, the machine's ceiling: two --workers 0 runs in
 // two separate processes at once (nothing shared, no synchronisation), their
 // summed samples/s over one alone; no 2-worker scheme can beat it here.
 //
 // Every engine of a model is built first (its threads started and warmed
-// up), then the configurations take turns for `rounds` short rounds. The
+// up: --warmup-ms of untimed steps, 3 s by default, for the JIT of every
+// thread), then the configurations take turns for `rounds` short rounds. The
 // figure of a configuration is its best round (the least disturbed: other
 // work on the machine only ever slows a round down); the median is printed
 // next to it. With --json the last line of stdout is one object:
@@ -30,7 +32,7 @@ import { readConfigFile, type TrainConfig } from '../coordinator/config.js';
 import { loadTrainData } from '../coordinator/data/load.js';
 import { chooseEngine } from '../coordinator/engines.js';
 import { buildTrainModel, createStepper } from '../coordinator/trainer.js';
-import { median, runSteps, type Round, type Runner, type Workers } from './rounds.js';
+import { median, runSteps, warmUp, type Round, type Runner, type Workers } from './rounds.js';
 import { allocFloats } from '../src/tensor/alloc.js';
 import { gradLength } from '../src/train/step.js';
 import { parseKernelKind, setupKernels } from '../worker/kernels-setup.js';
@@ -51,7 +53,9 @@ const BENCHES: Bench[] = [
   { model: 'mlp-default', only: 'default', config: 'examples/mnist-mlp.json', batch: 32, steps: Number(arg('--steps-default') ?? 240), workers: [0, 'default'], ceiling: false },
 ];
 const ROUNDS = Number(arg('--rounds') ?? 8);
+/** Untimed steps (and milliseconds, --warmup-ms) every engine runs before its rounds: see warmUp. */
 const WARMUP = 3;
+const WARMUP_MS = Number(arg('--warmup-ms') ?? 3000);
 /** Untimed steps at the start of every round (see runSteps). */
 const LEAD = 3;
 const json = process.argv.includes('--json');
@@ -71,7 +75,7 @@ async function soloRate(b: Bench, config: TrainConfig, data: Awaited<ReturnType<
   const model = buildTrainModel(config);
   const stepper = createStepper(config, model, data.train.n);
   const runner: Runner = { workers: 0, engine: await choice.create(model, data, b.batch), stepper, sum: allocFloats(gradLength(model)), step: 0 };
-  await runSteps(runner, WARMUP);
+  await warmUp(runner, WARMUP_MS, WARMUP);
   let best = Infinity;
   for (let r = 0; r < ROUNDS; r++) best = Math.min(best, (await runSteps(runner, b.steps, LEAD)).seconds);
   return (b.batch * b.steps) / best;
@@ -84,7 +88,7 @@ async function soloRate(b: Bench, config: TrainConfig, data: Awaited<ReturnType<
  */
 function twoProcesses(model: string): Promise<number[]> {
   const self = fileURLToPath(import.meta.url);
-  const argv = [self, '--child-solo', model, '--rounds', String(ROUNDS), '--steps-mlp', String(BENCHES[0].steps), '--steps-lstm', String(BENCHES[1].steps), '--kernels', kernelKind];
+  const argv = [self, '--child-solo', model, '--rounds', String(ROUNDS), '--warmup-ms', String(WARMUP_MS), '--steps-mlp', String(BENCHES[0].steps), '--steps-lstm', String(BENCHES[1].steps), '--kernels', kernelKind];
   return Promise.all([0, 1].map(() => new Promise<number>((resolve, reject) => {
     const child = spawn(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -115,7 +119,7 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.only
     const engine = await choice.create(model, prepared, b.batch);
     const runner: Runner = { workers, engine, stepper, sum: allocFloats(gradLength(model)), step: 0 };
     // The default engine first measures both ways (auto-engine.ts); the rounds time what it chose.
-    await runSteps(runner, WARMUP);
+    await warmUp(runner, WARMUP_MS, WARMUP);
     while (engine.choice !== undefined && engine.choice() === undefined) await runSteps(runner, 10);
     runners.push(runner);
   }
