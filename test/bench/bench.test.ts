@@ -45,17 +45,21 @@ describe('benchmark scripts (contract only, no speed asserted)', () => {
     }
   }, 240_000);
 
-  it('npm run bench:scaling --json: workers 0, 1 and 2 for both models, the default config with the default worker count, ratios and the coordinator\'s share', async () => {
-    const r = await runNode('dist/bench/scaling.js', ['--rounds', '1', '--steps-mlp', '3', '--steps-lstm', '1', '--steps-default', '3', '--no-ceiling', '--json']);
+  it('npm run bench:scaling --json: workers 0, 1 and 2 for both models, every example config with the default worker count, ratios and the coordinator\'s share', async () => {
+    const r = await runNode('dist/bench/scaling.js', [
+      '--rounds', '1', '--warmup-ms', '0', '--steps-mlp', '3', '--steps-lstm', '1', '--steps-default', '3', '--steps-examples', '2', '--no-ceiling', '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const out = lastJson(r.stdout) as { results: Record<string, number | string>[]; ratios: Record<string, number>; coordinator: Record<string, number>[] };
     expect(out.results.map((x) => `${x.model}/${x.batch}/${x.workers}`)).toEqual([
       'mlp/256/0', 'mlp/256/1', 'mlp/256/2', 'lstm/64/0', 'lstm/64/1', 'lstm/64/2', 'mlp-default/32/0', 'mlp-default/32/default',
+      'default:mnist-mlp-bn-dropout/64/0', 'default:mnist-mlp-bn-dropout/64/default', 'default:mnist-lstm/32/0', 'default:mnist-lstm/32/default',
+      'default:mnist-gru/32/0', 'default:mnist-gru/32/default', 'default:csv-blobs/32/0', 'default:csv-blobs/32/default',
     ]);
     for (const x of out.results) expect(x.samplesPerSec as number).toBeGreaterThan(0);
     // The default engine says what it chose: the two threads or the coordinator's own.
-    expect([0, availableParallelism()]).toContain(out.results.at(-1)!.chose);
-    expect(Object.keys(out.ratios)).toEqual(['mlp', 'lstm', 'mlp-default']);
+    for (const x of out.results.filter((y) => y.workers === 'default')) expect([0, availableParallelism()]).toContain(x.chose);
+    expect(Object.keys(out.ratios)).toEqual(['mlp', 'lstm', 'mlp-default', 'default:mnist-mlp-bn-dropout', 'default:mnist-lstm', 'default:mnist-gru', 'default:csv-blobs']);
     for (const c of out.coordinator) expect(c.share).toBeGreaterThan(0);
   }, 240_000);
 });
