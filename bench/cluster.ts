@@ -2,15 +2,17 @@
 // the coordinator's own thread (`inproc`, --workers 0), on 2 worker threads
 // (`threads`) and on 2 `dptrain worker` processes over WebSockets (`ws`),
 // for the MLP 784-128-10 (batch 256) and the row LSTM (hidden 128, batch
-// 64). All engines are built first (threads warmed up, worker processes
-// connected and holding the model), then they take turns in rounds; the
+// 64). All engines are built first (threads and worker processes started,
+// connected, holding the model, and warmed up: --warmup-ms of untimed
+// steps, 3 s by default, so that every isolate has compiled its code), then
+// they take turns in rounds; the
 // figure is the best round (other work on the machine only slows a round
 // down), the median is printed too. Bytes on the wire per step and where a
 // step's time goes (coordinator: broadcast, waiting, reduction, SGD; the
 // workers' own compute) are reported for the ws runs.
 //
 //   node dist/bench/cluster.js [--json] [--only mlp,lstm] [--rounds R] [--steps-mlp N] [--steps-lstm N]
-//        [--netns RATE] [--listen HOST:PORT --external-workers]
+//        [--warmup-ms MS] [--netns RATE] [--listen HOST:PORT --external-workers]
 //
 // --netns RATE (root): the two workers run in network namespaces of their
 // own behind veth links shaped with tc tbf to RATE (e.g. 1gbit), the
@@ -27,7 +29,7 @@ import { loadTrainData } from '../coordinator/data/load.js';
 import { chooseEngine } from '../coordinator/engines.js';
 import { parseListen } from '../coordinator/net/address.js';
 import { buildTrainModel, createStepper } from '../coordinator/trainer.js';
-import { median, runSteps, type Round, type Runner } from './rounds.js';
+import { median, runSteps, warmUp, type Round, type Runner } from './rounds.js';
 import { allocFloats } from '../src/tensor/alloc.js';
 import { gradLength } from '../src/train/step.js';
 import { setupKernels } from '../worker/kernels-setup.js';
@@ -48,6 +50,8 @@ const BENCHES: Bench[] = [
 ];
 const ROUNDS = Number(arg('--rounds') ?? 6);
 const WARMUP = 3;
+/** Untimed milliseconds every engine runs first (--warmup-ms): see warmUp. */
+const WARMUP_MS = Number(arg('--warmup-ms') ?? 3000);
 const json = process.argv.includes('--json');
 const only = arg('--only')?.split(',');
 const netnsRate = arg('--netns');
@@ -107,7 +111,7 @@ async function makeRunner(b: Bench, config: TrainConfig, data: Awaited<ReturnTyp
   const stepper = createStepper(config, model, prepared.train.n);
   const engine = await choice.create(model, prepared, b.batch);
   const runner: ClusterRunner = { transport, workers: transport === 'inproc' ? 0 : 2, engine, stepper, sum: allocFloats(gradLength(model)), step: 0, procs };
-  await runSteps(runner, WARMUP);
+  await warmUp(runner, WARMUP_MS, WARMUP);
   return runner;
 }
 
