@@ -60,13 +60,18 @@ export const ThreadSetup = z.strictObject({
   seed: whole,
   /** Largest global batch, in rows. */
   maxBatch: positive,
-  /** The training set on shared memory: x (n, xSize) and y (n, ySize) float32. */
+  /**
+   * The training set on shared memory: x (n, xSize) and y (n, ySize)
+   * float32; with `ownCopy`, each thread copies it once into its own memory
+   * and gathers rows from there (see the coordinator's OWN_COPY_BYTES).
+   */
   train: z.strictObject({
     x: sharedBuffer,
     y: sharedBuffer,
     n: positive,
     xSize: positive,
     ySize: positive,
+    ownCopy: z.boolean(),
   }),
   /** The master weights, float32, read-only for threads. */
   params: sharedBuffer,

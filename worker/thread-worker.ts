@@ -5,8 +5,8 @@
 // loss and seed): validate Piscina's workerData (ThreadSetup), instantiate the
 // coordinator's kernels (the WebAssembly module it compiled, with this
 // thread's own memory), build the model and a RangeWorker over the training
-// set (the thread's own copy if it is small, else the shared one). The
-// master weights stay on the coordinator's SharedArrayBuffer; the
+// set (the thread's own copy if the coordinator says so, else the shared
+// one). The master weights stay on the coordinator's SharedArrayBuffer; the
 // RangeWorker copies them once per weights version.
 //
 // Once per thread, when the pool starts (WarmupTask): build the session and
@@ -57,8 +57,10 @@ function openSession(id: string): Session {
   const setup = parsed.data;
   if (setup.session !== id) throw dptError('DPT_ERR_MESSAGE', `worker thread: task for session ${id.slice(0, 12)}, but this pool serves ${setup.session.slice(0, 12)}`);
   const { n, xSize, ySize } = setup.train;
-  const x = ownCopy(new Float32Array(setup.train.x));
-  const y = ownCopy(new Float32Array(setup.train.y));
+  // Rows gathered out of a SharedArrayBuffer go through V8's relaxed-atomic copy, word by word: 3% of
+  // the MNIST MLP's compute on a thread. The coordinator says whether the copies fit (OWN_COPY_BYTES).
+  const x = setup.train.ownCopy ? new Float32Array(setup.train.x).slice() : new Float32Array(setup.train.x);
+  const y = setup.train.ownCopy ? new Float32Array(setup.train.y).slice() : new Float32Array(setup.train.y);
   if (x.length !== n * xSize || y.length !== n * ySize) {
     throw dptError('DPT_ERR_MESSAGE', `worker thread: dataset buffers hold ${x.length} and ${y.length} floats, expected ${n} * ${xSize} and ${n} * ${ySize}`);
   }
@@ -74,21 +76,6 @@ function openSession(id: string): Session {
   const session: Session = { id, worker, control: new Int32Array(setup.control), shared, maxBatch: setup.maxBatch };
   sessions.set(id, session);
   return session;
-}
-
-/** A dataset buffer up to this size is copied into the thread's own memory. */
-const PRIVATE_DATA_BYTES = 64 * 1024 * 1024;
-
-/**
- * The thread's own copy of a shared dataset buffer, if it is small enough.
- * Reading rows out of a SharedArrayBuffer goes through V8's relaxed-atomic
- * copy, word by word: on the MNIST MLP the gather of a step's rows made a
- * thread's compute 3% slower than on an ordinary buffer (measured with two
- * threads computing 128 rows each: 1.41 vs 1.37 ms). Larger datasets stay
- * shared: one copy per thread would cost more memory than the 3%.
- */
-function ownCopy(shared: Float32Array): Float32Array {
-  return shared.byteLength <= PRIVATE_DATA_BYTES ? shared.slice() : shared;
 }
 
 /** Blocks this thread for ms milliseconds: a real stall, the event loop included. */
