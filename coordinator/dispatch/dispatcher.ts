@@ -39,7 +39,7 @@ import { rowsOf } from '../../src/train/range.js';
 import type { FaultOrder, WorkerKind } from '../../src/protocol/messages.js';
 import { faultFor, type Fault } from './chaos.js';
 import { systemClock, type Clock, type Timer } from './clock.js';
-import { alignedSplit, shardLabel } from './ranges.js';
+import { alignedSplit, CUT_TOLERANCE, shardLabel } from './ranges.js';
 import { firstDifference, isChecked } from './verification.js';
 
 export interface WorkerInfo {
@@ -185,8 +185,6 @@ const DEFAULT_SPECULATE_SLACK_MS = 100;
 /** Dispatches of one range in one step, whatever their fate, before giving up: stops a loop of workers that die on it. */
 const MAX_DISPATCHES = 64;
 const SPEED_SMOOTHING = 0.3;
-/** How far (in average shares) a cut may move to a more aligned micro-shard: fewer partial sums on the wire. */
-const CUT_TOLERANCE = 0.15;
 
 interface Member {
   readonly link: WorkerLink;

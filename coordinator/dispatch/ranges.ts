@@ -47,6 +47,9 @@ function alignment(c: number): number {
   return z;
 }
 
+/** How far (in average shares) a cut may move to a more aligned micro-shard: fewer partial sums to send and combine. */
+export const CUT_TOLERANCE = 0.15;
+
 /**
  * splitRanges over micro-shards [start, end), with each cut moved, by at
  * most `tolerance` of an average share, to the most aligned position in

@@ -33,7 +33,7 @@ import {
 } from '../../worker/step-board.js';
 import { systemClock, type Clock, type Timer } from '../dispatch/clock.js';
 import type { WorkerSummary } from '../dispatch/dispatcher.js';
-import { alignedSplit } from '../dispatch/ranges.js';
+import { alignedSplit, CUT_TOLERANCE } from '../dispatch/ranges.js';
 import type { WeightsBoard } from '../dispatch/weights-board.js';
 import { runStep, type BatchJob, type EngineStats, type GradientEngine, type StepOutcome } from '../engine.js';
 import type { Stepper } from '../trainer.js';
@@ -71,9 +71,6 @@ export interface StepLoopOptions {
   log: (line: string) => void;
   clock?: Clock;
 }
-
-/** How far from aligned a cut may move (as the dispatcher's): fewer blocks per thread. */
-const CUT_TOLERANCE = 0.15;
 
 interface Loop {
   /** The step posted ahead (with the previous call's `next`), not yet permitted. */
