@@ -37,37 +37,70 @@ const COORDINATOR_SPIN_US = 50;
 /** A gap this long between two looks at the clock while spinning means the core was taken from us. */
 export const PREEMPTED_MS = 0.05;
 
+/** What waitFor waits for: the word equal to a value, at least a value, or other than a value. */
+export const EQUAL = 0;
+export const AT_LEAST = 1;
+export const NOT_EQUAL = 2;
+type Until = typeof EQUAL | typeof AT_LEAST | typeof NOT_EQUAL;
+
 /**
- * Waits until `ready(arr[index])` or `leave()`: spins for up to spinUs,
- * then sleeps on the word (whoever changes it notifies). With
- * `yieldOnPreempt`, the spin stops early when the thread finds it was
- * preempted: something else wants the core (the coordinator, other
- * processes), and a spinning thread would only take it from them. False if
- * it left.
+ * What ends a wait early: exit[exitIndex] moved off exitAt (the loop's EXIT
+ * word, a mailbox's STOP), or failed[failedIndex] is no longer 0 (a step's
+ * FAILED word).
+ */
+export interface Leave {
+  readonly exit: Int32Array;
+  readonly exitIndex: number;
+  readonly exitAt: number;
+  readonly failed: Int32Array | null;
+  readonly failedIndex: number;
+}
+
+function reached(until: Until, value: number, v: number): boolean {
+  return until === EQUAL ? v === value : until === AT_LEAST ? v >= value : v !== value;
+}
+
+function gone(leave: Leave | null): boolean {
+  return leave !== null
+    && (Atomics.load(leave.exit, leave.exitIndex) !== leave.exitAt || (leave.failed !== null && Atomics.load(leave.failed, leave.failedIndex) !== 0));
+}
+
+/**
+ * Waits until arr[index] is `until` `value` (EQUAL, AT_LEAST, NOT_EQUAL) or
+ * `leave` says to stop: spins for up to spinUs, then sleeps on the word
+ * (whoever changes it notifies). With `yieldOnPreempt`, the spin stops early
+ * when the thread finds it was preempted: something else wants the core
+ * (the coordinator, other processes), and a spinning thread would only take
+ * it from them. False if it left.
+ *
+ * The condition is data, not a callback: with a closure per call, V8
+ * optimized the loop for one closure, threw the code away at the next
+ * (100 deoptimizations in 2,500 steps of the default config) and recompiled
+ * it on the cores the threads compute on.
  */
 export function waitFor(
-  arr: Int32Array, index: number, ready: (v: number) => boolean, leave: () => boolean, spinUs: number, yieldOnPreempt = false,
+  arr: Int32Array, index: number, until: Until, value: number, leave: Leave | null, spinUs: number, yieldOnPreempt = false,
 ): boolean {
   let v = Atomics.load(arr, index);
-  if (ready(v)) return true;
+  if (reached(until, value, v)) return true;
   if (spinUs > 0) {
     let last = performance.now();
-    const until = last + spinUs / 1000;
+    const deadline = last + spinUs / 1000;
     for (let n = 1; ; n++) {
       v = Atomics.load(arr, index);
-      if (ready(v)) return true;
+      if (reached(until, value, v)) return true;
       // Reading the clock costs more than the word: every 64 loads.
       if ((n & 63) !== 0) continue;
-      if (leave()) return false;
+      if (gone(leave)) return false;
       const now = performance.now();
-      if (now > until || (yieldOnPreempt && now - last > PREEMPTED_MS)) break;
+      if (now > deadline || (yieldOnPreempt && now - last > PREEMPTED_MS)) break;
       last = now;
     }
   }
   for (;;) {
     v = Atomics.load(arr, index);
-    if (ready(v)) return true;
-    if (leave()) return false;
+    if (reached(until, value, v)) return true;
+    if (gone(leave)) return false;
     // A bounded sleep: the words that end the wait (EXIT, FAILED) are not the one slept on.
     Atomics.wait(arr, index, v, 50);
   }
@@ -143,15 +176,17 @@ export function runStepLoop(session: StepSession, board: StepBoard, o: StepLoopO
     return { k, cuts: [...cuts], blocks, other };
   }
   const exitAt = Atomics.load(board.header, H.EXIT);
-  const exited = () => Atomics.load(board.header, H.EXIT) !== exitAt;
+  const exited: Leave = { exit: board.header, exitIndex: H.EXIT, exitAt, failed: null, failedIndex: 0 };
+  // Per slot: the loop exited, or the slot's step failed.
+  const failedIn = board.slots.map((slot): Leave => ({ ...exited, failed: slot.words, failedIndex: S.FAILED }));
   let applied = 0;
   for (let seq = o.firstSeq; ; seq++) {
     const slot = slotOf(board, seq);
     const w = slot.words;
     // The coordinator's turn (the step not posted yet, or not permitted): a short spin, then the core is
     // left to it (two spinning threads on two cores would keep it from running at all).
-    if (!waitFor(w, S.SEQ, (v) => v === seq, exited, COORDINATOR_SPIN_US)) return applied;
-    const failed = () => exited() || Atomics.load(w, S.FAILED) !== 0;
+    if (!waitFor(w, S.SEQ, EQUAL, seq, exited, COORDINATOR_SPIN_US)) return applied;
+    const failed = failedIn[seq % board.slots.length];
     try {
       const k = w[S.K];
       const rows = w[S.ROWS];
@@ -167,7 +202,7 @@ export function runStepLoop(session: StepSession, board: StepBoard, o: StepLoopO
       if (problem !== null) throw dptError('DPT_ERR_MESSAGE', `worker thread: step ${range.step + 1}: ${problem}`);
       Atomics.store(w, S.PHASE + lane, PHASE_COMPUTING);
       // The weights are whole once every thread has applied the step before.
-      if (!waitFor(board.header, H.DONE, (v) => v >= seq - 1, failed, spinUs)) return applied;
+      if (!waitFor(board.header, H.DONE, AT_LEAST, seq - 1, failed, spinUs)) return applied;
       markTime(slot, lane, 0);
       worker.setWeights(w[S.VERSION], shared, current);
       const own = o.regions[lane];
@@ -185,12 +220,13 @@ export function runStepLoop(session: StepSession, board: StepBoard, o: StepLoopO
       markTime(slot, lane, 1);
       Atomics.store(w, S.PHASE + lane, PHASE_READY);
       Atomics.add(w, S.READY, 1);
-      if (!waitFor(w, S.PERMIT, (v) => v === 1, failed, COORDINATOR_SPIN_US)) return applied;
+      if (!waitFor(w, S.PERMIT, EQUAL, 1, failed, COORDINATOR_SPIN_US)) return applied;
       // Armed, this thread no longer leaves on EXIT: only a cancel, which none can make once all are armed.
       const armed = Atomics.add(w, S.ARMED, 1);
       if ((armed & ARMED_CANCEL) !== 0) return applied;
       if (armed + 1 === lanes) Atomics.notify(w, S.ARMED);
-      waitFor(w, S.ARMED, (v) => (v & ARMED_CANCEL) !== 0 || v >= lanes, () => false, spinUs);
+      // All armed, or cancelled: the cancel bit (1 << 30) makes the word at least `lanes` too.
+      waitFor(w, S.ARMED, AT_LEAST, lanes, null, spinUs);
       if ((Atomics.load(w, S.ARMED) & ARMED_CANCEL) !== 0) return applied;
       markTime(slot, lane, 2);
       Atomics.store(w, S.PHASE + lane, PHASE_APPLYING);

@@ -37,7 +37,7 @@ import {
 } from './thread-protocol.js';
 import { markSeen, openMailbox, ORDER_STEPS, postReply, readOrder, W, type Mailbox, type MailboxReply } from './thread-mailbox.js';
 import { H, MAX_LANES, openStepBoard, type StepBoard } from './step-board.js';
-import { runStepLoop, waitFor, type StepSession } from './thread-steps.js';
+import { NOT_EQUAL, runStepLoop, waitFor, type Leave, type StepSession } from './thread-steps.js';
 import type { FaultOrder } from '../src/protocol/messages.js';
 
 interface Session extends StepSession {
@@ -167,8 +167,8 @@ export function runOrder(session: string, raw: unknown, regionOf: (id: number) =
 
 /** Waits for an order after `seen` (or STOP): spins for up to spinUs, then sleeps on the word. False on STOP. */
 function nextOrder(mb: Mailbox, seen: number, spinUs: number): boolean {
-  const stopped = () => Atomics.load(mb.words, W.STOP) !== 0;
-  return waitFor(mb.words, W.ORDER_SEQ, (v) => v !== seen, stopped, spinUs, true) && !stopped();
+  const stopped: Leave = { exit: mb.words, exitIndex: W.STOP, exitAt: 0, failed: null, failedIndex: 0 };
+  return waitFor(mb.words, W.ORDER_SEQ, NOT_EQUAL, seen, stopped, spinUs, true) && Atomics.load(mb.words, W.STOP) === 0;
 }
 
 /** Runs the step loop (thread-steps.ts) as the mailbox's order says, until the coordinator ends it. */
