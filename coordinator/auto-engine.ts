@@ -22,9 +22,15 @@
 //      code is not compiled yet: their first steps are several times
 //      slower), nor are the first SETTLE steps of a block (a transition: the
 //      threads finish what they were doing and start their loop again);
-//   3. the engine with the lower median time per step over the PROBE steps
-//      counted of each computes the rest of the run; if that is this thread,
-//      the threads are closed.
+//   3. the engine with the lower median time per step over the last PROBE
+//      steps counted of each computes the rest of the run; if that is this
+//      thread, the threads are closed. But while the threads still get
+//      faster from one block to the next (by IMPROVING or more: their code
+//      is still compiling, which on a busy machine can take a thousand
+//      steps), a verdict against them waits for their next block, up to
+//      MAX_EXTRA blocks: measured early, the threads of the BatchNorm config
+//      took 5.1 ms a step against 3.5 here and were dropped, though warm
+//      they take 1.7.
 // Which engine computed a step changes no bit (DESIGN.md principle 3), so
 // switching mid-run is free. The choice and the figures it was made on go
 // to the log (the progress lines) and the run's summary.
@@ -43,6 +49,9 @@ const BLOCK = 6;
 const SETTLE = 2;
 const WARM = 2;
 const PROBE = 8;
+/** A thread block this much faster than the one before means they are still warming up; at most this many blocks more then. */
+const IMPROVING = 0.05;
+const MAX_EXTRA = 40;
 
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -68,6 +77,8 @@ export function createAutoEngine(
   let choice: WorkersChoice | undefined;
   let threadsClosed = false;
   let probes = 0;
+  /** Thread blocks measured past the first verdict, while they were still warming up. */
+  let extra = 0;
   let localSteps = 0;
 
   const threadsLabel = `${threadCount} worker thread${threadCount === 1 ? '' : 's'}`;
@@ -85,9 +96,22 @@ export function createAutoEngine(
     await threads?.close(outcome);
   }
 
+  /** Whether the threads' last block of counted steps was IMPROVING faster than the block before. */
+  function warmingUp(): boolean {
+    const per = BLOCK - SETTLE;
+    const n = times.threads.length;
+    if (n < 2 * per) return false;
+    return median(times.threads.slice(n - per)) < (1 - IMPROVING) * median(times.threads.slice(n - 2 * per, n - per));
+  }
+
+  /** Chooses on the last PROBE steps of each, unless the threads are behind and still warming up. */
   async function choose(): Promise<void> {
-    const l = median(times.local);
-    const t = median(times.threads);
+    const l = median(times.local.slice(-PROBE));
+    const t = median(times.threads.slice(-PROBE));
+    if (t >= l && extra < MAX_EXTRA && warmingUp()) {
+      extra++;
+      return;
+    }
     const figures = `a step took ${t.toFixed(2)} ms on ${threadsLabel} and ${l.toFixed(2)} ms in the coordinator's thread (median of ${PROBE} steps each)`;
     if (t < l) {
       chosen = threads;
@@ -137,7 +161,9 @@ export function createAutoEngine(
       const t0 = clock.now();
       const outcome = await runStep(engine, job, stepper, sum, (n + 1) % BLOCK === 0 ? undefined : next);
       if (n % BLOCK >= SETTLE && n >= 2 * WARM * BLOCK) times[which].push(clock.now() - t0);
-      if (times.local.length >= PROBE && times.threads.length >= PROBE) await choose();
+      // Once postponed, the verdict waits for the end of the threads' next block.
+      const threadBlockDone = which === 'threads' && n % BLOCK === BLOCK - 1;
+      if (times.local.length >= PROBE && times.threads.length >= PROBE && (extra === 0 || threadBlockDone)) await choose();
       return outcome;
     },
     stats(): EngineStats {

@@ -10,13 +10,13 @@ import { FakeClock } from '../helpers/fake-clock.js';
 
 interface Fake extends GradientEngine { steps: number[]; closed: boolean }
 
-/** An engine whose every step takes `ms` on the clock and writes its step number into out[0]. */
-function fake(clock: FakeClock, ms: number, workers: number): Fake {
+/** An engine whose steps take `ms` on the clock (or ms(i) for its i-th step) and write their step number into out[0]. */
+function fake(clock: FakeClock, ms: number | ((i: number) => number), workers: number): Fake {
   const e: Fake = {
     workers, steps: [], closed: false,
     async batchGradient(job: BatchJob, out: Float32Array) {
+      clock.advance(typeof ms === 'number' ? ms : ms(e.steps.length));
       e.steps.push(job.step);
-      clock.advance(ms);
       out[0] = job.step;
     },
     summaries: () => [{ id: 't0', kind: 'thread', host: 'local', threads: 1, microShards: 1, samplesPerSec: 1, faults: 0, verified: 0, state: 'idle' }],
@@ -84,6 +84,22 @@ describe('the default engine: threads or the coordinator\'s thread, measured', (
     expect(local.steps.slice(-12)).toEqual([60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71]);
     await auto.close();
     expect(local.closed).toBe(true);
+  });
+
+  it('waits for threads that are still warming up (faster block after block) before it rules against them', async () => {
+    next = 0;
+    const clock = new FakeClock();
+    const local = fake(clock, 1.0, 0);
+    // Their code compiling: 2 ms a step at first, 0.05 ms less each step, down to 0.6.
+    const threads = fake(clock, (i) => Math.max(0.6, 2.0 - 0.05 * i), 2);
+    const auto = createAutoEngine(local, 2, async () => threads, 1, () => {}, clock);
+    // At the 48th step of the blocks, the last 8 counted thread steps (1.30-0.85 ms) are slower than here (1.00):
+    // measured once, the threads would be dropped; their last block was faster than the one before, so it waits.
+    await run(auto, 12 + 48);
+    expect(auto.choice!()).toBeUndefined();
+    await run(auto, 12);
+    expect(auto.choice!()).toMatchObject({ workers: 2, reason: expect.stringMatching(/^a step took 0\.78 ms on 2 worker threads and 1\.00 ms/) });
+    expect(threads.closed).toBe(false);
   });
 
   it('never starts the threads when its own steps are too short for them to gain', async () => {
