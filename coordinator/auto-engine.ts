@@ -24,13 +24,14 @@
 //      threads finish what they were doing and start their loop again);
 //   3. the engine with the lower median time per step over the last PROBE
 //      steps counted of each computes the rest of the run; if that is this
-//      thread, the threads are closed. But while the threads still get
-//      faster from one block to the next (by IMPROVING or more: their code
-//      is still compiling, which on a busy machine can take a thousand
-//      steps), a verdict against them waits for their next block, up to
-//      MAX_EXTRA blocks: measured early, the threads of the BatchNorm config
-//      took 5.1 ms a step against 3.5 here and were dropped, though warm
-//      they take 1.7.
+//      thread, the threads are closed. But a verdict against the threads
+//      waits for their next block (up to MAX_EXTRA blocks more) until they
+//      have computed for MIN_THREADS_MS in all, and while they still get
+//      faster from one block to the next (by IMPROVING or more): each
+//      thread compiles its own code, on the cores it computes on, and
+//      measured that early the threads of the BatchNorm config took 5-6 ms
+//      a step against 3.3-3.5 here and were dropped, though warm they take
+//      1.7.
 // Which engine computed a step changes no bit (DESIGN.md principle 3), so
 // switching mid-run is free. The choice and the figures it was made on go
 // to the log (the progress lines) and the run's summary.
@@ -49,7 +50,8 @@ const BLOCK = 6;
 const SETTLE = 2;
 const WARM = 2;
 const PROBE = 8;
-/** A thread block this much faster than the one before means they are still warming up; at most this many blocks more then. */
+/** Before this much time computing, or while a block is this much faster than the one before, the threads are still warming up; at most MAX_EXTRA blocks more then. */
+const MIN_THREADS_MS = 100;
 const IMPROVING = 0.05;
 const MAX_EXTRA = 40;
 
@@ -79,6 +81,8 @@ export function createAutoEngine(
   let probes = 0;
   /** Thread blocks measured past the first verdict, while they were still warming up. */
   let extra = 0;
+  /** Time the threads' steps took so far, counted or not. */
+  let threadsMs = 0;
   let localSteps = 0;
 
   const threadsLabel = `${threadCount} worker thread${threadCount === 1 ? '' : 's'}`;
@@ -108,7 +112,7 @@ export function createAutoEngine(
   async function choose(): Promise<void> {
     const l = median(times.local.slice(-PROBE));
     const t = median(times.threads.slice(-PROBE));
-    if (t >= l && extra < MAX_EXTRA && warmingUp()) {
+    if (t >= l && extra < MAX_EXTRA && (threadsMs < MIN_THREADS_MS || warmingUp())) {
       extra++;
       return;
     }
@@ -160,7 +164,9 @@ export function createAutoEngine(
       const engine = which === 'threads' ? threads : local;
       const t0 = clock.now();
       const outcome = await runStep(engine, job, stepper, sum, (n + 1) % BLOCK === 0 ? undefined : next);
-      if (n % BLOCK >= SETTLE && n >= 2 * WARM * BLOCK) times[which].push(clock.now() - t0);
+      const ms = clock.now() - t0;
+      if (which === 'threads') threadsMs += ms;
+      if (n % BLOCK >= SETTLE && n >= 2 * WARM * BLOCK) times[which].push(ms);
       // Once postponed, the verdict waits for the end of the threads' next block.
       const threadBlockDone = which === 'threads' && n % BLOCK === BLOCK - 1;
       if (times.local.length >= PROBE && times.threads.length >= PROBE && (extra === 0 || threadBlockDone)) await choose();

@@ -74,14 +74,15 @@ describe('the default engine: threads or the coordinator\'s thread, measured', (
     const local = fake(clock, 0.5, 0);
     const threads = fake(clock, 0.9, 2);
     const auto = createAutoEngine(local, 2, async () => threads, 1, () => {}, clock);
-    await run(auto, 12 + 60);
+    await run(auto, 12 + 240);
     expect(auto.choice!()).toMatchObject({ workers: 0, reason: expect.stringMatching(/^a step took 0\.90 ms on 2 worker threads and 0\.50 ms .*training in the coordinator's thread \(as --workers 0\)$/) });
     expect(threads.closed).toBe(true);
     expect(auto.workers).toBe(0);
     expect(auto.summaries!()).toEqual([]);
-    // 12 steps here, blocks of 6 steps in turns while measuring, then only the coordinator's thread.
-    expect(threads.steps).toEqual([12, 13, 14, 15, 16, 17, 24, 25, 26, 27, 28, 29, 36, 37, 38, 39, 40, 41, 48, 49, 50, 51, 52, 53]);
-    expect(local.steps.slice(-12)).toEqual([60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71]);
+    // 12 steps here, then blocks of 6 steps in turns while measuring: slower, the threads are given 100 ms of
+    // steps to warm up before the verdict (19 blocks of 5.4 ms), then only the coordinator's thread.
+    expect(threads.steps).toEqual(Array.from({ length: 19 * 6 }, (_, i) => 12 + 12 * Math.floor(i / 6) + (i % 6)));
+    expect(local.steps.slice(-12)).toEqual(Array.from({ length: 12 }, (_, i) => 240 + i));
     await auto.close();
     expect(local.closed).toBe(true);
   });
