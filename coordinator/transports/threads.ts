@@ -65,6 +65,8 @@ export interface ThreadTransportOptions {
   idPrefix?: string;
   /** How long a thread spins on its mailbox after an answer before it sleeps (default DEFAULT_SPIN_US). */
   spinUs?: number;
+  /** The threads copy the training set into their own memory when all copies take at most this (default OWN_COPY_BYTES). */
+  ownCopyBytes?: number;
   log?: (line: string) => void;
 }
 
@@ -221,7 +223,7 @@ export async function startThreadTransport(opts: ThreadTransportOptions): Promis
     seed: opts.seed, maxBatch: opts.maxBatch,
     train: {
       x: train.x.buffer as SharedArrayBuffer, y: train.y.buffer as SharedArrayBuffer, n: train.n, xSize, ySize,
-      ownCopy: threads * (train.x.byteLength + train.y.byteLength) <= OWN_COPY_BYTES,
+      ownCopy: threads * (train.x.byteLength + train.y.byteLength) <= (opts.ownCopyBytes ?? OWN_COPY_BYTES),
     },
     params: shared.buffer as SharedArrayBuffer, control: control.buffer as SharedArrayBuffer,
     kernels: activeKernelKind() === 'wasm' ? { kind: 'wasm', module: kernelsModule() } : { kind: 'ts' },

@@ -19,7 +19,7 @@ afterEach(async () => {
 });
 
 async function threads(
-  workers: number, extra: Partial<DispatcherOptions> = {}, shared = true, onLog?: (line: string) => void,
+  workers: number, extra: Partial<DispatcherOptions> = {}, shared = true, onLog?: (line: string) => void, ownCopyBytes?: number,
 ): Promise<{ engine: GradientEngine; m: Model; log: string[] }> {
   const m = model(shared ? sharedParams : undefined);
   const log: string[] = [];
@@ -27,7 +27,7 @@ async function threads(
   const board = { version: 0, params: m.params };
   const transport = await startThreadTransport({
     threads: workers, dispatcher, board, model: SPEC, loss: LOSS, seed: SEED, session: 'test-session',
-    train: dataset(), maxBatch: BATCH, log: (line) => log.push(line),
+    train: dataset(), maxBatch: BATCH, log: (line) => log.push(line), ownCopyBytes,
   });
   const engine = createDispatchEngine(dispatcher, board, () => transport.close());
   open.push(engine);
@@ -58,6 +58,12 @@ describe('thread transport (real worker threads)', () => {
       expect(stats.steps).toBe(4);
       expect(stats.combineMs).toBeGreaterThan(0);
     }
+  });
+
+  it('gives the same bits when the threads read the shared training set instead of their own copies (a set too large to copy)', async () => {
+    const { engine, m } = await threads(2, {}, true, undefined, 0);
+    const got = await runSteps(engine, m, 4);
+    for (let s = 0; s < 4; s++) expect(bits(got[s]), `step ${s + 1}`).toEqual(bits(ref[s]));
   });
 
   it('reassigns the micro-shards of a thread that crashes, throws or answers garbage; the sums do not change', async () => {
