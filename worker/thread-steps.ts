@@ -186,7 +186,7 @@ export function runStepLoop(session: StepSession, board: StepBoard, o: StepLoopO
     // The coordinator's turn (the step not posted yet, or not permitted): a short spin, then the core is
     // left to it (two spinning threads on two cores would keep it from running at all).
     if (!waitFor(w, S.SEQ, EQUAL, seq, exited, COORDINATOR_SPIN_US)) return applied;
-    const failed = failedIn[seq % board.slots.length];
+    const failed = failedIn[board.slots.indexOf(slot)];
     try {
       const k = w[S.K];
       const rows = w[S.ROWS];
