@@ -254,7 +254,7 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
   // ---- operands
   // Pointer to arr's first `len` floats in the wasm memory. An operand
   // outside the memory is copied into scratch above `top` (and, if the call
-  // writes it, copied back by flush()); scoped() resets `top` afterwards.
+  // writes it, copied back by flush()); release() resets `top` afterwards.
   const copyBack: { arr: Float32Array; ptr: number; len: number }[] = [];
   function place(arr: Float32Array, len: number, copyIn: boolean, written: boolean, what: string): number {
     if (owns(arr)) return arr.byteOffset;
@@ -263,42 +263,45 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
     if (written) copyBack.push({ arr, ptr, len });
     return ptr;
   }
-  /** Runs one call: operands placed by `run` are copied back if written, and the copies' space is given back. */
-  function scoped(run: () => void): void {
-    const mark = top;
-    try {
-      run();
-      flush();
-    } finally {
-      copyBack.length = 0;
-      top = mark;
-    }
+  // One call: `const mark = top`, place the operands and run the kernel, flush()
+  // (copies written operands back), and in a finally release(mark) (gives the
+  // copies' space back). Written out in each method rather than as a helper
+  // taking a closure: a closure per call is garbage on the hot path.
+  function release(mark: number): void {
+    copyBack.length = 0;
+    top = mark;
   }
   function flush(): void {
     for (const { arr, ptr, len } of copyBack) arr.set(new Float32Array(buffer, ptr, len));
     copyBack.length = 0;
   }
 
-  function need(arr: Float32Array, len: number, what: string, shape: string): void {
-    if (arr.length < len) {
-      throw dptError('DPT_ERR_SHAPE', `${what} has ${arr.length} floats, needs ${len} for ${shape}`);
-    }
+  // The callers check `arr.length < len` themselves and build the message only
+  // then: a template string per call was most of what a training step allocated.
+  function tooShort(arr: Float32Array, len: number, what: string, shape: string): never {
+    throw dptError('DPT_ERR_SHAPE', `${what} has ${arr.length} floats, needs ${len} for ${shape}`);
   }
 
-  // Checks the dimensions of a cell step and the lengths of its operands;
-  // places each (in place, or copied in and, if written, out) and runs it.
-  type Operand = [arr: Float32Array | null, len: number, name: string, written: boolean];
-  function cellCall(op: string, B: number, T: number, H: number, t: number, operands: Operand[],
-    run: (ptrs: number[]) => void): void {
+  // A cell step (the LSTM's and GRU's, once per timestep): checkCell() its
+  // dimensions, then operand() checks each operand's length and places it (in
+  // place, or copied in and, if written, out) into ptrs, reused from call to
+  // call: tuples and closures per operand were most of what an LSTM step
+  // allocated.
+  const ptrs: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+  function checkCell(op: string, B: number, T: number, H: number, t: number): void {
     if (!(isPos(B) && isPos(T) && isPos(H) && Number.isInteger(t) && t >= 0 && t < T)) {
       throw dptError('DPT_ERR_SHAPE', `${op}: B, T, H must be positive integers and 0 <= t < T, got ${B}, ${T}, ${H}, ${t}`);
     }
-    for (const [arr, len, name] of operands) {
-      if (arr !== null) need(arr, len, `${op}: ${name}`, `B=${B} T=${T} H=${H}`);
+  }
+  function operand(
+    i: number, op: string, arr: Float32Array | null, len: number, name: string, written: boolean, B: number, T: number, H: number,
+  ): void {
+    if (arr === null) {
+      ptrs[i] = 0;
+      return;
     }
-    scoped(() => {
-      run(operands.map(([arr, len, name, written]) => (arr === null ? 0 : place(arr, len, true, written, name))));
-    });
+    if (arr.length < len) tooShort(arr, len, `${op}: ${name}`, `B=${B} T=${T} H=${H}`);
+    ptrs[i] = place(arr, len, true, written, name);
   }
 
   return {
@@ -319,73 +322,128 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
         throw dptError('DPT_ERR_SHAPE', `gemm: M, N, K must be non-negative integers, got ${m}, ${n}, ${k}`);
       }
       const la = m * k, lb = k * n, lc = m * n;
-      need(a, la, 'gemm: A', transA ? `(K, M) = (${k}, ${m})` : `(M, K) = (${m}, ${k})`);
-      need(b, lb, 'gemm: B', transB ? `(N, K) = (${n}, ${k})` : `(K, N) = (${k}, ${n})`);
-      need(c, lc, 'gemm: C', `(M, N) = (${m}, ${n})`);
+      if (a.length < la) tooShort(a, la, 'gemm: A', transA ? `(K, M) = (${k}, ${m})` : `(M, K) = (${m}, ${k})`);
+      if (b.length < lb) tooShort(b, lb, 'gemm: B', transB ? `(N, K) = (${n}, ${k})` : `(K, N) = (${k}, ${n})`);
+      if (c.length < lc) tooShort(c, lc, 'gemm: C', `(M, N) = (${m}, ${n})`);
       if (lc === 0) return;
       // NOTE: copies of foreign operands live above `top` for this call only.
-      scoped(() => {
+      const mark = top;
+      try {
         const pa = place(a, la, true, false, 'A');
         const pb = place(b, lb, true, false, 'B');
         const pc = place(c, lc, accumulate, true, 'C');
         ex.gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, pa, pb, pc, accumulate ? 1 : 0);
-      });
+        flush();
+      } finally {
+        release(mark);
+      }
     },
 
     lstmForwardStep(B, T, H, t, act, zh, bias, c, tc, hPrev, h) {
-      const G = 4 * H;
-      cellCall('lstmForwardStep', B, T, H, t, [
-        [act, B * T * G, 'act', true], [zh, B * G, 'zh', false], [bias, G, 'bias', false],
-        [c, B * (T + 1) * H, 'c', true], [tc, B * T * H, 'tc', true], [hPrev, B * T * H, 'hPrev', true],
-        [h, B * H, 'h', true],
-      ], (p) => ex.lstmForwardStep(B, T, H, t, p[0], p[1], p[2], p[3], p[4], p[5], p[6]));
+      const op = 'lstmForwardStep', G = 4 * H;
+      checkCell(op, B, T, H, t);
+      const mark = top;
+      try {
+        operand(0, op, act, B * T * G, 'act', true, B, T, H);
+        operand(1, op, zh, B * G, 'zh', false, B, T, H);
+        operand(2, op, bias, G, 'bias', false, B, T, H);
+        operand(3, op, c, B * (T + 1) * H, 'c', true, B, T, H);
+        operand(4, op, tc, B * T * H, 'tc', true, B, T, H);
+        operand(5, op, hPrev, B * T * H, 'hPrev', true, B, T, H);
+        operand(6, op, h, B * H, 'h', true, B, T, H);
+        ex.lstmForwardStep(B, T, H, t, ptrs[0], ptrs[1], ptrs[2], ptrs[3], ptrs[4], ptrs[5], ptrs[6]);
+        flush();
+      } finally {
+        release(mark);
+      }
     },
 
     lstmBackwardStep(B, T, H, t, act, c, tc, dy, dh, dc, dG, dGt) {
-      const G = 4 * H;
-      cellCall('lstmBackwardStep', B, T, H, t, [
-        [act, B * T * G, 'act', false], [c, B * (T + 1) * H, 'c', false], [tc, B * T * H, 'tc', false],
-        [dy, B * T * H, 'dy', false], [dh, B * H, 'dh', false], [dc, B * H, 'dc', true],
-        [dG, B * T * G, 'dG', true], [dGt, B * G, 'dGt', true],
-      ], (p) => ex.lstmBackwardStep(B, T, H, t, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]));
+      const op = 'lstmBackwardStep', G = 4 * H;
+      checkCell(op, B, T, H, t);
+      const mark = top;
+      try {
+        operand(0, op, act, B * T * G, 'act', false, B, T, H);
+        operand(1, op, c, B * (T + 1) * H, 'c', false, B, T, H);
+        operand(2, op, tc, B * T * H, 'tc', false, B, T, H);
+        operand(3, op, dy, B * T * H, 'dy', false, B, T, H);
+        operand(4, op, dh, B * H, 'dh', false, B, T, H);
+        operand(5, op, dc, B * H, 'dc', true, B, T, H);
+        operand(6, op, dG, B * T * G, 'dG', true, B, T, H);
+        operand(7, op, dGt, B * G, 'dGt', true, B, T, H);
+        ex.lstmBackwardStep(B, T, H, t, ptrs[0], ptrs[1], ptrs[2], ptrs[3], ptrs[4], ptrs[5], ptrs[6], ptrs[7]);
+        flush();
+      } finally {
+        release(mark);
+      }
     },
 
     gruForwardStep(B, T, H, t, act, zh, bih, bhh, hn, hPrev, h) {
-      const G = 3 * H;
-      cellCall('gruForwardStep', B, T, H, t, [
-        [act, B * T * G, 'act', true], [zh, B * G, 'zh', false], [bih, G, 'bih', false], [bhh, G, 'bhh', false],
-        [hn, B * T * H, 'hn', true], [hPrev, B * T * H, 'hPrev', true], [h, B * H, 'h', true],
-      ], (p) => ex.gruForwardStep(B, T, H, t, p[0], p[1], p[2], p[3], p[4], p[5], p[6]));
+      const op = 'gruForwardStep', G = 3 * H;
+      checkCell(op, B, T, H, t);
+      const mark = top;
+      try {
+        operand(0, op, act, B * T * G, 'act', true, B, T, H);
+        operand(1, op, zh, B * G, 'zh', false, B, T, H);
+        operand(2, op, bih, G, 'bih', false, B, T, H);
+        operand(3, op, bhh, G, 'bhh', false, B, T, H);
+        operand(4, op, hn, B * T * H, 'hn', true, B, T, H);
+        operand(5, op, hPrev, B * T * H, 'hPrev', true, B, T, H);
+        operand(6, op, h, B * H, 'h', true, B, T, H);
+        ex.gruForwardStep(B, T, H, t, ptrs[0], ptrs[1], ptrs[2], ptrs[3], ptrs[4], ptrs[5], ptrs[6]);
+        flush();
+      } finally {
+        release(mark);
+      }
     },
 
     gruBackwardStep(B, T, H, t, act, hn, hPrev, dy, dh, dGx, dGh, dGt) {
-      const G = 3 * H;
-      cellCall('gruBackwardStep', B, T, H, t, [
-        [act, B * T * G, 'act', false], [hn, B * T * H, 'hn', false], [hPrev, B * T * H, 'hPrev', false],
-        [dy, B * T * H, 'dy', false], [dh, B * H, 'dh', true], [dGx, B * T * G, 'dGx', true],
-        [dGh, B * T * G, 'dGh', true], [dGt, B * G, 'dGt', true],
-      ], (p) => ex.gruBackwardStep(B, T, H, t, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]));
+      const op = 'gruBackwardStep', G = 3 * H;
+      checkCell(op, B, T, H, t);
+      const mark = top;
+      try {
+        operand(0, op, act, B * T * G, 'act', false, B, T, H);
+        operand(1, op, hn, B * T * H, 'hn', false, B, T, H);
+        operand(2, op, hPrev, B * T * H, 'hPrev', false, B, T, H);
+        operand(3, op, dy, B * T * H, 'dy', false, B, T, H);
+        operand(4, op, dh, B * H, 'dh', true, B, T, H);
+        operand(5, op, dGx, B * T * G, 'dGx', true, B, T, H);
+        operand(6, op, dGh, B * T * G, 'dGh', true, B, T, H);
+        operand(7, op, dGt, B * G, 'dGt', true, B, T, H);
+        ex.gruBackwardStep(B, T, H, t, ptrs[0], ptrs[1], ptrs[2], ptrs[3], ptrs[4], ptrs[5], ptrs[6], ptrs[7]);
+        flush();
+      } finally {
+        release(mark);
+      }
     },
 
     addInto(out, b, n) {
       if (!isDim(n)) throw dptError('DPT_ERR_SHAPE', `addInto: n must be a non-negative integer, got ${n}`);
-      need(out, n, 'addInto: out', `n=${n}`);
-      need(b, n, 'addInto: b', `n=${n}`);
+      if (out.length < n) tooShort(out, n, 'addInto: out', `n=${n}`);
+      if (b.length < n) tooShort(b, n, 'addInto: b', `n=${n}`);
       if (n === 0) return;
-      scoped(() => {
+      const mark = top;
+      try {
         const po = place(out, n, true, true, 'out');
         const pb = place(b, n, true, false, 'b');
         ex.addVec(po, pb, n);
-      });
+        flush();
+      } finally {
+        release(mark);
+      }
     },
 
     scale(x, n, s) {
       if (!isDim(n)) throw dptError('DPT_ERR_SHAPE', `scale: n must be a non-negative integer, got ${n}`);
-      need(x, n, 'scale: x', `n=${n}`);
+      if (x.length < n) tooShort(x, n, 'scale: x', `n=${n}`);
       if (n === 0) return;
-      scoped(() => {
+      const mark = top;
+      try {
         ex.scaleVec(place(x, n, true, true, 'x'), n, s);
-      });
+        flush();
+      } finally {
+        release(mark);
+      }
     },
 
     sgdRange(params, grad, velocity, from, to, lr, mu, wd, nesterov, decay) {
@@ -393,32 +451,40 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
         throw dptError('DPT_ERR_SHAPE', `sgdRange: need integers 0 <= from <= to, got ${from}, ${to}`);
       }
       const n = to - from;
-      need(params, to, 'sgdRange: params', `[${from}, ${to})`);
-      need(grad, to, 'sgdRange: grad', `[${from}, ${to})`);
+      if (params.length < to) tooShort(params, to, 'sgdRange: params', `[${from}, ${to})`);
+      if (grad.length < to) tooShort(grad, to, 'sgdRange: grad', `[${from}, ${to})`);
       if (mu !== 0 && (velocity === null || velocity.length < to)) {
         throw dptError('DPT_ERR_SHAPE', `sgdRange: momentum needs a velocity of at least ${to} floats`);
       }
       if (n === 0) return;
-      scoped(() => {
+      const mark = top;
+      try {
         const pp = place(params.subarray(from, to), n, true, true, 'params');
         const pg = place(grad.subarray(from, to), n, true, false, 'grad');
         const pv = mu !== 0 ? place(velocity!.subarray(from, to), n, true, true, 'velocity') : 0;
         ex.sgdUpdate(pp, pg, pv, n, lr, mu, wd, nesterov ? 1 : 0, decay ? 1 : 0);
-      });
+        flush();
+      } finally {
+        release(mark);
+      }
     },
 
     addRowSums(db, dG, R, N) {
       if (!(isDim(R) && isDim(N))) {
         throw dptError('DPT_ERR_SHAPE', `addRowSums: R, N must be non-negative integers, got ${R}, ${N}`);
       }
-      need(db, N, 'addRowSums: db', `N=${N}`);
-      need(dG, R * N, 'addRowSums: dG', `(R, N) = (${R}, ${N})`);
+      if (db.length < N) tooShort(db, N, 'addRowSums: db', `N=${N}`);
+      if (dG.length < R * N) tooShort(dG, R * N, 'addRowSums: dG', `(R, N) = (${R}, ${N})`);
       if (R === 0 || N === 0) return;
-      scoped(() => {
+      const mark = top;
+      try {
         const pdb = place(db, N, true, true, 'db');
         const pdG = place(dG, R * N, true, false, 'dG');
         ex.addRowSums(pdb, pdG, R, N);
-      });
+        flush();
+      } finally {
+        release(mark);
+      }
     },
 
     packedBLength(n, k) {
@@ -433,14 +499,18 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
         throw dptError('DPT_ERR_SHAPE', `packB: N, K must be non-negative integers, got ${n}, ${k}`);
       }
       const len = ex.packedBFloats(n, k);
-      need(b, n * k, 'packB: B', transB ? `(N, K) = (${n}, ${k})` : `(K, N) = (${k}, ${n})`);
-      need(packed, len, 'packB: packed', `packedBLength(${n}, ${k})`);
+      if (b.length < n * k) tooShort(b, n * k, 'packB: B', transB ? `(N, K) = (${n}, ${k})` : `(K, N) = (${k}, ${n})`);
+      if (packed.length < len) tooShort(packed, len, 'packB: packed', `packedBLength(${n}, ${k})`);
       if (len === 0) return;
-      scoped(() => {
+      const mark = top;
+      try {
         const pb = place(b, n * k, true, false, 'B');
         const pp = place(packed, len, false, true, 'packed');
         ex.packBWhole(transB ? 1 : 0, n, k, pb, pp);
-      });
+        flush();
+      } finally {
+        release(mark);
+      }
     },
 
     gemmPackedB(m, n, k, a, _transB, _b, packed, c, accumulate) {
@@ -448,16 +518,20 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
         throw dptError('DPT_ERR_SHAPE', `gemmPackedB: M, N, K must be non-negative integers, got ${m}, ${n}, ${k}`);
       }
       const la = m * k, lc = m * n, lp = ex.packedBFloats(n, k);
-      need(a, la, 'gemmPackedB: A', `(M, K) = (${m}, ${k})`);
-      need(packed, lp, 'gemmPackedB: packed', `packedBLength(${n}, ${k})`);
-      need(c, lc, 'gemmPackedB: C', `(M, N) = (${m}, ${n})`);
+      if (a.length < la) tooShort(a, la, 'gemmPackedB: A', `(M, K) = (${m}, ${k})`);
+      if (packed.length < lp) tooShort(packed, lp, 'gemmPackedB: packed', `packedBLength(${n}, ${k})`);
+      if (c.length < lc) tooShort(c, lc, 'gemmPackedB: C', `(M, N) = (${m}, ${n})`);
       if (lc === 0) return;
-      scoped(() => {
+      const mark = top;
+      try {
         const pa = place(a, la, true, false, 'A');
         const pp = place(packed, lp, true, false, 'packed');
         const pc = place(c, lc, accumulate, true, 'C');
         ex.gemmPackedB(0, m, n, k, pa, pp, pc, accumulate ? 1 : 0);
-      });
+        flush();
+      } finally {
+        release(mark);
+      }
     },
   };
 }
