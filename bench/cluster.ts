@@ -108,7 +108,7 @@ async function makeRunner(b: Bench, config: TrainConfig, data: Awaited<ReturnTyp
   const choice = chooseEngine(config, workers, transport === 'ws' ? workerSpawner(2, procs) : log, cluster);
   const model = buildTrainModel(config, choice.allocParams);
   const prepared = choice.prepare(data);
-  const stepper = createStepper(config, model, prepared.train.n);
+  const stepper = createStepper(config, model, prepared.train.n, choice.allocParams);
   const engine = await choice.create(model, prepared, b.batch);
   const runner: ClusterRunner = { transport, workers: transport === 'inproc' ? 0 : 2, engine, stepper, sum: allocFloats(gradLength(model)), step: 0, procs };
   await warmUp(runner, WARMUP_MS, WARMUP);
