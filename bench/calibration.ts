@@ -11,8 +11,9 @@ import { writeFileAtomic } from '../coordinator/output-paths.js';
 export const CalibrationPoint = z.strictObject({
   model: z.enum(['mlp', 'lstm']),
   batch: z.number().int().positive(),
-  topology: z.enum(['star', 'collective']),
-  workers: z.number().int().positive(),
+  /** inproc: the coordinator's own thread in the same run (workers 0): the compute the sim scales its own measurements to. */
+  topology: z.enum(['inproc', 'star', 'collective']),
+  workers: z.number().int().nonnegative(),
   /** tc rate of every link, e.g. 100mbit, 1gbit; or loopback. */
   link: z.string(),
   measuredMsPerStep: z.number().positive(),

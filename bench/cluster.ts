@@ -220,6 +220,8 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.name
       calibration.push({ model: b.model, batch: b.batch, topology: r.topology!, workers: r.count, link, measuredMsPerStep: stepMs });
     } else if (r.transport === 'threads') {
       ratios[`${b.name}/threads`] = samplesPerSec / inproc;
+    } else {
+      calibration.push({ model: b.model, batch: b.batch, topology: 'inproc', workers: 0, link, measuredMsPerStep: stepMs });
     }
     split.push({
       model: b.model, batch: b.batch, transport: r.transport, topology: r.topology, workers: r.count, stepMs, dispatchMs: best.dispatchMs, waitMs: best.waitMs,

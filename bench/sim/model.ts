@@ -1,0 +1,75 @@
+// What the simulator models and with which figures: the hosts (a CPU pool
+// each, or one shared pool: this machine's cores under a calibration run),
+// the links (network.ts), and the costs of the compute (measured with the
+// real code: costs.ts) and of moving a message (per message and per byte,
+// on the sender's and the receiver's CPU: fitted to the measurements).
+import { CpuPool } from './cpu.js';
+import { EventQueue } from './events.js';
+import { Network } from './network.js';
+
+/** A model at one batch size, as the runs see it. */
+export interface Workload {
+  model: 'mlp' | 'lstm';
+  batch: number;
+  /** Micro-shards per batch. */
+  k: number;
+  /** Floats in a gradient vector, in the weights, trainable among them. */
+  gradLen: number;
+  size: number;
+  numTrainable: number;
+  /** One core's time for one micro-shard of `rows` rows (forward + backward into its gradient vector). */
+  leafMs: (rows: number) => number;
+  /** One core's time per float of a vector addition (the tree's adds), of the update (SGD, statistics), of a bf16 rounding. */
+  addMsPerFloat: number;
+  applyMsPerFloat: number;
+  roundMsPerFloat: number;
+}
+
+/** How moving a message costs: the link, and the CPU on both ends. */
+export interface WireCosts {
+  /** Bytes per ms of every link (the tc rate, times the share that is payload once TCP/IP and WebSocket framing are paid). */
+  rate: number;
+  /** One way, per message. */
+  latencyMs: number;
+  /** CPU per message on each end (framing, syscalls, event loop) and per byte (copies, the kernel's network stack). */
+  msgMs: number;
+  byteMs: number;
+}
+
+export interface Machine {
+  q: EventQueue;
+  net: Network;
+  cpu: Map<string, CpuPool>;
+  wire: WireCosts;
+}
+
+/**
+ * Hosts `coordinator` and w0..w(n-1): with `sharedCores`, every host's work
+ * runs on one pool of that many cores (all the processes of a calibration
+ * run on this machine); otherwise each host has `coresPerHost` of its own.
+ */
+export function machine(workers: number, wire: WireCosts, sharedCores: number | null, coresPerHost = 1): Machine {
+  const q = new EventQueue();
+  const net = new Network(q, wire.rate, wire.latencyMs);
+  const cpu = new Map<string, CpuPool>();
+  const shared = sharedCores === null ? null : new CpuPool(q, sharedCores);
+  for (const h of ['coordinator', ...Array.from({ length: workers }, (_, i) => `w${i}`)]) {
+    net.addHost(h);
+    cpu.set(h, shared ?? new CpuPool(q, coresPerHost));
+  }
+  return { q, net, cpu, wire };
+}
+
+/** Sends a message of `bytes` payload bytes: the sender's CPU, the links, the receiver's CPU, then done(). */
+export function transfer(m: Machine, from: string, to: string, bytes: number, done: () => void): void {
+  const cost = m.wire.msgMs + bytes * m.wire.byteMs;
+  m.cpu.get(from)!.run(cost, () => m.net.send(from, to, bytes + FRAME_OVERHEAD, () => m.cpu.get(to)!.run(cost, done)));
+}
+
+/** Bytes of a frame's header and of the WebSocket framing, roughly (a task's indices are counted apart). */
+export const FRAME_OVERHEAD = 120;
+
+/** Runs `ms` of one core's work on a host. */
+export function work(m: Machine, host: string, ms: number, done: () => void): void {
+  m.cpu.get(host)!.run(ms, done);
+}
