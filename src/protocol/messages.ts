@@ -229,10 +229,11 @@ export const SENT_BY = {
    * worker, and the coordinator sends it more; a member's peers over a peer
    * link send only these. The connection decodes as `member`/`conductor`
    * once the worker is a member, so a star worker's collective message is
-   * refused like any other stray type.
+   * refused like any other stray type. The coordinator sends parts too: of
+   * the blocks its star workers (threads, tabs) computed.
    */
   member: ['hello', 'ready', 'result', 'failed', 'heartbeat', 'bye', 'computed', 'reduced', 'peer-fault', 'need', 'replica-hash'],
-  conductor: ['welcome', 'refuse', 'weights', 'task', 'bye', 'replica', 'order', 'commit', 'reduced'],
+  conductor: ['welcome', 'refuse', 'weights', 'task', 'bye', 'replica', 'order', 'commit', 'reduced', 'part'],
   peer: ['peer-hello', 'peer-welcome', 'refuse', 'part', 'reduced', 'bye'],
 } as const satisfies Record<'worker' | 'coordinator' | 'member' | 'conductor' | 'peer', readonly MessageType[]>;
 
