@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { uniform } from '../src/random/counter.js';
 import { tsKernels, type Kernels } from '../src/tensor/kernels.js';
-import { loadWasmKernels } from '../worker/wasm-load.js';
+import { loadWasmKernels } from '../node/kernels/wasm-load.js';
 
 type Impl = 'dptrain' | 'dptrain-ts' | 'tfjs-wasm';
 type Form = 'nn' | 'tn' | 'nt';

@@ -24,7 +24,7 @@ import { createSgdState } from '../src/optim/sgd.js';
 import { allocFloats } from '../src/tensor/alloc.js';
 import { computeBatch, shardCount } from '../src/train/batch.js';
 import { applyStep, gradLength, planStep } from '../src/train/step.js';
-import { parseKernelKind, setupKernels } from '../worker/kernels-setup.js';
+import { parseKernelKind, setupKernels } from '../node/kernels/setup.js';
 
 const argv = process.argv.slice(2);
 function opt(name: string, dflt: string): string {

@@ -27,8 +27,8 @@ import {
 } from '../src/protocol/messages.js';
 import { alignedBlocks } from '../src/reduce/tree.js';
 import { activeKernelKind } from '../src/tensor/setup.js';
-import { readBlob, readCachedBlob, sha256Node, writeBlob } from '../coordinator/data/files.js';
-import { httpUrl } from '../coordinator/net/address.js';
+import { readBlob, readCachedBlob, sha256Node, writeBlob } from '../node/files/blobs.js';
+import { httpUrl } from '../node/net/address.js';
 import { inlineCompute, threadedCompute, type RangeCompute } from './range-compute.js';
 
 /**

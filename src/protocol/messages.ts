@@ -41,7 +41,7 @@ export const MAX_MICRO_SHARDS = 1 << 16;
 export const KernelName = z.enum(['wasm', 'ts']);
 export const WorkerKind = z.enum(['thread', 'process', 'tab']);
 
-/** A fault a worker must carry out (`--chaos`, see coordinator/dispatch/chaos.ts): tests and demonstrations only. */
+/** A fault a worker must carry out (`--chaos`, see src/dispatch/chaos.ts): tests and demonstrations only. */
 export const FaultOrder = z.strictObject({
   kind: z.enum(FAULT_KINDS),
   ms: whole.optional(),

@@ -3,7 +3,7 @@
 // outputs mean for each kind of loss, model-file bytes and back (with and
 // without inference info), evaluation, and choosing the kernels.
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../coordinator/config.js';
+import { parseConfig } from '../../coordinator/run/config.js';
 import { initKernels } from '../../src/api/kernels.js';
 import { createModel, loadModel, type DptrainModel } from '../../src/api/model.js';
 import { decodeSafetensors, encodeSafetensors } from '../../src/model/safetensors.js';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { train, type TrainProgress, type TrainResult, type TrainSummary } from '../../coordinator/api/train.js';
-import type { TrainConfigInput } from '../../coordinator/config.js';
+import type { TrainConfigInput } from '../../coordinator/run/config.js';
 import { useKernels } from '../../src/tensor/setup.js';
 import { ROOT, tempDir } from '../helpers/cli.js';
 import { killAll, startWorker } from '../helpers/procs.js';

@@ -12,7 +12,7 @@ import { buildModel, initModel } from '../../src/model/model.js';
 import { allocFloats } from '../../src/tensor/alloc.js';
 import { useKernels } from '../../src/tensor/setup.js';
 import { leafGradient } from '../../src/train/step.js';
-import { kernelsModule, setupKernels } from '../../worker/kernels-setup.js';
+import { kernelsModule, setupKernels } from '../../node/kernels/setup.js';
 import { ROOT, wasmBytes } from './wasm-helpers.js';
 
 afterAll(() => useKernels(null));
