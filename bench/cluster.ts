@@ -28,7 +28,7 @@ import { readConfigFile, type TrainConfig } from '../coordinator/run/config.js';
 import { loadTrainData } from '../coordinator/data/load.js';
 import { chooseEngine } from '../coordinator/engines/choose.js';
 import { parseListen } from '../node/net/address.js';
-import { buildTrainModel, createStepper } from '../coordinator/run/trainer.js';
+import { buildTrainModel, createStepper } from '../coordinator/run/stepper.js';
 import { median, runSteps, warmUp, type Round, type Runner } from './rounds.js';
 import { allocFloats } from '../src/tensor/alloc.js';
 import { gradLength } from '../src/train/step.js';

@@ -4,7 +4,7 @@
 // wire). Shared by bench:scaling and bench:cluster, so both time a step the
 // way the trainer takes it (runStep: the engine's own step where it has one).
 import type { GradientEngine } from '../coordinator/engines/engine.js';
-import type { Stepper } from '../coordinator/run/trainer.js';
+import type { Stepper } from '../coordinator/run/stepper.js';
 
 export type Workers = number | 'default';
 

@@ -36,7 +36,7 @@ import { fileURLToPath } from 'node:url';
 import { readConfigFile, type TrainConfig } from '../coordinator/run/config.js';
 import { loadTrainData } from '../coordinator/data/load.js';
 import { chooseEngine } from '../coordinator/engines/choose.js';
-import { buildTrainModel, createStepper } from '../coordinator/run/trainer.js';
+import { buildTrainModel, createStepper } from '../coordinator/run/stepper.js';
 import { median, runSteps, warmUp, type Round, type Runner, type Workers } from './rounds.js';
 import { allocFloats } from '../src/tensor/alloc.js';
 import { gradLength } from '../src/train/step.js';

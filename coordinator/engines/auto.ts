@@ -36,9 +36,9 @@
 // switching mid-run is free. The choice and the figures it was made on go
 // to the log (the progress lines) and the run's summary.
 import { systemClock, type Clock } from '../../src/dispatch/clock.js';
-import { noDispatchStats, type WorkerSummary } from '../../src/dispatch/dispatcher.js';
+import { noDispatchStats, type WorkerSummary } from '../../src/dispatch/contract.js';
 import { runStep, type BatchJob, type EngineOutcome, type EngineStats, type GradientEngine, type StepOutcome, type WorkersChoice } from './engine.js';
-import type { Stepper } from '../run/trainer.js';
+import type { Stepper } from '../run/stepper.js';
 import { allocFloats } from '../../src/tensor/alloc.js';
 
 /** Steps here not timed, then timed, at first; a median below CHEAP_MS keeps the run here. */

@@ -1,27 +1,29 @@
 // A gradient engine computes the reduced gradient sum of one global batch.
 // The training loop only asks for that; whether the micro-shards run in this
-// thread (createLocalEngine) or on workers of any kind through the
-// dispatcher (createDispatchEngine) is the engine's business.
-import type { Dataset } from '../../src/data/dataset.js';
-import type { Loss } from '../../src/losses/loss.js';
-import type { Model } from '../../src/model/model.js';
-import { allocFloats } from '../../src/tensor/alloc.js';
-import { computeBatch, shardCount, type BatchData } from '../../src/train/batch.js';
-import type { Dispatcher, DispatchStats, WorkerSummary } from '../../src/dispatch/dispatcher.js';
-import type { WeightsBoard } from '../../src/dispatch/weights-board.js';
+// thread (local.ts), on workers of any kind through the dispatcher
+// (dispatch-engine.ts), in the threads' own step loop (step-loop.ts) or
+// whichever of those measures faster (auto.ts) is the engine's business.
+import type { DispatchStats, WorkerSummary } from '../../src/dispatch/contract.js';
 import type { HandoffStats } from '../../node/threads/transport.js';
-import type { LoopStats } from './step-loop.js';
-import type { StepResult } from '../../src/train/step.js';
-import type { Stepper } from '../run/trainer.js';
+import type { BatchJob, Stepper, StepOutcome } from '../run/stepper.js';
 
-export interface BatchJob {
-  epoch: number;
-  step: number;
-  /** Dataset indices of the global batch, in order. */
-  indices: Uint32Array;
-  /** Micro-shards of this batch. */
-  microShards: number;
+export type { BatchJob, StepOutcome, WorkerSummary };
+
+/** Where the step loop's time went (cumulative ms; per thread, averaged over the threads). */
+export interface LoopStats {
+  steps: number;
+  /** Copying the weights and computing the blocks. */
+  computeMs: number;
+  /** Waiting for the other threads' blocks (and the step's permit). */
+  waitMs: number;
+  /** Reducing and applying the thread's slice. */
+  applyMs: number;
+  /** The coordinator's own: writing slots, permits, the penalty. */
+  postMs: number;
+  /** Steps that went to the dispatcher instead. */
+  fallbacks: number;
 }
+
 
 /** Where a step's time went (cumulative, ms): the coordinator's own (DispatchStats) and, with worker threads, the hand-offs and the step loop. */
 export type EngineStats = DispatchStats & { handoff?: HandoffStats; loop?: LoopStats };
@@ -31,12 +33,6 @@ export interface WorkersChoice {
   /** Worker threads the run computes on from then on (0: the coordinator's thread). */
   workers: number;
   reason: string;
-}
-
-/** What one step did: applyStep's result and the learning rate it used. */
-export interface StepOutcome {
-  result: StepResult;
-  lr: number;
 }
 
 export interface GradientEngine {
@@ -77,34 +73,6 @@ export interface EngineOutcome {
 }
 
 /**
- * The engine over a dispatcher: each step publishes the weights (a new
- * version on the board) and asks the dispatcher for the whole batch's range
- * [0, K), whose one aligned block is the root sum.
- */
-export function createDispatchEngine(
-  dispatcher: Dispatcher, board: WeightsBoard, close: (outcome: EngineOutcome) => Promise<void>,
-  hooks: Pick<GradientEngine, 'stepDone' | 'wireBytes'> & { handoff?: () => HandoffStats } = {},
-): GradientEngine {
-  const { handoff, ...rest } = hooks;
-  return {
-    ...rest,
-    get workers() { return dispatcher.liveCount(); },
-    async batchGradient(job, out) {
-      const rows = job.indices.length;
-      const k = shardCount(rows, job.microShards);
-      board.version++;
-      await dispatcher.computeRange({ step: job.step, version: board.version, k, rows, start: 0, end: k, indices: job.indices }, () => out);
-    },
-    stats: () => ({ ...dispatcher.stats(), ...(handoff === undefined ? {} : { handoff: handoff() }) }),
-    summaries: () => dispatcher.summaries(),
-    async close(outcome = { kind: 'finished', reason: 'the run is over' }) {
-      dispatcher.close();
-      await close(outcome);
-    },
-  };
-}
-
-/**
  * One training step on any engine: the engine's own step when it has one,
  * else its reduced sum (into `sum`, scratch) applied by the stepper here.
  */
@@ -114,33 +82,3 @@ export async function runStep(engine: GradientEngine, job: BatchJob, stepper: St
   return stepper.apply(job.step, sum);
 }
 
-/** Copies the rows of `indices` into a batch buffer. */
-export function gatherRows(ds: Dataset, indices: ArrayLike<number>, xOut: Float32Array, yOut: Float32Array): void {
-  const xs = ds.x.length / ds.n;
-  const ys = ds.y.length / ds.n;
-  for (let r = 0; r < indices.length; r++) {
-    const i = indices[r];
-    xOut.set(ds.x.subarray(i * xs, (i + 1) * xs), r * xs);
-    yOut.set(ds.y.subarray(i * ys, (i + 1) * ys), r * ys);
-  }
-}
-
-/** Everything in the coordinator's thread (`--workers 0`). */
-export function createLocalEngine(model: Model, loss: Loss, train: Dataset, seed: number, maxBatch: number): GradientEngine {
-  const xs = train.x.length / train.n;
-  const ys = train.y.length / train.n;
-  // In the kernels' memory (WebAssembly's with the wasm kernels), so they read the batch in place.
-  const xBuf = allocFloats(maxBatch * xs);
-  const yBuf = allocFloats(maxBatch * ys);
-  const scratch: Float32Array[] = [];
-  return {
-    workers: 0,
-    async batchGradient(job, out) {
-      const rows = job.indices.length;
-      gatherRows(train, job.indices, xBuf, yBuf);
-      const data: BatchData = { x: xBuf.subarray(0, rows * xs), y: yBuf.subarray(0, rows * ys), rows, xSize: xs, ySize: ys };
-      computeBatch(model, loss, data, shardCount(rows, job.microShards), { seed, step: job.step }, out, scratch);
-    },
-    async close() {},
-  };
-}

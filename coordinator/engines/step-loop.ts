@@ -32,32 +32,17 @@ import {
   cancelStep, H, lossOf, permitStep, PHASE_READY, phaseTimes, postStep, S, slotOf, startLoop, exitSteps, MAX_LANES,
 } from '../../src/steploop/board.js';
 import { systemClock, type Clock, type Timer } from '../../src/dispatch/clock.js';
-import type { WorkerSummary } from '../../src/dispatch/dispatcher.js';
+import type { WorkerSummary } from '../../src/dispatch/contract.js';
 import { alignedSplit, CUT_TOLERANCE } from '../../src/dispatch/ranges.js';
 import type { WeightsBoard } from '../../src/dispatch/weights-board.js';
-import { runStep, type BatchJob, type EngineStats, type GradientEngine, type StepOutcome } from './engine.js';
-import type { Stepper } from '../run/trainer.js';
+import { runStep, type BatchJob, type EngineStats, type GradientEngine, type LoopStats, type StepOutcome } from './engine.js';
+import type { Stepper } from '../run/stepper.js';
 import type { LoopExit, StepLanes, StepRegion } from '../../node/threads/transport.js';
 
 // NOTE: Node 20 (V8 11.3) has Atomics.waitAsync; tsconfig's lib ES2022 does not declare it.
 const waitAsync = (Atomics as unknown as {
   waitAsync(a: Int32Array, index: number, value: number, timeoutMs?: number): { async: false; value: string } | { async: true; value: Promise<string> };
 }).waitAsync;
-
-/** Where the step loop's time went (cumulative ms; per thread, averaged over the threads). */
-export interface LoopStats {
-  steps: number;
-  /** Copying the weights and computing the blocks. */
-  computeMs: number;
-  /** Waiting for the other threads' blocks (and the step's permit). */
-  waitMs: number;
-  /** Reducing and applying the thread's slice. */
-  applyMs: number;
-  /** The coordinator's own: writing slots, permits, the penalty. */
-  postMs: number;
-  /** Steps that went to the dispatcher instead. */
-  fallbacks: number;
-}
 
 export interface StepLoopOptions {
   lanes: StepLanes;

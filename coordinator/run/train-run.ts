@@ -25,7 +25,8 @@ import { RunStatus, teeProgress } from '../serve/live/run-status.js';
 import { runInfo } from '../serve/live/run-info.js';
 import { activeKernelKind } from '../../src/tensor/setup.js';
 import { CONFIG_FILE, defaultRunDir, planOutFolder, requireCheckpoint } from './run-folder.js';
-import { runLength, runTraining, trajectoryConfig, type InterruptedRun, type ProgressSink, type RunSummary } from './trainer.js';
+import { runTraining, trajectoryConfig, type InterruptedRun, type ProgressSink, type RunSummary } from './trainer.js';
+import { runLength } from './stepper.js';
 
 /** The options that shape a run, each also a config field (the option wins). */
 export interface RunOverrides {

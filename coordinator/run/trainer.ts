@@ -11,26 +11,23 @@
 //      sums in the checkpoint, so a resumed run logs the whole epoch;
 //   4. on a stop request (opts.stopSignal, checked between steps; a step in
 //      flight is abandoned): checkpoint, and return as interrupted.
-// The step's math without the files (createStepper) is shared with
-// `dptrain verify` and the scaling bench.
+// The step's math without the files is stepper.ts, shared with `dptrain
+// verify`, the engines and the benches.
 import { allocFloats } from '../../src/tensor/alloc.js';
 import { activeKernelName } from '../../src/tensor/setup.js';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Dataset } from '../../src/data/dataset.js';
-import { epochPermutation } from '../../src/data/sampler.js';
 import { getLoss } from '../../src/losses/index.js';
-import { buildModel, initModel, type Model } from '../../src/model/model.js';
-import { createSgdState, type SgdConfig, type SgdState } from '../../src/optim/sgd.js';
-import { learningRate } from '../../src/optim/schedule.js';
+import type { Model } from '../../src/model/model.js';
 import { evaluate, type Evaluation } from '../../src/train/evaluate.js';
-import { applyStep, gradLength, planStep, type StepPlan } from '../../src/train/step.js';
+import { gradLength } from '../../src/train/step.js';
 import { dptError } from '../../src/errors.js';
 import type { InferenceInfo } from '../../src/model/inference-info.js';
-import { microShardsOf, type TrainConfig } from './config.js';
+import type { TrainConfig } from './config.js';
 import { bytesOf, CHECKPOINT_FILE, floatsOf, hashConfig, readCheckpoint, writeCheckpoint } from './checkpoint.js';
-import { runStep, type BatchJob, type EngineOutcome, type GradientEngine, type StepOutcome, type WorkersChoice } from '../engines/engine.js';
-import type { WorkerSummary } from '../../src/dispatch/dispatcher.js';
+import { runStep, type EngineOutcome, type GradientEngine, type WorkersChoice, type WorkerSummary } from '../engines/engine.js';
+import { buildTrainModel, createStepper, type StepOutcome } from './stepper.js';
 import { saveModelFile } from './model-files.js';
 import { unlessAborted } from './interrupt.js';
 import { appendLine } from './output-paths.js';
@@ -113,71 +110,6 @@ export function trajectoryConfig(config: TrainConfig): object {
     workers: _w, stepTimeoutMs: _t, chaos: _x, ...rest
   } = config;
   return rest;
-}
-
-/** The config's model, initialized, its weights in a buffer from allocParams (the engine's choice) if given. */
-export function buildTrainModel(config: TrainConfig, allocParams?: (n: number) => Float32Array): Model {
-  let model: Model;
-  if (allocParams !== undefined) {
-    const size = buildModel(config.model).size; // the layout, to size the buffer
-    model = buildModel(config.model, { params: allocParams(size) });
-  } else {
-    model = buildModel(config.model);
-  }
-  initModel(model, config.seed);
-  return model;
-}
-
-/** The pure step sequence of a config: which samples each step takes and how its sum updates the weights. */
-export interface Stepper {
-  readonly model: Model;
-  readonly plan: StepPlan;
-  readonly optimizer: SgdConfig;
-  readonly sgdState: SgdState;
-  readonly microShards: number;
-  readonly stepsPerEpoch: number;
-  readonly totalSteps: number;
-  /** Steps this run takes (maxSteps or every epoch). */
-  readonly lastStep: number;
-  /** The job of 0-based step `step`. */
-  job(step: number): BatchJob;
-  /** The learning rate of 0-based step `step`. */
-  lr(step: number): number;
-  /** Applies the reduced sum of step `step` (0-based) to the model; `sum` is used as scratch. */
-  apply(step: number, sum: Float32Array): StepOutcome;
-}
-
-/** The length of a run of `config` over n training samples: steps per epoch, in all epochs, and taken (maxSteps or all). */
-export function runLength(config: TrainConfig, n: number): { stepsPerEpoch: number; totalSteps: number; lastStep: number } {
-  const stepsPerEpoch = Math.ceil(n / config.batchSize);
-  const totalSteps = config.epochs * stepsPerEpoch;
-  const lastStep = config.maxSteps > 0 ? Math.min(totalSteps, config.maxSteps) : totalSteps;
-  return { stepsPerEpoch, totalSteps, lastStep };
-}
-
-/** `allocState` places the optimizer state (the engine's choice, like the weights: allocParams). */
-export function createStepper(config: TrainConfig, model: Model, n: number, allocState?: (n: number) => Float32Array): Stepper {
-  const plan = planStep(model);
-  const sgdState = createSgdState(config.optimizer, model.numTrainable, allocState);
-  const microShards = microShardsOf(config);
-  const { stepsPerEpoch, totalSteps, lastStep } = runLength(config, n);
-  let perm: Uint32Array | null = null;
-  let permEpoch = -1;
-  const lr = (step: number) => learningRate(config.optimizer.lr, config.schedule, config.warmupSteps, step, totalSteps);
-  return {
-    model, plan, optimizer: config.optimizer, sgdState, microShards, stepsPerEpoch, totalSteps, lastStep, lr,
-    job(step) {
-      const epoch = Math.floor(step / stepsPerEpoch);
-      const b = step % stepsPerEpoch;
-      if (permEpoch !== epoch) { perm = epochPermutation(config.seed, epoch, n); permEpoch = epoch; }
-      const indices = perm!.subarray(b * config.batchSize, Math.min(n, (b + 1) * config.batchSize));
-      return { epoch, step, indices, microShards };
-    },
-    apply(step, sum) {
-      const rate = lr(step);
-      return { result: applyStep(model, plan, sum, config.optimizer, sgdState, rate), lr: rate };
-    },
-  };
 }
 
 export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | InterruptedRun> {

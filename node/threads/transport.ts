@@ -44,7 +44,8 @@ import {
 } from './protocol.js';
 import { clock, createMailbox, handoff, postOrder, postStepsOrder, readReply, W, type Mailbox } from './mailbox.js';
 import { createStepBoard, exitSteps, type StepBoard } from '../../src/steploop/board.js';
-import type { Dispatcher, RangeOrder, WorkerLink } from '../../src/dispatch/dispatcher.js';
+import type { Dispatcher } from '../../src/dispatch/dispatcher.js';
+import type { RangeOrder, WorkerLink } from '../../src/dispatch/contract.js';
 import type { WeightsBoard } from '../../src/dispatch/weights-board.js';
 
 export interface ThreadTransportOptions {

@@ -26,6 +26,10 @@
 //     and every worker that differs from it is quarantined;
 //   - combining: when every range has an answer, the blocks are combined in
 //     the fixed tree order (src/reduce/tree.ts).
+// The stall inspector (stall-inspector.ts) and the cross-check of untrusted
+// answers (cross-check.ts) are modules of their own; the state of a step
+// and the pure functions over it are in round.ts, the types transports and
+// engines share in contract.ts.
 // Who computed what, in which order answers came, and how often a range
 // was tried change nothing: the bits come from the tree alone.
 //
@@ -33,151 +37,21 @@
 // Clock, so test/dispatch/dispatcher.test.ts drives it over an in-memory
 // transport with a fake clock.
 import { dptError } from '../errors.js';
-import { alignedBlocks, combineNode, nodeKey, type TreeNode } from '../reduce/tree.js';
-import { shardBounds } from '../train/batch.js';
-import { rowsOf } from '../train/range.js';
-import type { FaultOrder, WorkerKind } from '../protocol/messages.js';
 import { faultFor, type Fault } from './chaos.js';
-import { systemClock, type Clock, type Timer } from './clock.js';
-import { alignedSplit, CUT_TOLERANCE, shardLabel } from './ranges.js';
-import { firstDifference, isChecked } from './verification.js';
+import { systemClock, type Clock } from './clock.js';
+import {
+  noDispatchStats, type DispatcherOptions, type DispatchStats, type RangeAnswer, type RangeJob, type WorkerLink, type WorkerSummary,
+} from './contract.js';
+import { CrossCheck } from './cross-check.js';
+import { shardLabel } from './ranges.js';
+import {
+  checkAnswer, combineRound, covers, cutRound, exhaustedError, orderOf, rangeOrder, summaryOf, who, type Attempt, type Member, type Round, type Slot,
+} from './round.js';
+import { StallInspector } from './stall-inspector.js';
 
-export interface WorkerInfo {
-  /** Unique within the run, e.g. `thread-1`, `p3`. */
-  readonly id: string;
-  readonly kind: WorkerKind;
-  /** Host name, address or browser. */
-  readonly host: string;
-  readonly threads: number;
-  readonly name?: string;
-}
-
-/** What a worker is asked to compute: the aligned-block sums of micro-shards [start, end). */
-export interface RangeOrder extends RangeJob {
-  readonly taskId: number;
-  readonly fault?: FaultOrder;
-}
-
-/** A worker's answer to a RangeOrder, as its transport decoded it. */
-export interface RangeAnswer {
-  readonly taskId: number;
-  readonly version: number;
-  readonly blocks: readonly { level: number; index: number }[];
-  /** blocks.length gradient vectors, one after the other. */
-  readonly sums: Float32Array;
-  readonly computeMs: number;
-  /** The transport's buffer behind `sums` may be reused once this is called. */
-  readonly release?: () => void;
-}
-
-/** One worker as a transport presents it. */
-export interface WorkerLink {
-  readonly info: WorkerInfo;
-  /** Starts the order; the answer comes back through Dispatcher.answer or .failure. Must not throw. */
-  send(order: RangeOrder): void;
-  /** Disconnects the worker (it misbehaved); the transport then calls Dispatcher.leave. */
-  drop(reason: string): void;
-  /**
-   * Disconnects the worker and refuses it for the rest of the run (its answer
-   * differed from the referee's). Without it, the worker is only dropped.
-   */
-  quarantine?(reason: string): void;
-}
-
-/** One range of one global batch to compute (the whole batch: [0, k)). */
-export interface RangeJob {
-  /** 0-based step. */
-  readonly step: number;
-  /** The weights version the transports publish for this step. */
-  readonly version: number;
-  readonly k: number;
-  readonly rows: number;
-  readonly start: number;
-  readonly end: number;
-  /** Sample indices of the range's rows. */
-  readonly indices: Uint32Array;
-}
-
-/** Per-worker figures, for logs, the --json summary and dashboards. */
-export interface WorkerSummary {
-  id: string;
-  kind: WorkerKind;
-  host: string;
-  threads: number;
-  name?: string;
-  /** Micro-shards it answered (answers that passed validation, checks of other workers' ranges included). */
-  microShards: number;
-  /** Samples per second of wall time over its accepted tasks (dispatch to answer). */
-  samplesPerSec: number;
-  /** Failed attempts, timeouts and refused answers. */
-  faults: number;
-  /** Ranges of its that another worker (or the referee) computed again and found identical. */
-  verified: number;
-  state: 'idle' | 'busy' | 'gone' | 'quarantined';
-}
-
-/** Where the coordinator's own time went (cumulative, ms). */
-export interface DispatchStats {
-  steps: number;
-  dispatchMs: number;
-  combineMs: number;
-  waitMs: number;
-  /** The workers' own compute time of the accepted tasks, summed. */
-  workerMs: number;
-  /** Ranges dispatched again (failures and timeouts). */
-  reassigned: number;
-  /** Ranges of stragglers duplicated to an idle worker. */
-  speculated: number;
-  /** Untrusted answers checked against a second computation, and how many of those differed. */
-  verified: number;
-  disputes: number;
-  /** Ranges the coordinator computed itself (disputes, and checks with no other worker connected). */
-  refereed: number;
-  /** Workers quarantined for a wrong answer. */
-  quarantined: number;
-}
-
-/** Stats before any step (and of an engine that dispatches nothing). */
-export function noDispatchStats(): DispatchStats {
-  return {
-    steps: 0, dispatchMs: 0, combineMs: 0, waitMs: 0, workerMs: 0, reassigned: 0,
-    speculated: 0, verified: 0, disputes: 0, refereed: 0, quarantined: 0,
-  };
-}
-
-export interface DispatcherOptions {
-  /** Floats in one gradient vector (gradLength(model)). */
-  gradLen: number;
-  /** Reassign a range whose attempt is older than this (0: never, only warn). */
-  stepTimeoutMs: number;
-  /** Failures of one range in one step before the step fails (a worker that leaves or is dropped is not the range's fault). */
-  maxAttempts?: number;
-  /** Without a step timeout, warn about missing workers this often. */
-  stallWarnMs?: number;
-  chaos?: readonly Fault[];
-  /** Fraction of the ranges answered by processes and tabs that a second worker recomputes (0: none, 1: all). */
-  verifyFraction?: number;
-  /** Secret key of the choice of checked ranges (never sent to workers). */
-  verifyKey?: number;
-  /**
-   * Computes a range in the coordinator itself, with the step's weights: the
-   * arbiter of a dispute, and the checker when no other worker is connected.
-   * Required when verifyFraction > 0.
-   */
-  referee?: (job: RangeJob) => Float32Array;
-  /**
-   * Stragglers: a process's or tab's attempt older than speculateFactor times
-   * the time its measured speed predicts, plus speculateSlackMs, is duplicated
-   * to an idle worker (factor 0: never; nor without a step timeout, nor for an
-   * attempt carrying a --chaos fault). Defaults 3 and 100 ms.
-   */
-  speculateFactor?: number;
-  speculateSlackMs?: number;
-  clock?: Clock;
-  log?: (line: string) => void;
-  /** Joins and leaves, for the caller's own bookkeeping. */
-  onMembership?: (event: 'join' | 'leave', info: WorkerInfo, reason?: string) => void;
-}
+// The types that transports and engines share with the dispatcher.
+export type * from './contract.js';
+export { noDispatchStats } from './contract.js';
 
 const DEFAULT_MAX_ATTEMPTS = 4;
 const DEFAULT_SPECULATE_FACTOR = 3;
@@ -185,77 +59,6 @@ const DEFAULT_SPECULATE_SLACK_MS = 100;
 /** Dispatches of one range in one step, whatever their fate, before giving up: stops a loop of workers that die on it. */
 const MAX_DISPATCHES = 64;
 const SPEED_SMOOTHING = 0.3;
-
-interface Member {
-  readonly link: WorkerLink;
-  readonly info: WorkerInfo;
-  /** Open attempts on this worker. */
-  readonly open: Set<number>;
-  gone: boolean;
-  /** Smoothed samples/s, NaN until its first answer. */
-  speed: number;
-  microShards: number;
-  samples: number;
-  busyMs: number;
-  faults: number;
-  verified: number;
-  quarantined: boolean;
-}
-
-interface Attempt {
-  readonly taskId: number;
-  readonly member: Member;
-  readonly slot: Slot;
-  readonly number: number;
-  readonly startedAt: number;
-  open: boolean;
-  timedOut: boolean;
-  /** A straggler whose range was duplicated to another worker already. */
-  duplicated: boolean;
-  /** It carries a --chaos fault: left to the stall inspector, which the fault is there to exercise. */
-  readonly faulted: boolean;
-}
-
-/** An untrusted worker's answer waiting for a second computation of its range. */
-interface Candidate {
-  readonly answer: RangeAnswer;
-  readonly member: Member;
-}
-
-interface Slot {
-  /** Position in the step's cut: what --chaos calls worker. */
-  readonly index: number;
-  readonly start: number;
-  readonly end: number;
-  readonly blocks: TreeNode[];
-  readonly samples: number[];
-  readonly attempts: Attempt[];
-  answer: RangeAnswer | null;
-  /** Failures that count against maxAttempts, and why every attempt failed. */
-  failures: number;
-  readonly reasons: string[];
-  /** A worker whose answer held NaN or Infinity: a second worker agreeing means the model diverged. */
-  nonFiniteFrom: Member | null;
-  /** Whether an untrusted answer must be confirmed by a second computation (--verify-fraction). */
-  readonly checked: boolean;
-  candidate: Candidate | null;
-  /** The untrusted worker whose answer was taken without a check, if any (recomputed if it is caught lying this step). */
-  unchecked: Member | null;
-}
-
-interface Round {
-  readonly job: RangeJob;
-  /** 1-based, for messages and --chaos. */
-  readonly step: number;
-  slots: Slot[];
-  readonly out: (b: number) => Float32Array;
-  readonly resolve: () => void;
-  readonly reject: (err: Error) => void;
-  readonly startedAt: number;
-  settled: boolean;
-  timer: Timer | null;
-  lastWarnAt: number;
-}
 
 export class Dispatcher {
   private readonly members = new Map<string, Member>();
@@ -273,10 +76,8 @@ export class Dispatcher {
   private readonly scratch: Float32Array[] = [];
   private readonly timing: DispatchStats = noDispatchStats();
   private readonly verifyFraction: number;
-  /** Said once that the coordinator checks a lone worker itself (until a second worker joins). */
-  private soloNoted = false;
-  private readonly speculateFactor: number;
-  private readonly speculateSlackMs: number;
+  private readonly inspector: StallInspector;
+  private readonly crossCheck: CrossCheck;
 
   constructor(private readonly opts: DispatcherOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -287,8 +88,26 @@ export class Dispatcher {
     this.verifyFraction = opts.verifyFraction ?? 0;
     if (!(this.verifyFraction >= 0 && this.verifyFraction <= 1)) throw new RangeError(`verifyFraction must be in [0, 1], got ${this.verifyFraction}`);
     if (this.verifyFraction > 0 && opts.referee === undefined) throw new Error('verifyFraction > 0 needs a referee (the coordinator\'s own compute)');
-    this.speculateFactor = opts.speculateFactor ?? DEFAULT_SPECULATE_FACTOR;
-    this.speculateSlackMs = opts.speculateSlackMs ?? DEFAULT_SPECULATE_SLACK_MS;
+    this.inspector = new StallInspector({
+      clock: this.clock, stepTimeoutMs: opts.stepTimeoutMs, stallWarnMs: this.stallWarnMs, maxAttempts: this.maxAttempts,
+      speculateFactor: opts.speculateFactor ?? DEFAULT_SPECULATE_FACTOR, speculateSlackMs: opts.speculateSlackMs ?? DEFAULT_SPECULATE_SLACK_MS,
+      timing: this.timing, log: this.log,
+      members: () => this.members.values(),
+      attempts: () => this.attempts.values(),
+      settle: (r, err) => this.settle(r, err),
+      schedule: () => this.schedule(),
+      dispatch: (r, slot, m) => this.dispatch(r, slot, m),
+      offense: (m, reason, a) => this.offense(m, reason, a),
+      exhausted: (r, slot, what) => this.exhausted(r, slot, what),
+    });
+    this.crossCheck = new CrossCheck({
+      gradLen: opts.gradLen, timing: this.timing, log: this.log,
+      round: () => this.round,
+      where: () => this.where(),
+      accept: (round, slot, answer) => this.accept(round, slot, answer),
+      advance: (round) => this.advance(round),
+      referee: (job) => opts.referee!(job),
+    });
   }
 
   // ---- membership
@@ -302,7 +121,7 @@ export class Dispatcher {
       verified: 0, quarantined: false,
     });
     this.opts.onMembership?.('join', link.info);
-    if (this.members.size > 1) this.soloNoted = false;
+    if (this.members.size > 1) this.crossCheck.workersJoined();
     for (const w of [...this.waiters]) {
       if (this.liveCount() >= w.n) { this.waiters.splice(this.waiters.indexOf(w), 1); w.resolve(); }
     }
@@ -315,7 +134,7 @@ export class Dispatcher {
     if (m === undefined) return;
     this.members.delete(id);
     m.gone = true;
-    this.departed.push(this.summaryOf(m));
+    this.departed.push(summaryOf(m));
     this.opts.onMembership?.('leave', m.info, reason);
     for (const taskId of [...m.open]) {
       const a = this.attempts.get(taskId);
@@ -336,14 +155,12 @@ export class Dispatcher {
   }
 
   summaries(): WorkerSummary[] {
-    return [...this.departed, ...[...this.members.values()].map((m) => this.summaryOf(m))];
+    return [...this.departed, ...[...this.members.values()].map((m) => summaryOf(m))];
   }
 
   stats(): DispatchStats {
     return { ...this.timing };
   }
-
-  // ---- answers from the transports
 
   /** A worker's answer. Late ones are ignored; invalid ones drop the worker. */
   answer(id: string, answer: RangeAnswer): void {
@@ -353,7 +170,7 @@ export class Dispatcher {
     if (a === undefined || a.member !== m) {
       answer.release?.();
       if (a === undefined && this.isLate(answer.taskId)) {
-        this.log(`${this.where()}ignored a late answer from ${this.who(m)} (task ${answer.taskId})`);
+        this.log(`${this.where()}ignored a late answer from ${who(m)} (task ${answer.taskId})`);
         return;
       }
       this.offense(m, `answered task ${answer.taskId}, which it was not given`);
@@ -366,12 +183,12 @@ export class Dispatcher {
       answer.release?.();
       // After a straggler's range was duplicated, one of the two answers is late by design: not worth a line.
       if (!slot.attempts.some((x) => x.duplicated)) {
-        this.log(`step ${round?.step ?? '?'}: ignored a late answer from ${this.who(m)} (micro-shards ${shardLabel(slot)}, task ${a.taskId})`);
+        this.log(`step ${round?.step ?? '?'}: ignored a late answer from ${who(m)} (micro-shards ${shardLabel(slot)}, task ${a.taskId})`);
       }
       this.schedule();
       return;
     }
-    const problem = this.checkAnswer(round, slot, m, answer);
+    const problem = checkAnswer(round, slot, m, answer, this.opts.gradLen);
     if (problem !== null) {
       answer.release?.();
       m.faults++;
@@ -400,7 +217,7 @@ export class Dispatcher {
       this.schedule();
       return;
     }
-    this.compare(round, slot, slot.candidate, { answer, member: m });
+    this.crossCheck.compare(round, slot, slot.candidate, { answer, member: m });
   }
 
   /** Counts a valid answer to the worker's figures and speed, whether or not it is taken. */
@@ -428,90 +245,6 @@ export class Dispatcher {
     else this.schedule();
   }
 
-  /**
-   * Two computations of one checked range by different workers: equal bits
-   * confirm the candidate; different bits go to the referee, whose sums are
-   * taken, and every worker that differs from them is quarantined.
-   */
-  private compare(round: Round, slot: Slot, first: Candidate, second: Candidate): void {
-    const g = this.opts.gradLen;
-    this.timing.verified++;
-    const diff = firstDifference(first.answer.sums, second.answer.sums, g);
-    if (diff === null) {
-      first.member.verified++;
-      second.answer.release?.();
-      slot.candidate = null;
-      this.accept(round, slot, first.answer);
-      return;
-    }
-    this.timing.disputes++;
-    this.log(`step ${round.step}: ${this.who(first.member)} and ${this.who(second.member)} disagree on micro-shards ${shardLabel(slot)} ` +
-      `(first at element ${diff.index} of block ${diff.block}); the coordinator recomputes them`);
-    this.settleWithReferee(round, slot, [first, second]);
-  }
-
-  /** The candidate checked by the coordinator itself: no other worker is connected. */
-  private refereeCheck(round: Round, slot: Slot, c: Candidate): void {
-    this.timing.verified++;
-    this.settleWithReferee(round, slot, [c]);
-  }
-
-  /**
-   * The referee's sums become the range's; every answer that differs from
-   * them gets its worker quarantined. The range is settled before anyone is
-   * quarantined: a quarantine makes workers leave, which reschedules.
-   */
-  private settleWithReferee(round: Round, slot: Slot, answers: Candidate[]): void {
-    const truth = this.refereeSums(round, slot);
-    const liars: [Member, string][] = [];
-    for (const c of answers) {
-      const d = firstDifference(c.answer.sums, truth, this.opts.gradLen);
-      if (d === null) c.member.verified++;
-      else liars.push([c.member, `its sums for micro-shards ${shardLabel(slot)} of step ${round.step} differ from the coordinator's recomputation (element ${d.index} of block ${d.block})`]);
-      c.answer.release?.();
-    }
-    if (liars.length > 0 && answers.length === 1) this.timing.disputes++;
-    slot.candidate = null;
-    slot.unchecked = null;
-    slot.answer = { taskId: 0, version: round.job.version, blocks: slot.blocks.map((b) => ({ level: b.level, index: b.index })), sums: truth, computeMs: 0 };
-    for (const [m, reason] of liars) this.quarantine(m, reason);
-    this.advance(round);
-  }
-
-  /** The range computed by the coordinator's referee. */
-  private refereeSums(round: Round, slot: Slot): Float32Array {
-    this.timing.refereed++;
-    const [rowStart, rowEnd] = rowsOf({ rows: round.job.rows, k: round.job.k, start: slot.start, end: slot.end });
-    const [jobRowStart] = rowsOf(round.job);
-    return this.opts.referee!({
-      ...round.job, start: slot.start, end: slot.end, indices: round.job.indices.subarray(rowStart - jobRowStart, rowEnd - jobRowStart),
-    });
-  }
-
-  /**
-   * A worker that computed wrong bits: disconnected and refused for the rest
-   * of the run (the transport decides what identity to refuse). Candidates it
-   * left in this step are discarded: nothing of its is taken unchecked.
-   */
-  private quarantine(m: Member, reason: string): void {
-    if (m.quarantined) return;
-    m.quarantined = true;
-    m.faults++;
-    this.timing.quarantined++;
-    this.log(`${this.where()}quarantining ${this.who(m)}: ${reason}; it is disconnected and refused for the rest of the run`);
-    const r = this.round;
-    if (r !== null && !r.settled) {
-      for (const slot of r.slots) {
-        if (slot.candidate?.member === m) { slot.candidate.answer.release?.(); slot.candidate = null; }
-        // Its answers this step that no one checked are recomputed too (earlier steps are applied already).
-        if (slot.unchecked === m) { slot.answer?.release?.(); slot.answer = null; slot.unchecked = null; }
-      }
-    }
-    if (m.gone) return;
-    if (m.link.quarantine !== undefined) m.link.quarantine(reason);
-    else m.link.drop(reason);
-  }
-
   /** The worker says it could not compute the task (it threw), or its transport lost the task (a thread exited). */
   failure(id: string, taskId: number, reason: string): void {
     const m = this.members.get(id);
@@ -521,15 +254,13 @@ export class Dispatcher {
     if (r === null || r.settled || a.slot.answer !== null || !r.slots.includes(a.slot)) {
       // The step has moved on (a thread answers `stale` when the weights changed under it): a late answer.
       this.closeAttempt(a);
-      this.log(`step ${r?.step ?? '?'}: ignored a late answer from ${this.who(m)} (micro-shards ${shardLabel(a.slot)}, task ${taskId}: ${reason})`);
+      this.log(`step ${r?.step ?? '?'}: ignored a late answer from ${who(m)} (micro-shards ${shardLabel(a.slot)}, task ${taskId}: ${reason})`);
       this.schedule();
       return;
     }
     m.faults++;
     this.failAttempt(a, `failed: ${reason}`, true);
   }
-
-  // ---- steps
 
   /**
    * Computes the aligned-block sums of [job.start, job.end) and writes block
@@ -560,8 +291,6 @@ export class Dispatcher {
     if (r !== null && !r.settled) this.settle(r, dptError('DPT_ERR_WORKER', `step ${r.step}: the run is shutting down`));
   }
 
-  // ---- internals
-
   /** Hands open ranges to idle workers: the first cut of a step, reassignments, late joiners. */
   private schedule(): void {
     const r = this.round;
@@ -569,26 +298,15 @@ export class Dispatcher {
     const idle = [...this.members.values()].filter((m) => m.open.size === 0);
     if (r.slots.length === 0) {
       if (idle.length === 0) return;
-      this.cut(r, idle);
+      cutRound(r, idle, this.verifyFraction, this.opts.verifyKey ?? 0);
       r.slots.forEach((slot, i) => this.dispatch(r, slot, idle[i]));
     } else {
       const pending = r.slots.filter((s) => s.answer === null && !s.attempts.some(covers));
       for (const slot of pending) {
-        const c = slot.candidate;
-        if (c !== null) {
-          // A check: by another worker, a thread first (trusted: two liars who agree cannot pass it).
-          const pick = idle.find((m) => m !== c.member && m.info.kind === 'thread') ?? idle.find((m) => m !== c.member);
-          if (pick === undefined) {
-            if ([...this.members.values()].some((m) => m !== c.member)) continue; // another worker will be idle soon
-            if (!this.soloNoted) {
-              this.soloNoted = true;
-              this.log(`step ${r.step}: no other worker is connected to check ${this.who(c.member)}; the coordinator checks its ranges itself until another worker joins`);
-            }
-            this.refereeCheck(r, slot, c);
-            return; // accept() scheduled the rest
-          }
-          idle.splice(idle.indexOf(pick), 1);
-          this.dispatch(r, slot, pick);
+        if (slot.candidate !== null) {
+          // A second computation of an untrusted answer (cross-check.ts).
+          const placed = this.crossCheck.place(r, slot, slot.candidate, idle, this.members.values(), (m) => this.dispatch(r, slot, m));
+          if (placed === 'refereed') return; // accept() scheduled the rest
           continue;
         }
         // Prefer a worker that has not failed this range already.
@@ -600,32 +318,7 @@ export class Dispatcher {
         this.dispatch(r, slot, pick);
       }
     }
-    this.arm(r);
-  }
-
-  /** Cuts the round's micro-shards into one range per idle worker, sized by measured speed. */
-  private cut(r: Round, idle: Member[]): void {
-    const { start, end, k, rows } = r.job;
-    const known = idle.filter((m) => !Number.isNaN(m.speed));
-    const perThread = known.length === 0 ? 1 : known.reduce((s, m) => s + m.speed / m.info.threads, 0) / known.length;
-    // The threads of this process are alike: they share equally, at their mean speed (measurement noise would only unbalance them).
-    const threads = known.filter((m) => m.info.kind === 'thread');
-    const threadSpeed = threads.length === 0 ? perThread : threads.reduce((s, m) => s + m.speed, 0) / threads.length;
-    const weights = idle.map((m) => (m.info.kind === 'thread' ? threadSpeed : Number.isNaN(m.speed) ? perThread * m.info.threads : m.speed));
-    const ranges = alignedSplit(start, end, weights, CUT_TOLERANCE);
-    // splitRanges skips workers whose share rounds to nothing: keep the order, drop them.
-    const used = ranges.map((rg) => idle[rg.slot]);
-    idle.splice(0, idle.length, ...used);
-    r.slots = ranges.map((rg, i) => {
-      const s = rg.start;
-      const e = rg.end;
-      const blocks = alignedBlocks(k, s, e);
-      const samples = blocks.map((b) => shardBounds(rows, k, b.end - 1)[1] - shardBounds(rows, k, b.start)[0]);
-      return {
-        index: i, start: s, end: e, blocks, samples, attempts: [], answer: null, failures: 0, reasons: [], nonFiniteFrom: null,
-        checked: isChecked(this.verifyFraction, this.opts.verifyKey ?? 0, r.job.step, s, e), candidate: null, unchecked: null,
-      };
-    });
+    this.inspector.arm(r);
   }
 
   private dispatch(r: Round, slot: Slot, m: Member): void {
@@ -642,13 +335,7 @@ export class Dispatcher {
     slot.attempts.push(a);
     this.attempts.set(taskId, a);
     m.open.add(taskId);
-    const [rowStart, rowEnd] = rowsOf({ rows: r.job.rows, k: r.job.k, start: slot.start, end: slot.end });
-    const [jobRowStart] = rowsOf(r.job);
-    const order: RangeOrder = {
-      taskId, step: r.job.step, version: r.job.version, k: r.job.k, rows: r.job.rows, start: slot.start, end: slot.end,
-      indices: r.job.indices.subarray(rowStart - jobRowStart, rowEnd - jobRowStart),
-      ...(fault === undefined ? {} : { fault: orderOf(fault) }),
-    };
+    const order = rangeOrder(r.job, slot, taskId, fault === undefined ? undefined : orderOf(fault));
     m.link.send(order);
   }
 
@@ -664,25 +351,25 @@ export class Dispatcher {
     const r = this.round;
     const slot = a.slot;
     if (r === null || r.settled || slot.answer !== null || !r.slots.includes(slot)) { this.schedule(); return; }
-    slot.reasons.push(`${this.who(a.member)} ${reason}`);
+    slot.reasons.push(`${who(a.member)} ${reason}`);
     if (counts) slot.failures++;
     if (slot.failures >= this.maxAttempts) {
       this.settle(r, this.exhausted(r, slot, `failed ${slot.failures} times`));
       return;
     }
     const stillRunning = slot.attempts.some((x) => x.open);
-    this.log(`step ${r.step}: ${this.who(a.member)} (micro-shards ${shardLabel(slot)}) ${reason}; ` +
+    this.log(`step ${r.step}: ${who(a.member)} (micro-shards ${shardLabel(slot)}) ${reason}; ` +
       (stillRunning ? 'an earlier attempt is still running' : `reassigning (attempt ${slot.attempts.length + 1}${counts ? ` of ${this.maxAttempts}` : ''})`));
     this.schedule();
   }
 
   /** A worker that answered wrongly or out of turn: it is dropped (the transport disconnects it). */
   private offense(m: Member, reason: string, a?: Attempt): void {
-    this.log(`${this.where()}dropping ${this.who(m)}: ${reason}`);
+    this.log(`${this.where()}dropping ${who(m)}: ${reason}`);
     m.faults++;
     if (a !== undefined) {
       // Count it against the range only for threads: they are ours, so a wrong answer is a bug, not an attacker.
-      this.failAttemptQuiet(a, `${this.who(m)} ${reason}`, m.info.kind === 'thread');
+      this.failAttemptQuiet(a, `${who(m)} ${reason}`, m.info.kind === 'thread');
     }
     m.link.drop(reason);
   }
@@ -698,37 +385,10 @@ export class Dispatcher {
     this.schedule();
   }
 
-  /** Why an answer cannot be used, 'non-finite', or null. */
-  private checkAnswer(r: Round, slot: Slot, m: Member, ans: RangeAnswer): string | null {
-    if (ans.version !== r.job.version) return `computed with weights version ${ans.version}, the step's is ${r.job.version}`;
-    const want = slot.blocks;
-    if (ans.blocks.length !== want.length || ans.blocks.some((b, i) => b.level !== want[i].level || b.index !== want[i].index)) {
-      return `blocks ${ans.blocks.map((b) => nodeKey(b.level, b.index)).join(' ')}, expected ${want.map((b) => nodeKey(b.level, b.index)).join(' ')}`;
-    }
-    const g = this.opts.gradLen;
-    if (ans.sums.length !== want.length * g) return `${ans.sums.length} floats, ${want.length} blocks of ${g} need ${want.length * g}`;
-    for (let b = 0; b < want.length; b++) {
-      const count = ans.sums[b * g + g - 1];
-      if (count !== slot.samples[b]) return `block ${b} counts ${count} samples, its micro-shards hold ${slot.samples[b]}`;
-    }
-    if (m.info.kind !== 'thread' && !allFinite(ans.sums)) {
-      // Two different workers agreeing on NaN: the model diverged; let the trainer say so.
-      if (slot.nonFiniteFrom !== null && slot.nonFiniteFrom !== m) return null;
-      return 'non-finite';
-    }
-    return null;
-  }
-
   private finish(r: Round): void {
     const t0 = performance.now();
-    const g = this.opts.gradLen;
-    const sums = new Map<string, Float32Array>();
-    for (const slot of r.slots) {
-      const ans = slot.answer!;
-      slot.blocks.forEach((node, b) => sums.set(nodeKey(node.level, node.index), ans.sums.subarray(b * g, (b + 1) * g)));
-    }
     try {
-      alignedBlocks(r.job.k, r.job.start, r.job.end).forEach((node, b) => combineNode(r.job.k, node.level, node.index, sums, r.out(b), this.scratch));
+      combineRound(r, this.opts.gradLen, this.scratch);
     } catch (err) {
       this.settle(r, err as Error);
       return;
@@ -752,132 +412,8 @@ export class Dispatcher {
     else r.reject(err);
   }
 
-  /**
-   * The stall inspector: a timer for the oldest open attempt's deadline.
-   * Without a step timeout it only warns, every stallWarnMs, naming the
-   * missing workers (Horovod's stall inspector does the same).
-   */
-  private arm(r: Round): void {
-    r.timer?.cancel();
-    r.timer = null;
-    if (r.settled) return;
-    const open = r.slots.flatMap((s) => (s.answer === null ? s.attempts.filter((a) => a.open && !a.timedOut) : []));
-    const timeout = this.opts.stepTimeoutMs;
-    const due: number[] = this.stragglers(r).map((x) => x.at);
-    if (timeout > 0) {
-      // Also the moment a worker's oldest unanswered task (of any step) is twice the timeout old: see reap().
-      const silent = [...this.attempts.values()].filter((a) => a.member.info.kind !== 'thread').map((a) => a.startedAt + 2 * timeout);
-      due.push(...open.map((a) => a.startedAt + timeout), ...silent);
-    } else if (r.slots.length > 0 && open.length > 0) {
-      due.push(r.lastWarnAt + this.stallWarnMs);
-    }
-    if (due.length === 0) return;
-    r.timer = this.clock.setTimer(() => this.inspect(r), Math.min(...due) - this.clock.now());
-  }
-
-  private inspect(r: Round): void {
-    r.timer = null;
-    if (r.settled) return;
-    const now = this.clock.now();
-    const timeout = this.opts.stepTimeoutMs;
-    const missing = r.slots.filter((s) => s.answer === null);
-    if (timeout <= 0) {
-      if (now >= r.lastWarnAt + this.stallWarnMs) {
-        r.lastWarnAt = now;
-        this.log(`step ${r.step}: stalled: ${missing.length} of ${r.slots.length} ranges missing after ${Math.round(now - r.startedAt)} ms: ` +
-          `${this.describe(missing)}; still waiting (no step timeout, so not reassigning)`);
-      }
-      this.speculate(r, now);
-      this.arm(r);
-      return;
-    }
-    this.reap(now, timeout);
-    if (r.settled) return;
-    const overdue = missing.flatMap((s) => s.attempts.filter((a) => a.open && !a.timedOut && now - a.startedAt >= timeout));
-    if (overdue.length > 0) {
-      const slots = [...new Set(overdue.map((a) => a.slot))];
-      this.log(`step ${r.step}: stalled: ${slots.length} of ${r.slots.length} ranges missing after ${timeout} ms: ${this.describe(slots)}; ` +
-        'reassigning their micro-shards (a late answer will be ignored)');
-      for (const a of overdue) {
-        a.timedOut = true;
-        a.member.faults++;
-        a.slot.reasons.push(`${this.who(a.member)}: no answer within ${timeout} ms`);
-        a.slot.failures++;
-        if (a.slot.failures >= this.maxAttempts) {
-          this.settle(r, this.exhausted(r, a.slot, `failed ${a.slot.failures} times`));
-          return;
-        }
-      }
-    }
-    this.speculate(r, now);
-    this.schedule();
-  }
-
-  /**
-   * Attempts of processes and tabs that could be duplicated, with the moment
-   * they become stragglers: speculateFactor times the time the worker's
-   * measured speed predicts for the range, plus speculateSlackMs. Only while
-   * some other worker is idle to take the duplicate, and only with a step
-   * timeout (without one, nothing is ever moved: every range waits for its
-   * worker).
-   */
-  private stragglers(r: Round): { attempt: Attempt; at: number; expectedMs: number }[] {
-    if (this.speculateFactor <= 0 || this.opts.stepTimeoutMs <= 0) return [];
-    const idle = [...this.members.values()].filter((m) => m.open.size === 0);
-    if (idle.length === 0) return [];
-    const out: { attempt: Attempt; at: number; expectedMs: number }[] = [];
-    for (const slot of r.slots) {
-      if (slot.answer !== null) continue;
-      for (const a of slot.attempts) {
-        const m = a.member;
-        if (!covers(a) || a.faulted || m.info.kind === 'thread' || !(m.speed > 0)) continue;
-        if (!idle.some((x) => x !== m && x !== slot.candidate?.member)) continue;
-        const expectedMs = (slot.samples.reduce((t, x) => t + x, 0) / m.speed) * 1000;
-        out.push({ attempt: a, at: a.startedAt + this.speculateFactor * expectedMs + this.speculateSlackMs, expectedMs });
-      }
-    }
-    return out;
-  }
-
-  /** Duplicates the ranges of stragglers to idle workers (speculative execution): the first valid answer wins. */
-  private speculate(r: Round, now: number): void {
-    for (const { attempt: a, expectedMs } of this.stragglers(r).filter((x) => x.at <= now).sort((x, y) => x.at - y.at)) {
-      const slot = a.slot;
-      const idle = [...this.members.values()].filter((m) => m.open.size === 0 && m !== a.member && m !== slot.candidate?.member);
-      const tried = new Set(slot.attempts.map((x) => x.member));
-      const pick = idle.find((m) => !tried.has(m)) ?? idle[0];
-      if (pick === undefined) return;
-      a.duplicated = true;
-      this.timing.speculated++;
-      this.log(`step ${r.step}: ${this.who(a.member)} is a straggler: micro-shards ${shardLabel(slot)} open for ${Math.round(now - a.startedAt)} ms, ` +
-        `expected ${Math.round(expectedMs)} ms at its ${Math.round(a.member.speed)} samples/s; duplicating them to ${this.who(pick)} (the first answer wins)`);
-      this.dispatch(r, slot, pick);
-      if (r.settled) return;
-    }
-  }
-
-  /**
-   * Drops a process or tab that has left a task unanswered for twice the
-   * step timeout: its range went elsewhere long ago, and a worker that is
-   * connected but never answers would otherwise sit busy forever.
-   */
-  private reap(now: number, timeout: number): void {
-    for (const a of [...this.attempts.values()]) {
-      if (!a.open || a.member.gone || a.member.info.kind === 'thread' || now - a.startedAt < 2 * timeout) continue;
-      this.offense(a.member, `never answered task ${a.taskId} (micro-shards ${shardLabel(a.slot)}) in ${Math.round(now - a.startedAt)} ms, twice the step timeout`, a);
-    }
-  }
-
-  private describe(slots: readonly Slot[]): string {
-    return slots.map((s) => {
-      const a = s.attempts.filter((x) => x.open).at(-1) ?? s.attempts.at(-1);
-      return `${a === undefined ? 'nobody' : this.who(a.member)} (micro-shards ${shardLabel(s)}, attempt ${(a?.number ?? 0) + 1})`;
-    }).join(', ');
-  }
-
   private exhausted(r: Round, slot: Slot, what: string): Error {
-    const hint = this.opts.stepTimeoutMs > 0 ? ` (if the steps are just slow, raise --step-timeout-ms, now ${this.opts.stepTimeoutMs})` : '';
-    return dptError('DPT_ERR_WORKER', `step ${r.step}: micro-shards ${shardLabel(slot)} ${what} (${slot.reasons.join('; ')}); giving up${hint}`);
+    return exhaustedError(r, slot, what, this.opts.stepTimeoutMs);
   }
 
   /** Whether a task id was handed out before and is closed now (an answer for it is late, not forged). */
@@ -885,41 +421,8 @@ export class Dispatcher {
     return taskId > 0 && taskId < this.nextTaskId;
   }
 
-  private who(m: Member): string {
-    return `worker ${m.info.id}` + (m.info.kind === 'thread' ? '' : ` (${m.info.kind} on ${m.info.host})`);
-  }
-
   private where(): string {
     const r = this.round;
     return r !== null && !r.settled ? `step ${r.step}: ` : '';
   }
-
-  private summaryOf(m: Member): WorkerSummary {
-    return {
-      id: m.info.id, kind: m.info.kind, host: m.info.host, threads: m.info.threads,
-      ...(m.info.name === undefined ? {} : { name: m.info.name }),
-      microShards: m.microShards,
-      samplesPerSec: m.busyMs > 0 ? (m.samples / m.busyMs) * 1000 : 0,
-      faults: m.faults,
-      verified: m.verified,
-      state: m.quarantined ? 'quarantined' : m.gone ? 'gone' : m.open.size > 0 ? 'busy' : 'idle',
-    };
-  }
-}
-
-/** An attempt someone is still expected to answer in time (not timed out, not a straggler already duplicated). */
-function covers(a: Attempt): boolean {
-  return a.open && !a.timedOut && !a.duplicated;
-}
-
-function orderOf(f: Fault): FaultOrder {
-  return { kind: f.kind, ...(f.ms === undefined ? {} : { ms: f.ms }), ...(f.index === undefined ? {} : { index: f.index }) };
-}
-
-function allFinite(a: Float32Array): boolean {
-  for (let i = 0; i < a.length; i++) {
-    // x - x is 0 for finite x and NaN for NaN and ±Infinity.
-    if (a[i] - a[i] !== 0) return false;
-  }
-  return true;
 }

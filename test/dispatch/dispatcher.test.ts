@@ -11,7 +11,7 @@ import { gradLength } from '../../src/train/step.js';
 import { parseChaos } from '../../src/dispatch/chaos.js';
 import { Dispatcher, type DispatcherOptions, type RangeJob, type RangeOrder, type WorkerLink } from '../../src/dispatch/dispatcher.js';
 import { isChecked, undetectedProbability } from '../../src/dispatch/verification.js';
-import { createDispatchEngine } from '../../coordinator/engines/engine.js';
+import { createDispatchEngine } from '../../coordinator/engines/dispatch-engine.js';
 import type { WeightsBoard } from '../../src/dispatch/weights-board.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { BATCH, batchIndices, bits, dataset, F, K, LOSS, model, N, nudge, reference, SEED, SPEC } from '../helpers/synthetic.js';

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { createAutoEngine } from '../../coordinator/engines/auto.js';
 import type { BatchJob, GradientEngine } from '../../coordinator/engines/engine.js';
-import type { Stepper } from '../../coordinator/run/trainer.js';
+import type { Stepper } from '../../coordinator/run/stepper.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
 interface Fake extends GradientEngine { steps: number[]; closed: boolean }

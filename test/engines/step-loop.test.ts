@@ -7,10 +7,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig, type TrainConfig } from '../../coordinator/run/config.js';
 import { Dispatcher } from '../../src/dispatch/dispatcher.js';
-import { createDispatchEngine, createLocalEngine, runStep, type BatchJob, type GradientEngine } from '../../coordinator/engines/engine.js';
+import { runStep, type BatchJob, type GradientEngine } from '../../coordinator/engines/engine.js';
+import { createDispatchEngine } from '../../coordinator/engines/dispatch-engine.js';
+import { createLocalEngine } from '../../coordinator/engines/local.js';
 import { createStepLoopEngine } from '../../coordinator/engines/step-loop.js';
 import { sharedParams, startThreadTransport, type ThreadTransport } from '../../node/threads/transport.js';
-import { buildTrainModel, createStepper, type Stepper } from '../../coordinator/run/trainer.js';
+import { buildTrainModel, createStepper, type Stepper } from '../../coordinator/run/stepper.js';
 import { getLoss } from '../../src/losses/index.js';
 import { gradLength } from '../../src/train/step.js';
 import { H, S, slotOf } from '../../src/steploop/board.js';

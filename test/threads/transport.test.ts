@@ -9,7 +9,8 @@ import type { Model } from '../../src/model/model.js';
 import { gradLength } from '../../src/train/step.js';
 import { parseChaos } from '../../src/dispatch/chaos.js';
 import { Dispatcher, type DispatcherOptions } from '../../src/dispatch/dispatcher.js';
-import { createDispatchEngine, type GradientEngine } from '../../coordinator/engines/engine.js';
+import type { GradientEngine } from '../../coordinator/engines/engine.js';
+import { createDispatchEngine } from '../../coordinator/engines/dispatch-engine.js';
 import { sharedParams, startThreadTransport, wholeShared } from '../../node/threads/transport.js';
 import { BATCH, batchIndices, bits, dataset, K, LOSS, model, nudge, reference, SEED, SPEC } from '../helpers/synthetic.js';
 

@@ -8,9 +8,11 @@ import { entryName, type Model } from '../../../src/model/model.js';
 import { getLoss } from '../../../src/losses/index.js';
 import { gradLength } from '../../../src/train/step.js';
 import type { TrainConfig } from '../../run/config.js';
-import { createLocalEngine, runStep } from '../../engines/engine.js';
+import { runStep } from '../../engines/engine.js';
+import { createLocalEngine } from '../../engines/local.js';
 import { chooseEngine } from '../../engines/choose.js';
-import { buildTrainModel, checkDataFitsModel, createStepper, weightsSha256, type TrainData } from '../../run/trainer.js';
+import { checkDataFitsModel, weightsSha256, type TrainData } from '../../run/trainer.js';
+import { buildTrainModel, createStepper } from '../../run/stepper.js';
 
 export interface Difference {
   /** 1-based step after which the weights first differ. */

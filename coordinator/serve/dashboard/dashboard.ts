@@ -8,7 +8,7 @@
 // attributes, unrounded.
 import 'uplot/dist/uPlot.min.css';
 import './dashboard.css';
-import type { WorkerSummary } from '../../../src/dispatch/dispatcher.js';
+import type { WorkerSummary } from '../../../src/dispatch/contract.js';
 import type { EvalPoint, LiveEvent, LiveMessage, LossPoint, RunInfo, RunProgress } from '../live/status-types.js';
 import { createCharts } from './charts.js';
 

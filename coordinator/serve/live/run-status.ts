@@ -7,7 +7,7 @@
 // Memory stays bounded whatever the run's length: at most MAX_LOSS_POINTS
 // loss points (when full, neighbours are merged into their mean and the
 // stride doubles; pages then get a new snapshot), MAX_EVENTS log lines.
-import type { DispatchStats, WorkerSummary } from '../../../src/dispatch/dispatcher.js';
+import type { DispatchStats, WorkerSummary } from '../../../src/dispatch/contract.js';
 import type { ProgressSink } from '../../run/trainer.js';
 import type { EvalPoint, LiveEvent, LiveSnapshot, LiveUpdate, LossPoint, RunInfo, RunPhase, RunProgress } from './status-types.js';
 

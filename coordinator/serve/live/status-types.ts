@@ -3,7 +3,7 @@
 // thinned), then an `update` with what changed every half second. Types
 // only: the coordinator (run-status.ts, live-feed.ts) and the dashboard page
 // (coordinator/dashboard/) import them, nothing else.
-import type { DispatchStats, WorkerSummary } from '../../../src/dispatch/dispatcher.js';
+import type { DispatchStats, WorkerSummary } from '../../../src/dispatch/contract.js';
 
 /** The run as configured: shown once, never changes. */
 export interface RunInfo {

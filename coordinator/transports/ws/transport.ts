@@ -37,7 +37,8 @@ import {
   PROTOCOL_VERSION, type CoordinatorMessage, type Hello, type KernelName, type RefusalCode, type Session, type WorkerMessage,
 } from '../../../src/protocol/messages.js';
 import { treeHeight } from '../../../src/reduce/tree.js';
-import type { Dispatcher, RangeOrder, WorkerInfo, WorkerLink } from '../../../src/dispatch/dispatcher.js';
+import type { Dispatcher } from '../../../src/dispatch/dispatcher.js';
+import type { RangeOrder, WorkerInfo, WorkerLink } from '../../../src/dispatch/contract.js';
 import type { WeightsBoard } from '../../../src/dispatch/weights-board.js';
 import { pathOf, sendText, type Handler } from '../../../node/http/server.js';
 import type { AddressLimit } from '../../../node/net/address-limit.js';
