@@ -26,6 +26,8 @@
 // malformed reply is a failed order.
 import { MessagePort } from 'node:worker_threads';
 import { z } from 'zod';
+import { formatZodError } from '../../src/check/zod-format.js';
+import { dptError } from '../../src/errors.js';
 import { LOSS_NAMES } from '../../src/losses/index.js';
 import { isWasmModule, type WasmModule } from '../../src/tensor/wasm-kernels.js';
 import { FaultOrder, refineRange } from '../../src/protocol/messages.js';
@@ -210,3 +212,27 @@ export type ReadyReply = z.infer<typeof ReadyReply>;
 export type ResultReply = z.infer<typeof ResultReply>;
 export type ServeTask = z.infer<typeof ServeTask>;
 export type ServedReply = z.infer<typeof ServedReply>;
+
+/** A decoded thread message, or what is wrong with it (one line per bad field). */
+export type Decoded<T> = { ok: true; value: T } | { ok: false; problems: string };
+
+/**
+ * The one decode of the thread transport: every message that crosses to or
+ * from a thread is parsed here against its schema.
+ */
+export function decodeThreadMessage<S extends z.ZodType>(schema: S, raw: unknown): Decoded<z.infer<S>> {
+  const parsed = schema.safeParse(raw);
+  return parsed.success ? { ok: true, value: parsed.data } : { ok: false, problems: formatZodError(parsed.error) };
+}
+
+/** decodeThreadMessage on the thread's side, where an invalid message ends the task: DPT_ERR_MESSAGE naming it and its fields. */
+export function expectThreadMessage<S extends z.ZodType>(schema: S, raw: unknown, what: string): z.infer<S> {
+  const decoded = decodeThreadMessage(schema, raw);
+  if (!decoded.ok) throw dptError('DPT_ERR_MESSAGE', `worker thread: invalid ${what}\n${decoded.problems}`);
+  return decoded.value;
+}
+
+/** A reply the coordinator cannot use, as its logs and failures say it: `malformed <what>: field: cause; ...`. */
+export function malformed(what: string, problems: string): string {
+  return `malformed ${what}: ${problems.replace(/\n/g, '; ')}`;
+}

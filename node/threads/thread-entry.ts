@@ -27,13 +27,12 @@
 import { receiveMessageOnPort, threadId, type MessagePort } from 'node:worker_threads';
 import { workerData } from 'piscina';
 import { dptError } from '../../src/errors.js';
-import { formatZodError } from '../../src/check/zod-format.js';
 import { getLoss } from '../../src/losses/index.js';
 import { buildModel } from '../../src/model/model.js';
 import { createRangeWorker } from '../../src/train/range.js';
 import { setupKernels } from '../kernels/setup.js';
 import {
-  CONTROL_BUSY, CONTROL_VERSION, RegionMessage, ServeTask, StepTask, ThreadSetup, WarmupTask, type ReadyReply, type ServedReply,
+  CONTROL_BUSY, CONTROL_VERSION, expectThreadMessage, RegionMessage, ServeTask, StepTask, ThreadSetup, WarmupTask, type ReadyReply, type ServedReply,
 } from './protocol.js';
 import { markSeen, openMailbox, ORDER_STEPS, postReply, readOrder, W, type Mailbox, type MailboxReply } from './mailbox.js';
 import { H, MAX_LANES, openStepBoard, type StepBoard } from '../../src/steploop/board.js';
@@ -52,9 +51,7 @@ const sessions = new Map<string, Session>();
 function openSession(id: string): Session {
   const cached = sessions.get(id);
   if (cached !== undefined) return cached;
-  const parsed = ThreadSetup.safeParse(workerData);
-  if (!parsed.success) throw dptError('DPT_ERR_MESSAGE', `worker thread: invalid setup (workerData)\n${formatZodError(parsed.error)}`);
-  const setup = parsed.data;
+  const setup = expectThreadMessage(ThreadSetup, workerData, 'setup (workerData)');
   if (setup.session !== id) throw dptError('DPT_ERR_MESSAGE', `worker thread: task for session ${id.slice(0, 12)}, but this pool serves ${setup.session.slice(0, 12)}`);
   const { n, xSize, ySize } = setup.train;
   // Rows gathered out of a SharedArrayBuffer go through V8's relaxed-atomic copy, word by word: 3% of
@@ -93,9 +90,7 @@ function faultMidRange(fault: FaultOrder | undefined, taskId: number): void {
 
 /** Builds the session, then waits until all `threads` threads have arrived. */
 function warmup(raw: unknown): ReadyReply {
-  const parsed = WarmupTask.safeParse(raw);
-  if (!parsed.success) throw dptError('DPT_ERR_MESSAGE', `worker thread: invalid warm-up task\n${formatZodError(parsed.error)}`);
-  const t = parsed.data;
+  const t = expectThreadMessage(WarmupTask, raw, 'warm-up task');
   openSession(t.session);
   const barrier = new Int32Array(t.barrier);
   Atomics.add(barrier, 0, 1);
@@ -117,9 +112,8 @@ export type Regions = Map<number, Float32Array>;
 /** Takes the regions waiting on the port into `regions`. */
 function receiveRegions(port: MessagePort, regions: Regions): void {
   for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
-    const parsed = RegionMessage.safeParse(m.message);
-    if (!parsed.success) throw dptError('DPT_ERR_MESSAGE', `worker thread: invalid region message\n${formatZodError(parsed.error)}`);
-    regions.set(parsed.data.id, new Float32Array(parsed.data.buffer));
+    const region = expectThreadMessage(RegionMessage, m.message, 'region message');
+    regions.set(region.id, new Float32Array(region.buffer));
   }
 }
 
@@ -129,9 +123,7 @@ function receiveRegions(port: MessagePort, regions: Regions): void {
  * fault; exits the thread on `crash` and `disconnect`.
  */
 export function runOrder(session: string, raw: unknown, regionOf: (id: number) => Float32Array | undefined): MailboxReply {
-  const parsed = StepTask.safeParse(raw);
-  if (!parsed.success) throw dptError('DPT_ERR_MESSAGE', `worker thread: invalid task\n${formatZodError(parsed.error)}`);
-  const t = parsed.data;
+  const t = expectThreadMessage(StepTask, raw, 'task');
   const s = openSession(session);
   const t0 = performance.now();
   if (t.fault?.kind === 'stall') stall(t.fault.ms ?? 0);
@@ -194,9 +186,7 @@ function steps(s: Session, mb: Mailbox, board: StepBoard, regionOf: (id: number)
 
 /** The serve loop (see the top of this file). Returns when the mailbox's STOP word is set. */
 function serve(raw: unknown): ServedReply {
-  const parsed = ServeTask.safeParse(raw);
-  if (!parsed.success) throw dptError('DPT_ERR_MESSAGE', `worker thread: invalid serve task\n${formatZodError(parsed.error)}`);
-  const t = parsed.data;
+  const t = expectThreadMessage(ServeTask, raw, 'serve task');
   const s = openSession(t.session);
   const mb = openMailbox(t.mailbox);
   const board = openStepBoard(t.board, s.maxBatch);
