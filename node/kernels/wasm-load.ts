@@ -11,7 +11,7 @@ import {
 // This file runs compiled from dist/node/kernels/ and, under vitest, from node/kernels/.
 const CANDIDATES = [
   new URL('../../wasm/kernels.wasm', import.meta.url), // dist/node/kernels -> dist/wasm
-  new URL('../../../dist/wasm/kernels.wasm', import.meta.url), // node/kernels -> dist/wasm
+  new URL('../../dist/wasm/kernels.wasm', import.meta.url), // node/kernels -> dist/wasm
 ];
 
 /** Path of the built kernels.wasm; throws if it has not been built. */
