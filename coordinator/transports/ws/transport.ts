@@ -91,6 +91,9 @@ export interface WsTransport {
   close(code: 'finished' | 'shutdown', reason: string): Promise<void>;
 }
 
+/** The `alive` frame, the same bytes every time. */
+const ALIVE = encode({ type: 'alive' });
+
 export function attachWsTransport(opts: WsTransportOptions): WsTransport {
   const { dispatcher, board, log } = opts;
   const handshakeTimeoutMs = opts.handshakeTimeoutMs ?? opts.peerTimeoutMs;
@@ -164,6 +167,7 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
         continue;
       }
       conn.ws.ping();
+      if (conn.state === 'fetching' || conn.state === 'active') conn.sendFrame(ALIVE);
     }
   }, heartbeatMs);
   heartbeat.unref();
