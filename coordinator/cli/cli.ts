@@ -217,7 +217,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--quiet', 'no header line'))
     .action(verify);
   program.command('conformance')
-    .description('check the core against reference fixture files (../shared/fixtures format)')
+    .description('check the core against reference fixture files (the format of test/fixtures/reference/README.md)')
     .argument('<dir>', 'folder of fixture JSON files')
     .option('--kernels <kind>', `wasm (default) or ts; env ${KERNELS_ENV}`, (v: string) => kernelKind(v))
     .option('--json', 'print one JSON object')

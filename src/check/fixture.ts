@@ -1,4 +1,4 @@
-// The reference-fixture format of ../shared/fixtures/README.md, as zod
+// The reference-fixture format of test/fixtures/reference/README.md, as zod
 // schemas, plus the comparison the conformance runner and the tests use.
 // Pure: reading the files is the caller's business.
 import { z } from 'zod';

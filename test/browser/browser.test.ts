@@ -2,7 +2,7 @@
 // installed by .ci/run; nothing is installed here) driven by playwright-core
 // loads a page bundled from test/browser/page.ts over a real HTTP server on
 // 127.0.0.1. The page loads the SAME dist/wasm/kernels.wasm bytes as Node,
-// runs every conformance fixture of ../shared/fixtures and the training
+// runs every conformance fixture of test/fixtures/reference and the training
 // fingerprints of fingerprint.ts (MLP, LSTM, GRU on 512 MNIST digits served
 // as a dataset blob). Asserted: WebAssembly SIMD kernels active in the page,
 // every fixture passes there, and every weightsSha256 equals Node's for the
