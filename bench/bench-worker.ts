@@ -176,7 +176,7 @@ async function tfjsStep(task: WorkerTask, train: Dataset): Promise<{ step: Step;
       const y = tf.tensor2d(yBuf.subarray(0, rows * 10), [rows, 10]);
       try {
         if (fit) return { loss: Number(await model.trainOnBatch(x, y)), rows };
-        const loss = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x) as Tensor) as Scalar, true)!;
+        const loss = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x) as Tensor) as Scalar, true)!; // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- tfjs's minimize() is not generic
         const v = (await loss.data())[0];
         loss.dispose();
         return { loss: v, rows };

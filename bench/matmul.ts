@@ -48,7 +48,7 @@ const shapeName = (m: number, k: number, n: number): string => `${m}x${k}x${n}`;
 function median(xs: number[]): number {
   const s = [...xs].sort((x, y) => x - y);
   const h = s.length >> 1;
-  return s.length % 2 === 1 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
+  return s.length % 2 === 1 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
 
 interface Case {

@@ -172,7 +172,7 @@ export function buildProgram(): Command {
   program.name('dptrain').description('Data-parallel neural-network training in TypeScript');
   // Every command computes with the kernels chosen here, before any model is built.
   program.hook('preAction', (_program, action) => {
-    const kind = (action.opts() as { kernels?: string }).kernels;
+    const kind = action.opts<{ kernels?: string }>().kernels;
     setupKernels(kind === undefined ? defaultKernelKind() : parseKernelKind(kind));
   });
   addRunOptions(program.command('train'), 0)

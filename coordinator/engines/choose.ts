@@ -173,8 +173,8 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
     }
     let reassigned = 0;
     const dispatching = createDispatchEngine(dispatcher, board, closeAll, {
-      ...(node === null ? {} : { wireBytes: () => node!.transport.wireBytes() }),
-      ...(threads === null ? {} : { handoff: () => threads!.handoff() }),
+      ...(node === null ? {} : { wireBytes: () => node.transport.wireBytes() }),
+      ...(threads === null ? {} : { handoff: () => threads.handoff() }),
       stepDone(report) {
         if (node === null) return;
         node.metrics.stepDone(report);

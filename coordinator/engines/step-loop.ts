@@ -121,7 +121,7 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
     startLoop(board, seq, regions.map((r) => r.id), velocity?.id ?? -1, momentum, weightDecay, nesterov);
     const l: Loop = { ahead: null, last: job.step - 1, waiter: null, ended: false, inside: lanes.count, written: false };
     lanes.enter(seq, velocity === null ? regions : [...regions, velocity], (lane, why) => left(l, lane, why));
-    watch(l);
+    void watch(l);
     return l;
   }
 

@@ -124,7 +124,7 @@ export async function startCoordinatorNode(opts: {
     wsUrl, metrics, transport, setPhase,
     async close(outcome, reason) {
       setPhase(outcome === 'failed' ? 'failed' : outcome === 'finished' ? 'done' : 'finishing');
-      const t = transport!;
+      const t = transport;
       await t.close(outcome === 'interrupted' ? 'shutdown' : 'finished', reason);
       live?.close(); // after the workers left: the pages see the final state
       log(`dataset: ${t.datasetBytesServed()} bytes served in this run` +

@@ -112,7 +112,7 @@ export async function startThreadTransport(opts: ThreadTransportOptions): Promis
       xSize: train.x.length / train.n, ySize: train.y.length / train.n,
       ownCopy: threads * (train.x.byteLength + train.y.byteLength) <= (opts.ownCopyBytes ?? OWN_COPY_BYTES),
     },
-    params: shared.buffer as SharedArrayBuffer, control: control.buffer as SharedArrayBuffer,
+    params: shared.buffer as SharedArrayBuffer, control: control.buffer,
     kernels: activeKernelKind() === 'wasm' ? { kind: 'wasm', module: kernelsModule() } : { kind: 'ts' },
   };
   let lanes: ThreadLanes | null = null;

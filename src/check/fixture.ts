@@ -66,7 +66,7 @@ export function compareTensor(
   actual: ArrayLike<number>, expected: FixtureTensor | ArrayLike<number>,
   rtol: number = F32_TOL.rtol, atol: number = F32_TOL.atol,
 ): Comparison {
-  const e: ArrayLike<number> = 'data' in expected ? (expected as FixtureTensor).data : (expected as ArrayLike<number>);
+  const e: ArrayLike<number> = 'data' in expected ? (expected).data : (expected);
   if (actual.length !== e.length) {
     return { ok: false, worstRatio: Infinity, worstRelErr: Infinity, worstIndex: -1, lengthMismatch: { actual: actual.length, expected: e.length } };
   }

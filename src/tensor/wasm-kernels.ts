@@ -137,7 +137,7 @@ export function isWasmModule(x: unknown): x is WasmModule {
 /** Instantiate the kernels (async; works for modules of any size in browsers). */
 export async function instantiateWasmKernels(source: WasmSource, options: WasmKernelsOptions = {}): Promise<WasmKernels> {
   const memory = memoryFor(options);
-  const module = source instanceof WA.Module ? source : await WA.compile(source as ArrayBuffer | ArrayBufferView);
+  const module = source instanceof WA.Module ? source : await WA.compile(source);
   const instance = await WA.instantiate(module, { env: { memory } });
   return wrap(instance, memory);
 }
@@ -149,13 +149,13 @@ export async function instantiateWasmKernels(source: WasmSource, options: WasmKe
  */
 export function instantiateWasmKernelsSync(source: WasmSource, options: WasmKernelsOptions = {}): WasmKernels {
   const memory = memoryFor(options);
-  const module = source instanceof WA.Module ? source : new WA.Module(source as ArrayBuffer | ArrayBufferView);
+  const module = source instanceof WA.Module ? source : new WA.Module(source);
   const instance = new WA.Instance(module, { env: { memory } });
   return wrap(instance, memory);
 }
 
 function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
-  const ex = instance.exports as unknown as KernelExports;
+  const ex = instance.exports as KernelExports;
   const heap = new WasmHeap(memory.buffer, ex.heapBase());
   const workspace = heap.bump(ex.workspaceBytes(), 'the gemm workspace');
   ex.setWorkspace(workspace);

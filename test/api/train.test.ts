@@ -65,7 +65,7 @@ describe('train()', () => {
       config: CONFIG, baseDir: EXAMPLES, workers: 0, out: join(tempDir(), 'run'), listen: '127.0.0.1:0', minWorkers: 1,
       onProgress: (e) => {
         const m = e.type === 'note' ? /listening on (ws:\/\/127\.0\.0\.1:\d+\/ws)/.exec(e.message) : null;
-        if (m !== null) worker = startWorker(m[1]!, ['--name', 'api-test']);
+        if (m !== null) worker = startWorker(m[1], ['--name', 'api-test']);
       },
     }));
     expect(worker).toBeDefined();

@@ -44,7 +44,7 @@ function anchors(file: string): Set<string> {
   for (const line of readFileSync(file, 'utf8').replace(/^```[^\n]*\n[\s\S]*?^```$/gm, '').split('\n')) {
     const m = /^#{1,6}\s+(.+?)\s*#*\s*$/.exec(line);
     if (m === null) continue;
-    const base = slug(m[1]!);
+    const base = slug(m[1]);
     const n = seen.get(base) ?? 0;
     seen.set(base, n + 1);
     out.add(n === 0 ? base : `${base}-${n}`);
@@ -54,7 +54,7 @@ function anchors(file: string): Set<string> {
 
 /** The targets of a page's links and images: [text](target) and ![alt](target "title"). */
 function links(file: string): string[] {
-  return [...prose(readFileSync(file, 'utf8')).matchAll(/!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)].map((m) => m[1]!);
+  return [...prose(readFileSync(file, 'utf8')).matchAll(/!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)].map((m) => m[1]);
 }
 
 describe('the docs', () => {

@@ -201,7 +201,7 @@ describe.skipIf(REGISTRY_SKIP !== null)('the npm package', () => {
       expect(result.classes).toEqual(node.classes);
       expect(result.labels).toEqual(node.labels);
       expect(result.probabilities).toHaveLength(node.probabilities.length);
-      result.probabilities.forEach((p, i) => expect(Math.abs(p - node.probabilities[i]!), `probability ${i}`).toBeLessThan(1e-6));
+      result.probabilities.forEach((p, i) => expect(Math.abs(p - node.probabilities[i]), `probability ${i}`).toBeLessThan(1e-6));
     } finally {
       await context.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -66,7 +66,7 @@ export function formatPrediction(p: Prediction, json: boolean): string[] {
     const v = rowValues(table, i, p.numClasses);
     lines.push(json
       ? JSON.stringify({ class: p.labels[i], [key]: Object.fromEntries(names.map((n, c) => [n, v[c]])) })
-      : [csvField(p.labels[i]!), ...v].join(','));
+      : [csvField(p.labels[i]), ...v].join(','));
   }
   return lines;
 }
