@@ -8,7 +8,7 @@
 // Each number is the median over rounds of 2*M*N*K / (wall time per call);
 // rounds alternate between the cases (see measureAll).
 // tfjs runs in a child process: its wasm memory grows, and growing a memory
-// slows every typed-array loop of the process after it (DESIGN.md).
+// slows every typed-array loop of the process after it (docs/design.md).
 // --json prints, as the last line:
 //   {"results":[{"model":"matmul","shape":"256x784x128","form":"nn","impl":"dptrain","gflops":38.1}, ...]}
 

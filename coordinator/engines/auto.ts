@@ -32,7 +32,7 @@
 //      measured that early the threads of the BatchNorm config took 5-6 ms
 //      a step against 3.3-3.5 here and were dropped, though warm they take
 //      1.7.
-// Which engine computed a step changes no bit (DESIGN.md principle 3), so
+// Which engine computed a step changes no bit (docs/design.md principle 3), so
 // switching mid-run is free. The choice and the figures it was made on go
 // to the log (the progress lines) and the run's summary.
 import { systemClock, type Clock } from '../../src/dispatch/clock.js';

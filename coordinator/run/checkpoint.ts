@@ -1,4 +1,4 @@
-// Checkpoints: everything needed to resume bit-exactly (DESIGN.md principle
+// Checkpoints: everything needed to resume bit-exactly (docs/design.md principle
 // 7): the config (by hash and in full), the step, the flat weights with their
 // statistics, the optimizer's velocity and the metrics history. Written
 // atomically (output-paths.ts: a temporary file, fsync, then rename over the
@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { dptError } from '../../src/errors.js';
 import { formatZodError } from '../../src/check/zod-format.js';
 import { hashJson } from '../../src/protocol/content-hash.js';
-import { writeFileAtomic } from './output-paths.js';
+import { writeOutputFile } from './output-paths.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.msgpack';
 
@@ -54,7 +54,7 @@ export function floatsOf(b: Uint8Array): Float32Array {
 }
 
 export function writeCheckpoint(dir: string, cp: Checkpoint): void {
-  writeFileAtomic(join(dir, CHECKPOINT_FILE), pack(cp), 'the checkpoint');
+  writeOutputFile(join(dir, CHECKPOINT_FILE), pack(cp), 'the checkpoint');
 }
 
 export function readCheckpoint(dir: string): Checkpoint {

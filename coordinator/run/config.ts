@@ -1,5 +1,5 @@
 // The training config: one JSON file, checked by zod before anything runs.
-// Every field is documented in the README ("Config format"); command-line
+// Every field is documented in docs/config.md; command-line
 // options override the file's values.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -54,7 +54,7 @@ export const TrainConfig = z.strictObject({
   workers: wholeNonNeg.optional(),
   /** Reassign a worker's micro-shards when it has not answered within this many ms (0: never). `--step-timeout-ms` wins. */
   stepTimeoutMs: wholeNonNeg.default(30_000),
-  /** Deterministic fault injection (see src/dispatch/chaos.ts and the README); `--chaos` wins. */
+  /** Deterministic fault injection (see src/dispatch/chaos.ts and docs/one-machine.md); `--chaos` wins. */
   chaos: z.string().optional(),
 }).superRefine((c, ctx) => {
   if (c.microShards !== undefined && c.microShards > c.batchSize) {

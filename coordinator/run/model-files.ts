@@ -11,11 +11,11 @@ import type { InferenceInfo } from '../../src/model/inference-info.js';
 import { loadModel, saveModel, type LoadedModel } from '../../src/model/save.js';
 import { exportSafetensorsTorch } from '../../src/model/torch-export.js';
 import { exportTfjs, TFJS_MODEL_FILE, TFJS_WEIGHTS_FILE } from '../../src/model/tfjs-export.js';
-import { ensureFolder, writeFileAtomic } from './output-paths.js';
+import { ensureFolder, writeOutputFile } from './output-paths.js';
 
 /** Writes the native model file (weights, statistics, spec, extras and what inference needs). */
 export function saveModelFile(file: string, model: Model, extras: Record<string, string> = {}, inference?: InferenceInfo): void {
-  writeFileAtomic(file, saveModel(model, extras, inference), 'the model file');
+  writeOutputFile(file, saveModel(model, extras, inference), 'the model file');
 }
 
 /** Reads a native model file; errors are DPT_ERR_MODEL_FILE and name the file. */
@@ -69,7 +69,7 @@ function startsLikeSafetensors(bytes: Uint8Array): boolean {
 
 /** Writes the PyTorch-style state_dict safetensors file. */
 export function writeTorchSafetensors(file: string, model: Model): void {
-  writeFileAtomic(file, exportSafetensorsTorch(model), 'the safetensors export');
+  writeOutputFile(file, exportSafetensorsTorch(model), 'the safetensors export');
 }
 
 /**
@@ -81,7 +81,7 @@ export function writeTfjsModel(dir: string, model: Model): { modelJsonFile: stri
   const { modelJson, weightsBin } = exportTfjs(model);
   const weightsFile = join(dir, TFJS_WEIGHTS_FILE);
   const modelJsonFile = join(dir, TFJS_MODEL_FILE);
-  writeFileAtomic(weightsFile, weightsBin, 'the TF.js weights');
-  writeFileAtomic(modelJsonFile, new TextEncoder().encode(`${JSON.stringify(modelJson, null, 1)}\n`), 'the TF.js model.json');
+  writeOutputFile(weightsFile, weightsBin, 'the TF.js weights');
+  writeOutputFile(modelJsonFile, new TextEncoder().encode(`${JSON.stringify(modelJson, null, 1)}\n`), 'the TF.js model.json');
   return { modelJsonFile, weightsFile };
 }

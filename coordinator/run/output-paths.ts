@@ -4,12 +4,12 @@
 // Files are written atomically: a temporary file beside the target, fsync,
 // then rename, so a crash leaves the old file or the new one, never half of
 // one; when anything fails the temporary file is removed.
-import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { appendFileSync, mkdirSync, statSync, type Stats } from 'node:fs';
+import { writeFileAtomicSync } from '../../node/files/atomic-write.js';
 import { dirname } from 'node:path';
 import { dptError, type DptrainError } from '../../src/errors.js';
 
-/** Our temporary files: `<target>.tmp-<pid>` (a process killed mid-write leaves one). */
-export const TEMP_FILE_RE = /\.tmp-\d+$/;
+export { TEMP_FILE_RE } from '../../node/files/atomic-write.js';
 
 /** The path's stats, or null if nothing is there. */
 export function statOrNull(path: string): Stats | null {
@@ -59,7 +59,7 @@ export function ensureFolder(dir: string, what = 'the output folder'): void {
 /**
  * Checks before any work that `file` can be a new or replaced file: not a
  * folder, and in a folder that exists. Writing can still fail later (disk
- * full, permissions); writeFileAtomic reports that the same way.
+ * full, permissions); writeOutputFile reports that the same way.
  */
 export function checkOutputFile(file: string, what: string): void {
   const st = statOrNull(file);
@@ -69,25 +69,11 @@ export function checkOutputFile(file: string, what: string): void {
   if (!parent.isDirectory()) throw dptError('DPT_ERR_OUTPUT', `${file}: cannot write ${what}: ${dirname(file)} is a file, not a folder`);
 }
 
-/** Writes `bytes` to `file` atomically; any failure is DPT_ERR_OUTPUT and leaves no temporary file. */
-export function writeFileAtomic(file: string, bytes: Uint8Array, what = 'the file'): void {
-  const tmp = `${file}.tmp-${process.pid}`;
+/** Writes `bytes` to `file` atomically (node/files/atomic-write.ts); any failure is DPT_ERR_OUTPUT and leaves no temporary file. */
+export function writeOutputFile(file: string, bytes: Uint8Array, what = 'the file'): void {
   try {
-    const fd = openSync(tmp, 'w');
-    try {
-      let off = 0;
-      while (off < bytes.byteLength) off += writeSync(fd, bytes, off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
+    writeFileAtomicSync(file, bytes);
   } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // never created, or already renamed
-    }
     throw outputError(file, what, err);
   }
 }

@@ -10,7 +10,7 @@ import { basename, join } from 'node:path';
 import { dptError } from '../../src/errors.js';
 import { CHECKPOINT_FILE, readCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
-import { ensureFolder, outputError, statOrNull, TEMP_FILE_RE, writeFileAtomic } from './output-paths.js';
+import { ensureFolder, outputError, statOrNull, TEMP_FILE_RE, writeOutputFile } from './output-paths.js';
 
 export const CONFIG_FILE = 'config.json';
 export const METRICS_FILE = 'metrics.jsonl';
@@ -103,7 +103,7 @@ export function startRunFolder(dir: string): void {
 /** Writes DIR/config.json: the resolved config, less chaos (injected faults belong to one invocation). */
 export function writeRunConfig(dir: string, config: TrainConfig): void {
   const { chaos: _chaos, ...saved } = config;
-  writeFileAtomic(join(dir, CONFIG_FILE), new TextEncoder().encode(JSON.stringify(saved, null, 2) + '\n'), 'the run config');
+  writeOutputFile(join(dir, CONFIG_FILE), new TextEncoder().encode(JSON.stringify(saved, null, 2) + '\n'), 'the run config');
 }
 
 export function hasRunConfig(dir: string): boolean {
@@ -131,5 +131,5 @@ export function keepCompletedEpochMetrics(dir: string, step: number, stepsPerEpo
     }
     return typeof entry.step === 'number' && entry.step <= step && (entry.step % stepsPerEpoch === 0 || entry.step === lastStep);
   });
-  writeFileAtomic(file, new TextEncoder().encode(kept.map((l) => l + '\n').join('')), 'the metrics file');
+  writeOutputFile(file, new TextEncoder().encode(kept.map((l) => l + '\n').join('')), 'the metrics file');
 }

@@ -1,5 +1,5 @@
 // The training loop. It owns the master weights and the optimizer state
-// (DESIGN.md principle 7) and asks an engine for each batch's reduced
+// (docs/design.md principle 7) and asks an engine for each batch's reduced
 // gradient; everything else (sampling, the step, evaluation, checkpoints,
 // metrics files) happens here, in this order:
 //   1. restore from a checkpoint if resuming (same config hash required);

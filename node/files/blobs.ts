@@ -1,17 +1,18 @@
 // Dataset blobs on disk, content-addressed: <cacheDir>/<sha256>.dptdata.
-// Written atomically (temporary file in the same directory, fsync, rename),
+// Written atomically (atomic-write.ts: a temporary file beside it, fsync, rename),
 // so a reader sees either no file or the whole file; read back with the hash
 // recomputed, so a corrupt or truncated file is refused, naming the file.
 //
 // Hashing here uses node:crypto (several times faster than the pure-TS
 // sha256 that browser workers use; test/data/sha256.test.ts shows they agree).
 
-import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { dptError } from '../../src/errors.js';
 import { type Dataset } from '../../src/data/dataset.js';
 import { decodeDataset, encodeDataset } from '../../src/data/binary.js';
+import { writeFileAtomic } from './atomic-write.js';
 
 export const BLOB_EXT = '.dptdata';
 const HASH_RE = /^[0-9a-f]{64}$/;
@@ -25,24 +26,6 @@ export function sha256Node(bytes: Uint8Array): string {
 export function blobPath(cacheDir: string, hash: string): string {
   if (!HASH_RE.test(hash)) throw dptError('DPT_ERR_DATASET', `"${hash}" is not a SHA-256 hex digest`);
   return join(cacheDir, hash + BLOB_EXT);
-}
-
-/** Write `bytes` to `path` atomically: temp file beside it, fsync, rename. */
-export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomUUID()}`;
-  const fh = await open(tmp, 'w');
-  try {
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
 }
 
 export interface StoredBlob {

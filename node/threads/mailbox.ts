@@ -1,6 +1,6 @@
 // A thread's mailbox: the shared memory through which the coordinator hands
 // a resident worker thread its orders and the thread answers, one order at
-// a time, with no message per step (DESIGN.md "Facts measured here": a
+// a time, with no message per step (docs/design.md "Facts measured here": a
 // Piscina task costs ~70 us, and on this VM 0.2-0.4 ms until a sleeping
 // thread runs again; a store and a load of a shared word cost nothing).
 //

@@ -2,7 +2,7 @@
 // both sides (transport.ts and thread-entry.ts):
 // one zod schema per message, the TypeScript types inferred at the bottom.
 //
-// What moves how (DESIGN.md "Facts measured here": nothing is ever
+// What moves how (docs/design.md "Facts measured here": nothing is ever
 // transferred, no ArrayBuffer is ever detached):
 //   - the training set, the master weights and a control word live on
 //     SharedArrayBuffers handed to every thread once, in Piscina's workerData

@@ -4,7 +4,7 @@
 // (lanes.ts), result regions (regions.ts), what they read in place
 // (shared-data.ts), the mailbox (mailbox.ts) and the messages (protocol.ts).
 //
-// Memory (DESIGN.md principle 2 and "Never detach an ArrayBuffer"):
+// Memory (docs/design.md principle 2 and "Never detach an ArrayBuffer"):
 //   - the training set is copied ONCE onto SharedArrayBuffers (wholeShared)
 //     and every thread reads it in place (or copies it into its own memory
 //     once, when all copies fit OWN_COPY_BYTES);
@@ -18,7 +18,7 @@
 //     failed order can never scribble over an accepted answer.
 // Nothing is transferred, so no isolate ever detaches a buffer.
 //
-// Per step, nothing is posted (DESIGN.md measured ~70 us per Piscina task,
+// Per step, nothing is posted (docs/design.md measured ~70 us per Piscina task,
 // and 0.2-0.4 ms here until a sleeping thread runs): every thread runs one
 // long serve task (thread-entry.ts) that takes its orders from a
 // mailbox in shared memory (mailbox.ts). Sending an order is

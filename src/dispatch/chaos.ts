@@ -16,7 +16,7 @@
 // gets the w-th contiguous range of micro-shards), `step` counts from 1 as
 // the progress lines do. A fault fires on the first attempt of that slot's
 // range at that step only, so a reassigned range runs clean: every fault but
-// `corrupt` leaves the final weights unchanged (DESIGN.md principle 8).
+// `corrupt` leaves the final weights unchanged (docs/design.md principle 8).
 // Pure: parsed and validated here, carried out by node/threads/thread-entry.ts and the worker session (worker/session/).
 
 import { FAULT_KINDS, type FaultKind } from '../protocol/faults.js';

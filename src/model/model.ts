@@ -1,5 +1,5 @@
 // Model spec -> a sequential model over ONE flat parameter buffer
-// (DESIGN.md principle 2).
+// (docs/design.md principle 2).
 //
 // Flat layout: every trainable parameter, layer by layer in spec order, then
 // every statistics buffer (BatchNorm running mean/var). The gradient vector

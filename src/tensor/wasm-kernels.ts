@@ -8,7 +8,7 @@
 // in Node and compiles it once for every thread; a browser fetches it), so
 // the same .wasm runs in Node, worker threads and browser tabs.
 //
-// Memory (DESIGN.md, "Never detach an ArrayBuffer"): one WebAssembly.Memory
+// Memory (docs/design.md, "Never detach an ArrayBuffer"): one WebAssembly.Memory
 // is created at its full size up front, imported by the module and never
 // grown, because growing detaches the old buffer and slows every
 // typed-array loop of the isolate from then on. The heap over it

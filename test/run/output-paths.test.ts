@@ -3,15 +3,15 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { appendLine, checkOutputFile, ensureFolder, writeFileAtomic } from '../../coordinator/run/output-paths.js';
+import { appendLine, checkOutputFile, ensureFolder, writeOutputFile } from '../../coordinator/run/output-paths.js';
 import { tempDir } from '../helpers/cli.js';
 
 const bytes = new Uint8Array(1000).fill(7);
 
-describe('writeFileAtomic', () => {
+describe('writeOutputFile', () => {
   it('writes the file whole, with no temporary file left', () => {
     const dir = tempDir();
-    writeFileAtomic(join(dir, 'a.bin'), bytes);
+    writeOutputFile(join(dir, 'a.bin'), bytes);
     expect(readdirSync(dir)).toEqual(['a.bin']);
     expect(readFileSync(join(dir, 'a.bin')).length).toBe(1000);
   });
@@ -20,7 +20,7 @@ describe('writeFileAtomic', () => {
     const dir = tempDir();
     mkdirSync(join(dir, 'taken'));
     writeFileSync(join(dir, 'taken', 'x'), 'x');
-    expect(() => writeFileAtomic(join(dir, 'taken'), bytes, 'the export')).toThrow(expect.objectContaining({
+    expect(() => writeOutputFile(join(dir, 'taken'), bytes, 'the export')).toThrow(expect.objectContaining({
       code: 'DPT_ERR_OUTPUT', message: `${join(dir, 'taken')}: cannot write the export: it is a folder; give a file path`,
     }));
     expect(readdirSync(dir)).toEqual(['taken']);
@@ -28,11 +28,11 @@ describe('writeFileAtomic', () => {
 
   it('into a missing folder, or below a file: DPT_ERR_OUTPUT naming the cause', () => {
     const dir = tempDir();
-    expect(() => writeFileAtomic(join(dir, 'missing', 'a.bin'), bytes)).toThrow(expect.objectContaining({
+    expect(() => writeOutputFile(join(dir, 'missing', 'a.bin'), bytes)).toThrow(expect.objectContaining({
       code: 'DPT_ERR_OUTPUT', message: `${join(dir, 'missing', 'a.bin')}: cannot write the file: the folder ${join(dir, 'missing')} does not exist`,
     }));
     writeFileSync(join(dir, 'f'), 'x');
-    expect(() => writeFileAtomic(join(dir, 'f', 'a.bin'), bytes)).toThrow(expect.objectContaining({
+    expect(() => writeOutputFile(join(dir, 'f', 'a.bin'), bytes)).toThrow(expect.objectContaining({
       code: 'DPT_ERR_OUTPUT', message: expect.stringContaining('a part of the path is a file, not a folder'),
     }));
     expect(readdirSync(dir)).toEqual(['f']);

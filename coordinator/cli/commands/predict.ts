@@ -16,7 +16,7 @@ import type { Prediction } from '../../../src/infer/predict.js';
 import type { Evaluation } from '../../../src/train/evaluate.js';
 import { loadModelFile } from '../../api/model-files.js';
 import { readCsvInput } from '../../data/predict-csv.js';
-import { checkOutputFile, writeFileAtomic } from '../../run/output-paths.js';
+import { checkOutputFile, writeOutputFile } from '../../run/output-paths.js';
 
 export interface PredictFlags {
   input: string;
@@ -88,7 +88,7 @@ export async function runPredict(modelFile: string, flags: PredictFlags): Promis
   const csv = await readCsvInput(flags.input, model, flags.label === undefined ? {} : { label: flags.label });
   const prediction = model.predict(csv.input);
   const text = formatPrediction(prediction, flags.json === true).map((l) => l + '\n').join('');
-  if (flags.out !== undefined) writeFileAtomic(flags.out, new TextEncoder().encode(text), 'the predictions');
+  if (flags.out !== undefined) writeOutputFile(flags.out, new TextEncoder().encode(text), 'the predictions');
   const score = csv.targets === null ? null : formatScore(model, model.evaluate(csv.input, csv.targets), flags.label!);
   return { text, rows: csv.rows, score };
 }
