@@ -6,7 +6,7 @@
 // workers and link; a new measurement replaces the old one of its key.
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { writeFileAtomic } from '../coordinator/output-paths.js';
+import { writeOutputFile } from '../coordinator/run/output-paths.js';
 
 export const CalibrationPoint = z.strictObject({
   model: z.enum(['mlp', 'lstm']),
@@ -53,5 +53,5 @@ export function saveCalibration(file: string, points: readonly CalibrationPoint[
     fresh.set(keyOf(p), { ...p, measuredMsPerStep: Math.round(p.measuredMsPerStep * 1000) / 1000, date, machine });
   }
   const sorted = [...fresh.values()].sort((a, b) => keyOf(a).localeCompare(keyOf(b)));
-  writeFileAtomic(file, new TextEncoder().encode(JSON.stringify({ about: ABOUT, points: sorted }, null, 2) + '\n'), 'the calibration file');
+  writeOutputFile(file, new TextEncoder().encode(JSON.stringify({ about: ABOUT, points: sorted }, null, 2) + '\n'), 'the calibration file');
 }

@@ -30,7 +30,7 @@ import { simulateCollective } from './sim/collective.js';
 import { machine, type WireCosts, type Workload } from './sim/model.js';
 import { simulateStar, type RunFigures } from './sim/star.js';
 import type { GradWire } from '../src/reduce/bf16.js';
-import { setupKernels } from '../worker/kernels-setup.js';
+import { setupKernels } from '../node/kernels/setup.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 

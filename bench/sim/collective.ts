@@ -12,7 +12,7 @@
 //   with every part reduces its slice and sends it to every other member
 //   and to the coordinator -> the coordinator, with every slice, hashes the
 //   sum and sends the next order at once (then applies the step itself).
-import { alignedSplit, CUT_TOLERANCE } from '../../coordinator/dispatch/ranges.js';
+import { alignedSplit, CUT_TOLERANCE } from '../../src/dispatch/ranges.js';
 import { partsOf, planCollective, vectorBytes, type CollectivePlan, type ContributorRange } from '../../src/collective/schedule.js';
 import { SliceReducer } from '../../src/collective/slice-reduce.js';
 import type { GradWire } from '../../src/reduce/bf16.js';

@@ -6,7 +6,7 @@
 // slows a run down). Calibration runs scale them to the compute the bench
 // measured in the same run (its inproc step), projections take them as they
 // are.
-import { readConfigFile } from '../../coordinator/config.js';
+import { readConfigFile } from '../../coordinator/run/config.js';
 import { getLoss } from '../../src/losses/index.js';
 import { buildModel, initModel } from '../../src/model/model.js';
 import { createSgdState } from '../../src/optim/sgd.js';

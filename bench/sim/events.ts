@@ -1,8 +1,8 @@
 // The simulator's time: a queue of events in time order, and a Clock (the
-// dispatcher's own interface, coordinator/dispatch/clock.ts) over it, so the
+// dispatcher's own interface, src/dispatch/clock.ts) over it, so the
 // real dispatcher's stall timers run on simulated time. Events at the same
 // moment run in the order they were scheduled.
-import type { Clock, Timer } from '../../coordinator/dispatch/clock.js';
+import type { Clock, Timer } from '../../src/dispatch/clock.js';
 
 interface Event {
   at: number;

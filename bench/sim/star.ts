@@ -1,4 +1,4 @@
-// The star, simulated: the real dispatcher (coordinator/dispatch/
+// The star, simulated: the real dispatcher (src/dispatch/
 // dispatcher.ts: its cut by measured speed, its attempts and stall
 // inspector, on simulated time) hands each step's micro-shards to W
 // simulated workers; what ws.ts would send is moved over the simulated
@@ -7,7 +7,7 @@
 // tree code, on vectors shortened to SHORT floats; its time is modelled for
 // the real length) and applies the step before it dispatches the next one,
 // as the dispatch engine does.
-import { Dispatcher, type RangeOrder, type WorkerLink } from '../../coordinator/dispatch/dispatcher.js';
+import { Dispatcher, type RangeOrder, type WorkerLink } from '../../src/dispatch/dispatcher.js';
 import { alignedBlocks } from '../../src/reduce/tree.js';
 import { shardBounds } from '../../src/train/batch.js';
 import { transfer, work, type Machine, type Workload } from './model.js';

@@ -24,13 +24,10 @@
 // engine resyncs it (a replica message) and it rejoins at a step boundary.
 import { COORDINATOR_ID, type Commit, type Computed, type ContributorRef, type Need, type Order, type Part, type PeerFault, type Reduced, type ReplicaHash } from '../protocol/collective-messages.js';
 import type { GradWire } from '../reduce/bf16.js';
+import type { Clock } from '../dispatch/clock.js';
+import { alignedSplit, CUT_TOLERANCE } from '../dispatch/ranges.js';
 import { planCollective, type CollectivePlan } from './schedule.js';
 import { rowsOf } from '../train/range.js';
-
-export interface ConductorClock {
-  now(): number;
-  setTimer(fn: () => void, ms: number): { cancel(): void };
-}
 
 export interface ConductorIo {
   send(memberId: string, message: Order | Commit | Reduced | Part): void;
@@ -86,19 +83,13 @@ export interface ConductorOptions {
   numTrainable: number;
   wire: GradWire;
   io: ConductorIo;
-  clock: ConductorClock;
+  clock: Clock;
   /** A step not whole this long after its order is redone without the members that have not answered (0: never). */
   stepTimeoutMs: number;
   /** Ask for the members' replica hashes every this many steps (0: never). */
   checkEvery: number;
   /** Fewer members than this: the step runs on the star. */
   minMembers?: number;
-  /**
-   * The cut of micro-shards [0, k) by speed: the dispatcher's own
-   * (ranges.ts alignedSplit with CUT_TOLERANCE); ranges of the slots with a
-   * share, in slot order.
-   */
-  split(k: number, speeds: readonly number[]): readonly { slot: number; start: number; end: number }[];
 }
 
 export class Conductor {
@@ -289,7 +280,7 @@ export class Conductor {
     }
     const known = ready.filter((m) => !Number.isNaN(m.speed));
     const mean = known.length === 0 ? 1 : known.reduce((s, m) => s + m.speed, 0) / known.length;
-    const cut = this.o.split(job.k, ready.map((m) => (Number.isNaN(m.speed) ? mean : m.speed)));
+    const cut = alignedSplit(0, job.k, ready.map((m) => (Number.isNaN(m.speed) ? mean : m.speed)), CUT_TOLERANCE);
     const bySlot = new Map(cut.map((r) => [r.slot, r]));
     let at = 0;
     const contributors: ContributorRef[] = ready.map((m, i) => {

@@ -16,7 +16,7 @@ export const MAX_BATCH_ROWS = 1 << 20;
 /** At most this many micro-shards per batch; a range has at most 2 log2 K aligned blocks. */
 export const MAX_MICRO_SHARDS = 1 << 16;
 
-/** A fault a worker must carry out (`--chaos`, see coordinator/dispatch/chaos.ts): tests and demonstrations only. */
+/** A fault a worker must carry out (`--chaos`, see src/dispatch/chaos.ts): tests and demonstrations only. */
 export const FaultOrder = z.strictObject({
   kind: z.enum(FAULT_KINDS),
   ms: whole.optional(),

@@ -13,6 +13,7 @@
 //                                         ◀─ task {step, version, range, indices}
 //   result {blocks} + sums                ─▶  (or failed {reason})
 //   heartbeat {tasksDone, ...}            ─▶  (every heartbeatMs; liveness itself is ws ping/pong)
+//                                         ◀─ alive {}  (every heartbeatMs: what a tab, which sees no pings, hears)
 //   bye {code, reason}                    ◀─▶
 //
 // Two messages carry one large float32 buffer (weights.params, result.sums).
@@ -28,7 +29,7 @@ import { FaultOrder, floats, MAX_BATCH_ROWS, MAX_MICRO_SHARDS, positive, sha256,
 export { FaultOrder, MAX_BATCH_ROWS, MAX_MICRO_SHARDS, TreeNodeRef };
 
 /** Bumped on any incompatible change of a message below. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export const KernelName = z.enum(['wasm', 'ts']);
 export const WorkerKind = z.enum(['thread', 'process', 'tab']);
@@ -188,6 +189,15 @@ export const Heartbeat = z.strictObject({
   busy: z.boolean(),
 });
 
+/**
+ * The coordinator is there (every heartbeatMs, to every welcomed worker):
+ * a browser's WebSocket answers pings without telling the page, so a tab
+ * hears a silent coordinator only by the absence of these.
+ */
+export const Alive = z.strictObject({
+  type: z.literal('alive'),
+});
+
 export const BYE_CODES = ['finished', 'leaving', 'shutdown', 'kicked'] as const;
 
 export const Bye = z.strictObject({
@@ -197,7 +207,7 @@ export const Bye = z.strictObject({
 });
 
 export const Message = z.discriminatedUnion('type', [
-  Hello, Welcome, Refuse, Ready, Weights, Task, Result, Failed, Heartbeat, Bye, ...COLLECTIVE_SCHEMAS,
+  Hello, Welcome, Refuse, Ready, Weights, Task, Result, Failed, Heartbeat, Alive, Bye, ...COLLECTIVE_SCHEMAS,
 ]);
 
 export type Hello = z.infer<typeof Hello>;
@@ -212,7 +222,9 @@ export type Task = z.infer<typeof Task>;
 export type Result = z.infer<typeof Result>;
 export type Failed = z.infer<typeof Failed>;
 export type Heartbeat = z.infer<typeof Heartbeat>;
+export type Alive = z.infer<typeof Alive>;
 export type Bye = z.infer<typeof Bye>;
+export type ByeCode = Bye['code'];
 export type FaultOrder = z.infer<typeof FaultOrder>;
 export type Message = z.infer<typeof Message>;
 export type MessageType = Message['type'];
@@ -222,7 +234,7 @@ export type WorkerKind = z.infer<typeof WorkerKind>;
 /** Who may send which message. */
 export const SENT_BY = {
   worker: ['hello', 'ready', 'result', 'failed', 'heartbeat', 'bye'],
-  coordinator: ['welcome', 'refuse', 'weights', 'task', 'bye'],
+  coordinator: ['welcome', 'refuse', 'weights', 'task', 'alive', 'bye'],
   /**
    * The collective (collective-messages.ts): a worker admitted as a member
    * (it advertised a peer address) may send more on its connection than a
@@ -233,7 +245,7 @@ export const SENT_BY = {
    * the blocks its star workers (threads, tabs) computed.
    */
   member: ['hello', 'ready', 'result', 'failed', 'heartbeat', 'bye', 'computed', 'reduced', 'peer-fault', 'need', 'replica-hash'],
-  conductor: ['welcome', 'refuse', 'weights', 'task', 'bye', 'replica', 'order', 'commit', 'reduced', 'part'],
+  conductor: ['welcome', 'refuse', 'weights', 'task', 'alive', 'bye', 'replica', 'order', 'commit', 'reduced', 'part'],
   peer: ['peer-hello', 'peer-welcome', 'refuse', 'part', 'reduced', 'bye'],
 } as const satisfies Record<'worker' | 'coordinator' | 'member' | 'conductor' | 'peer', readonly MessageType[]>;
 

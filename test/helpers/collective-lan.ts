@@ -17,7 +17,6 @@ import { createSgdState, type SgdConfig, type SgdState } from '../../src/optim/s
 import { uniform } from '../../src/random/counter.js';
 import { createRangeWorker, type RangeWorker } from '../../src/train/range.js';
 import { applyStep, gradLength, planStep, type StepPlan } from '../../src/train/step.js';
-import { alignedSplit, CUT_TOLERANCE } from '../../coordinator/dispatch/ranges.js';
 import { FakeClock } from './fake-clock.js';
 import { BATCH, dataset, F, LOSS, model, SEED } from './synthetic.js';
 
@@ -84,7 +83,6 @@ export class Lan {
     const gradLen = gradLength(this.coordinator.model);
     this.conductor = new Conductor({
       gradLen, numTrainable: this.coordinator.model.numTrainable, wire, clock: this.clock, stepTimeoutMs, checkEvery: 3,
-      split: (k, speeds) => alignedSplit(0, k, speeds, CUT_TOLERANCE),
       io: {
         send: (id, m) => this.post('coordinator', id, m, 'conductor'),
         drop: (id, reason) => { this.dropped.push(`${id}: ${reason}`); this.kill(id, reason); },
