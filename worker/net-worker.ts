@@ -24,7 +24,10 @@ import type { Task, Welcome } from '../src/protocol/messages.js';
 import { alignedBlocks } from '../src/reduce/tree.js';
 import { activeKernelKind } from '../src/tensor/setup.js';
 import { readBlob, readCachedBlob, sha256Node, writeBlob } from '../node/files/blobs.js';
-import { httpUrl } from '../node/net/address.js';
+import { httpUrl, type ListenAddress } from '../node/net/address.js';
+import { treeHeight } from '../src/reduce/tree.js';
+import { PeerLinks } from './peer/links.js';
+import { NetMember } from './peer/net-member.js';
 import { inlineCompute, threadedCompute, type RangeCompute } from './range-compute.js';
 import { Backoff } from './session/backoff.js';
 import { WorkerSession, type Computed, type SessionEnd, type Wire } from './session/session.js';
@@ -55,6 +58,8 @@ export interface NetWorkerOptions {
   log: (line: string) => void;
   /** The version string of this program, for hello. */
   software: string;
+  /** Join the collective (issue 21): listen for peers here, and tell them this address (default: the listen address, or this host's name when it listens on all interfaces). */
+  peer?: { listen: ListenAddress; advertise?: string };
 }
 
 /** What a worker holds for one session (model, loss, seed, dataset): kept across reconnects to the same run. */
@@ -83,6 +88,11 @@ export class NetWorker {
   private wake: (() => void) | null = null;
   private readonly backoff: Backoff;
   private current: WorkerState = 'connecting';
+  /** The collective: this process's peer links, and its member while a coordinator has welcomed it. */
+  private links: PeerLinks | null = null;
+  private advertised: string | null = null;
+  private member: NetMember | null = null;
+  private welcome: Welcome | null = null;
 
   constructor(private readonly opts: NetWorkerOptions) {
     this.backoff = new Backoff(opts.backoffMs ?? { first: 250, max: 10_000 });
@@ -96,6 +106,7 @@ export class NetWorker {
 
   /** Runs until the run is finished, the worker is refused for good, or stop(); resolves with the exit code. */
   async run(): Promise<number> {
+    if (this.opts.peer !== undefined) await this.startPeers(this.opts.peer);
     while (this.exitCode === null) {
       const end = await this.connect();
       if (this.stopping) { this.exitCode ??= 0; break; }
@@ -111,7 +122,29 @@ export class NetWorker {
       this.wake = null;
     }
     await this.held?.compute.close();
+    await this.links?.close();
     return this.exitCode;
+  }
+
+  /** The peer port: links to and from the other members of the collective. */
+  private async startPeers(peer: { listen: ListenAddress; advertise?: string }): Promise<void> {
+    const links = await PeerLinks.start({
+      listen: peer.listen, token: this.opts.token,
+      identity: () => (this.welcome === null ? null : { memberId: this.welcome.workerId, runId: this.welcome.runId }),
+      limits: () => {
+        // A part: at most 2 ceil(log2 K) + 1 blocks of a slice; K is at most the batch's rows.
+        const g = this.held?.compute.gradLen ?? 0;
+        const blocks = 2 * treeHeight(Math.max(1, this.welcome?.session.maxBatch ?? 1)) + 1;
+        return { maxFrameBytes: blocks * g * 4 + (64 << 10), maxPayloadFloats: { part: blocks * g, reduced: g } };
+      },
+      onMessage: (from, m) => (this.member === null ? 'this worker is not a member of the collective now' : this.member.fromPeer(from, m)),
+      onBroken: (peer, reason) => this.member?.peerBroken(peer, reason),
+      log: this.opts.log,
+    });
+    this.links = links;
+    const host = peer.listen.host === '0.0.0.0' || peer.listen.host === '::' ? hostname() : peer.listen.host;
+    this.advertised = peer.advertise ?? `${host.includes(':') ? `[${host}]` : host}:${links.port}`;
+    this.opts.log(`peers: listening on port ${links.port}, advertised as ${this.advertised}`);
   }
 
   /**
@@ -151,6 +184,7 @@ export class NetWorker {
         hello: {
           token: this.opts.token, kind: 'process', kernels: activeKernelKind(), threads: this.opts.threads, host: hostname().slice(0, 256),
           ...(this.opts.name === undefined ? {} : { name: this.opts.name }), software: this.opts.software,
+          ...(this.advertised === null ? {} : { peer: { address: this.advertised } }),
         },
         log,
         prepare: (w) => this.prepare(w, wire),
@@ -166,9 +200,15 @@ export class NetWorker {
           process.exit(70);
         },
         event: (e) => {
-          if (e.type === 'welcomed') this.current = 'preparing';
-          else if (e.type === 'ready') this.current = 'ready';
+          if (e.type === 'welcomed') { this.current = 'preparing'; this.welcome = e.welcome; this.member = null; }
+          else if (e.type === 'ready') {
+            this.current = 'ready';
+            if (this.links !== null && this.held !== null) {
+              this.member = new NetMember(e.welcome.workerId, e.welcome.session, this.held.compute, this.links, (m) => session.sendMember(m), log);
+            }
+          }
         },
+        ...(this.links === null ? {} : { collective: (m) => this.member?.fromCoordinator(m) }),
       });
       this.session = session;
       ws.on('open', () => {
@@ -182,6 +222,8 @@ export class NetWorker {
       ws.on('error', (err) => log(`connection error: ${err.message}`));
       ws.on('close', () => {
         this.session = null;
+        this.member = null;
+        this.welcome = null;
         this.current = 'connecting';
         resolve(session.closed());
       });

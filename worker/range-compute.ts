@@ -14,6 +14,7 @@ import { getLoss } from '../src/losses/index.js';
 import { buildModel } from '../src/model/model.js';
 import type { Session } from '../src/protocol/messages.js';
 import { createRangeWorker, type RangeRequest } from '../src/train/range.js';
+import type { NodeRounding } from '../src/reduce/tree.js';
 import { gradLength } from '../src/train/step.js';
 import { Dispatcher } from '../src/dispatch/dispatcher.js';
 import type { WeightsBoard } from '../src/dispatch/weights-board.js';
@@ -27,8 +28,8 @@ export interface RangeCompute {
   readonly version: number;
   /** Takes weights version `version` (copied: `params` may be a view into a received frame). */
   setWeights(version: number, params: Float32Array): void;
-  /** Writes the aligned-block sums of the request's range into `sums` (blocks × gradLen floats). */
-  compute(request: RangeRequest & { version: number }, sums: Float32Array): Promise<void>;
+  /** Writes the aligned-block sums of the request's range into `sums` (blocks × gradLen floats); `round`: --grad-wire bf16. */
+  compute(request: RangeRequest & { version: number }, sums: Float32Array, round?: NodeRounding): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -49,11 +50,11 @@ export function inlineCompute(session: Session, train: Dataset): RangeCompute {
       worker.setWeights(++local, params);
       held = version;
     },
-    async compute(request, sums) {
+    async compute(request, sums, round) {
       const problem = worker.check(request);
       if (problem !== null) throw new Error(problem);
       const g = worker.gradLen;
-      worker.compute(request, (b, _node, sum) => sums.set(sum, b * g));
+      worker.compute(request, (b, _node, sum) => sums.set(sum, b * g), round);
     },
     async close() {},
   };
@@ -85,7 +86,8 @@ export async function threadedCompute(
       board.version++;
       held = version;
     },
-    async compute(request, sums) {
+    async compute(request, sums, round) {
+      if (round !== undefined) throw new Error('--grad-wire bf16 on a worker of several threads is not built yet: start it with --threads 1');
       await dispatcher.computeRange(
         { ...request, version: board.version, indices: Uint32Array.from(request.indices) },
         (b) => sums.subarray(b * gradLen, (b + 1) * gradLen),

@@ -19,6 +19,10 @@ export interface WorkerFlags extends TokenSources {
   tlsCa?: string;
   /** HOST:PORT for /healthz and /readyz (container probes); none by default. */
   healthListen?: string;
+  /** HOST:PORT for the collective's peer links (issue 21); none: this worker stays on the star. */
+  peerListen?: string;
+  /** HOST:PORT peers reach this worker at, when not the --peer-listen address (NAT, containers, pod IPs). */
+  advertise?: string;
   quiet?: boolean;
 }
 
@@ -26,6 +30,9 @@ export async function runWorkerCommand(flags: WorkerFlags, software: string): Pr
   const url = parseConnect(flags.connect);
   const token = resolveToken(flags);
   const healthListen = flags.healthListen === undefined ? undefined : parseListen(flags.healthListen, '--health-listen');
+  const peerListen = flags.peerListen === undefined ? undefined : parseListen(flags.peerListen, '--peer-listen');
+  if (flags.advertise !== undefined && peerListen === undefined) throw dptError('DPT_ERR_USAGE', '--advertise: give --peer-listen too (the address peers reach is that port\'s)');
+  if (flags.advertise !== undefined && !/^[^\s/]+:\d{1,5}$/.test(flags.advertise)) throw dptError('DPT_ERR_USAGE', `--advertise ${flags.advertise}: expected HOST:PORT`);
   let tlsCa: Buffer | undefined;
   if (flags.tlsCa !== undefined) {
     try {
@@ -40,6 +47,7 @@ export async function runWorkerCommand(flags: WorkerFlags, software: string): Pr
     ...(flags.name === undefined ? {} : { name: flags.name }),
     ...(flags.data === undefined ? {} : { dataFile: flags.data }),
     ...(tlsCa === undefined ? {} : { tlsCa }),
+    ...(peerListen === undefined ? {} : { peer: { listen: peerListen, ...(flags.advertise === undefined ? {} : { advertise: flags.advertise }) } }),
   });
   // Up before the first connection: a probe must find a worker that is still looking for its coordinator alive.
   const health = healthListen === undefined ? undefined : await startWorkerHealth(healthListen, () => worker.state());

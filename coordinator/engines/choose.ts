@@ -14,6 +14,7 @@ import { hashConfig } from '../run/checkpoint.js';
 import type { TrainConfig } from '../run/config.js';
 import type { EngineOutcome, GradientEngine, WorkersChoice } from './engine.js';
 import { createDispatchEngine } from './dispatch-engine.js';
+import { createCollectiveEngine } from './collective.js';
 import { createLocalEngine } from './local.js';
 import { createAutoEngine } from './auto.js';
 import { buildModel } from '../../src/model/model.js';
@@ -144,6 +145,17 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
     const closers: ((outcome: EngineOutcome) => Promise<void>)[] = [];
     const closeAll = async (outcome: EngineOutcome) => { for (const c of closers.reverse()) await c(outcome); };
     let threads: ThreadTransport | null = null;
+    // The collective (issue 21): with network workers, unless the topology is star or ranges are cross-checked
+    // (--verify-fraction: the coordinator must see every range's sums).
+    let dispatching: GradientEngine | null = null;
+    const topology = config.topology;
+    if (topology === 'collective' && verifyFraction > 0) throw dptError('DPT_ERR_USAGE', '--topology collective: the coordinator cannot recompute ranges it never sees; use --verify-fraction 0 or --topology star');
+    const collective = cluster !== undefined && topology !== 'star' && verifyFraction === 0
+      ? createCollectiveEngine({
+        star: () => dispatching!, dispatcher, board, model, wire: config.gradWire, topology, stepTimeoutMs: config.stepTimeoutMs,
+        checkEvery: config.replicaCheckEvery, log,
+      })
+      : null;
     try {
       if (workers > 0) {
         const t = await startThreadTransport({
@@ -158,6 +170,7 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
           cluster, dispatcher, board, train: data.train, log, gradLen, maxMicroShards: microShardsOf(config),
           session: { model: config.model, loss: config.loss, seed: config.seed, maxBatch },
           kernels: activeKernelKind(),
+          ...(collective === null ? {} : { collective: collective.port }),
         });
         const n = node;
         closers.push((outcome) => n.close(outcome.kind, outcome.reason));
@@ -172,7 +185,7 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
       throw err;
     }
     let reassigned = 0;
-    const dispatching = createDispatchEngine(dispatcher, board, closeAll, {
+    dispatching = createDispatchEngine(dispatcher, board, closeAll, {
       ...(node === null ? {} : { wireBytes: () => node.transport.wireBytes() }),
       ...(threads === null ? {} : { handoff: () => threads.handoff() }),
       stepDone(report) {
@@ -185,9 +198,10 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
     });
     // Thread-only runs without injected faults: the threads run whole steps (reduction and update included).
     const steps = threads?.steps ?? null;
+    if (collective !== null) return collective;
     return steps !== null && node === null && chaos.length === 0
-      ? createStepLoopEngine({ lanes: steps, general: dispatching, weights: board, model, stepTimeoutMs: config.stepTimeoutMs, log })
-      : dispatching;
+      ? createStepLoopEngine({ lanes: steps, general: dispatching!, weights: board, model, stepTimeoutMs: config.stepTimeoutMs, log })
+      : dispatching!;
   };
 
   return {

@@ -35,6 +35,15 @@ export interface WorkersChoice {
   reason: string;
 }
 
+/** How the steps of a run with network workers were reduced: among the workers (the collective), on the star, or both. */
+export interface TopologyReport {
+  ran: 'star' | 'collective' | 'mixed';
+  collectiveSteps: number;
+  starSteps: number;
+  wire: 'f32' | 'bf16';
+  reason: string;
+}
+
 export interface GradientEngine {
   /** Workers doing the work now (0: the coordinator's own thread). */
   readonly workers: number;
@@ -59,6 +68,8 @@ export interface GradientEngine {
   summaries?(): WorkerSummary[];
   /** Bytes on the wire to and from network workers so far (engines with a network transport). */
   wireBytes?(): { sent: number; received: number };
+  /** Which topology ran the steps (the collective engine, issue 21), for the summary. */
+  topology?(): TopologyReport;
   /** The default engine's choice, once made (auto-engine.ts). */
   choice?(): WorkersChoice | undefined;
   /** A step was applied (metrics). */

@@ -226,6 +226,12 @@ export class Member {
     return null;
   }
 
+  /** A peer whose link broke or that sent a frame that does not decode: reported for the step in progress. */
+  reportPeer(peer: string, reason: string): void {
+    const o = this.cur?.order;
+    this.fault(o?.step ?? this.applied + 1, o?.attempt ?? 1, peer, reason);
+  }
+
   // ---- internals
 
   private pack(from: number, to: number, vectors: number): Pack {

@@ -151,6 +151,9 @@ export const Replica = z.strictObject({
   version: whole,
   /** 0-based step these weights start. */
   step: whole,
+  /** The optimizer's config (its kind and constants; the learning rate of each step comes with its commit), checked by the member. */
+  optimizer: z.unknown(),
+  /** The weights, then the optimizer's state buffers in its order (payload). */
   state: floats,
 });
 

@@ -52,6 +52,8 @@ export const Hello = z.strictObject({
   name: text(128).optional(),
   /** Software and runtime, e.g. "dptrain 0.1.0, node v20.20.2". */
   software: text(256),
+  /** A process that can join the collective (issue 21): the host:port its peers reach it at (`--peer-listen`, `--advertise`). */
+  peer: z.strictObject({ address: text(300).regex(/^[^\s/]+:\d{1,5}$/, { error: 'expected HOST:PORT' }) }).optional(),
 });
 
 /** What a worker needs to compute: the parts of the config that change its bits. */

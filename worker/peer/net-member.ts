@@ -1,0 +1,135 @@
+// A `dptrain worker --peer-listen` process as a member of the collective:
+// the pure Member (src/collective/member.ts) wired to this process's I/O.
+//   - its replica: the session's model and the optimizer's state, as the
+//     coordinator's `replica` message gives them (on joining, on a resync);
+//     a commit is applied with applyStep, the trainer's own, then the
+//     weights go to what computes (this thread, or its threads);
+//   - its compute: the range compute of the star's tasks (range-compute.ts),
+//     with the nodes rounded as the step's wire says;
+//   - its peers: links.ts (frames to an owner over this member's own
+//     connection to it; frames from peers through the one decode); a broken
+//     link or a bad frame is reported to the coordinator (peer-fault);
+//   - the coordinator: the worker's own connection (send).
+import { createHash } from 'node:crypto';
+import type { Commit, Order, Part, Reduced, Replica } from '../../src/protocol/collective-messages.js';
+import { encode } from '../../src/protocol/codec.js';
+import type { MemberMessage, Session } from '../../src/protocol/messages.js';
+import { Member, type ToCoordinator } from '../../src/collective/member.js';
+import { buildModel, type Model } from '../../src/model/model.js';
+import { createSgdState, SgdConfig, type SgdState } from '../../src/optim/sgd.js';
+import { nodeRounding } from '../../src/reduce/bf16.js';
+import { alignedBlocks } from '../../src/reduce/tree.js';
+import { applyStep, gradLength, planStep, type StepPlan } from '../../src/train/step.js';
+import type { RangeCompute } from '../range-compute.js';
+import type { PeerLinks } from './links.js';
+
+export type FromConductor = Order | Commit | Reduced | Part | Replica;
+
+interface Replicated {
+  readonly model: Model;
+  readonly plan: StepPlan;
+  readonly optimizer: SgdConfig;
+  readonly state: SgdState;
+}
+
+export class NetMember {
+  private replica: Replicated | null = null;
+  private member: Member | null = null;
+  /** Peers' addresses, from the orders. */
+  private readonly addresses = new Map<string, string>();
+  private sums = new Float32Array(0);
+
+  constructor(
+    readonly id: string, private readonly session: Session, private readonly compute: RangeCompute,
+    private readonly links: PeerLinks, private readonly toCoordinator: (m: MemberMessage) => void, private readonly log: (line: string) => void,
+  ) {}
+
+  /** A message of the collective from the coordinator. */
+  fromCoordinator(m: FromConductor): void {
+    if (m.type === 'replica') { this.onReplica(m); return; }
+    const member = this.member;
+    if (member === null) { this.log(`ignored a ${m.type} before the replica`); return; }
+    let problem: string | null = null;
+    switch (m.type) {
+      case 'order':
+        for (const c of m.contributors) if (c.address !== '') this.addresses.set(c.id, c.address);
+        problem = member.order(m);
+        break;
+      case 'commit': problem = member.commitAlone(m); break;
+      case 'reduced': problem = member.reduced('coordinator', m); break;
+      case 'part': problem = member.part('coordinator', m); break;
+    }
+    if (problem !== null) this.log(`collective: ${problem}`);
+  }
+
+  /** A frame from a peer, decoded by the links. */
+  fromPeer(from: string, m: Part | Reduced): string | null {
+    const member = this.member;
+    if (member === null) return 'this member holds no replica yet';
+    return m.type === 'part' ? member.part(from, m) : member.reduced(from, m);
+  }
+
+  /** A peer's link failed, or it sent a bad frame: the coordinator is told. */
+  peerBroken(peer: string, reason: string): void {
+    this.member?.reportPeer(peer, reason);
+  }
+
+  private onReplica(r: Replica): void {
+    const model = buildModel(this.session.model);
+    const parsed = SgdConfig.safeParse(r.optimizer);
+    if (!parsed.success) { this.log(`collective: the replica's optimizer is not one this worker knows (${parsed.error.message.slice(0, 200)})`); return; }
+    const optimizer = parsed.data;
+    const state = createSgdState(optimizer, model.numTrainable);
+    if (r.state.length !== model.size + state.velocity.length) {
+      this.log(`collective: a replica of ${r.state.length} floats, the session's weights and optimizer state need ${model.size + state.velocity.length}`);
+      return;
+    }
+    model.params.set(r.state.subarray(0, model.size));
+    state.velocity.set(r.state.subarray(model.size));
+    this.replica = { model, plan: planStep(model), optimizer, state };
+    this.compute.setWeights(-1 - r.step, model.params);
+    const rep = this.replica;
+    this.member = new Member(this.id, gradLength(model), model.numTrainable, {
+      compute: (o) => { void this.computeOrder(o); },
+      sendPeer: (peer, msg) => {
+        const address = this.addresses.get(peer);
+        if (address === undefined) { this.log(`collective: no address for ${peer}`); return; }
+        this.links.send(peer, address, encode(msg));
+      },
+      sendCoordinator: (msg: ToCoordinator) => this.toCoordinator(msg),
+      apply: (step, lr, sum) => {
+        applyStep(rep.model, rep.plan, sum, rep.optimizer, rep.state, lr);
+        this.compute.setWeights(-2 - step, rep.model.params);
+      },
+      hash: (floats) => sha256(floats),
+      replicaHash: () => createHash('sha256').update(bytes(rep.model.params)).update(bytes(rep.state.velocity)).digest('hex'),
+      later: (fn, ms) => { const t = setTimeout(fn, ms); return { cancel: () => clearTimeout(t) }; },
+      log: (line) => this.log(`collective: ${line}`),
+    }, r.step - 1);
+    this.log(`collective: holds the replica for step ${r.step + 1}`);
+  }
+
+  private async computeOrder(o: Order): Promise<void> {
+    const me = o.contributors[o.you];
+    const blocks = alignedBlocks(o.k, me.start, me.end);
+    const n = blocks.length * this.compute.gradLen;
+    if (this.sums.length < n) this.sums = new Float32Array(n);
+    const sums = this.sums.subarray(0, n);
+    try {
+      await this.compute.compute({ step: o.step, k: o.k, rows: o.rows, start: me.start, end: me.end, indices: o.indices, version: this.compute.version },
+        sums, nodeRounding(o.wire, this.replica!.model.numTrainable));
+    } catch (err) {
+      this.log(`collective: step ${o.step + 1}: computing micro-shards ${me.start}-${me.end - 1} failed: ${(err as Error).message}`);
+      return;
+    }
+    this.member?.computed(o.step, o.attempt, sums);
+  }
+}
+
+function bytes(a: Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+function sha256(a: Float32Array): string {
+  return createHash('sha256').update(bytes(a)).digest('hex');
+}
