@@ -61,7 +61,7 @@ const BENCHES: Bench[] = [
   { model: 'mlp', name: 'mlp@1024', config: 'examples/mnist-mlp.json', batch: 1024, steps: Number(arg('--steps-mlp1024') ?? 12) },
   { model: 'lstm', name: 'lstm', config: 'examples/mnist-lstm.json', batch: 64, steps: Number(arg('--steps-lstm') ?? 8) },
 ];
-const TOPOLOGIES = ['star'] as const;
+const TOPOLOGIES = ['star', 'collective'] as const;
 type Topology = (typeof TOPOLOGIES)[number];
 const ROUNDS = Number(arg('--rounds') ?? 6);
 const WARMUP = 3;
@@ -114,14 +114,15 @@ interface ClusterRunner extends Runner {
 /** Untimed steps at the start of every round (see rounds.ts). */
 const LEAD = 3;
 
-/** Spawns the worker processes once the coordinator says where it listens. */
-function workerSpawner(count: number, procs: ChildProcess[]): (line: string) => void {
+/** Spawns the worker processes once the coordinator says where it listens (members of the collective with a peer port). */
+function workerSpawner(count: number, procs: ChildProcess[], topology?: Topology): (line: string) => void {
   return (line) => {
     log(line);
     const m = /listening on (ws:\/\/\S+)/.exec(line);
     if (m === null || external) return;
     for (let i = 0; i < count; i++) {
-      const argv = [...(hosts[i]?.exec ?? []), process.execPath, BIN, 'worker', '--connect', m[1], '--threads', '1', '--name', `bench-${i}`];
+      const peer = topology === 'collective' ? ['--peer-listen', `${hosts[i]?.ip ?? '127.0.0.1'}:0`] : [];
+      const argv = [...(hosts[i]?.exec ?? []), process.execPath, BIN, 'worker', '--connect', m[1], '--threads', '1', '--name', `bench-${i}`, ...peer];
       const child = spawn(argv[0], argv.slice(1), {
         cwd: ROOT, stdio: ['ignore', 'ignore', process.env.DPTRAIN_BENCH_VERBOSE ? 'inherit' : 'ignore'],
       });
@@ -136,7 +137,7 @@ async function makeRunner(b: Bench, config: TrainConfig, data: Awaited<ReturnTyp
   const cluster = transport === 'ws'
     ? { listen: parseListen(listen), minWorkers: count, token: '', peerTimeoutMs: 30_000, verifyFraction: 0, allowOrigins: [], maxConnectionsPerAddress: 32 }
     : undefined;
-  const choice = chooseEngine(config, workers, transport === 'ws' ? workerSpawner(count, procs) : log, cluster);
+  const choice = chooseEngine({ ...config, ...(topology === undefined ? {} : { topology }) }, workers, transport === 'ws' ? workerSpawner(count, procs, topology) : log, cluster);
   const model = buildTrainModel(config, choice.allocParams);
   const prepared = choice.prepare(data);
   const stepper = createStepper(config, model, prepared.train.n, choice.allocParams);

@@ -14,7 +14,7 @@ import { getLoss } from '../src/losses/index.js';
 import { buildModel } from '../src/model/model.js';
 import type { Session } from '../src/protocol/messages.js';
 import { createRangeWorker, type RangeRequest } from '../src/train/range.js';
-import type { NodeRounding } from '../src/reduce/tree.js';
+import { nodeRounding } from '../src/reduce/bf16.js';
 import { gradLength } from '../src/train/step.js';
 import { Dispatcher } from '../src/dispatch/dispatcher.js';
 import type { WeightsBoard } from '../src/dispatch/weights-board.js';
@@ -28,8 +28,8 @@ export interface RangeCompute {
   readonly version: number;
   /** Takes weights version `version` (copied: `params` may be a view into a received frame). */
   setWeights(version: number, params: Float32Array): void;
-  /** Writes the aligned-block sums of the request's range into `sums` (blocks × gradLen floats); `round`: --grad-wire bf16. */
-  compute(request: RangeRequest & { version: number }, sums: Float32Array, round?: NodeRounding): Promise<void>;
+  /** Writes the aligned-block sums of the request's range into `sums` (blocks × gradLen floats), nodes rounded as the session's gradWire says. */
+  compute(request: RangeRequest & { version: number }, sums: Float32Array): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -42,6 +42,7 @@ export function inlineCompute(session: Session, train: Dataset): RangeCompute {
   // The coordinator's version numbers start again when it restarts: count our own, so new weights are never mistaken for held ones.
   let held = -1;
   let local = 0;
+  const round = nodeRounding(session.gradWire ?? 'f32', model.numTrainable);
   return {
     size: model.size,
     gradLen: worker.gradLen,
@@ -50,7 +51,7 @@ export function inlineCompute(session: Session, train: Dataset): RangeCompute {
       worker.setWeights(++local, params);
       held = version;
     },
-    async compute(request, sums, round) {
+    async compute(request, sums) {
       const problem = worker.check(request);
       if (problem !== null) throw new Error(problem);
       const g = worker.gradLen;
@@ -67,11 +68,13 @@ export async function threadedCompute(
   const model = buildModel(session.model); // for its layout only: the threads build their own
   const size = model.size;
   const gradLen = gradLength(model);
-  const dispatcher = new Dispatcher({ gradLen, stepTimeoutMs: 0, log: (line) => log(`threads: ${line}`) });
+  // The threads round the nodes they form, the local combine those it forms (--grad-wire bf16).
+  const round = nodeRounding(session.gradWire ?? 'f32', model.numTrainable);
+  const dispatcher = new Dispatcher({ gradLen, stepTimeoutMs: 0, log: (line) => log(`threads: ${line}`), ...(round === undefined ? {} : { round }) });
   const board: WeightsBoard = { version: 0, params: sharedParams(size) };
   const transport = await startThreadTransport({
     threads, dispatcher, board, model: session.model, loss: session.loss, seed: session.seed,
-    session: sessionKey, train, maxBatch: session.maxBatch, log,
+    session: sessionKey, train, maxBatch: session.maxBatch, log, ...(session.gradWire === undefined ? {} : { gradWire: session.gradWire }),
   });
   // Local versions count up on every new set of weights (the threads copy on a version change);
   // `held` is the coordinator's number for them.
@@ -86,8 +89,7 @@ export async function threadedCompute(
       board.version++;
       held = version;
     },
-    async compute(request, sums, round) {
-      if (round !== undefined) throw new Error('--grad-wire bf16 on a worker of several threads is not built yet: start it with --threads 1');
+    async compute(request, sums) {
       await dispatcher.computeRange(
         { ...request, version: board.version, indices: Uint32Array.from(request.indices) },
         (b) => sums.subarray(b * gradLen, (b + 1) * gradLen),

@@ -18,6 +18,7 @@ import { Conductor, CollectiveFallback } from '../../src/collective/conductor.js
 import type { CollectivePort, FromMember } from '../../src/collective/port.js';
 import type { Dispatcher } from '../../src/dispatch/dispatcher.js';
 import { systemClock } from '../../src/dispatch/clock.js';
+import type { Fault } from '../../src/dispatch/chaos.js';
 import type { WeightsBoard } from '../../src/dispatch/weights-board.js';
 import type { Model } from '../../src/model/model.js';
 import type { ConductorMessage } from '../../src/protocol/messages.js';
@@ -37,9 +38,13 @@ export interface CollectiveEngineOptions {
   model: Model;
   wire: GradWire;
   topology: Topology;
+  /** Why the topology is star, when it is. */
+  starReason: string;
   stepTimeoutMs: number;
   /** Compare the members' replica hashes with the coordinator's every this many steps (0: never). */
   checkEvery: number;
+  /** `--chaos` faults, for the members by their slot in a step. */
+  chaos: readonly Fault[];
   log(line: string): void;
 }
 
@@ -67,7 +72,7 @@ export function createCollectiveEngine(o: CollectiveEngineOptions): CollectiveEn
   let lastFallback = '';
   const conductor = new Conductor({
     gradLen: gradLength(model), numTrainable: model.numTrainable, wire: o.wire, clock: systemClock,
-    stepTimeoutMs: o.stepTimeoutMs, checkEvery: o.checkEvery,
+    stepTimeoutMs: o.stepTimeoutMs, checkEvery: o.checkEvery, chaos: o.chaos,
     io: {
       send: (id, m) => links.get(id)?.send(m),
       drop: (id, reason) => { log(`collective: dropping ${id}: ${reason}`); links.get(id)?.drop(reason); },
@@ -159,7 +164,7 @@ export function createCollectiveEngine(o: CollectiveEngineOptions): CollectiveEn
     stepDone: (report) => star.e.stepDone?.(report),
     topology(): TopologyReport {
       const ran = counts.collective === 0 ? 'star' : counts.star === 0 ? 'collective' : 'mixed';
-      const reason = o.topology === 'star' ? 'topology star (--topology)'
+      const reason = o.topology === 'star' ? o.starReason
         : counts.collective === 0 ? `no step had 2 members in sync (workers join the collective with dptrain worker --peer-listen)${lastFallback === '' ? '' : `; last: ${lastFallback}`}`
           : `${counts.collective} steps reduced among the members, ${counts.star} on the star${lastFallback === '' ? '' : ` (last: ${lastFallback})`}`;
       return { ran, collectiveSteps: counts.collective, starSteps: counts.star, wire: o.wire, reason };

@@ -26,6 +26,7 @@ import { COORDINATOR_ID, type Commit, type Computed, type ContributorRef, type N
 import type { GradWire } from '../reduce/bf16.js';
 import type { Clock } from '../dispatch/clock.js';
 import { alignedSplit, CUT_TOLERANCE } from '../dispatch/ranges.js';
+import { faultFor, type Fault } from '../dispatch/chaos.js';
 import { planCollective, type CollectivePlan } from './schedule.js';
 import { rowsOf } from '../train/range.js';
 
@@ -90,6 +91,8 @@ export interface ConductorOptions {
   checkEvery: number;
   /** Fewer members than this: the step runs on the star. */
   minMembers?: number;
+  /** `--chaos` faults: slot w is the w-th member of a step; a fault rides in the first attempt's order. */
+  chaos?: readonly Fault[];
 }
 
 export class Conductor {
@@ -304,10 +307,13 @@ export class Conductor {
       const l = this.last;
       const commit = l !== null && l.step === job.step - 1 && m.committedThrough < l.step ? { step: l.step, attempt: l.attempt, hash: l.hash, lr: l.lr } : undefined;
       if (commit !== undefined) m.committedThrough = commit.step;
+      const f = number === 1 ? faultFor(this.o.chaos ?? [], job.step + 1, i) : undefined;
+      const fault = f === undefined ? undefined : { kind: f.kind, ...(f.ms === undefined ? {} : { ms: f.ms }), ...(f.index === undefined ? {} : { index: f.index }) };
       this.o.io.send(m.id, {
         type: 'order', step: job.step, attempt: number, version: job.step, k: job.k, rows: job.rows, contributors, you: i,
         indices: Array.from(job.indices.subarray(s - r0, e - r0)), wire: this.o.wire, checkReplica: check,
         ...(commit === undefined ? {} : { commit }),
+        ...(fault === undefined ? {} : { fault }),
       });
     });
     if (this.o.stepTimeoutMs > 0) a.timer = this.o.clock.setTimer(() => this.inspect(a), this.o.stepTimeoutMs);

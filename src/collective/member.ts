@@ -24,6 +24,7 @@
 // closes that link, and the member reports the peer to the coordinator.
 import { COORDINATOR_ID, type Commit, type Computed, type Need, type Order, type Pack, type Part, type PeerFault, type Reduced, type ReplicaHash } from '../protocol/collective-messages.js';
 import { nodeRounding, type GradWire } from '../reduce/bf16.js';
+import { garbledFrame } from '../protocol/faults.js';
 import { partsOf, planCollective, type CollectivePlan } from './schedule.js';
 import { SliceReducer } from './slice-reduce.js';
 
@@ -47,6 +48,9 @@ export interface MemberIo {
    */
   later?(fn: () => void, ms: number): { cancel(): void };
   log?(line: string): void;
+  /** `--chaos` (tests, demonstrations): die now (a process exits), send bytes that are no frame to a peer. */
+  crash?(): void;
+  sendPeerRaw?(peerId: string, bytes: Uint8Array): void;
 }
 
 /** How long a commit waits for the owners' slices before asking the coordinator. */
@@ -141,8 +145,17 @@ export class Member {
     const mine = c.plan.contributors[c.me];
     if (sums.length !== mine.blocks.length * G) throw new RangeError(`${sums.length} floats for ${mine.blocks.length} blocks of ${G}`);
     const blocks = mine.blocks.map((b) => ({ level: b.level, index: b.index }));
+    const fault = c.order.fault?.kind;
+    let garbled = false;
     for (const p of partsOf(c.plan, c.me)) {
       const len = p.end - p.from;
+      if (fault === 'garble' && !garbled && this.io.sendPeerRaw !== undefined) {
+        // A frame that is no message, in place of its first part: the owner drops the link and reports it.
+        garbled = true;
+        this.io.log?.(`chaos: step ${step + 1}: sending ${c.order.contributors[p.to].id} a garbled part`);
+        this.io.sendPeerRaw(c.order.contributors[p.to].id, garbledFrame(step));
+        continue;
+      }
       const out = new Float32Array(p.blocks.length * len);
       p.blocks.forEach((_, b) => out.set(sums.subarray(b * G + p.from, b * G + p.end), b * len));
       this.io.sendPeer(c.order.contributors[p.to].id, {
@@ -157,6 +170,12 @@ export class Member {
     }
     c.computed = true;
     this.io.sendCoordinator({ type: 'computed', step, attempt, computeMs: 0 });
+    if ((fault === 'crash' || fault === 'disconnect') && this.io.crash !== undefined) {
+      // Its parts are out, its slice not reduced: it dies in the middle of the reduction.
+      this.io.log?.(`chaos: step ${step + 1}: dying in the middle of the reduction`);
+      this.io.crash();
+      return;
+    }
     this.tryReduce(c);
   }
 
@@ -259,8 +278,18 @@ export class Member {
     const early = this.early;
     this.early = early.filter(({ part }) => part.step > o.step || (part.step === o.step && part.attempt > o.attempt));
     for (const { from, part } of early) if (part.step === o.step && part.attempt === o.attempt) this.part(from, part);
-    if (plan.contributors[me].blocks.length > 0) this.io.compute(o);
-    else this.computedNothing(this.cur);
+    const cur = this.cur;
+    const go = () => {
+      if (this.cur !== cur) return; // superseded while it stalled
+      if (plan.contributors[me].blocks.length > 0) this.io.compute(o);
+      else this.computedNothing(cur);
+    };
+    if (o.fault?.kind === 'stall' && this.io.later !== undefined) {
+      this.io.log?.(`chaos: step ${o.step + 1}: stalling ${o.fault.ms ?? 0} ms before computing`);
+      this.io.later(go, o.fault.ms ?? 0);
+    } else {
+      go();
+    }
     return null;
   }
 
@@ -279,7 +308,20 @@ export class Member {
     r.reduce(out);
     c.have[r.slice] = true;
     const msg: Reduced = { type: 'reduced', step: c.order.step, attempt: c.order.attempt, slice: r.slice, pack: this.pack(r.from, r.to, 1), sums: out.slice() };
-    c.order.contributors.forEach((x, i) => { if (i !== c.me && x.id !== COORDINATOR_ID) this.io.sendPeer(x.id, msg); });
+    let corrupt = c.order.fault?.kind === 'corrupt';
+    c.order.contributors.forEach((x, i) => {
+      if (i === c.me || x.id === COORDINATOR_ID) return;
+      if (corrupt) {
+        // A wrong slice to one peer (finite, well formed: only the commit's hash can tell).
+        corrupt = false;
+        const wrong = msg.sums.slice();
+        if (wrong.length > 0) wrong[(c.order.fault?.index ?? 0) % wrong.length] += 1;
+        this.io.log?.(`chaos: step ${c.order.step + 1}: sending ${x.id} a corrupted slice`);
+        this.io.sendPeer(x.id, { ...msg, sums: wrong });
+        return;
+      }
+      this.io.sendPeer(x.id, msg);
+    });
     this.io.sendCoordinator(msg);
     this.resume();
   }

@@ -65,6 +65,8 @@ export const Session = z.strictObject({
   seed: whole,
   /** Rows in the largest global batch (sizes the worker's buffers). */
   maxBatch: positive.max(MAX_BATCH_ROWS),
+  /** --grad-wire: bf16 rounds every tree node a worker forms (src/reduce/bf16.ts); absent: f32. */
+  gradWire: z.enum(['f32', 'bf16']).optional(),
 });
 
 export const DatasetRef = z.strictObject({

@@ -17,7 +17,6 @@ import type { MemberMessage, Session } from '../../src/protocol/messages.js';
 import { Member, type ToCoordinator } from '../../src/collective/member.js';
 import { buildModel, type Model } from '../../src/model/model.js';
 import { createSgdState, SgdConfig, type SgdState } from '../../src/optim/sgd.js';
-import { nodeRounding } from '../../src/reduce/bf16.js';
 import { alignedBlocks } from '../../src/reduce/tree.js';
 import { applyStep, gradLength, planStep, type StepPlan } from '../../src/train/step.js';
 import type { RangeCompute } from '../range-compute.js';
@@ -104,6 +103,11 @@ export class NetMember {
       hash: (floats) => sha256(floats),
       replicaHash: () => createHash('sha256').update(bytes(rep.model.params)).update(bytes(rep.state.velocity)).digest('hex'),
       later: (fn, ms) => { const t = setTimeout(fn, ms); return { cancel: () => clearTimeout(t) }; },
+      crash: () => process.exit(70),
+      sendPeerRaw: (peer, raw) => {
+        const address = this.addresses.get(peer);
+        if (address !== undefined) this.links.send(peer, address, raw);
+      },
       log: (line) => this.log(`collective: ${line}`),
     }, r.step - 1);
     this.log(`collective: holds the replica for step ${r.step + 1}`);
@@ -116,8 +120,8 @@ export class NetMember {
     if (this.sums.length < n) this.sums = new Float32Array(n);
     const sums = this.sums.subarray(0, n);
     try {
-      await this.compute.compute({ step: o.step, k: o.k, rows: o.rows, start: me.start, end: me.end, indices: o.indices, version: this.compute.version },
-        sums, nodeRounding(o.wire, this.replica!.model.numTrainable));
+      if (o.wire !== (this.session.gradWire ?? 'f32')) throw new Error(`the order's wire is ${o.wire}, the session's ${this.session.gradWire ?? 'f32'}`);
+      await this.compute.compute({ step: o.step, k: o.k, rows: o.rows, start: me.start, end: me.end, indices: o.indices, version: this.compute.version }, sums);
     } catch (err) {
       this.log(`collective: step ${o.step + 1}: computing micro-shards ${me.start}-${me.end - 1} failed: ${(err as Error).message}`);
       return;

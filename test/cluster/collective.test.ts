@@ -1,0 +1,132 @@
+// The collective on loopback: a real coordinator and real `dptrain worker
+// --peer-listen` processes reducing among themselves over real peer links.
+// Every run must end with the weightsSha256 of `--workers 0`, with 2, 3 and
+// 4 members, with a member that dies in the middle of the reduction (a
+// --chaos crash and a SIGKILL from outside), one that joins mid-run, and a
+// member that sends its peers a garbled frame or a corrupted slice.
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { lastJson, runCli, smallMlpConfig, tempDir, writeJson } from '../helpers/cli.js';
+import { killAll, startCoordinator, startWorker, summaryOf, type Proc } from '../helpers/procs.js';
+
+const TOKEN = 'collective-test-token';
+const ENV = { DPTRAIN_TOKEN: TOKEN };
+const dir = tempDir('dptrain-collective-');
+const cache = join(dir, 'cache');
+
+const CONFIGS = {
+  mlp: smallMlpConfig({ epochs: 3 }),
+  bn: smallMlpConfig({
+    epochs: 2, microShards: 8,
+    model: {
+      inputShape: [784],
+      layers: [{ type: 'dense', units: 32 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'dropout', rate: 0.3 }, { type: 'dense', units: 10 }],
+    },
+  }),
+  lstm: smallMlpConfig({
+    epochs: 1, batchSize: 32, microShards: 8,
+    data: { type: 'mnist', view: 'rows', trainLimit: 256, testLimit: 128 },
+    model: { inputShape: [28, 28], layers: [{ type: 'lstm', units: 16 }, { type: 'dense', units: 10 }] },
+  }),
+};
+type Name = keyof typeof CONFIGS;
+const files = Object.fromEntries(Object.entries(CONFIGS).map(([k, v]) => [k, writeJson(dir, `${k}.json`, v)])) as Record<Name, string>;
+const reference: Partial<Record<Name, string>> = {};
+let runs = 0;
+
+async function refHash(name: Name): Promise<string> {
+  if (reference[name] === undefined) {
+    const r = await runCli(['train', '--json', '--quiet', '--config', files[name], '--out', join(dir, `ref-${name}`), '--workers', '0']);
+    expect(r.code, r.stderr).toBe(0);
+    reference[name] = lastJson(r.stdout).weightsSha256 as string;
+  }
+  return reference[name]!;
+}
+
+/** A member of the collective: one thread, a peer port on loopback. */
+function member(url: string, name: string, args: string[] = []): Proc {
+  return startWorker(url, ['--cache', cache, '--threads', '1', '--peer-listen', '127.0.0.1:0', '--name', name, ...args], ENV, name);
+}
+
+beforeAll(async () => {
+  await Promise.all((Object.keys(CONFIGS) as Name[]).map(refHash));
+});
+afterEach(killAll);
+afterAll(killAll);
+
+describe('the collective on loopback (real processes, real peer links)', () => {
+  for (const [name, members] of [['mlp', 2], ['mlp', 3], ['mlp', 4], ['bn', 3], ['lstm', 2], ['lstm', 4]] as const) {
+    it(`${name}: ${members} members reduce among themselves and end with the --workers 0 weights`, async () => {
+      const c = await startCoordinator(['--json', '--config', files[name], '--out', join(dir, `run-${++runs}`), '--min-workers', String(members)], ENV);
+      const ws = Array.from({ length: members }, (_, i) => member(c.url, `m${i + 1}`));
+      expect(await c.proc.exited).toMatchObject({ code: 0 });
+      const s = summaryOf(c.proc);
+      expect(s.weightsSha256).toBe(await refHash(name));
+      expect(s.topology).toMatchObject({ ran: 'collective', starSteps: 0 });
+      expect(c.proc.out()).toMatch(new RegExp(`collective: p${members} \\(peers reach it at 127\\.0\\.0\\.1:\\d+\\) joins from the next step`));
+      for (const w of ws) expect((await w.exited).code).toBe(0);
+    });
+  }
+
+  it('a member that dies in the middle of the reduction (its parts out, its slice not): the step is redone by the others', async () => {
+    const c = await startCoordinator(['--json', '--config', files.mlp, '--out', join(dir, `run-${++runs}`), '--min-workers', '3',
+      '--chaos', 'crash:worker=1,step=6'], ENV);
+    const ws = [1, 2, 3].map((i) => member(c.url, `m${i}`));
+    expect(await c.proc.exited).toMatchObject({ code: 0 });
+    expect(summaryOf(c.proc).weightsSha256).toBe(await refHash('mlp'));
+    expect(c.proc.out()).toMatch(/collective: step 6: attempt 1 lost p\d \(.*\); attempt 2 with the others/);
+    const codes = await Promise.all(ws.map((w) => w.exited));
+    expect(codes.map((x) => x.code).sort()).toEqual([0, 0, 70]);
+    expect(ws.some((w) => /chaos: step 6: dying in the middle of the reduction/.test(w.out()))).toBe(true);
+  });
+
+  it('a member SIGKILLed mid-run, and one that joins mid-run: the --workers 0 weights', async () => {
+    const c = await startCoordinator(['--json', '--config', files.lstm, '--out', join(dir, `run-${++runs}`), '--min-workers', '3'], ENV);
+    const ws = [1, 2, 3].map((i) => member(c.url, `m${i}`));
+    await c.proc.waitFor(/step 2\/\d+/);
+    ws[1].kill('SIGKILL');
+    const late = member(c.url, 'late');
+    await late.waitFor(/collective: holds the replica for step \d+/);
+    expect(await c.proc.exited).toMatchObject({ code: 0 });
+    const s = summaryOf(c.proc);
+    expect(s.weightsSha256).toBe(await refHash('lstm'));
+    expect(s.topology.collectiveSteps).toBeGreaterThan(0);
+  });
+
+  for (const [kind, evidence] of [
+    ['garble', /closing the peer link from p\d: bad frame: message from the peer/],
+    ['corrupt', /the gathered sum does not hash to the commit's/],
+  ] as const) {
+    it(`a member that sends its peers ${kind === 'garble' ? 'a frame that is no message' : 'a corrupted slice'} is reported and dropped; the run keeps the --workers 0 weights`, async () => {
+      const c = await startCoordinator(['--json', '--config', files.mlp, '--out', join(dir, `run-${++runs}`), '--min-workers', '3',
+        '--chaos', `${kind}:worker=0,step=4`], ENV);
+      const ws = [1, 2, 3].map((i) => member(c.url, `m${i}`));
+      expect(await c.proc.exited).toMatchObject({ code: 0 });
+      expect(summaryOf(c.proc).weightsSha256).toBe(await refHash('mlp'));
+      expect(c.proc.out()).toMatch(/collective: dropping p\d: reported by p\d/);
+      expect(ws.map((w) => w.out()).join('\n')).toMatch(evidence);
+    });
+  }
+
+  it('--grad-wire bf16: the same bits with --workers 0, 2 threads (the step loop), 3 processes on the star and 3 in the collective; not f32\'s', async () => {
+    const bf16 = async (args: string[]) => {
+      const r = await runCli(['train', '--json', '--quiet', '--config', files.bn, '--out', join(dir, `run-${++runs}`), '--grad-wire', 'bf16', ...args]);
+      expect(r.code, r.stderr).toBe(0);
+      return lastJson(r.stdout).weightsSha256 as string;
+    };
+    const local = await bf16(['--workers', '0']);
+    expect(local).not.toBe(await refHash('bn'));
+    expect(await bf16(['--workers', '2'])).toBe(local);
+    for (const topology of ['star', 'collective'] as const) {
+      const c = await startCoordinator(['--json', '--config', files.bn, '--out', join(dir, `run-${++runs}`), '--min-workers', '3', '--grad-wire', 'bf16', '--topology', topology], ENV);
+      const ws = [1, 2, 3].map((i) => (topology === 'star'
+        ? startWorker(c.url, ['--cache', cache, '--threads', i === 3 ? '2' : '1', '--name', `s${i}`], ENV, `s${i}`)
+        : member(c.url, `m${i}`)));
+      expect(await c.proc.exited).toMatchObject({ code: 0 });
+      const s = summaryOf(c.proc);
+      expect(s.weightsSha256, topology).toBe(local);
+      expect(s.topology).toMatchObject({ ran: topology, wire: 'bf16' });
+      for (const w of ws) expect((await w.exited).code).toBe(0);
+    }
+  });
+});
