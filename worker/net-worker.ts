@@ -200,7 +200,11 @@ export class NetWorker {
           process.exit(70);
         },
         event: (e) => {
-          if (e.type === 'welcomed') { this.current = 'preparing'; this.welcome = e.welcome; this.member = null; }
+          if (e.type === 'welcomed') {
+            this.current = 'preparing';
+            this.welcome = e.welcome;
+            this.member = null;
+          }
           else if (e.type === 'ready') {
             this.current = 'ready';
             if (this.links !== null && this.held !== null) {
@@ -224,6 +228,8 @@ export class NetWorker {
         this.session = null;
         this.member = null;
         this.welcome = null;
+        // The next connection gives this worker another id: links opened under this one would name it wrongly.
+        this.links?.reset();
         this.current = 'connecting';
         resolve(session.closed());
       });

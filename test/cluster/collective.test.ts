@@ -28,6 +28,11 @@ const CONFIGS = {
     data: { type: 'mnist', view: 'rows', trainLimit: 256, testLimit: 128 },
     model: { inputShape: [28, 28], layers: [{ type: 'lstm', units: 16 }, { type: 'dense', units: 10 }] },
   }),
+  lstm4: smallMlpConfig({
+    epochs: 4, batchSize: 32, microShards: 8,
+    data: { type: 'mnist', view: 'rows', trainLimit: 256, testLimit: 128 },
+    model: { inputShape: [28, 28], layers: [{ type: 'lstm', units: 16 }, { type: 'dense', units: 10 }] },
+  }),
 };
 type Name = keyof typeof CONFIGS;
 const files = Object.fromEntries(Object.entries(CONFIGS).map(([k, v]) => [k, writeJson(dir, `${k}.json`, v)])) as Record<Name, string>;
@@ -80,17 +85,23 @@ describe('the collective on loopback (real processes, real peer links)', () => {
     expect(ws.some((w) => /chaos: step 6: dying in the middle of the reduction/.test(w.out()))).toBe(true);
   });
 
-  it('a member SIGKILLed mid-run, and one that joins mid-run: the --workers 0 weights', async () => {
-    const c = await startCoordinator(['--json', '--config', files.lstm, '--out', join(dir, `run-${++runs}`), '--min-workers', '3'], ENV);
+  it('a member SIGKILLed in the middle of a step, and one that joins mid-run: the --workers 0 weights', async () => {
+    // Step 5 waits (no step timeout) for the member in slot 1, which stalls: it is SIGKILLed there.
+    const c = await startCoordinator(['--json', '--config', files.lstm4, '--out', join(dir, `run-${++runs}`), '--min-workers', '3',
+      '--step-timeout-ms', '0', '--chaos', 'stall:worker=1,step=5,ms=600000'], ENV);
     const ws = [1, 2, 3].map((i) => member(c.url, `m${i}`));
-    await c.proc.waitFor(/step 2\/\d+/);
-    ws[1].kill('SIGKILL');
+    const staller = await Promise.race(ws.map((w) => w.waitFor(/chaos: step 5: stalling/).then(() => w)));
+    // A joiner while step 5 waits: it takes part from the step after, whatever happens to step 5.
     const late = member(c.url, 'late');
-    await late.waitFor(/collective: holds the replica for step \d+/);
+    await c.proc.waitFor(/collective: p4 \(peers reach it at 127\.0\.0\.1:\d+\) joins from the next step/);
+    staller.kill('SIGKILL');
+    await c.proc.waitFor(/collective: step 5: attempt 1 lost p\d \(.*\); attempt 2 with the others/);
+    await late.waitFor(/collective: holds the replica for step 6/);
     expect(await c.proc.exited).toMatchObject({ code: 0 });
     const s = summaryOf(c.proc);
-    expect(s.weightsSha256).toBe(await refHash('lstm'));
-    expect(s.topology.collectiveSteps).toBeGreaterThan(0);
+    expect(s.weightsSha256).toBe(await refHash('lstm4'));
+    expect(s.topology).toMatchObject({ ran: 'collective', starSteps: 0 });
+    expect((await late.exited).code).toBe(0);
   });
 
   for (const [kind, evidence] of [

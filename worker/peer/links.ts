@@ -76,6 +76,17 @@ export class PeerLinks {
     else link.queue.push(frame);
   }
 
+  /**
+   * Closes every link, both ways: this member has a new identity (the
+   * coordinator welcomed it again under another id), and a link says who
+   * its sender is once, at its hello.
+   */
+  reset(): void {
+    for (const l of this.out.values()) l.ws.terminate();
+    this.out.clear();
+    for (const ws of this.incoming) ws.terminate();
+  }
+
   /** Closes every link (the run is over, or the member leaves). */
   async close(): Promise<void> {
     for (const l of this.out.values()) l.ws.terminate();
