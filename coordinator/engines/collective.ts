@@ -69,6 +69,8 @@ export function createCollectiveEngine(o: CollectiveEngineOptions): CollectiveEn
   /** Members waiting for their replica (joined, or to be resynced): they take part from the next step. */
   const pending = new Set<string>();
   const counts = { collective: 0, star: 0, fallbacks: 0 };
+  /** The step after the last one run (null before the first): a step out of turn resyncs every member. */
+  let expected: number | null = null;
   let lastFallback = '';
   const conductor = new Conductor({
     gradLen: gradLength(model), numTrainable: model.numTrainable, wire: o.wire, clock: systemClock,
@@ -130,6 +132,11 @@ export function createCollectiveEngine(o: CollectiveEngineOptions): CollectiveEn
     get workers() { return star.e.workers; },
     batchGradient: (job, out) => star.e.batchGradient(job, out),
     async step(job, stepper) {
+      if (expected !== null && job.step !== expected) {
+        // Out of turn (a benchmark going round its steps again): the replicas start again from the master state.
+        for (const id of links.keys()) pending.add(id);
+      }
+      expected = job.step + 1;
       admit(stepper, job.step);
       const lr = stepper.lr(job.step);
       const rows = job.indices.length;
