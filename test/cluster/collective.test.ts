@@ -140,4 +140,49 @@ describe('the collective on loopback (real processes, real peer links)', () => {
       for (const w of ws) expect((await w.exited).code).toBe(0);
     }
   });
+
+  it('a bad-input corpus at a member\'s peer port (random bytes, a wrong token, an oversized frame, a part for a step far ahead, a NaN part from a peer with no range in the step; NaN from a real member: test/collective) is refused, the offender named, and the run keeps the --workers 0 weights', async () => {
+    // Step 3 waits (no step timeout) for the member in slot 0, which stalls; the corpus goes to another member meanwhile.
+    const c = await startCoordinator(['--json', '--config', files.mlp, '--out', join(dir, `run-${++runs}`), '--min-workers', '3',
+      '--step-timeout-ms', '0', '--chaos', 'stall:worker=0,step=3,ms=600000'], ENV);
+    const ws = [1, 2, 3].map((i) => member(c.url, `m${i}`));
+    const staller = await Promise.race(ws.map((w) => w.waitFor(/chaos: step 3: stalling/).then(() => w)));
+    const target = ws.find((w) => w !== staller)!;
+    const port = Number((await target.waitFor(/peers: listening on port (\d+)/))[1]);
+    const runId = (await target.waitFor(/worker p\d of run (\S+): ready/))[1];
+    const { WebSocket } = await import('ws');
+    const { encode } = await import('../../src/protocol/codec.js');
+    const link = async (frames: (Uint8Array | 'hello' | 'bad-token')[]) => {
+      const sock = new WebSocket(`ws://127.0.0.1:${port}/peer`);
+      await new Promise((resolve, reject) => { sock.once('open', resolve); sock.once('error', reject); });
+      const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+      for (const f of frames) {
+        if (f === 'hello' || f === 'bad-token') {
+          sock.send(encode({ type: 'peer-hello', protocol: 2, token: f === 'hello' ? TOKEN : 'not-the-token', runId, memberId: 'evil' }));
+          await new Promise((resolve) => sock.once('message', resolve));
+        } else {
+          sock.send(f);
+        }
+      }
+      await closed;
+    };
+    const part = (step: number, value: number) => encode({
+      type: 'part', step, attempt: 1, slice: 0, blocks: [{ level: 1, index: 0 }], pack: { vectors: 1, length: 4, half: 0 }, sums: Float32Array.from([value, 1, 2, 3]),
+    });
+    await link([Uint8Array.from([0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5])]);
+    await link(['bad-token']);
+    await link(['hello', new Uint8Array(4 << 20)]);
+    await link(['hello', part(40, 1)]);
+    await link(['hello', part(2, NaN)]);
+    staller.kill('SIGKILL');
+    expect(await c.proc.exited).toMatchObject({ code: 0 });
+    expect(summaryOf(c.proc).weightsSha256).toBe(await refHash('mlp'));
+    const seen = target.out();
+    expect(seen).toMatch(/closing the peer link from 127\.0\.0\.1: bad frame: message from the peer: header length \d+ exceeds the limit/);
+    expect(seen).toMatch(/refused a peer link from 127\.0\.0\.1: wrong token/);
+    expect(seen).toMatch(/closing the peer link from evil: bad frame: message from the peer: frame of 4194304 bytes exceeds the limit of \d+/);
+    expect(seen).toMatch(/closing the peer link from evil: sent a part of step 41 attempt 1, far ahead/);
+    expect(seen).toMatch(/closing the peer link from evil: sent a part of step 3, in which it has no range/);
+    expect(c.proc.out()).toMatch(/collective: step \d+: p\d reports evil: /);
+  });
 });
