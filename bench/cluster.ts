@@ -227,6 +227,7 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.name
     split.push({
       model: b.model, batch: b.batch, transport: r.transport, topology: r.topology, workers: r.count, stepMs, dispatchMs: best.dispatchMs, waitMs: best.waitMs,
       combineMs: best.combineMs, applyMs: best.applyMs, workerComputeMs: best.workerMs / Math.max(1, r.count),
+      ...(r.topology === 'collective' ? { collectiveComputeMs: best.collectiveComputeMs, collectiveExchangeMs: best.collectiveExchangeMs } : {}),
     });
     if (!json) {
       const medianRate = median(rs.map((x) => (b.batch * b.steps) / x.seconds));
@@ -234,7 +235,9 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.name
         (best.workers.length === 0 ? '' : `, busiest worker ${(Math.max(...best.workers.map((x) => x.sent + x.received)) / 1e6).toFixed(2)} MB`);
       console.log(`  ${label(r).padEnd(12)} ${String(r.count).padStart(2)} workers: ${samplesPerSec.toFixed(0).padStart(6)} samples/s (median ${medianRate.toFixed(0)}), ` +
         `${stepMs.toFixed(2)} ms/step, ${(samplesPerSec / inproc).toFixed(2)}x inproc` +
-        (r.transport === 'inproc' ? '' : best.loopComputeMs > 0
+        (r.transport === 'inproc' ? '' : r.topology === 'collective'
+          ? `; members computing ${best.collectiveComputeMs.toFixed(2)} ms, then the exchange of parts and slices ${best.collectiveExchangeMs.toFixed(2)} ms`
+          : best.loopComputeMs > 0
           ? `; step loop, per thread: computing ${best.loopComputeMs.toFixed(2)}, waiting for the other ${best.loopWaitMs.toFixed(2)}, ` +
             `reducing + applying its slice ${best.loopApplyMs.toFixed(2)} ms`
           : `; coordinator: broadcast ${best.dispatchMs.toFixed(2)}, waiting ${best.waitMs.toFixed(2)} ` +

@@ -165,7 +165,7 @@ export function createCollectiveEngine(o: CollectiveEngineOptions): CollectiveEn
       if (conductor.isChecked(job.step)) conductor.appliedHash(job.step, sha256(stepper.model.params, stepper.sgdState.velocity));
       return outcome;
     },
-    stats: () => star.e.stats?.() ?? { ...dispatcher.stats() },
+    stats: () => ({ ...(star.e.stats?.() ?? dispatcher.stats()), collective: conductor.stats() }),
     summaries: () => dispatcher.summaries(),
     wireBytes: () => star.e.wireBytes?.() ?? { sent: 0, received: 0 },
     stepDone: (report) => star.e.stepDone?.(report),

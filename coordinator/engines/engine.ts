@@ -5,6 +5,7 @@
 // whichever of those measures faster (auto.ts) is the engine's business.
 import type { DispatchStats, WorkerSummary } from '../../src/dispatch/contract.js';
 import type { HandoffStats } from '../../node/threads/transport.js';
+import type { CollectiveStats } from '../../src/collective/conductor.js';
 import type { BatchJob, Stepper, StepOutcome } from '../run/stepper.js';
 
 export type { BatchJob, StepOutcome, WorkerSummary };
@@ -26,7 +27,7 @@ export interface LoopStats {
 
 
 /** Where a step's time went (cumulative, ms): the coordinator's own (DispatchStats) and, with worker threads, the hand-offs and the step loop. */
-export type EngineStats = DispatchStats & { handoff?: HandoffStats; loop?: LoopStats };
+export type EngineStats = DispatchStats & { handoff?: HandoffStats; loop?: LoopStats; collective?: CollectiveStats };
 
 /** What the default engine chose between worker threads and the coordinator's thread, and why (auto-engine.ts). */
 export interface WorkersChoice {

@@ -41,6 +41,13 @@ export interface ConductorIo {
   log(line: string): void;
 }
 
+/** Cumulative time of the collective's steps, ms: ordered to computed by all (compute, parts sent), then to the sum whole at the coordinator (the slices' exchange). */
+export interface CollectiveStats {
+  steps: number;
+  computeMs: number;
+  exchangeMs: number;
+}
+
 /** A step the collective cannot run (too few members): the engine runs it on the star. */
 export class CollectiveFallback extends Error {}
 
@@ -71,6 +78,8 @@ interface Attempt {
   readonly have: boolean[];
   readonly computed: Set<string>;
   readonly startedAt: number;
+  /** When the last member said computed. */
+  computedAt: number;
   readonly resolve: (sum: Float32Array) => void;
   readonly reject: (err: Error) => void;
   timer: { cancel(): void } | null;
@@ -120,6 +129,13 @@ export class Conductor {
     if (a !== null && !a.settled && a.ids.includes(id)) this.redo(a, [id], `${id} ${reason}`);
   }
 
+  /** Where the collective's steps spent their time (cumulative, ms): from the order to the last member's computed, then to the whole sum. */
+  stats(): CollectiveStats {
+    return { ...this.timing };
+  }
+
+  private readonly timing: CollectiveStats = { steps: 0, computeMs: 0, exchangeMs: 0 };
+
   /** Members now. */
   count(): number {
     return this.members.size;
@@ -163,6 +179,7 @@ export class Conductor {
     const a = this.current;
     if (a === null || a.settled || c.step !== a.job.step || c.attempt !== a.number) return;
     a.computed.add(id);
+    if (a.computed.size === a.ids.length) a.computedAt = this.o.clock.now();
     const m = this.members.get(id);
     const i = a.ids.indexOf(id);
     if (m !== undefined && i >= 0) {
@@ -295,7 +312,7 @@ export class Conductor {
     const plan = planCollective(job.k, this.o.gradLen, contributors.map((c) => ({ start: c.start, end: c.end, owner: true })));
     const a: Attempt = {
       job, number, ids: ready.map((m) => m.id), plan, sum: new Float32Array(this.o.gradLen), have: plan.owners.map(() => false),
-      computed: new Set(), startedAt: this.o.clock.now(), resolve, reject, timer: null, settled: false,
+      computed: new Set(), startedAt: this.o.clock.now(), computedAt: NaN, resolve, reject, timer: null, settled: false,
     };
     this.current = a;
     const check = this.isChecked(job.step);
@@ -331,6 +348,11 @@ export class Conductor {
     a.settled = true;
     a.timer?.cancel();
     const hash = this.o.io.hash(a.sum);
+    const now = this.o.clock.now();
+    const computed = Number.isNaN(a.computedAt) ? now : a.computedAt;
+    this.timing.steps++;
+    this.timing.computeMs += computed - a.startedAt;
+    this.timing.exchangeMs += now - computed;
     this.last = { step: a.job.step, attempt: a.number, hash, lr: a.job.lr, sum: a.sum };
     this.lastIds = a.ids;
     this.lastPlan = a.plan;
