@@ -1,186 +1,111 @@
-// The collective, simulated (NOTES-coll.md, "One step"), with the real
-// scheduling code: the cut by measured speed (the dispatcher's
-// alignedSplit), the plan (src/collective/schedule.ts: slices, who sends
-// which blocks where, their bytes on the wire, bf16 or f32) and every
-// owner's SliceReducer (src/collective/slice-reduce.ts, on vectors shortened
-// to SHORT_SLICE floats a slice: it checks that each owner gets exactly the
-// parts the plan says). Per step:
-//   the coordinator's order (with the previous step's commit) to every
-//   member -> each applies the committed step, computes its blocks, sends
-//   every owner its slice of them (to owners in turn from the next one on,
-//   so that not everyone starts at owner 0) and says `computed` -> an owner
-//   with every part reduces its slice and sends it to every other member
-//   and to the coordinator -> the coordinator, with every slice, hashes the
-//   sum and sends the next order at once (then applies the step itself).
-import { alignedSplit, CUT_TOLERANCE } from '../../src/dispatch/ranges.js';
-import { partsOf, planCollective, vectorBytes, type CollectivePlan, type ContributorRange } from '../../src/collective/schedule.js';
-import { SliceReducer } from '../../src/collective/slice-reduce.js';
+// The collective, simulated with its real code: the coordinator's
+// Conductor (src/collective/conductor.ts: the cut by measured speed, the
+// orders carrying the commit, the stall timers on simulated time) and one
+// Member per worker (src/collective/member.ts: parts to owners, the owner's
+// SliceReducer, the all-gather, the commit). What they send is moved over
+// the simulated links with the byte count it has for the real model (the
+// plan's slices of the real gradient vector, bf16 or f32: vectorBytes);
+// the vectors the real code handles are shortened to SHORT_SLICE floats a
+// slice, which changes no decision it takes. Modelled: the compute of a
+// range (measured micro-shard times), an owner's adds, the update, the
+// coordinator's hash and its own step.
+import { createHash } from 'node:crypto';
+import { Conductor } from '../../src/collective/conductor.js';
+import { Member } from '../../src/collective/member.js';
+import { sliceBounds, vectorBytes } from '../../src/collective/schedule.js';
+import type { Commit, Order, Part, Reduced } from '../../src/protocol/collective-messages.js';
 import type { GradWire } from '../../src/reduce/bf16.js';
-import { addsFor, type RunFigures } from './star.js';
-import { transfer, work, type Machine, type Workload } from './model.js';
+import { alignedBlocks } from '../../src/reduce/tree.js';
+import type { MemberMessage } from '../../src/protocol/messages.js';
+import { addsFor } from './star.js';
+import { timeSteps, transfer, work, worked, type Machine, type RunFigures, type Workload } from './model.js';
 
-const SPEED_SMOOTHING = 0.3;
-/** Floats per slice in the vectors the real reducers handle in the simulation (the byte counts use the model's). */
+/** Floats per slice in the vectors the real code handles here. */
 const SHORT_SLICE = 16;
 
-/** The members' ranges, in member order: alignedSplit's cut by speed; a member whose share rounds to nothing gets an empty range (it still owns a slice). */
-export function memberRanges(k: number, speeds: readonly number[]): ContributorRange[] {
-  const cut = alignedSplit(0, k, speeds, CUT_TOLERANCE);
-  const bySlot = new Map(cut.map((r) => [r.slot, r]));
-  const ranges: ContributorRange[] = [];
-  let at = 0;
-  for (let i = 0; i < speeds.length; i++) {
-    const r = bySlot.get(i);
-    const end = r === undefined ? at : r.end;
-    ranges.push({ start: at, end, owner: true });
-    at = end;
-  }
-  return ranges;
+function sha(floats: Float32Array): string {
+  return createHash('sha256').update(new Uint8Array(floats.buffer, floats.byteOffset, floats.byteLength)).digest('hex');
 }
 
 export async function simulateCollective(w: Workload, m: Machine, members: number, steps: number, warm: number, wire: GradWire): Promise<RunFigures> {
   const G = w.gradLen;
-  const speeds = new Array<number>(members).fill(NaN);
-  const T = w.numTrainable;
-  let stepsDone = 0;
-  let t0 = 0;
-  let c0 = { sent: 0, received: 0 };
-  let w0: { sent: number; received: number }[] = [];
-
-  /** One step's state. */
-  interface Round {
-    step: number;
-    plan: CollectivePlan;
-    short: CollectivePlan;
-    reducers: SliceReducer[];
-    /** Per member: reduced slices it holds; the coordinator's count. */
-    slices: number[];
-    atCoordinator: number;
-    /** Per member: whether it has the order of the next step (the commit of this one). */
-    committed: boolean[];
-    orderedAt: number;
-  }
-  const rounds = new Map<number, Round>();
-  /** Per member: the step it computes next once it has that step's order and the previous step applied. */
-  const applied = new Array<number>(members).fill(-1);
-  const ordered = new Array<number>(members).fill(-1);
-
-  function compose(step: number): Round {
-    const known = speeds.filter((x) => !Number.isNaN(x));
-    const mean = known.length === 0 ? 1 : known.reduce((a, x) => a + x, 0) / known.length;
-    const ranges = memberRanges(w.k, speeds.map((x) => (Number.isNaN(x) ? mean : x)));
-    const plan = planCollective(w.k, G, ranges);
-    const short = planCollective(w.k, SHORT_SLICE * members, ranges);
-    const reducers = short.owners.map((_, j) => new SliceReducer(short, j, SHORT_SLICE * members, 'f32'));
-    const r: Round = { step, plan, short, reducers, slices: new Array<number>(members).fill(0), atCoordinator: 0, committed: new Array<boolean>(members).fill(false), orderedAt: m.q.now() };
-    rounds.set(step, r);
-    return r;
-  }
-
-  /** The coordinator sends step `step`'s order to every member (it carries the commit of step - 1). */
-  function order(r: Round): void {
-    r.plan.contributors.forEach((c, i) => {
-      const rows = c.end > c.start ? (w.batch / w.k) * (c.end - c.start) : 0;
-      transfer(m, 'coordinator', `w${i}`, 200 + 40 * members + 4 * rows, () => {
-        ordered[i] = r.step;
-        const prev = rounds.get(r.step - 1);
-        if (prev !== undefined) prev.committed[i] = true;
-        advance(i);
-      });
-    });
-  }
-
-  /**
-   * Member i goes on as far as it can: it applies step s once it holds every
-   * slice of s and the commit of s (in the order of s + 1), then computes the
-   * step it was ordered, once the step before that is applied.
-   */
-  function advance(i: number): void {
-    const pending = rounds.get(applied[i] + 1);
-    if (pending !== undefined && pending.committed[i] && pending.slices[i] === members) {
-      applied[i]++;
-      work(m, `w${i}`, w.size * w.applyMsPerFloat, () => advance(i));
-      return;
+  const short = SHORT_SLICE * members;
+  const host = (id: string) => `w${Number(id.slice(1))}`;
+  const ids = Array.from({ length: members }, (_, i) => `m${i}`);
+  /** Bytes on the wire of a message, for the real model: slices of the real gradient vector. */
+  const bytesOf = (msg: Order | Commit | Reduced | Part | MemberMessage): number => {
+    switch (msg.type) {
+      case 'order': return 200 + 40 * msg.contributors.length + 4 * msg.indices.length;
+      case 'part':
+      case 'reduced': {
+        const [from, to] = sliceBounds(G, members, msg.slice);
+        return vectorBytes(from, to, w.numTrainable, wire, msg.type === 'part' ? msg.blocks.length : 1);
+      }
+      case 'commit': return 150;
+      default: return 60;
     }
-    const r = rounds.get(ordered[i]);
-    const key = `${i}/${ordered[i]}`;
-    if (r === undefined || applied[i] !== r.step - 1 || computing.has(key)) return;
-    computing.add(key);
-    compute(r, i);
-  }
-  const computing = new Set<string>();
-
-  function compute(r: Round, i: number): void {
-    const c = r.plan.contributors[i];
-    const leaves = c.end - c.start;
-    const rows = w.batch / w.k;
-    const rounding = wire === 'bf16' ? (2 * leaves) * G * w.roundMsPerFloat : 0;
-    const ms = leaves * w.leafMs(rows) + addsFor(leaves, c.blocks.length) * G * w.addMsPerFloat + rounding;
-    const start = m.q.now();
-    work(m, `w${i}`, ms, () => {
-      if (leaves > 0) {
-        const rate = ((w.batch / w.k) * leaves) / Math.max(1e-6, m.q.now() - start);
-        speeds[i] = Number.isNaN(speeds[i]) ? rate : (1 - SPEED_SMOOTHING) * speeds[i] + SPEED_SMOOTHING * rate;
-      }
-      // Its own slice of its blocks stays here; the others' go out, to owners in turn from the next one on.
-      if (c.blocks.length > 0 && c.slice >= 0) deliver(r, c.slice, i);
-      const parts = partsOf(r.plan, i);
-      const from = parts.findIndex((p) => p.to > i);
-      const turn = from < 0 ? parts : [...parts.slice(from), ...parts.slice(0, from)];
-      for (const p of turn) {
-        transfer(m, `w${i}`, `w${p.to}`, vectorBytes(p.from, p.end, T, wire, p.blocks.length), () => deliver(r, p.slice, i));
-      }
-      transfer(m, `w${i}`, 'coordinator', 40, () => {});
-    });
-  }
-
-  /** Owner of `slice` gets contributor c's part. */
-  function deliver(r: Round, slice: number, c: number): void {
-    const red = r.reducers[slice];
-    const len = red.to - red.from;
-    const problem = red.add(c, r.short.contributors[c].blocks, new Float32Array(r.short.contributors[c].blocks.length * len));
-    if (problem !== null) throw new Error(`simulated step ${r.step}: owner of slice ${slice}: contributor ${c} ${problem}`);
-    if (!red.complete()) return;
-    red.reduce(new Float32Array(len));
-    const o = r.plan.owners[slice];
-    const owner = r.plan.contributors[o];
-    const nodes = r.plan.contributors.reduce((a, x) => a + x.blocks.length, 0);
-    work(m, `w${o}`, addsFor(nodes, 1) * (owner.to - owner.from) * w.addMsPerFloat, () => {
-      const bytes = vectorBytes(owner.from, owner.to, T, wire);
-      gathered(r, o);
-      for (let j = 0; j < members; j++) {
-        if (j !== o) transfer(m, `w${o}`, `w${j}`, bytes, () => gathered(r, j));
-      }
-      transfer(m, `w${o}`, 'coordinator', bytes, () => atCoordinator(r));
-    });
+  };
+  const ms: Member[] = [];
+  const reducedOnce = new Set<string>();
+  const conductor = new Conductor({
+    gradLen: short, numTrainable: short, wire, clock: m.q, stepTimeoutMs: 0, checkEvery: 0,
+    io: {
+      send: (id, msg) => transfer(m, 'coordinator', host(id), bytesOf(msg), () => deliver(ms[Number(id.slice(1))], 'coordinator', msg)),
+      drop: (id, reason) => { throw new Error(`simulated member ${id} dropped: ${reason}`); },
+      hash: sha,
+      resync: (id, reason) => { throw new Error(`simulated member ${id} resynced: ${reason}`); },
+      log: () => {},
+    },
+  });
+  for (const id of ids) {
+    const me = host(id);
+    const member: Member = new Member(id, short, short, {
+      compute: (o) => {
+        const c = o.contributors[o.you];
+        const leaves = c.end - c.start;
+        const blocks = leaves > 0 ? alignedBlocks(o.k, c.start, c.end).length : 0;
+        const rounding = wire === 'bf16' ? 2 * leaves * G * w.roundMsPerFloat : 0;
+        work(m, me, leaves * w.leafMs(o.rows / o.k) + addsFor(leaves, blocks) * G * w.addMsPerFloat + rounding,
+          () => member.computed(o.step, o.attempt, new Float32Array(blocks * short)));
+      },
+      sendPeer: (peer, msg) => {
+        // An owner reduces its slice once, before its first send of it: its adds, at the real slice's length.
+        const key = `${msg.step}/${msg.attempt}/${msg.slice}`;
+        const reduceMs = msg.type === 'reduced' && !reducedOnce.has(key) ? (w.k - 1) * (G / members) * w.addMsPerFloat : 0;
+        if (msg.type === 'reduced') reducedOnce.add(key);
+        work(m, me, reduceMs, () => transfer(m, me, host(peer), bytesOf(msg), () => deliver(ms[Number(peer.slice(1))], id, msg)));
+      },
+      sendCoordinator: (msg) => transfer(m, me, 'coordinator', bytesOf(msg), () => toConductor(id, msg)),
+      apply: () => work(m, me, w.size * w.applyMsPerFloat, () => {}),
+      hash: sha,
+      replicaHash: () => '0'.repeat(64),
+      later: (fn, delay) => m.q.setTimer(fn, delay),
+    }, -1);
+    ms.push(member);
+    conductor.in(id, `${me}:7071`, 0);
   }
 
-  function gathered(r: Round, j: number): void {
-    r.slices[j]++;
-    if (r.slices[j] === members) advance(j);
+  function deliver(member: Member, from: string, msg: Order | Commit | Reduced | Part): void {
+    let problem: string | null = null;
+    if (msg.type === 'order') problem = member.order(msg);
+    else if (msg.type === 'commit') problem = member.commitAlone(msg);
+    else if (msg.type === 'part') problem = member.part(from, msg);
+    else problem = member.reduced(from, msg);
+    if (problem !== null) throw new Error(`simulated ${member.id}: ${problem}`);
   }
 
-  function atCoordinator(r: Round): void {
-    if (++r.atCoordinator < members) return;
-    // Every slice: hash the sum, order the next step (carrying the commit), then apply it here.
-    work(m, 'coordinator', G * 4 * m.wire.byteMs, () => {
-      stepsDone++;
-      if (stepsDone === warm) {
-        t0 = m.q.now();
-        c0 = m.net.bytes('coordinator');
-        w0 = Array.from({ length: members }, (_, i) => m.net.bytes(`w${i}`));
-      }
-      if (r.step + 1 < warm + steps) order(compose(r.step + 1));
-      else for (let i = 0; i < members; i++) r.committed[i] = true;
-      work(m, 'coordinator', w.size * w.applyMsPerFloat, () => {});
-      rounds.delete(r.step - 2);
-    });
+  function toConductor(id: string, msg: MemberMessage): void {
+    switch (msg.type) {
+      case 'computed': conductor.computed(id, msg); return;
+      case 'reduced': { const p = conductor.reduced(id, msg); if (p !== null) throw new Error(`simulated ${id}: ${p}`); return; }
+      case 'need': conductor.need(id, msg); return;
+      default: throw new Error(`simulated ${id} sent the coordinator ${msg.type}`);
+    }
   }
 
-  order(compose(0));
-  await m.q.drive(() => stepsDone === warm + steps, 'the collective\'s steps');
-  const ms = m.q.now() - t0;
-  const c1 = m.net.bytes('coordinator');
-  const busiest = Math.max(...w0.map((b, i) => { const a = m.net.bytes(`w${i}`); return a.sent + a.received - b.sent - b.received; }));
-  return { msPerStep: ms / steps, coordinatorBytesPerStep: (c1.sent + c1.received - c0.sent - c0.received) / steps, workerBytesPerStep: busiest / steps };
+  return timeSteps(m, members, steps, warm, async (s) => {
+    await conductor.step({ step: s, k: w.k, rows: w.batch, indices: new Uint32Array(w.batch), lr: 0.1 });
+    // The coordinator hashes the sum (the commit), then the trainer applies the step; the next order goes out after.
+    await worked(m, 'coordinator', G * 4 * m.wire.byteMs + w.size * w.applyMsPerFloat);
+  });
 }

@@ -39,7 +39,12 @@ export class EventQueue implements Clock {
    */
   async drive(done: () => boolean, what: string): Promise<void> {
     while (!done()) {
-      if (!this.step()) throw new Error(`simulation stuck: no event left while waiting for ${what} at ${this.time.toFixed(3)} ms`);
+      if (!this.step()) {
+        // Promise callbacks may still schedule events: let every pending one run before calling it stuck.
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.heap.length === 0 && !done()) throw new Error(`simulation stuck: no event left while waiting for ${what} at ${this.time.toFixed(3)} ms`);
+        continue;
+      }
       await null;
     }
   }

@@ -73,3 +73,40 @@ export const FRAME_OVERHEAD = 120;
 export function work(m: Machine, host: string, ms: number, done: () => void): void {
   m.cpu.get(host)!.run(ms, done);
 }
+
+export interface RunFigures {
+  msPerStep: number;
+  coordinatorBytesPerStep: number;
+  /** The busiest worker's bytes in and out. */
+  workerBytesPerStep: number;
+}
+
+/**
+ * Runs warm + steps steps of a simulated run, one after the other: step(s)
+ * starts step s and resolves when it is done (the event queue runs
+ * meanwhile). The figures are the timed steps': time and bytes per step.
+ */
+export async function timeSteps(m: Machine, workers: number, steps: number, warm: number, step: (s: number) => Promise<void>): Promise<RunFigures> {
+  const hosts = Array.from({ length: workers }, (_, i) => `w${i}`);
+  let t0 = 0;
+  let c0 = { sent: 0, received: 0 };
+  let w0: { sent: number; received: number }[] = [];
+  for (let s = 0; s < warm + steps; s++) {
+    if (s === warm) {
+      t0 = m.q.now();
+      c0 = m.net.bytes('coordinator');
+      w0 = hosts.map((h) => m.net.bytes(h));
+    }
+    let done = false;
+    void step(s).then(() => { done = true; });
+    await m.q.drive(() => done, `step ${s + 1}`);
+  }
+  const c1 = m.net.bytes('coordinator');
+  const busiest = Math.max(...w0.map((b, i) => { const a = m.net.bytes(hosts[i]); return a.sent + a.received - b.sent - b.received; }));
+  return { msPerStep: (m.q.now() - t0) / steps, coordinatorBytesPerStep: (c1.sent + c1.received - c0.sent - c0.received) / steps, workerBytesPerStep: busiest / steps };
+}
+
+/** Runs `ms` of one core's work on a host; resolves when it is done. */
+export function worked(m: Machine, host: string, ms: number): Promise<void> {
+  return new Promise((resolve) => work(m, host, ms, resolve));
+}

@@ -10,16 +10,12 @@
 import { Dispatcher, type RangeOrder, type WorkerLink } from '../../src/dispatch/dispatcher.js';
 import { alignedBlocks } from '../../src/reduce/tree.js';
 import { shardBounds } from '../../src/train/batch.js';
-import { transfer, work, type Machine, type Workload } from './model.js';
+import { timeSteps, transfer, work, worked, type Machine, type RunFigures, type Workload } from './model.js';
+
+export type { RunFigures };
 
 /** Floats in the vectors the real code handles in the simulation (the byte counts use the model's). */
 export const SHORT = 4;
-
-export interface RunFigures {
-  msPerStep: number;
-  coordinatorBytesPerStep: number;
-  workerBytesPerStep: number;
-}
 
 /** Internal tree nodes formed to reduce `leaves` leaves into `blocks` block sums. */
 export function addsFor(leaves: number, blocks: number): number {
@@ -64,29 +60,12 @@ export async function simulateStar(w: Workload, m: Machine, workers: number, ste
     dispatcher.join(link);
   }
   const out = new Float32Array(SHORT);
-  let t0 = 0;
-  let c0 = { sent: 0, received: 0 };
-  let w0: { sent: number; received: number }[] = [];
-  for (let s = 0; s < warm + steps; s++) {
-    if (s === warm) {
-      t0 = m.q.now();
-      c0 = m.net.bytes('coordinator');
-      w0 = Array.from({ length: workers }, (_, i) => m.net.bytes(`w${i}`));
-    }
-    const rows = w.batch;
-    let done = false;
+  const figures = await timeSteps(m, workers, steps, warm, async (s) => {
     answered = 0;
-    void dispatcher.computeRange(
-      { step: s, version: s + 1, k: w.k, rows, start: 0, end: w.k, indices: new Uint32Array(rows) }, () => out,
-    ).then(() => {
-      // The combine of every answered block into the root, then the step, in the coordinator.
-      work(m, 'coordinator', addsFor(answered, 1) * G * w.addMsPerFloat + w.size * w.applyMsPerFloat, () => { done = true; });
-    });
-    await m.q.drive(() => done, `step ${s + 1} of the star`);
-  }
+    await dispatcher.computeRange({ step: s, version: s + 1, k: w.k, rows: w.batch, start: 0, end: w.k, indices: new Uint32Array(w.batch) }, () => out);
+    // The combine of every answered block into the root, then the step, in the coordinator.
+    await worked(m, 'coordinator', addsFor(answered, 1) * G * w.addMsPerFloat + w.size * w.applyMsPerFloat);
+  });
   dispatcher.close();
-  const ms = m.q.now() - t0;
-  const c1 = m.net.bytes('coordinator');
-  const busiest = Math.max(...w0.map((b, i) => { const a = m.net.bytes(`w${i}`); return a.sent + a.received - b.sent - b.received; }));
-  return { msPerStep: ms / steps, coordinatorBytesPerStep: (c1.sent + c1.received - c0.sent - c0.received) / steps, workerBytesPerStep: busiest / steps };
+  return figures;
 }

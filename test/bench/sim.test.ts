@@ -12,10 +12,11 @@ import { simulateStar } from '../../bench/sim/star.js';
 
 const free = { rate: 1000, latencyMs: 0, msgMs: 0, byteMs: 0 };
 
-function toy(k = 8): Workload {
+/** leafMs: a micro-shard's compute; long against the transfers, the measured speeds are equal and the cuts aligned. */
+function toy(k = 8, leafMs = 1): Workload {
   return {
     model: 'mlp', batch: 64, k, gradLen: 25_600, size: 25_598, numTrainable: 25_000,
-    leafMs: () => 1, addMsPerFloat: 0, applyMsPerFloat: 0, roundMsPerFloat: 0,
+    leafMs: () => leafMs, addMsPerFloat: 0, applyMsPerFloat: 0, roundMsPerFloat: 0,
   };
 }
 
@@ -81,7 +82,7 @@ describe('the cluster simulator', () => {
   });
 
   it('the collective moves S through the coordinator and about 2 S (W-1)/W each way through a member, and is faster than the star on a slow link', async () => {
-    const w = toy();
+    const w = toy(8, 500);
     const S = w.gradLen * 4;
     const slow = { ...free, rate: 12.5 }; // 100 Mbit/s
     for (const workers of [2, 4]) {
