@@ -59,7 +59,7 @@ export interface NetWorkerOptions {
   /** The version string of this program, for hello. */
   software: string;
   /** Join the collective (issue 21): listen for peers here, and tell them this address (default: the listen address, or this host's name when it listens on all interfaces). */
-  peer?: { listen: ListenAddress; advertise?: string };
+  peer?: { listen: ListenAddress; advertise?: string; tls?: { cert: Buffer; key: Buffer } };
 }
 
 /** What a worker holds for one session (model, loss, seed, dataset): kept across reconnects to the same run. */
@@ -127,9 +127,10 @@ export class NetWorker {
   }
 
   /** The peer port: links to and from the other members of the collective. */
-  private async startPeers(peer: { listen: ListenAddress; advertise?: string }): Promise<void> {
+  private async startPeers(peer: NonNullable<NetWorkerOptions['peer']>): Promise<void> {
     const links = await PeerLinks.start({
       listen: peer.listen, token: this.opts.token,
+      ...(peer.tls === undefined ? {} : { tls: { ...peer.tls, ...(this.opts.tlsCa === undefined ? {} : { ca: this.opts.tlsCa }) } }),
       identity: () => (this.welcome === null ? null : { memberId: this.welcome.workerId, runId: this.welcome.runId }),
       limits: () => {
         // A part: at most 2 ceil(log2 K) + 1 blocks of a slice; K is at most the batch's rows.
@@ -144,7 +145,7 @@ export class NetWorker {
     this.links = links;
     const host = peer.listen.host === '0.0.0.0' || peer.listen.host === '::' ? hostname() : peer.listen.host;
     this.advertised = peer.advertise ?? `${host.includes(':') ? `[${host}]` : host}:${links.port}`;
-    this.opts.log(`peers: listening on port ${links.port}, advertised as ${this.advertised}`);
+    this.opts.log(`peers: listening on port ${links.port}${peer.tls === undefined ? '' : ' (TLS)'}, advertised as ${this.advertised}`);
   }
 
   /**

@@ -218,6 +218,8 @@ export function buildProgram(): Command {
     .option('--health-listen <host:port>', 'serve GET /healthz (alive) and /readyz (connected, ready) on this address, for container probes')
     .option('--peer-listen <host:port>', 'join the collective: take peer links from the other workers on this address (port 0 picks one); the workers then reduce among themselves')
     .option('--advertise <host:port>', 'with --peer-listen: the address peers reach this worker at, when it is not the listen address (NAT, containers, pod IPs)')
+    .option('--peer-tls-cert <file>', 'with --peer-listen: PEM certificate chain of the peer port (a run over wss:// needs it; peers trust it with --tls-ca)')
+    .option('--peer-tls-key <file>', 'with --peer-listen: PEM private key of --peer-tls-cert')
     .option('--kernels <kind>', `wasm (default) or ts; must match the coordinator's; env ${KERNELS_ENV}`, (v: string) => kernelKind(v))
     .action(async (flags: WorkerFlags) => {
       process.exitCode = await runWorkerCommand(flags, `dptrain ${packageVersion()}, node ${process.version}`);

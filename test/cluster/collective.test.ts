@@ -6,7 +6,7 @@
 // member that sends its peers a garbled frame or a corrupted slice.
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { lastJson, runCli, smallMlpConfig, tempDir, writeJson } from '../helpers/cli.js';
+import { lastJson, ROOT, runCli, smallMlpConfig, tempDir, writeJson } from '../helpers/cli.js';
 import { killAll, startCoordinator, startWorker, summaryOf, type Proc } from '../helpers/procs.js';
 
 const TOKEN = 'collective-test-token';
@@ -184,5 +184,22 @@ describe('the collective on loopback (real processes, real peer links)', () => {
     expect(seen).toMatch(/closing the peer link from evil: sent a part of step 41 attempt 1, far ahead/);
     expect(seen).toMatch(/closing the peer link from evil: sent a part of step 3, in which it has no range/);
     expect(c.proc.out()).toMatch(/collective: step \d+: p\d reports evil: /);
+  });
+
+  it('a run over TLS keeps its peer links over TLS (wss, the peers\' certificate trusted with --tls-ca); a member without a peer certificate is refused at start', async () => {
+    const tls = join(ROOT, 'test/fixtures/tls');
+    const c = await startCoordinator(['--json', '--config', files.mlp, '--out', join(dir, `run-${++runs}`), '--min-workers', '2',
+      '--tls-cert', join(tls, 'cert.pem'), '--tls-key', join(tls, 'key.pem')], ENV);
+    expect(c.url).toMatch(/^wss:/);
+    const plain = member(c.url, 'plain', ['--tls-ca', join(tls, 'cert.pem')]);
+    expect((await plain.exited).code).toBe(2);
+    expect(plain.out()).toMatch(/--peer-listen: the run uses TLS \(wss:\/\/\), so the peer links do too: give --peer-tls-cert and --peer-tls-key/);
+    const pem = ['--tls-ca', join(tls, 'cert.pem'), '--peer-tls-cert', join(tls, 'cert.pem'), '--peer-tls-key', join(tls, 'key.pem')];
+    const ws = [1, 2].map((i) => member(c.url, `m${i}`, pem));
+    expect(await c.proc.exited).toMatchObject({ code: 0 });
+    const s = summaryOf(c.proc);
+    expect(s.weightsSha256).toBe(await refHash('mlp'));
+    expect(s.topology).toMatchObject({ ran: 'collective' });
+    for (const w of ws) expect(w.out()).toMatch(/peers: listening on port \d+ \(TLS\)/);
   });
 });

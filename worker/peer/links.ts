@@ -10,6 +10,7 @@
 // member refuses, closes the link and the peer is reported (onBroken) to
 // the coordinator, which drops it.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { decodeFromPeer, encode, type FrameLimits } from '../../src/protocol/codec.js';
@@ -20,6 +21,8 @@ import { tokenMatches } from '../../node/net/secret.js';
 
 export interface PeerLinksOptions {
   listen: ListenAddress;
+  /** A run over TLS: the peer port serves wss with this certificate, and links to peers trust `ca` (absent: the system's CAs). */
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
   token: string;
   /** This member's id and its run's id, once the coordinator welcomed it (links are refused before). */
   identity(): { memberId: string; runId: string } | null;
@@ -58,7 +61,8 @@ export class PeerLinks {
   }
 
   static async start(o: PeerLinksOptions): Promise<PeerLinks> {
-    const http = createServer((_req, res) => { res.writeHead(404).end(); });
+    const notFound = (_req: IncomingMessage, res: import('node:http').ServerResponse) => { res.writeHead(404).end(); };
+    const http: Server = o.tls === undefined ? createServer(notFound) : createTlsServer({ cert: o.tls.cert, key: o.tls.key }, notFound);
     // ws refuses a frame past this before buffering it; decode() then holds each frame to the model's caps.
     const wss = new WebSocketServer({ server: http, path: '/peer', maxPayload: MAX_PEER_FRAME, perMessageDeflate: false });
     await new Promise<void>((resolve, reject) => {
@@ -103,8 +107,10 @@ export class PeerLinks {
 
   private dial(peer: string, address: string): Outgoing {
     const id = this.o.identity();
-    const ws = new WebSocket(`ws://${address}/peer`, {
+    const tls = this.o.tls;
+    const ws = new WebSocket(`${tls === undefined ? 'ws' : 'wss'}://${address}/peer`, {
       maxPayload: 1 << 16, perMessageDeflate: false, handshakeTimeout: HELLO_MS,
+      ...(tls?.ca === undefined ? {} : { ca: tls.ca }),
       // As the worker's own connection: a process need not mask (ws skips an all-zero mask).
       generateMask: (mask: Buffer) => { mask.fill(0); },
     });
