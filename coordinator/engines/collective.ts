@@ -143,7 +143,7 @@ export function createCollectiveEngine(o: CollectiveEngineOptions): CollectiveEn
       let sum: Float32Array | null = null;
       if (o.topology !== 'star' && conductor.count() >= 2) {
         try {
-          sum = await conductor.step({ step: job.step, k: shardCount(rows, job.microShards), rows, indices: job.indices, lr });
+          sum = await conductor.step({ step: job.step, k: shardCount(rows, job.microShards), rows, indices: job.indices, lr, weights: sha256(stepper.model.params) });
           counts.collective++;
         } catch (err) {
           if (!(err instanceof CollectiveFallback)) throw err;

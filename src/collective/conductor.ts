@@ -57,6 +57,8 @@ export interface StepJob {
   rows: number;
   indices: Uint32Array;
   lr: number;
+  /** SHA-256 of the weights the step starts from: a member that computed with others is taken out before the commit. */
+  weights?: string;
 }
 
 interface MemberState {
@@ -178,6 +180,13 @@ export class Conductor {
   computed(id: string, c: Computed): void {
     const a = this.current;
     if (a === null || a.settled || c.step !== a.job.step || c.attempt !== a.number) return;
+    if (c.weights !== undefined && a.job.weights !== undefined && c.weights !== a.job.weights) {
+      // It computed with other weights than the step's: its parts are wrong. The step is redone without it, before any commit.
+      this.members.delete(id);
+      this.o.io.resync(id, `it computed step ${a.job.step + 1} with weights that hash to ${c.weights.slice(0, 12)}, the step's hash to ${a.job.weights.slice(0, 12)}`);
+      this.redo(a, [id], `${id} computed with other weights`);
+      return;
+    }
     a.computed.add(id);
     if (a.computed.size === a.ids.length) a.computedAt = this.o.clock.now();
     const m = this.members.get(id);

@@ -41,6 +41,8 @@ export interface MemberIo {
   hash(floats: Float32Array): string;
   /** SHA-256 (hex) of the replica: its weights, then its optimizer state. */
   replicaHash(): string;
+  /** SHA-256 (hex) of the replica's weights (what a step computes with); absent: not checked per step. */
+  weightsHash?(): string;
   /**
    * Calls fn after ms (absent: never). A commit whose slices have not all
    * come by then asks the coordinator for them (a frame lost on a peer
@@ -169,7 +171,7 @@ export class Member {
       if (problem !== null) throw new Error(`own part: ${problem}`);
     }
     c.computed = true;
-    this.io.sendCoordinator({ type: 'computed', step, attempt, computeMs: 0 });
+    this.io.sendCoordinator({ type: 'computed', step, attempt, computeMs: 0, ...this.weightsRef() });
     if ((fault === 'crash' || fault === 'disconnect') && this.io.crash !== undefined) {
       // Its parts are out, its slice not reduced: it dies in the middle of the reduction.
       this.io.log?.(`chaos: step ${step + 1}: dying in the middle of the reduction`);
@@ -253,6 +255,12 @@ export class Member {
 
   // ---- internals
 
+  /** The hash of the weights the step was computed with, when the io gives one. */
+  private weightsRef(): { weights?: string } {
+    const h = this.io.weightsHash?.();
+    return h === undefined ? {} : { weights: h };
+  }
+
   private pack(from: number, to: number, vectors: number): Pack {
     const wire: GradWire = this.cur?.order.wire ?? 'f32';
     return { vectors, length: to - from, half: wire === 'bf16' ? Math.max(0, Math.min(to, this.numTrainable) - from) : 0 };
@@ -296,7 +304,7 @@ export class Member {
   /** A member with an empty range: nothing to send; it only reduces its slice. */
   private computedNothing(c: Current): void {
     c.computed = true;
-    this.io.sendCoordinator({ type: 'computed', step: c.order.step, attempt: c.order.attempt, computeMs: 0 });
+    this.io.sendCoordinator({ type: 'computed', step: c.order.step, attempt: c.order.attempt, computeMs: 0, ...this.weightsRef() });
     this.tryReduce(c);
   }
 

@@ -122,6 +122,8 @@ export const Computed = z.strictObject({
   type: z.literal('computed'),
   ...stepRef,
   computeMs: z.number().nonnegative().max(1e9),
+  /** SHA-256 of the weights it computed with: the coordinator checks them against its own before it commits the step. */
+  weights: sha256.optional(),
 });
 
 export const PeerFault = z.strictObject({

@@ -150,6 +150,39 @@ describe('the collective over in-memory links', () => {
     expect(lan.dropped).toEqual([]);
   });
 
+  it('a member that stalls past the step timeout: the stall inspector names it, the step is redone without it, and it is resynced', async () => {
+    const lan = new Lan('f32', ['p1', 'p2', 'p3'], 13, 1000);
+    for (let s = 0; s < STEPS; s++) {
+      if (s === 2) lan.stalled.add('p2');
+      expect(await lan.step(job(s))).toBe('collective');
+      expectInStep(lan, 'f32', s);
+    }
+    expect(lan.log.join('\n')).toMatch(/step 3: stalled: after 1000 ms, p2 had not computed their micro-shards; the step runs again without it/);
+    expect(lan.resynced.join('\n')).toMatch(/p2: stalled in step 3/);
+  });
+
+  it('a member whose weights drift is taken out of the step before its parts reach a commit (the hash it computed with differs), and resynced', async () => {
+    const lan = new Lan('f32', ['p1', 'p2', 'p3'], 17);
+    for (let s = 0; s < STEPS; s++) {
+      if (s === 4) lan.nodes.get('p3')!.replica.model.params[0] += 1e-3;
+      await lan.step(job(s));
+      expectInStep(lan, 'f32', s);
+    }
+    expect(lan.resynced.join('\n')).toMatch(/p3: it computed step 5 with weights that hash to [0-9a-f]{12}, the step's hash to [0-9a-f]{12}/);
+    expect(lan.log.join('\n')).toMatch(/step 5: attempt 1 lost p3 \(p3 computed with other weights\); attempt 2 with the others/);
+  });
+
+  it('a member whose optimizer state drifts is caught by the replica check (every 3 steps here) and resynced', async () => {
+    const lan = new Lan('f32', ['p1', 'p2', 'p3'], 19);
+    for (let s = 0; s < STEPS; s++) {
+      if (s === 3) lan.nodes.get('p2')!.replica.state.velocity[0] += 1e-3;
+      await lan.step(job(s));
+      expectInStep(lan, 'f32', s);
+    }
+    lan.drain();
+    expect(lan.resynced.join('\n')).toMatch(/p2: its replica after step 3 hashes to [0-9a-f]{12}, the coordinator's to [0-9a-f]{12}/);
+  });
+
   it('too few members left: the step falls back to the star, and its commit carries the sum to the survivor', async () => {
     const lan = new Lan('bf16', ['p1', 'p2'], 9);
     for (let s = 0; s < STEPS; s++) {

@@ -76,6 +76,8 @@ export class Lan {
   private readonly links = new Map<string, Envelope[]>();
   private readonly computeQueue: { id: string; order: Order }[] = [];
   private turn = 0;
+  /** Members whose computations never finish (a stalled process). */
+  readonly stalled = new Set<string>();
   /** A hook on every frame before it is delivered: return null to lose it, or other bytes. */
   tamper: ((e: Envelope, message: Message) => Uint8Array | null) | null = null;
 
@@ -103,12 +105,13 @@ export class Lan {
     const worker = createRangeWorker(r.model, getLoss(LOSS), SEED, { x: data.x, y: data.y, n: data.n, xSize: F, ySize: 1 }, BATCH);
     const node: Node = { id, replica: r, worker, gone: false, member: null as unknown as Member };
     node.member = new Member(id, gradLength(r.model), r.model.numTrainable, {
-      compute: (order) => this.computeQueue.push({ id, order }),
+      compute: (order) => { if (!this.stalled.has(id)) this.computeQueue.push({ id, order }); },
       sendPeer: (peer, m) => this.post(id, peer, m, 'peer'),
       sendCoordinator: (m) => this.post(id, 'coordinator', m, 'member'),
       apply: (_step, lr, sum) => { applyStep(r.model, r.plan, sum, SGD, r.state, lr); },
       hash: sha,
       replicaHash: () => replicaSha(r),
+      weightsHash: () => sha(r.model.params),
       log: (line) => this.log.push(`${id}: ${line}`),
     }, next - 1);
     this.nodes.set(id, node);
@@ -134,9 +137,13 @@ export class Lan {
   async step(job: StepJob, onFallback: (job: StepJob) => Float32Array = (j) => batchSum(this.coordinator.model.params, this.wire, j)): Promise<'collective' | 'star'> {
     let result: Float32Array | null = null;
     let fallback = false;
-    this.conductor.step(job).then((sum) => { result = sum; }, () => { fallback = true; });
+    this.conductor.step({ ...job, weights: sha(this.coordinator.model.params) }).then((sum) => { result = sum; }, () => { fallback = true; });
     while (result === null && !fallback) {
-      if (!this.deliverOne()) throw new Error(`step ${job.step + 1}: nothing left to deliver; log: ${this.log.join(' | ')}`);
+      if (!this.deliverOne()) {
+        // Nothing in flight: time passes (the stall inspector's timers), if anything waits on it.
+        if (this.clock.timers === 0) throw new Error(`step ${job.step + 1}: nothing left to deliver; log: ${this.log.join(' | ')}`);
+        this.clock.advance(1000);
+      }
       await null;
     }
     const star = fallback;

@@ -102,6 +102,7 @@ export class NetMember {
       },
       hash: (floats) => sha256(floats),
       replicaHash: () => createHash('sha256').update(bytes(rep.model.params)).update(bytes(rep.state.velocity)).digest('hex'),
+      weightsHash: () => sha256(rep.model.params),
       later: (fn, ms) => { const t = setTimeout(fn, ms); return { cancel: () => clearTimeout(t) }; },
       crash: () => process.exit(70),
       sendPeerRaw: (peer, raw) => {
