@@ -55,6 +55,11 @@ export interface MemberIo {
   sendPeerRaw?(peerId: string, bytes: Uint8Array): void;
 }
 
+/** A frame for a step this far past the replica's is refused (no honest peer is that far ahead). */
+export const MAX_STEPS_AHEAD = 1000;
+/** Frames kept for steps not ordered yet: at most this many gradient vectors' worth of floats. */
+export const EARLY_VECTORS = 16;
+
 /** How long a commit waits for the owners' slices before asking the coordinator. */
 export const NEED_AFTER_MS = 1000;
 
@@ -86,8 +91,9 @@ export class Member {
   private prev: Current | null = null;
   /** A commit waiting for slices (missing, or taken again from the coordinator), and the order that carried it. */
   private waiting: { order: Order | null; commit: CommitRef; timer: { cancel(): void } | null } | null = null;
-  /** Parts of a step or attempt not ordered yet, by sender. */
-  private early: { from: string; part: Part }[] = [];
+  /** Frames of a step or attempt not ordered yet (a faster peer), by sender, and their floats. */
+  private early: { from: string; message: Part | Reduced }[] = [];
+  private earlyFloats = 0;
   private readonly checkAfter = new Set<number>();
 
   constructor(
@@ -109,6 +115,15 @@ export class Member {
     this.prev = null;
     this.waiting = null;
     this.early = [];
+    this.earlyFloats = 0;
+  }
+
+  /** The frames kept for steps not ordered yet: a member that takes a new replica hands them to its successor. */
+  drainEarly(): { from: string; message: Part | Reduced }[] {
+    const early = this.early;
+    this.early = [];
+    this.earlyFloats = 0;
+    return early;
   }
 
   // ---- from the coordinator
@@ -186,13 +201,7 @@ export class Member {
   /** A part from peer `from`. Returns a problem (the caller drops the link; the member has reported it), or null. */
   part(from: string, p: Part): string | null {
     const c = this.cur;
-    if (c === null || p.step > c.order.step || (p.step === c.order.step && p.attempt > c.order.attempt)) {
-      // A faster peer: kept until the order comes (one step ahead at most, a part per sender and slice).
-      const ahead = c === null ? p.step <= this.applied + 2 : p.step <= c.order.step + 1;
-      if (!ahead || this.early.length >= 4 * 1024) return this.fault(p.step, p.attempt, from, `sent a part of step ${p.step + 1} attempt ${p.attempt}, far ahead`);
-      this.early.push({ from, part: p });
-      return null;
-    }
+    if (c === null || p.step > c.order.step || (p.step === c.order.step && p.attempt > c.order.attempt)) return this.keep(from, p);
     if (p.step < c.order.step || p.attempt < c.order.attempt) return null; // stale
     const sender = c.order.contributors.findIndex((x) => x.id === from);
     if (sender < 0) return this.fault(p.step, p.attempt, from, `sent a part of step ${p.step + 1}, in which it has no range`);
@@ -213,9 +222,8 @@ export class Member {
   reduced(from: string, r: Reduced): string | null {
     const c = r.step === this.cur?.order.step ? this.cur : r.step === this.prev?.order.step ? this.prev : null;
     if (c === null || r.attempt !== c.order.attempt) {
-      if (this.cur !== null && (r.step > this.cur.order.step || (r.step === this.cur.order.step && r.attempt > this.cur.order.attempt))) {
-        return this.fault(r.step, r.attempt, from, `sent a reduced slice of step ${r.step + 1} attempt ${r.attempt}, which was not ordered`);
-      }
+      // A reduced slice of a step not ordered here yet (an owner that did not wait for this member: it has no range), kept.
+      if (this.cur === null || r.step > this.cur.order.step || (r.step === this.cur.order.step && r.attempt > this.cur.order.attempt)) return this.keep(from, r);
       return null; // stale
     }
     const owner = c.plan.owners[r.slice];
@@ -255,6 +263,27 @@ export class Member {
 
   // ---- internals
 
+  /**
+   * Keeps a frame of a step not ordered yet: a faster peer's, or one that
+   * came before this member's replica (the coordinator sends the replicas
+   * one after the other). Up to MAX_STEPS_AHEAD steps past the replica's and
+   * EARLY_VECTORS gradient vectors' worth of floats: past that, the sender
+   * is reported.
+   */
+  private keep(from: string, m: Part | Reduced): string | null {
+    if (m.step > this.applied + 1 + MAX_STEPS_AHEAD || this.earlyFloats + m.sums.length > EARLY_VECTORS * this.gradLen) {
+      return this.fault(m.step, m.attempt, from, `sent a ${m.type === 'part' ? 'part' : 'reduced slice'} of step ${m.step + 1} attempt ${m.attempt}, far ahead`);
+    }
+    this.early.push({ from, message: m });
+    this.earlyFloats += m.sums.length;
+    return null;
+  }
+
+  /** Hands over frames a predecessor kept (see drainEarly). */
+  adopt(early: readonly { from: string; message: Part | Reduced }[]): void {
+    for (const e of early) if (e.message.step > this.applied) this.keep(e.from, e.message);
+  }
+
   /** The hash of the weights the step was computed with, when the io gives one. */
   private weightsRef(): { weights?: string } {
     const h = this.io.weightsHash?.();
@@ -283,9 +312,15 @@ export class Member {
       filled: plan.owners.map(() => false),
     };
     if (o.checkReplica) this.checkAfter.add(o.step);
-    const early = this.early;
-    this.early = early.filter(({ part }) => part.step > o.step || (part.step === o.step && part.attempt > o.attempt));
-    for (const { from, part } of early) if (part.step === o.step && part.attempt === o.attempt) this.part(from, part);
+    const early = this.drainEarly();
+    for (const e of early) {
+      const m = e.message;
+      if (m.step > o.step || (m.step === o.step && m.attempt > o.attempt)) this.keep(e.from, m);
+      else if (m.step === o.step && m.attempt === o.attempt) {
+        if (m.type === 'part') this.part(e.from, m);
+        else this.reduced(e.from, m);
+      }
+    }
     const cur = this.cur;
     const go = () => {
       if (this.cur !== cur) return; // superseded while it stalled

@@ -24,6 +24,9 @@ import type { PeerLinks } from './links.js';
 
 export type FromConductor = Order | Commit | Reduced | Part | Replica;
 
+/** Peer frames kept while the replica is on its way. */
+const MAX_WAITING = 4096;
+
 interface Replicated {
   readonly model: Model;
   readonly plan: StepPlan;
@@ -64,9 +67,17 @@ export class NetMember {
   /** A frame from a peer, decoded by the links. */
   fromPeer(from: string, m: Part | Reduced): string | null {
     const member = this.member;
-    if (member === null) return 'this member holds no replica yet';
+    if (member === null) {
+      // Its replica is on its way (the coordinator sends them one after the other): a faster peer's frames wait for it.
+      if (this.waiting.length >= MAX_WAITING) return 'sent more frames than this member keeps before its replica';
+      this.waiting.push({ from, message: m });
+      return null;
+    }
     return m.type === 'part' ? member.part(from, m) : member.reduced(from, m);
   }
+
+  /** Peers' frames that came before the replica. */
+  private waiting: { from: string; message: Part | Reduced }[] = [];
 
   /** A peer's link failed, or it sent a bad frame: the coordinator is told. */
   peerBroken(peer: string, reason: string): void {
@@ -85,6 +96,9 @@ export class NetMember {
     }
     model.params.set(r.state.subarray(0, model.size));
     state.velocity.set(r.state.subarray(model.size));
+    // Frames kept so far (by the member this one replaces, or before any): the new member takes those of its steps.
+    const early = [...this.waiting, ...(this.member?.drainEarly() ?? [])];
+    this.waiting = [];
     this.replica = { model, plan: planStep(model), optimizer, state };
     this.compute.setWeights(-1 - r.step, model.params);
     const rep = this.replica;
@@ -111,6 +125,7 @@ export class NetMember {
       },
       log: (line) => this.log(`collective: ${line}`),
     }, r.step - 1);
+    this.member.adopt(early);
     this.log(`collective: holds the replica for step ${r.step + 1}`);
   }
 
