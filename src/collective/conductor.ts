@@ -28,6 +28,7 @@ import type { Clock } from '../dispatch/clock.js';
 import { alignedSplit, CUT_TOLERANCE } from '../dispatch/ranges.js';
 import { faultFor, type Fault } from '../dispatch/chaos.js';
 import { planCollective, type CollectivePlan } from './schedule.js';
+import { ReplicaChecks } from './replica-checks.js';
 import { rowsOf } from '../train/range.js';
 
 export interface ConductorIo {
@@ -115,6 +116,10 @@ export class Conductor {
 
   constructor(private readonly o: ConductorOptions) {
     this.minMembers = o.minMembers ?? 2;
+    this.checks = new ReplicaChecks(o.checkEvery, (id, reason) => {
+      this.members.delete(id);
+      o.io.resync(id, reason);
+    });
   }
 
   /** A member whose replica starts step `next` (joined, or resynced). */
@@ -235,41 +240,22 @@ export class Conductor {
     if (this.members.has(f.peer)) this.o.io.drop(f.peer, `reported by ${id}: ${f.reason}`);
   }
 
-  /** A member's replica hash after a checked step: compared with the coordinator's once both are there. */
+  /** A member's replica hash after a checked step: compared with the coordinator's once both are there (replica-checks.ts). */
   replicaHash(id: string, h: ReplicaHash): void {
-    const check = this.checks.get(h.step);
-    if (check === undefined) return; // not a checked step, or long settled
-    check.theirs.set(id, h.hash);
-    this.compare(h.step);
+    this.checks.theirs(id, h.step, h.hash);
   }
 
   /** Whether the replicas are to be checked after step `step` (the engine then reports its own hash with appliedHash). */
   isChecked(step: number): boolean {
-    return this.o.checkEvery > 0 && (step + 1) % this.o.checkEvery === 0;
+    return this.checks.isChecked(step);
   }
 
   /** The coordinator's replica hash after a checked step (the trainer has applied it). */
   appliedHash(step: number, hash: string): void {
-    const check = this.checks.get(step);
-    if (check === undefined) return;
-    check.mine = hash;
-    this.compare(step);
+    this.checks.mine(step, hash);
   }
 
-  private readonly checks = new Map<number, { mine: string | null; theirs: Map<string, string> }>();
-
-  private compare(step: number): void {
-    const check = this.checks.get(step)!;
-    if (check.mine === null) return;
-    for (const [id, hash] of check.theirs) {
-      if (hash === check.mine) continue;
-      this.members.delete(id);
-      this.o.io.resync(id, `its replica after step ${step + 1} hashes to ${hash.slice(0, 12)}, the coordinator's to ${check.mine.slice(0, 12)}`);
-    }
-    check.theirs.clear();
-    // Older checks are over: a member that never answered one is caught at the next.
-    for (const s of [...this.checks.keys()]) if (s < step) this.checks.delete(s);
-  }
+  private readonly checks: ReplicaChecks;
 
   // ---- internals
 
@@ -325,7 +311,7 @@ export class Conductor {
     };
     this.current = a;
     const check = this.isChecked(job.step);
-    if (check && !this.checks.has(job.step)) this.checks.set(job.step, { mine: null, theirs: new Map() });
+    this.checks.expect(job.step);
     const [r0] = rowsOf({ rows: job.rows, k: job.k, start: 0, end: job.k });
     ready.forEach((m, i) => {
       const c = contributors[i];

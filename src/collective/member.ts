@@ -23,10 +23,12 @@
 // Anything else a peer sends wrong is returned as a problem: the caller
 // closes that link, and the member reports the peer to the coordinator.
 import { COORDINATOR_ID, type Commit, type Computed, type Need, type Order, type Pack, type Part, type PeerFault, type Reduced, type ReplicaHash } from '../protocol/collective-messages.js';
-import { nodeRounding, type GradWire } from '../reduce/bf16.js';
+import type { GradWire } from '../reduce/bf16.js';
 import { garbledFrame } from '../protocol/faults.js';
+import { corrupted } from './chaos.js';
 import { partsOf, planCollective, type CollectivePlan } from './schedule.js';
 import { SliceReducer } from './slice-reduce.js';
+import { EarlyFrames, type KeptFrame } from './early-frames.js';
 
 export type ToCoordinator = Computed | Reduced | PeerFault | Need | ReplicaHash;
 
@@ -54,11 +56,6 @@ export interface MemberIo {
   crash?(): void;
   sendPeerRaw?(peerId: string, bytes: Uint8Array): void;
 }
-
-/** A frame for a step this far past the replica's is refused (no honest peer is that far ahead). */
-export const MAX_STEPS_AHEAD = 1000;
-/** Frames kept for steps not ordered yet: at most this many gradient vectors' worth of floats. */
-export const EARLY_VECTORS = 16;
 
 /** How long a commit waits for the owners' slices before asking the coordinator. */
 export const NEED_AFTER_MS = 1000;
@@ -91,9 +88,8 @@ export class Member {
   private prev: Current | null = null;
   /** A commit waiting for slices (missing, or taken again from the coordinator), and the order that carried it. */
   private waiting: { order: Order | null; commit: CommitRef; timer: { cancel(): void } | null } | null = null;
-  /** Frames of a step or attempt not ordered yet (a faster peer), by sender, and their floats. */
-  private early: { from: string; message: Part | Reduced }[] = [];
-  private earlyFloats = 0;
+  /** Frames of a step or attempt not ordered yet (early-frames.ts). */
+  private readonly early: EarlyFrames;
   private readonly checkAfter = new Set<number>();
 
   constructor(
@@ -101,6 +97,7 @@ export class Member {
     private readonly io: MemberIo, appliedThrough: number,
   ) {
     this.applied = appliedThrough;
+    this.early = new EarlyFrames(gradLen);
   }
 
   /** The last step its replica holds. */
@@ -114,16 +111,12 @@ export class Member {
     this.cur = null;
     this.prev = null;
     this.waiting = null;
-    this.early = [];
-    this.earlyFloats = 0;
+    this.early.drain();
   }
 
   /** The frames kept for steps not ordered yet: a member that takes a new replica hands them to its successor. */
-  drainEarly(): { from: string; message: Part | Reduced }[] {
-    const early = this.early;
-    this.early = [];
-    this.earlyFloats = 0;
-    return early;
+  drainEarly(): KeptFrame[] {
+    return this.early.drain();
   }
 
   // ---- from the coordinator
@@ -263,24 +256,14 @@ export class Member {
 
   // ---- internals
 
-  /**
-   * Keeps a frame of a step not ordered yet: a faster peer's, or one that
-   * came before this member's replica (the coordinator sends the replicas
-   * one after the other). Up to MAX_STEPS_AHEAD steps past the replica's and
-   * EARLY_VECTORS gradient vectors' worth of floats: past that, the sender
-   * is reported.
-   */
+  /** Keeps a frame of a step not ordered yet (early-frames.ts); a sender far ahead is reported. */
   private keep(from: string, m: Part | Reduced): string | null {
-    if (m.step > this.applied + 1 + MAX_STEPS_AHEAD || this.earlyFloats + m.sums.length > EARLY_VECTORS * this.gradLen) {
-      return this.fault(m.step, m.attempt, from, `sent a ${m.type === 'part' ? 'part' : 'reduced slice'} of step ${m.step + 1} attempt ${m.attempt}, far ahead`);
-    }
-    this.early.push({ from, message: m });
-    this.earlyFloats += m.sums.length;
-    return null;
+    const problem = this.early.keep(from, m, this.applied);
+    return problem === null ? null : this.fault(m.step, m.attempt, from, problem);
   }
 
   /** Hands over frames a predecessor kept (see drainEarly). */
-  adopt(early: readonly { from: string; message: Part | Reduced }[]): void {
+  adopt(early: readonly KeptFrame[]): void {
     for (const e of early) if (e.message.step > this.applied) this.keep(e.from, e.message);
   }
 
@@ -355,12 +338,9 @@ export class Member {
     c.order.contributors.forEach((x, i) => {
       if (i === c.me || x.id === COORDINATOR_ID) return;
       if (corrupt) {
-        // A wrong slice to one peer (finite, well formed: only the commit's hash can tell).
         corrupt = false;
-        const wrong = msg.sums.slice();
-        if (wrong.length > 0) wrong[(c.order.fault?.index ?? 0) % wrong.length] += 1;
         this.io.log?.(`chaos: step ${c.order.step + 1}: sending ${x.id} a corrupted slice`);
-        this.io.sendPeer(x.id, { ...msg, sums: wrong });
+        this.io.sendPeer(x.id, corrupted(msg, c.order.fault?.index ?? 0));
         return;
       }
       this.io.sendPeer(x.id, msg);
@@ -422,9 +402,4 @@ export class Member {
       if (p !== null) this.io.log?.(p);
     }
   }
-}
-
-/** The rounding a member's compute applies to the nodes it forms, for the order's wire. */
-export function roundingFor(order: Order, numTrainable: number): ((v: Float32Array) => void) | undefined {
-  return nodeRounding(order.wire, numTrainable);
 }
