@@ -106,6 +106,6 @@ export async function simulateCollective(w: Workload, m: Machine, members: numbe
   return timeSteps(m, members, steps, warm, async (s) => {
     await conductor.step({ step: s, k: w.k, rows: w.batch, indices: new Uint32Array(w.batch), lr: 0.1 });
     // The coordinator hashes the sum (the commit), then the trainer applies the step; the next order goes out after.
-    await worked(m, 'coordinator', G * 4 * m.wire.byteMs + w.size * w.applyMsPerFloat);
+    await worked(m, 'coordinator', G * 4 * m.wire.byteMs + w.size * w.applyMsPerFloat + (m.wire.stepMs ?? 0));
   });
 }

@@ -31,6 +31,12 @@ export interface WireCosts {
   rate: number;
   /** One way, per message. */
   latencyMs: number;
+  /** Bytes a link's shaper lets through at once after a quiet spell (tc tbf's burst; 0: a plain link). */
+  burst?: number;
+  /** A host's messages leave one after the other (true) or take turns chunk by chunk (false, default). */
+  fifo?: boolean;
+  /** The coordinator's own work per step besides the modelled (the trainer's bookkeeping, sampling, the event loop), ms. */
+  stepMs?: number;
   /** CPU per message on each end (framing, syscalls, event loop) and per byte (copies, the kernel's network stack). */
   msgMs: number;
   byteMs: number;
@@ -50,7 +56,7 @@ export interface Machine {
  */
 export function machine(workers: number, wire: WireCosts, sharedCores: number | null, coresPerHost = 1): Machine {
   const q = new EventQueue();
-  const net = new Network(q, wire.rate, wire.latencyMs);
+  const net = new Network(q, wire.rate, wire.latencyMs, wire.burst ?? 0, wire.fifo ?? false);
   const cpu = new Map<string, CpuPool>();
   const shared = sharedCores === null ? null : new CpuPool(q, sharedCores);
   for (const h of ['coordinator', ...Array.from({ length: workers }, (_, i) => `w${i}`)]) {

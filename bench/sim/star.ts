@@ -64,7 +64,7 @@ export async function simulateStar(w: Workload, m: Machine, workers: number, ste
     answered = 0;
     await dispatcher.computeRange({ step: s, version: s + 1, k: w.k, rows: w.batch, start: 0, end: w.k, indices: new Uint32Array(w.batch) }, () => out);
     // The combine of every answered block into the root, then the step, in the coordinator.
-    await worked(m, 'coordinator', addsFor(answered, 1) * G * w.addMsPerFloat + w.size * w.applyMsPerFloat);
+    await worked(m, 'coordinator', addsFor(answered, 1) * G * w.addMsPerFloat + w.size * w.applyMsPerFloat + (m.wire.stepMs ?? 0));
   });
   dispatcher.close();
   return figures;
