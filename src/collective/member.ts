@@ -55,6 +55,8 @@ export interface MemberIo {
   /** `--chaos` (tests, demonstrations): die now (a process exits), send bytes that are no frame to a peer. */
   crash?(): void;
   sendPeerRaw?(peerId: string, bytes: Uint8Array): void;
+  /** A frame of an earlier step or attempt, ignored; a replica that starts an earlier step (a rewind) may want it. */
+  stale?(from: string, message: Part | Reduced): void;
 }
 
 /** How long a commit waits for the owners' slices before asking the coordinator. */
@@ -195,7 +197,7 @@ export class Member {
   part(from: string, p: Part): string | null {
     const c = this.cur;
     if (c === null || p.step > c.order.step || (p.step === c.order.step && p.attempt > c.order.attempt)) return this.keep(from, p);
-    if (p.step < c.order.step || p.attempt < c.order.attempt) return null; // stale
+    if (p.step < c.order.step || p.attempt < c.order.attempt) return this.stale(from, p);
     const sender = c.order.contributors.findIndex((x) => x.id === from);
     if (sender < 0) return this.fault(p.step, p.attempt, from, `sent a part of step ${p.step + 1}, in which it has no range`);
     if (c.reducer === null || p.slice !== c.plan.contributors[c.me].slice) {
@@ -217,7 +219,7 @@ export class Member {
     if (c === null || r.attempt !== c.order.attempt) {
       // A reduced slice of a step not ordered here yet (an owner that did not wait for this member: it has no range), kept.
       if (this.cur === null || r.step > this.cur.order.step || (r.step === this.cur.order.step && r.attempt > this.cur.order.attempt)) return this.keep(from, r);
-      return null; // stale
+      return this.stale(from, r);
     }
     const owner = c.plan.owners[r.slice];
     if (owner === undefined) return this.fault(r.step, r.attempt, from, `sent reduced slice ${r.slice}, the step has ${c.plan.owners.length}`);
@@ -255,6 +257,12 @@ export class Member {
   }
 
   // ---- internals
+
+  /** A frame of an earlier step or attempt: ignored here (the io may keep it for a replica that rewinds the steps). */
+  private stale(from: string, m: Part | Reduced): null {
+    this.io.stale?.(from, m);
+    return null;
+  }
 
   /** Keeps a frame of a step not ordered yet (early-frames.ts); a sender far ahead is reported. */
   private keep(from: string, m: Part | Reduced): string | null {

@@ -15,6 +15,7 @@ import type { Commit, Order, Part, Reduced, Replica } from '../../src/protocol/c
 import { encode } from '../../src/protocol/codec.js';
 import type { MemberMessage, Session } from '../../src/protocol/messages.js';
 import { Member, type ToCoordinator } from '../../src/collective/member.js';
+import { EARLY_VECTORS } from '../../src/collective/early-frames.js';
 import { buildModel, type Model } from '../../src/model/model.js';
 import { createSgdState, SgdConfig, type SgdState } from '../../src/optim/sgd.js';
 import { alignedBlocks } from '../../src/reduce/tree.js';
@@ -76,8 +77,10 @@ export class NetMember {
     return m.type === 'part' ? member.part(from, m) : member.reduced(from, m);
   }
 
-  /** Peers' frames that came before the replica. */
+  /** Peers' frames that came before the replica, and the last ones the member took for stale (a replica may rewind the steps). */
   private waiting: { from: string; message: Part | Reduced }[] = [];
+  private recentStale: { from: string; message: Part | Reduced }[] = [];
+  private staleFloats = 0;
 
   /** A peer's link failed, or it sent a bad frame: the coordinator is told. */
   peerBroken(peer: string, reason: string): void {
@@ -97,8 +100,10 @@ export class NetMember {
     model.params.set(r.state.subarray(0, model.size));
     state.velocity.set(r.state.subarray(model.size));
     // Frames kept so far (by the member this one replaces, or before any): the new member takes those of its steps.
-    const early = [...this.waiting, ...(this.member?.drainEarly() ?? [])];
+    const early = [...this.waiting, ...(this.member?.drainEarly() ?? []), ...this.recentStale];
     this.waiting = [];
+    this.recentStale = [];
+    this.staleFloats = 0;
     this.replica = { model, plan: planStep(model), optimizer, state };
     this.compute.setWeights(-1 - r.step, model.params);
     const rep = this.replica;
@@ -118,6 +123,12 @@ export class NetMember {
       replicaHash: () => createHash('sha256').update(bytes(rep.model.params)).update(bytes(rep.state.velocity)).digest('hex'),
       weightsHash: () => sha256(rep.model.params),
       later: (fn, ms) => { const t = setTimeout(fn, ms); return { cancel: () => clearTimeout(t) }; },
+      stale: (from, message) => {
+        // The last frames only: at most EARLY_VECTORS gradient vectors' worth.
+        this.recentStale.push({ from, message });
+        this.staleFloats += message.sums.length;
+        while (this.staleFloats > EARLY_VECTORS * gradLength(model)) this.staleFloats -= this.recentStale.shift()!.message.sums.length;
+      },
       crash: () => process.exit(70),
       sendPeerRaw: (peer, raw) => {
         const address = this.addresses.get(peer);
