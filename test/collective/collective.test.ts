@@ -183,6 +183,24 @@ describe('the collective over in-memory links', () => {
     expect(lan.resynced.join('\n')).toMatch(/p2: its replica after step 3 hashes to [0-9a-f]{12}, the coordinator's to [0-9a-f]{12}/);
   });
 
+  it('a reduced slice lost on a peer link: the member asks the coordinator for it a second after the commit, and applies the step', async () => {
+    const lan = new Lan('f32', ['p1', 'p2', 'p3'], 23);
+    let lost = 0;
+    lan.tamper = (e, m) => {
+      if (lost === 0 && m.type === 'reduced' && m.step === 2 && e.sender === 'peer') { lost++; return null; }
+      return e.frame;
+    };
+    for (let s = 0; s < STEPS; s++) {
+      await lan.step(job(s));
+      expectInStep(lan, 'f32', s);
+    }
+    lan.conductor.finish();
+    lan.drain();
+    expect(lost).toBe(1);
+    expect(lan.log.join('\n')).toMatch(/p\d: step 3: slices \d had not come 1000 ms after the commit; asking the coordinator/);
+    for (const n of lan.nodes.values()) expect(replicaSha(n.replica), n.id).toBe(REF.f32[STEPS - 1]);
+  });
+
   it('too few members left: the step falls back to the star, and its commit carries the sum to the survivor', async () => {
     const lan = new Lan('bf16', ['p1', 'p2'], 9);
     for (let s = 0; s < STEPS; s++) {

@@ -112,6 +112,7 @@ export class Lan {
       hash: sha,
       replicaHash: () => replicaSha(r),
       weightsHash: () => sha(r.model.params),
+      later: (fn, ms) => this.clock.setTimer(fn, ms),
       log: (line) => this.log.push(`${id}: ${line}`),
     }, next - 1);
     this.nodes.set(id, node);
