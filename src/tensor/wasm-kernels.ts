@@ -1,6 +1,7 @@
 // The WebAssembly SIMD implementation of the kernel interfaces: Kernels
 // (gemm, wasm/gemm.ts), CellKernels (the LSTM/GRU cells and row sums,
-// wasm/cells.ts) and FloatAllocator (buffers in the module's memory), built
+// wasm/cells.ts), ConvKernels (wasm/conv.ts, wasm/pool.ts, wrapped in
+// wasm-conv.ts) and FloatAllocator (buffers in the module's memory), built
 // by scripts/build-wasm.js into dist/wasm/kernels.wasm.
 //
 // Pure TypeScript, no Node imports: the caller hands in the module's bytes
@@ -35,6 +36,7 @@ import type { FloatAllocator } from './alloc.js';
 import type { CellKernels } from './cells.js';
 import type { Kernels } from './kernels.js';
 import type { VectorKernels } from './vector.js';
+import { wasmConvKernels, type ConvExports, type WasmConvKernels, type WasmHeap } from './wasm-conv.js';
 
 // NOTE: tsconfig's lib is ES2022 without DOM and @types/node 20 does not
 // declare WebAssembly, so the few parts used here are typed locally.
@@ -71,7 +73,7 @@ export interface WasmKernelsOptions {
   memoryBytes?: number;
 }
 
-export interface WasmKernels extends Kernels, CellKernels, VectorKernels, FloatAllocator {
+export interface WasmKernels extends Kernels, CellKernels, VectorKernels, WasmConvKernels, FloatAllocator {
   readonly name: string;
   /** The module's memory; its buffer never changes (the memory never grows). */
   readonly memory: WasmMemory;
@@ -87,7 +89,7 @@ export interface WasmKernels extends Kernels, CellKernels, VectorKernels, FloatA
   bytesInUse(): number;
 }
 
-interface KernelExports {
+interface KernelExports extends ConvExports {
   heapBase(): number;
   workspaceBytes(): number;
   setWorkspace(ptr: number): void;
@@ -304,7 +306,14 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
     ptrs[i] = place(arr, len, true, written, name);
   }
 
+  // The convolution and pooling wrappers (wasm-conv.ts) on the same heap.
+  const heap: WasmHeap = {
+    buffer, reserve: bump, mark: () => top, place, flush, release, tooShort,
+  };
+  const conv = wasmConvKernels(ex, heap);
+
   return {
+    ...conv,
     name: 'wasm-simd',
     memory,
     alloc,
