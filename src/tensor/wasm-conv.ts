@@ -12,6 +12,8 @@ import type { ConvKernels } from './conv-kernels.js';
 /** What the loader lends to kernel wrappers (src/tensor/wasm-kernels.ts). */
 export interface WasmHeap {
   readonly buffer: ArrayBuffer;
+  /** Whether arr is a view into the module's memory (used in place). */
+  owns(arr: Float32Array): boolean;
   /** Permanent space (bytes) in the module's memory, for the life of the kernels. */
   reserve(bytes: number, what: string): number;
   /** The current top of the per-call scratch: pass it to release() when the call ends. */

@@ -37,6 +37,7 @@ import type { CellKernels } from './cells.js';
 import type { Kernels } from './kernels.js';
 import type { VectorKernels } from './vector.js';
 import { wasmConvKernels, type ConvExports, type WasmConvKernels, type WasmHeap } from './wasm-conv.js';
+import { wasmAdam, type AdamExports } from './wasm-adam.js';
 
 // NOTE: tsconfig's lib is ES2022 without DOM and @types/node 20 does not
 // declare WebAssembly, so the few parts used here are typed locally.
@@ -89,7 +90,7 @@ export interface WasmKernels extends Kernels, CellKernels, VectorKernels, WasmCo
   bytesInUse(): number;
 }
 
-interface KernelExports extends ConvExports {
+interface KernelExports extends ConvExports, AdamExports {
   heapBase(): number;
   workspaceBytes(): number;
   setWorkspace(ptr: number): void;
@@ -308,12 +309,14 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
 
   // The convolution and pooling wrappers (wasm-conv.ts) on the same heap.
   const heap: WasmHeap = {
-    buffer, reserve: bump, mark: () => top, place, flush, release, tooShort,
+    buffer, owns, reserve: bump, mark: () => top, place, flush, release, tooShort,
   };
   const conv = wasmConvKernels(ex, heap);
+  const adam = wasmAdam(ex, heap);
 
   return {
     ...conv,
+    ...adam,
     name: 'wasm-simd',
     memory,
     alloc,

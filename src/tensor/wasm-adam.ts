@@ -1,0 +1,50 @@
+// The WebAssembly Adam / AdamW update (wasm/adam.ts) behind VectorKernels'
+// adamRange (vector.ts), on the loader's heap (wasm-conv.ts's WasmHeap):
+// operands in the module's memory are used in place, others copied in and
+// out for the call; no garbage per call.
+import { dptError } from '../errors.js';
+import type { VectorKernels } from './vector.js';
+import type { WasmHeap } from './wasm-conv.js';
+
+export interface AdamExports {
+  adamUpdate(params: number, grad: number, m: number, v: number, n: number,
+    b1: number, b2: number, stepSize: number, sqrtBc2: number, eps: number,
+    wd: number, shrink: number, decoupled: number, decay: number): void;
+}
+
+const isDim = (x: number): boolean => Number.isInteger(x) && x >= 0 && x < 2 ** 31;
+
+export function wasmAdam(ex: AdamExports, heap: WasmHeap): Pick<VectorKernels, 'adamRange'> {
+  return {
+    adamRange(params, grad, m, v, from, to, b1, b2, stepSize, sqrtBc2, eps, wd, shrink, decoupled, decay) {
+      if (!(isDim(from) && isDim(to) && from <= to)) {
+        throw dptError('DPT_ERR_SHAPE', `adamRange: need integers 0 <= from <= to, got ${from}, ${to}`);
+      }
+      if (params.length < to) heap.tooShort(params, to, 'adamRange: params', `[${from}, ${to})`);
+      if (grad.length < to) heap.tooShort(grad, to, 'adamRange: grad', `[${from}, ${to})`);
+      if (m.length < to) heap.tooShort(m, to, 'adamRange: m', `[${from}, ${to})`);
+      if (v.length < to) heap.tooShort(v, to, 'adamRange: v', `[${from}, ${to})`);
+      const n = to - from;
+      if (n === 0) return;
+      const off = from * 4;
+      if (heap.owns(params) && heap.owns(grad) && heap.owns(m) && heap.owns(v)) {
+        // In place: no subarray views (garbage) per call.
+        ex.adamUpdate(params.byteOffset + off, grad.byteOffset + off, m.byteOffset + off, v.byteOffset + off, n,
+          b1, b2, stepSize, sqrtBc2, eps, wd, shrink, decoupled ? 1 : 0, decay ? 1 : 0);
+        return;
+      }
+      // A slice of each operand alone is copied in and out (another thread may own the rest).
+      const mark = heap.mark();
+      try {
+        const pp = heap.place(params.subarray(from, to), n, true, true, 'params');
+        const pg = heap.place(grad.subarray(from, to), n, true, false, 'grad');
+        const pm = heap.place(m.subarray(from, to), n, true, true, 'm');
+        const pv = heap.place(v.subarray(from, to), n, true, true, 'v');
+        ex.adamUpdate(pp, pg, pm, pv, n, b1, b2, stepSize, sqrtBc2, eps, wd, shrink, decoupled ? 1 : 0, decay ? 1 : 0);
+        heap.flush();
+      } finally {
+        heap.release(mark);
+      }
+    },
+  };
+}
