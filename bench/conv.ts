@@ -20,7 +20,7 @@ import { windowGeometry, type WindowGeometry } from '../src/nn/conv-geometry.js'
 import { uniform } from '../src/random/counter.js';
 import type { ConvKernels } from '../src/tensor/conv-kernels.js';
 import { tsConvKernels } from '../src/tensor/conv-ts.js';
-import { loadWasmKernels } from '../worker/wasm-load.js';
+import { loadWasmKernels } from '../node/kernels/wasm-load.js';
 
 type Impl = 'direct' | 'im2col' | 'ts' | 'gemm';
 type Op = 'forward' | 'filter' | 'backward';
@@ -31,7 +31,7 @@ const args = process.argv.slice(2);
 const json = args.includes('--json');
 const opt = (name: string, fallback: string): string => {
   const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : fallback;
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : fallback;
 };
 const rounds = Number(opt('--rounds', '7'));
 const clock = opt('--clock', 'cpu');
@@ -62,7 +62,7 @@ function fill(a: Float32Array, seed: number): Float32Array {
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const h = s.length >> 1;
-  return s.length % 2 === 1 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
+  return s.length % 2 === 1 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
 
 const wk = loadWasmKernels();

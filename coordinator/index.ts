@@ -9,4 +9,4 @@ export { createModel, loadModelFile, saveModelFile } from './api/model-files.js'
 export { train } from './api/train.js';
 export type { TestMetrics, TrainInterrupted, TrainOptions, TrainProgress, TrainResult, TrainSummary } from './api/train.js';
 export { readCsvInput, type CsvInput } from './data/predict-csv.js';
-export type { TrainConfigInput } from './config.js';
+export type { TrainConfigInput } from './run/config.js';

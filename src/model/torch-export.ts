@@ -26,7 +26,6 @@
 // false); a BatchNorm1d on a [T, F] input normalizes our LAST axis, so feed
 // it x.transpose(1, 2).
 import { fmtShape } from '../errors.js';
-import { sizeOf } from '../nn/layer.js';
 import { transposeInto } from '../nn/recurrent.js';
 import { layerTensors } from './save.js';
 import type { Model } from './model.js';

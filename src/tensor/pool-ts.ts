@@ -3,7 +3,6 @@
 // the padding skipped. Max pooling records which tap won (argmax, the
 // cell's index ih * W + iw within its plane) so that backward routes the
 // gradient without a second search.
-import type { WindowGeometry } from '../nn/conv-geometry.js';
 import type { ConvKernels } from './conv-kernels.js';
 
 // Along one axis, output o's taps 0..k-1 read input o*s - pad + tap*d: the

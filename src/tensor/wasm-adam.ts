@@ -1,10 +1,10 @@
 // The WebAssembly Adam / AdamW update (wasm/adam.ts) behind VectorKernels'
-// adamRange (vector.ts), on the loader's heap (wasm-conv.ts's WasmHeap):
+// adamRange (vector.ts), on the kernels' heap (wasm-heap.ts):
 // operands in the module's memory are used in place, others copied in and
 // out for the call; no garbage per call.
 import { dptError } from '../errors.js';
 import type { VectorKernels } from './vector.js';
-import type { WasmHeap } from './wasm-conv.js';
+import { isDim, tooShort, type WasmHeap } from './wasm-heap.js';
 
 export interface AdamExports {
   adamUpdate(params: number, grad: number, m: number, v: number, n: number,
@@ -12,18 +12,16 @@ export interface AdamExports {
     wd: number, shrink: number, decoupled: number, decay: number): void;
 }
 
-const isDim = (x: number): boolean => Number.isInteger(x) && x >= 0 && x < 2 ** 31;
-
 export function wasmAdam(ex: AdamExports, heap: WasmHeap): Pick<VectorKernels, 'adamRange'> {
   return {
     adamRange(params, grad, m, v, from, to, b1, b2, stepSize, sqrtBc2, eps, wd, shrink, decoupled, decay) {
       if (!(isDim(from) && isDim(to) && from <= to)) {
         throw dptError('DPT_ERR_SHAPE', `adamRange: need integers 0 <= from <= to, got ${from}, ${to}`);
       }
-      if (params.length < to) heap.tooShort(params, to, 'adamRange: params', `[${from}, ${to})`);
-      if (grad.length < to) heap.tooShort(grad, to, 'adamRange: grad', `[${from}, ${to})`);
-      if (m.length < to) heap.tooShort(m, to, 'adamRange: m', `[${from}, ${to})`);
-      if (v.length < to) heap.tooShort(v, to, 'adamRange: v', `[${from}, ${to})`);
+      if (params.length < to) tooShort(params, to, 'adamRange: params', `[${from}, ${to})`);
+      if (grad.length < to) tooShort(grad, to, 'adamRange: grad', `[${from}, ${to})`);
+      if (m.length < to) tooShort(m, to, 'adamRange: m', `[${from}, ${to})`);
+      if (v.length < to) tooShort(v, to, 'adamRange: v', `[${from}, ${to})`);
       const n = to - from;
       if (n === 0) return;
       const off = from * 4;
@@ -34,7 +32,7 @@ export function wasmAdam(ex: AdamExports, heap: WasmHeap): Pick<VectorKernels, '
         return;
       }
       // A slice of each operand alone is copied in and out (another thread may own the rest).
-      const mark = heap.mark();
+      const mark = heap.top;
       try {
         const pp = heap.place(params.subarray(from, to), n, true, true, 'params');
         const pg = heap.place(grad.subarray(from, to), n, true, false, 'grad');

@@ -1,32 +1,14 @@
 // The WebAssembly SIMD convolution and pooling kernels (wasm/conv.ts,
-// wasm/pool.ts) behind the ConvKernels interface (conv-kernels.ts), built on
-// the loader's heap (wasm-kernels.ts): operands that live in the module's
-// memory are used in place, others are copied in (and, if written, out)
-// for the call. No garbage per call: the geometry goes into one block of
-// wasm memory reserved when the kernels are instantiated, length messages
-// are built only on failure, no closure or array is made per call.
+// wasm/pool.ts) behind the ConvKernels interface (conv-kernels.ts), on the
+// kernels' heap (wasm-heap.ts): operands that live in the module's memory
+// are used in place, others are copied in (and, if written, out) for the
+// call. No garbage per call: the geometry goes into one block of wasm
+// memory reserved when the kernels are instantiated, length messages are
+// built only on failure, no closure or array is made per call.
 import { dptError } from '../errors.js';
 import type { WindowGeometry } from '../nn/conv-geometry.js';
 import type { ConvKernels } from './conv-kernels.js';
-
-/** What the loader lends to kernel wrappers (src/tensor/wasm-kernels.ts). */
-export interface WasmHeap {
-  readonly buffer: ArrayBuffer;
-  /** Whether arr is a view into the module's memory (used in place). */
-  owns(arr: Float32Array): boolean;
-  /** Permanent space (bytes) in the module's memory, for the life of the kernels. */
-  reserve(bytes: number, what: string): number;
-  /** The current top of the per-call scratch: pass it to release() when the call ends. */
-  mark(): number;
-  /** Pointer to arr's first len floats in the memory (a copy above the mark if arr is outside it). */
-  place(arr: Float32Array, len: number, copyIn: boolean, written: boolean, what: string): number;
-  /** Copies the written operands that place() copied in back out. */
-  flush(): void;
-  /** Gives back the scratch above mark. */
-  release(mark: number): void;
-  /** Throws DPT_ERR_SHAPE: `what` has arr.length floats, needs len for `shape`. */
-  tooShort(arr: Float32Array, len: number, what: string, shape: string): never;
-}
+import { tooShort, type WasmHeap } from './wasm-heap.js';
 
 /** The module's convolution and pooling exports (pointers are byte offsets; g the geometry block). */
 export interface ConvExports {
@@ -53,9 +35,9 @@ export interface WasmConvKernels extends ConvKernels {
 
 const GEOMETRY_INTS = 14;
 
-/** The ConvKernels of an instantiated module. */
-export function wasmConvKernels(ex: ConvExports, heap: WasmHeap): WasmConvKernels {
-  const gPtr = heap.reserve(GEOMETRY_INTS * 4, 'the convolution geometry');
+/** The ConvKernels of an instantiated module (the caller names them). */
+export function wasmConvKernels(ex: ConvExports, heap: WasmHeap): Omit<WasmConvKernels, 'name'> {
+  const gPtr = heap.bump(GEOMETRY_INTS * 4, 'the convolution geometry');
   const gBlock = new Int32Array(heap.buffer, gPtr, GEOMETRY_INTS);
 
   /** Writes g into the block; N checked. */
@@ -74,12 +56,10 @@ export function wasmConvKernels(ex: ConvExports, heap: WasmHeap): WasmConvKernel
 
   /** Checks arr holds len floats (op and name for the message, built only on failure). */
   function need(arr: Float32Array, len: number, op: string, name: string, g: WindowGeometry, N: number): void {
-    if (arr.length < len) heap.tooShort(arr, len, `${op}: ${name}`, shapeOf(g, N));
+    if (arr.length < len) tooShort(arr, len, `${op}: ${name}`, shapeOf(g, N));
   }
 
   return {
-    name: 'wasm-simd',
-
     setConvMethod(method) {
       if (method !== 'direct' && method !== 'im2col') {
         throw dptError('DPT_ERR_CONFIG', `setConvMethod: method must be 'direct' or 'im2col', got ${String(method)}`);
@@ -108,7 +88,7 @@ export function wasmConvKernels(ex: ConvExports, heap: WasmHeap): WasmConvKernel
       need(keep, lk, op, 'keep', g, N);
       need(scratch, ls, op, 'scratch', g, N);
       if (N === 0) return;
-      const mark = heap.mark();
+      const mark = heap.top;
       try {
         const py = heap.place(y, ly, false, true, 'y');
         const px = heap.place(x, lx, true, false, 'x');
@@ -136,7 +116,7 @@ export function wasmConvKernels(ex: ConvExports, heap: WasmHeap): WasmConvKernel
       need(keep, lk, op, 'keep', g, N);
       need(scratch, ls, op, 'scratch', g, N);
       if (N === 0) return;
-      const mark = heap.mark();
+      const mark = heap.top;
       try {
         const pdx = dx === null ? 0 : heap.place(dx, lx, false, true, 'dx');
         const pdw = heap.place(dW, g.O * K, true, true, 'dW');
@@ -160,7 +140,7 @@ export function wasmConvKernels(ex: ConvExports, heap: WasmHeap): WasmConvKernel
       need(y, ly, op, 'y', g, N);
       need(argmax, ly, op, 'argmax', g, N);
       if (N === 0) return;
-      const mark = heap.mark();
+      const mark = heap.top;
       try {
         const py = heap.place(y, ly, false, true, 'y');
         const pa = heap.place(argmax, ly, false, true, 'argmax');
@@ -180,7 +160,7 @@ export function wasmConvKernels(ex: ConvExports, heap: WasmHeap): WasmConvKernel
       need(dy, ly, op, 'dy', g, N);
       need(argmax, ly, op, 'argmax', g, N);
       if (N === 0) return;
-      const mark = heap.mark();
+      const mark = heap.top;
       try {
         const pdx = heap.place(dx, lx, false, true, 'dx');
         const pdy = heap.place(dy, ly, true, false, 'dy');
@@ -199,7 +179,7 @@ export function wasmConvKernels(ex: ConvExports, heap: WasmHeap): WasmConvKernel
       need(x, lx, op, 'x', g, N);
       need(y, ly, op, 'y', g, N);
       if (N === 0) return;
-      const mark = heap.mark();
+      const mark = heap.top;
       try {
         const py = heap.place(y, ly, false, true, 'y');
         const px = heap.place(x, lx, true, false, 'x');
@@ -217,7 +197,7 @@ export function wasmConvKernels(ex: ConvExports, heap: WasmHeap): WasmConvKernel
       need(dx, lx, op, 'dx', g, N);
       need(dy, ly, op, 'dy', g, N);
       if (N === 0) return;
-      const mark = heap.mark();
+      const mark = heap.top;
       try {
         const pdx = heap.place(dx, lx, false, true, 'dx');
         const pdy = heap.place(dy, ly, true, false, 'dy');

@@ -1,11 +1,11 @@
 // The convolution, pooling and Adam fixtures (test/fixtures/reference, from
-// ../shared/fixtures-conv) through the conformance runner with both kernel
+// section 14 of its README) through the conformance runner with both kernel
 // kinds, and proof that the runner reads what it claims to check.
 import { afterAll, describe, expect, it } from 'vitest';
 import { runFixtureFile } from '../../src/check/conformance/index.js';
 import type { FixtureFile } from '../../src/check/fixture.js';
 import { useKernels } from '../../src/tensor/setup.js';
-import { loadReferenceFixture } from '../helpers/fixtures.js';
+import { loadFixture } from '../helpers/fixtures.js';
 import { newKernels } from '../tensor/wasm-helpers.js';
 
 const FILES = ['conv2d.json', 'pool2d.json', 'adam.json'];
@@ -23,7 +23,7 @@ for (const kind of ['ts', 'wasm'] as const) {
     for (const file of FILES) {
       it(`${file}: every case within rtol 1e-4, atol 1e-5`, () => {
         useKernels(kind === 'wasm' ? newKernels(128 * 1024 * 1024) : null);
-        expect(failures(file, loadReferenceFixture(file))).toEqual([]);
+        expect(failures(file, loadFixture(file))).toEqual([]);
       });
     }
   });
@@ -32,7 +32,7 @@ for (const kind of ['ts', 'wasm'] as const) {
 describe('the runner checks what the files hold', () => {
   it('adam.json: every output is compared, the moments after step 2 included', () => {
     useKernels(null);
-    const fixture = loadReferenceFixture('adam.json');
+    const fixture = loadFixture('adam.json');
     const r = runFixtureFile('adam.json', fixture);
     const expected = fixture.cases.map((c) =>
       [...Object.values(c.outputs), ...Object.values(c.grads ?? {})].reduce((n, t) => n + t.data.length, 0));
@@ -44,7 +44,7 @@ describe('the runner checks what the files hold', () => {
   });
 
   it('adam.json: the optimizer comes from the config (AdamW run as Adam fails)', () => {
-    const fixture = structuredClone(loadReferenceFixture('adam.json'));
+    const fixture = structuredClone(loadFixture('adam.json'));
     const adamw = fixture.cases.find((c) => c.config.optimizer === 'adamw')!;
     adamw.config.optimizer = 'adam';
     fixture.cases = [adamw];
@@ -52,7 +52,7 @@ describe('the runner checks what the files hold', () => {
   });
 
   it('conv2d.json: the geometry comes from the config (a wrong stride fails)', () => {
-    const fixture = structuredClone(loadReferenceFixture('conv2d.json'));
+    const fixture = structuredClone(loadFixture('conv2d.json'));
     const strided = fixture.cases.find((c) => (c.config.stride as number[])[0] === 2)!;
     strided.config.stride = [1, 1];
     fixture.cases = [strided];

@@ -3,11 +3,11 @@ import { DptrainError } from '../../src/errors.js';
 import { createConv2d } from '../../src/nn/conv2d.js';
 import type { Conv2dSpec } from '../../src/model/spec.js';
 import { useKernels } from '../../src/tensor/setup.js';
-import { loadReferenceFixture } from '../helpers/fixtures.js';
+import { loadFixture } from '../helpers/fixtures.js';
 import { newKernels } from '../tensor/wasm-helpers.js';
 import { bindLayer, EVAL, expectClose, expectGradCheck, f32, randn, runLayer, trainCtx } from './layer-harness.js';
 
-const fixture = loadReferenceFixture('conv2d.json');
+const fixture = loadFixture('conv2d.json');
 
 /** The spec of a fixture case: its config, taken as PyTorch's Conv2d arguments. */
 function specOf(config: Record<string, unknown>): Conv2dSpec {

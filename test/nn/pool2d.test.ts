@@ -3,11 +3,11 @@ import { DptrainError } from '../../src/errors.js';
 import { createPool2d } from '../../src/nn/pool2d.js';
 import type { Pool2dSpec } from '../../src/model/spec.js';
 import { useKernels } from '../../src/tensor/setup.js';
-import { loadReferenceFixture } from '../helpers/fixtures.js';
+import { loadFixture } from '../helpers/fixtures.js';
 import { newKernels } from '../tensor/wasm-helpers.js';
 import { bindLayer, expectClose, expectGradCheck, f32, randn, runLayer, trainCtx } from './layer-harness.js';
 
-const fixture = loadReferenceFixture('pool2d.json');
+const fixture = loadFixture('pool2d.json');
 
 /** The spec of a fixture case: its op and config, taken as PyTorch's pooling arguments. */
 function specOf(op: string | undefined, config: Record<string, unknown>): Pool2dSpec {

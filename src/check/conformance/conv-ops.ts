@@ -1,4 +1,4 @@
-// The convolution and pooling fixtures (../shared/fixtures-conv: conv2d.json,
+// The convolution and pooling fixtures (test/fixtures/reference: conv2d.json,
 // pool2d.json): each case's config is taken as PyTorch's arguments, the
 // geometry and every tensor shape come from the file, and the active
 // kernels (TypeScript or WebAssembly) compute the outputs and gradients.

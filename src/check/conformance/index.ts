@@ -1,8 +1,7 @@
 // The conformance runner's core: one parsed fixture file in, a result per
 // case out. Which checker runs is decided by the file's `name` (the files
-// of ../shared/fixtures, ../shared/fixtures-conv and any other set in the
-// same format); trajectory cases (SGD, Adam) are recognised by their
-// `batches` input.
+// of test/fixtures/reference and any other set in the same format);
+// trajectory cases (SGD, Adam) are recognised by their `batches` input.
 import type { FixtureCase, FixtureFile } from '../fixture.js';
 import { F32_TOL } from '../fixture.js';
 import { CaseChecker, type CaseResult } from './result.js';

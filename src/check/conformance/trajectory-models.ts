@@ -1,5 +1,5 @@
 // The models of the trajectory fixtures (README section 12, sgd_*.json, and
-// adam.json of ../shared/fixtures-conv), rebuilt from each case's config
+// adam.json; test/fixtures/reference), rebuilt from each case's config
 // and parameter names, and which fixture name is which of our tensors.
 import type { FixtureCase } from '../fixture.js';
 import type { ModelSpec } from '../../model/spec.js';

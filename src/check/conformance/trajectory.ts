@@ -1,5 +1,5 @@
-// The trajectory fixtures (README section 12: sgd_*.json; adam.json of
-// ../shared/fixtures-conv): rebuild the model and the optimizer from the
+// The trajectory fixtures (test/fixtures/reference/README.md, section 12:
+// sgd_*.json; adam.json): rebuild the model and the optimizer from the
 // file's config (trajectory-models.ts), load its initial weights, run its
 // exact minibatches through the trainer's own step (micro-shards, tree
 // reduction, applyStep) and compare per-step losses, the parameters after
@@ -9,7 +9,6 @@
 import type { FixtureCase, FixtureTensor } from '../fixture.js';
 import { toF32, transpose } from '../fixture.js';
 import { buildModel, initModel, type Model } from '../../model/model.js';
-import type { ModelSpec } from '../../model/spec.js';
 import { getLoss } from '../../losses/index.js';
 import { OptimizerConfig, createOptimizerState, type OptimizerState } from '../../optim/optimizer.js';
 import { applyStep, gradLength, leafGradient, planStep } from '../../train/step.js';
@@ -126,7 +125,7 @@ export function runTrajectoryCase(c: FixtureCase, rtol: number, atol: number): C
         shardLosses.push(leaf[model.size] / (e - s));
         lossSum += leaf[model.size];
       }
-      // The reported loss is still the mean over the global batch (README section 12).
+      // The reported loss is still the mean over the global batch (the fixtures' README, section 12).
       sum[model.size] = lossSum;
       sum[model.size + 1] = bs;
     } else {
