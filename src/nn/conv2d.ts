@@ -36,6 +36,19 @@ export function conv2dBackward(
   convKernels().convBackward(dx, dW, db, dy, x, W, g, N, keep, scratch);
 }
 
+/** The filters (O, C, kh, kw) in TensorFlow's HWIO layout (kh, kw, C, O). */
+export function toHwio(w: ArrayLike<number>, O: number, C: number, kh: number, kw: number): Float32Array {
+  const out = new Float32Array(O * C * kh * kw);
+  for (let o = 0; o < O; o++) {
+    for (let c = 0; c < C; c++) {
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) out[((i * kw + j) * C + c) * O + o] = w[((o * C + c) * kh + i) * kw + j];
+      }
+    }
+  }
+  return out;
+}
+
 /** The geometry of a conv2d spec on a [C, H, W] input; `where` names the layer in errors. */
 export function conv2dGeometry(where: string, inShape: readonly number[], spec: Conv2dSpec): WindowGeometry {
   return windowGeometry(where, inShape, spec.filters, spec.kernelSize, spec.stride, spec.padding, spec.dilation);

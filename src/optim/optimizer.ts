@@ -12,13 +12,22 @@ import { allocFloats } from '../tensor/alloc.js';
 import { AdamConfig, AdamWConfig, adamSlice, createAdamState } from './adam.js';
 import { SgdConfig, sgdSlice, type SgdState } from './sgd.js';
 
-export const SgdOptimizerConfig = SgdConfig.extend({ type: z.literal('sgd') });
+const SgdOptimizerConfig = SgdConfig.extend({ type: z.literal('sgd') });
 
+/**
+ * `type` picks the optimizer, `sgd` when left out. A parsed SGD config has
+ * no `type` (an SgdConfig, as before Adam existed: a config's resolved form
+ * and its hash, which checkpoints are matched by, stay as they were).
+ */
 export const OptimizerConfig = z.preprocess(
   (v) => (typeof v === 'object' && v !== null && !Array.isArray(v) && !('type' in v) ? { type: 'sgd', ...v } : v),
   z.discriminatedUnion('type', [SgdOptimizerConfig, AdamConfig, AdamWConfig]),
-);
-export type OptimizerConfig = z.infer<typeof OptimizerConfig>;
+).transform((c): SgdConfig | AdamConfig => {
+  if (c.type !== 'sgd') return c;
+  const { type: _sgd, ...sgd } = c;
+  return sgd;
+});
+export type OptimizerConfig = z.output<typeof OptimizerConfig>;
 
 export const OPTIMIZER_TYPES = ['sgd', 'adam', 'adamw'] as const;
 
@@ -35,25 +44,31 @@ export interface OptimizerState extends SgdState {
 const NONE = new Float32Array(0);
 
 /** Whether the config is Adam or AdamW (an SgdConfig has no type). */
-export function isAdam(config: OptimizerConfig | SgdConfig): config is AdamConfig {
+export function isAdam(config: OptimizerConfig): config is AdamConfig {
   return 'type' in config && (config.type === 'adam' || config.type === 'adamw');
+}
+
+/** The optimizer's name: 'sgd', 'adam' or 'adamw'. */
+export function optimizerType(config: OptimizerConfig): (typeof OPTIMIZER_TYPES)[number] {
+  return isAdam(config) ? config.type : 'sgd';
 }
 
 /** Zeroed state; `alloc` places its arrays (default: where the vector kernels use them in place). */
 export function createOptimizerState(
-  config: OptimizerConfig | SgdConfig, numTrainable: number, alloc: (n: number) => Float32Array = allocFloats,
+  config: OptimizerConfig, numTrainable: number, alloc: (n: number) => Float32Array = allocFloats,
 ): OptimizerState {
   if (isAdam(config)) return { velocity: NONE, ...createAdamState(numTrainable, alloc), step: 0 };
   return { velocity: config.momentum > 0 ? alloc(numTrainable) : NONE, m: NONE, v: NONE, step: 0 };
 }
 
-/** The state arrays a checkpoint keeps, by name (empty ones left out). */
-export function stateArrays(state: OptimizerState): Record<string, Float32Array> {
-  const out: Record<string, Float32Array> = {};
-  if (state.velocity.length > 0) out.velocity = state.velocity;
-  if (state.m.length > 0) out.m = state.m;
-  if (state.v.length > 0) out.v = state.v;
-  return out;
+/**
+ * The state arrays an update reads and writes, by name, in a fixed order:
+ * SGD's velocity (with momentum), Adam's m and v. What the threads' step
+ * loop shares and a checkpoint keeps.
+ */
+export function stateArrays(config: OptimizerConfig, state: OptimizerState): { name: 'velocity' | 'm' | 'v'; array: Float32Array }[] {
+  if (isAdam(config)) return [{ name: 'm', array: state.m }, { name: 'v', array: state.v }];
+  return config.momentum > 0 ? [{ name: 'velocity', array: state.velocity }] : [];
 }
 
 /**
@@ -63,7 +78,7 @@ export function stateArrays(state: OptimizerState): Record<string, Float32Array>
  * `decayMask[i]` is 1 where weight decay applies.
  */
 export function optimizerSlice(
-  config: OptimizerConfig | SgdConfig, state: OptimizerState | SgdState, lr: number,
+  config: OptimizerConfig, state: OptimizerState | SgdState, lr: number,
   params: Float32Array, grad: Float32Array, from: number, to: number, decayMask?: Uint8Array,
 ): void {
   if (!isAdam(config)) {

@@ -15,7 +15,7 @@ import { Workspace } from '../nn/layer.js';
 import type { ForwardContext } from '../nn/layer.js';
 import { addL1Grad, addL2Grad, l1Penalty, l2Penalty } from '../optim/regularization.js';
 import { optimizerSlice, type OptimizerConfig, type OptimizerState } from '../optim/optimizer.js';
-import type { SgdConfig, SgdState } from '../optim/sgd.js';
+import type { SgdState } from '../optim/sgd.js';
 import { vector } from '../tensor/vector.js';
 
 /** Length of a gradient vector for this model. */
@@ -94,7 +94,7 @@ export function stepPenalty(model: Model, params: Float32Array = model.params): 
  * a slice and the weights are bit-identical to applyStep's.
  */
 export function applySlice(
-  model: Model, plan: StepPlan, sum: Float32Array, optimizer: OptimizerConfig | SgdConfig, state: OptimizerState | SgdState, lr: number,
+  model: Model, plan: StepPlan, sum: Float32Array, optimizer: OptimizerConfig, state: OptimizerState | SgdState, lr: number,
   n: number, from: number, to: number, params: Float32Array = model.params,
 ): void {
   const hi = Math.min(to, model.size);
@@ -127,7 +127,7 @@ export function applySlice(
  * state.step. `sum` is used as scratch (it becomes the mean gradient).
  */
 export function applyStep(
-  model: Model, plan: StepPlan, sum: Float32Array, optimizer: OptimizerConfig | SgdConfig, state: OptimizerState | SgdState, lr: number,
+  model: Model, plan: StepPlan, sum: Float32Array, optimizer: OptimizerConfig, state: OptimizerState | SgdState, lr: number,
 ): StepResult {
   const n = sum[model.size + 1];
   if (!(n > 0)) throw new Error(`reduced gradient covers ${n} samples`);

@@ -58,13 +58,13 @@ function reference(steps: readonly number[]): { params: number[]; velocity: numb
   return steps.map((s) => {
     void engine.batchGradient(stepper.job(s), sum);
     const { result } = stepper.apply(s, sum);
-    return { params: bits(model.params), velocity: bits(stepper.sgdState.velocity), loss: result.loss };
+    return { params: bits(model.params), velocity: bits(stepper.optimizerState.velocity), loss: result.loss };
   });
 }
 
 function expectStep(r: Run, want: { params: number[]; velocity: number[]; loss: number }, loss: number, what: string): void {
   expect(bits(r.stepper.model.params), `${what}: weights`).toEqual(want.params);
-  expect(bits(r.stepper.sgdState.velocity), `${what}: velocity`).toEqual(want.velocity);
+  expect(bits(r.stepper.optimizerState.velocity), `${what}: velocity`).toEqual(want.velocity);
   expect(loss, `${what}: loss`).toBe(want.loss);
 }
 

@@ -60,17 +60,19 @@ describe('Adam and AdamW', () => {
   it('defaults: betas (0.9, 0.999), eps 1e-8; weight decay 0 for adam and 0.01 for adamw (PyTorch)', () => {
     expect(OptimizerConfig.parse({ type: 'adam', lr: 1e-3 })).toEqual({ type: 'adam', lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 });
     expect(OptimizerConfig.parse({ type: 'adamw', lr: 1e-3 })).toMatchObject({ weightDecay: 0.01 });
-    expect(OptimizerConfig.parse({ lr: 0.1 })).toEqual({ type: 'sgd', lr: 0.1, momentum: 0, nesterov: false, weightDecay: 0 });
+    expect(OptimizerConfig.parse({ lr: 0.1 })).toEqual({ lr: 0.1, momentum: 0, nesterov: false, weightDecay: 0 });
+    expect(OptimizerConfig.parse({ type: 'sgd', lr: 0.1, momentum: 0.9 })).toEqual({ lr: 0.1, momentum: 0.9, nesterov: false, weightDecay: 0 });
     expect(OptimizerConfig.safeParse({ type: 'adam', lr: 0.1, momentum: 0.9 }).success).toBe(false);
     expect(OptimizerConfig.safeParse({ type: 'adam', lr: 0.1, betas: [0.9, 1] }).success).toBe(false);
     expect(OptimizerConfig.safeParse({ type: 'rmsprop', lr: 0.1 }).success).toBe(false);
   });
 
   it('state: m and v for Adam, the velocity for SGD with momentum; the step count starts at 0', () => {
-    const adam = createOptimizerState(OptimizerConfig.parse({ type: 'adam', lr: 1 }), 5);
-    expect(Object.keys(stateArrays(adam))).toEqual(['m', 'v']);
-    expect(adam.step).toBe(0);
-    expect(Object.keys(stateArrays(createOptimizerState(OptimizerConfig.parse({ lr: 1, momentum: 0.9 }), 5)))).toEqual(['velocity']);
+    const names = (cfg: OptimizerConfig) => stateArrays(cfg, createOptimizerState(cfg, 5)).map((s) => [s.name, s.array.length]);
+    expect(names(OptimizerConfig.parse({ type: 'adam', lr: 1 }))).toEqual([['m', 5], ['v', 5]]);
+    expect(names(OptimizerConfig.parse({ lr: 1, momentum: 0.9 }))).toEqual([['velocity', 5]]);
+    expect(names(OptimizerConfig.parse({ lr: 1 }))).toEqual([]);
+    expect(createOptimizerState(OptimizerConfig.parse({ type: 'adam', lr: 1 }), 5).step).toBe(0);
     expect(() => optimizerSlice(OptimizerConfig.parse({ type: 'adam', lr: 1 }), { velocity: new Float32Array(0) }, 1, new Float32Array(2), new Float32Array(2), 0, 2))
       .toThrow(/adam needs a state with m and v/);
   });

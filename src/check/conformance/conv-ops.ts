@@ -4,7 +4,7 @@
 // kernels (TypeScript or WebAssembly) compute the outputs and gradients.
 import type { FixtureCase } from '../fixture.js';
 import { toF32 } from '../fixture.js';
-import { conv2dBackward, conv2dForward } from '../../nn/conv2d.js';
+import { conv2dBackward, conv2dForward, toHwio } from '../../nn/conv2d.js';
 import { windowGeometry, type Pair } from '../../nn/conv-geometry.js';
 import { convKernels } from '../../tensor/conv.js';
 import { CaseChecker } from './result.js';
@@ -19,19 +19,6 @@ function pair(cfg: Cfg, key: string, fallback?: number): Pair {
   if (Array.isArray(v) && v.length === 2 && v.every((x) => Number.isInteger(x) && x >= 0)) return [v[0] as number, v[1] as number];
   if (v === undefined && fallback !== undefined) return fallback;
   throw new Error(`config.${key} must be a whole number or [height, width], got ${JSON.stringify(v)}`);
-}
-
-/** (kh, kw, C, O) HWIO from (O, C, kh, kw): TF.js's layout of the same filters. */
-export function toHwio(w: ArrayLike<number>, O: number, C: number, kh: number, kw: number): Float32Array {
-  const out = new Float32Array(O * C * kh * kw);
-  for (let o = 0; o < O; o++) {
-    for (let c = 0; c < C; c++) {
-      for (let i = 0; i < kh; i++) {
-        for (let j = 0; j < kw; j++) out[((i * kw + j) * C + c) * O + o] = w[((o * C + c) * kh + i) * kw + j];
-      }
-    }
-  }
-  return out;
 }
 
 export function conv2dCase(c: FixtureCase, ck: CaseChecker): void {
