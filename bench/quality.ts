@@ -3,7 +3,7 @@
 // real `dptrain train --json` process; the table gives the test accuracy
 // against the stated target and the time it took.
 //
-//   node dist/bench/quality.js [--only mlp,lstm] [--workers N] [--json]
+//   node dist/bench/quality.js [--only mlp,lstm,cnn] [--workers N] [--json]
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,7 @@ const TARGETS: Target[] = [
   { name: 'mlp-bn-dropout', config: 'examples/mnist-mlp-bn-dropout.json', minAccuracy: 0.95 },
   { name: 'lstm', config: 'examples/mnist-lstm.json', minAccuracy: 0.95 },
   { name: 'gru', config: 'examples/mnist-gru.json', minAccuracy: 0.95 },
+  { name: 'cnn', config: 'examples/mnist-cnn.json', minAccuracy: 0.98 },
 ];
 
 function arg(name: string): string | undefined {
