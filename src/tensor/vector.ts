@@ -34,6 +34,10 @@ export interface VectorKernels {
   adamRange(params: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, from: number, to: number,
     b1: number, b2: number, stepSize: number, sqrtBc2: number, eps: number,
     wd: number, shrink: number, decoupled: boolean, decay: boolean): void;
+  /** y[i] = x[i] > 0 ? x[i] : 0 for i < n (a NaN gives 0). */
+  reluForward(y: Float32Array, x: Float32Array, n: number): void;
+  /** dx[i] = y[i] > 0 ? dy[i] : 0 for i < n (relu'(0) = 0). */
+  reluBackward(dx: Float32Array, dy: Float32Array, y: Float32Array, n: number): void;
 }
 
 const f = Math.fround;
@@ -74,6 +78,12 @@ export const tsVector: VectorKernels = {
       v[i] = vi;
       params[i] = w - stepSize * mi / (Math.sqrt(vi) / sqrtBc2 + eps);
     }
+  },
+  reluForward(y, x, n) {
+    for (let i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0;
+  },
+  reluBackward(dx, dy, y, n) {
+    for (let i = 0; i < n; i++) dx[i] = y[i] > 0 ? dy[i] : 0;
   },
 };
 

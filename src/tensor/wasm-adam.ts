@@ -1,5 +1,5 @@
-// The WebAssembly Adam / AdamW update (wasm/adam.ts) behind VectorKernels'
-// adamRange (vector.ts), on the kernels' heap (wasm-heap.ts):
+// The WebAssembly Adam / AdamW update (wasm/adam.ts) and ReLU (wasm/vector.ts)
+// behind VectorKernels' adamRange and relu* (vector.ts), on the kernels' heap (wasm-heap.ts):
 // operands in the module's memory are used in place, others copied in and
 // out for the call; no garbage per call.
 import { dptError } from '../errors.js';
@@ -10,10 +10,41 @@ export interface AdamExports {
   adamUpdate(params: number, grad: number, m: number, v: number, n: number,
     b1: number, b2: number, stepSize: number, sqrtBc2: number, eps: number,
     wd: number, shrink: number, decoupled: number, decay: number): void;
+  reluForward(y: number, x: number, n: number): void;
+  reluBackward(dx: number, dy: number, y: number, n: number): void;
 }
 
-export function wasmAdam(ex: AdamExports, heap: WasmHeap): Pick<VectorKernels, 'adamRange'> {
+export function wasmAdam(ex: AdamExports, heap: WasmHeap): Pick<VectorKernels, 'adamRange' | 'reluForward' | 'reluBackward'> {
   return {
+    reluForward(y, x, n) {
+      if (!isDim(n)) throw dptError('DPT_ERR_SHAPE', `reluForward: n must be a non-negative integer, got ${n}`);
+      if (y.length < n) tooShort(y, n, 'reluForward: y', `n=${n}`);
+      if (x.length < n) tooShort(x, n, 'reluForward: x', `n=${n}`);
+      if (n === 0) return;
+      const mark = heap.top;
+      try {
+        ex.reluForward(heap.place(y, n, false, true, 'y'), heap.place(x, n, true, false, 'x'), n);
+        heap.flush();
+      } finally {
+        heap.release(mark);
+      }
+    },
+
+    reluBackward(dx, dy, y, n) {
+      if (!isDim(n)) throw dptError('DPT_ERR_SHAPE', `reluBackward: n must be a non-negative integer, got ${n}`);
+      if (dx.length < n) tooShort(dx, n, 'reluBackward: dx', `n=${n}`);
+      if (dy.length < n) tooShort(dy, n, 'reluBackward: dy', `n=${n}`);
+      if (y.length < n) tooShort(y, n, 'reluBackward: y', `n=${n}`);
+      if (n === 0) return;
+      const mark = heap.top;
+      try {
+        ex.reluBackward(heap.place(dx, n, false, true, 'dx'), heap.place(dy, n, true, false, 'dy'), heap.place(y, n, true, false, 'y'), n);
+        heap.flush();
+      } finally {
+        heap.release(mark);
+      }
+    },
+
     adamRange(params, grad, m, v, from, to, b1, b2, stepSize, sqrtBc2, eps, wd, shrink, decoupled, decay) {
       if (!(isDim(from) && isDim(to) && from <= to)) {
         throw dptError('DPT_ERR_SHAPE', `adamRange: need integers 0 <= from <= to, got ${from}, ${to}`);
