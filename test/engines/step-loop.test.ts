@@ -33,9 +33,9 @@ afterEach(async () => {
 
 interface Run { stepper: Stepper; engine: GradientEngine; transport: ThreadTransport; log: string[] }
 
-async function threads(workers: number): Promise<Run> {
-  const model = buildTrainModel(CONFIG, sharedParams);
-  const stepper = createStepper(CONFIG, model, N, sharedParams);
+async function threads(workers: number, config: TrainConfig = CONFIG): Promise<Run> {
+  const model = buildTrainModel(config, sharedParams);
+  const stepper = createStepper(config, model, N, sharedParams);
   const log: string[] = [];
   const dispatcher = new Dispatcher({ gradLen: gradLength(model), stepTimeoutMs: 0, log: (line) => log.push(line) });
   const weights = { version: 0, params: model.params };
@@ -50,15 +50,16 @@ async function threads(workers: number): Promise<Run> {
 }
 
 /** One thread, step by step: the weights, the velocity and the loss after each of `steps` (job indices). */
-function reference(steps: readonly number[]): { params: number[]; velocity: number[]; loss: number }[] {
-  const model = buildTrainModel(CONFIG);
-  const stepper = createStepper(CONFIG, model, N);
+function reference(steps: readonly number[], config: TrainConfig = CONFIG): { params: number[]; velocity: number[]; loss: number; m: number[]; v: number[]; update: number }[] {
+  const model = buildTrainModel(config);
+  const stepper = createStepper(config, model, N);
   const engine = createLocalEngine(model, getLoss(LOSS), dataset(), SEED, CONFIG.batchSize);
   const sum = new Float32Array(gradLength(model));
   return steps.map((s) => {
     void engine.batchGradient(stepper.job(s), sum);
     const { result } = stepper.apply(s, sum);
-    return { params: bits(model.params), velocity: bits(stepper.optimizerState.velocity), loss: result.loss };
+    const o = stepper.optimizerState;
+    return { params: bits(model.params), velocity: bits(o.velocity), loss: result.loss, m: bits(o.m), v: bits(o.v), update: o.step };
   });
 }
 
@@ -174,3 +175,31 @@ describe('the step loop: worker threads compute, reduce and apply whole steps', 
     expect(Atomics.load(r.transport.steps!.board.header, H.DONE)).toBeGreaterThan(0);
   });
 });
+
+describe('the step loop with AdamW: each thread updates its slice of the moments', () => {
+  const ADAMW: TrainConfig = parseConfig({
+    ...CONFIG, optimizer: { type: 'adamw', lr: 0.01, betas: [0.8, 0.99], weightDecay: 0.02 },
+  }, 'test config');
+  const STEPS = Array.from({ length: 9 }, (_, i) => i);
+  const ref = reference(STEPS, ADAMW);
+
+  it('gives one thread\'s weights, moments, update count and loss bit for bit after every step, with 2 and 3 threads', async () => {
+    for (const workers of [2, 3]) {
+      const r = await threads(workers, ADAMW);
+      const sum = new Float32Array(gradLength(r.stepper.model));
+      for (const s of STEPS) {
+        const next: BatchJob | undefined = s + 1 < STEPS.length ? r.stepper.job(s + 1) : undefined;
+        const { result } = await runStep(r.engine, r.stepper.job(s), r.stepper, sum, next);
+        const o = r.stepper.optimizerState;
+        const what = `workers ${workers}, step ${s + 1}`;
+        expect(bits(r.stepper.model.params), `${what}: weights`).toEqual(ref[s].params);
+        expect(bits(o.m), `${what}: m`).toEqual(ref[s].m);
+        expect(bits(o.v), `${what}: v`).toEqual(ref[s].v);
+        expect(o.step, `${what}: updates`).toBe(ref[s].update);
+        expect(result.loss, `${what}: loss`).toBe(ref[s].loss);
+      }
+      expect(r.engine.stats!().loop).toMatchObject({ steps: STEPS.length, fallbacks: 0 });
+    }
+  });
+});
+
