@@ -219,7 +219,9 @@ const RENEW_MS = 5 * 60_000;
 const REOPEN_MS = 3000;
 
 const dashboard = new Dashboard();
-const token = viewerToken();
+let token = viewerToken();
+// A link pasted into this very tab changes the fragment only (no new page load): its token is the one to use.
+window.addEventListener('hashchange', () => { token = viewerToken(); });
 
 /**
  * Signs in (when this tab holds a viewer token) and opens /live. EventSource
@@ -248,5 +250,5 @@ async function openFeed(): Promise<void> {
   });
 }
 
-if (token !== '') setInterval(() => void signIn(token), RENEW_MS);
+setInterval(() => { if (token !== '') void signIn(token); }, RENEW_MS);
 void openFeed();

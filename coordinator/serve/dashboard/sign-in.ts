@@ -27,3 +27,5 @@ async function start(): Promise<void> {
 }
 
 void start();
+// A link pasted into this very tab changes the fragment only: no new page load.
+window.addEventListener('hashchange', () => void start());
