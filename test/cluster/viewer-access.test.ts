@@ -45,7 +45,8 @@ describe('the viewer credential (real coordinator on 0.0.0.0, real sockets)', ()
     expect(c.proc.out()).not.toContain(TOKEN);
 
     for (const path of ['/', '/live', '/metrics']) {
-      for (const headers of [{}, bearer('wrong'), bearer(`${TOKEN}x`), { cookie: `dptrain_view_${c.port}=1.${'a'.repeat(43)}` }]) {
+      const attempts: Record<string, string>[] = [{}, bearer('wrong'), bearer(`${TOKEN}x`), { cookie: `dptrain_view_${c.port}=1.${'a'.repeat(43)}` }];
+      for (const headers of attempts) {
         const res = await fetch(`${c.base}${path}`, { headers });
         expect(res.status, `${path} ${JSON.stringify(headers)}`).toBe(401);
         expect(res.headers.get('www-authenticate')).toBe('Bearer realm="dptrain"');
