@@ -15,7 +15,7 @@ import { sharedParams, startThreadTransport, type ThreadTransport } from '../../
 import { buildTrainModel, createStepper, type Stepper } from '../../coordinator/run/stepper.js';
 import { getLoss } from '../../src/losses/index.js';
 import { gradLength } from '../../src/train/step.js';
-import { H, S, slotOf } from '../../src/steploop/board.js';
+import { ARMED_CANCEL, H, S, slotOf } from '../../src/steploop/board.js';
 import { bits, dataset, LOSS, N, SEED, SPEC } from '../helpers/synthetic.js';
 
 // The synthetic model with L1 and L2 on its dense layers; 23-row batches of 97 samples: every fifth batch has 5 rows.
@@ -78,6 +78,16 @@ async function computed(r: Run, seq: number, lanes: number): Promise<void> {
   }
 }
 
+/** Resolves once every thread has armed step sequence number `seq` (past its permit: the step will be written whole). */
+async function armed(r: Run, seq: number, lanes: number): Promise<void> {
+  const w = slotOf(r.transport.steps!.board, seq).words;
+  for (let v = Atomics.load(w, S.ARMED); (v & ~ARMED_CANCEL) < lanes && Atomics.load(r.transport.steps!.board.header, H.DONE) < seq; v = Atomics.load(w, S.ARMED)) {
+    const wait = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> } })
+      .waitAsync(w, S.ARMED, v, 20);
+    if (wait.async) await wait.value;
+  }
+}
+
 describe('the step loop: worker threads compute, reduce and apply whole steps', () => {
   const STEPS = Array.from({ length: 12 }, (_, i) => i);
   const ref = reference(STEPS);
@@ -126,23 +136,29 @@ describe('the step loop: worker threads compute, reduce and apply whole steps', 
 
   it('closing mid-step: a step the threads were writing completes (and the call gets it), one they were not is dropped, never half', async () => {
     const seen = new Set<string>();
-    for (const ahead of [false, true, false, true]) {
+    for (const armedFirst of [false, true, false, true]) {
       const r = await threads(2);
       const sum = new Float32Array(gradLength(r.stepper.model));
-      await runStep(r.engine, r.stepper.job(0), r.stepper, sum, ahead ? r.stepper.job(1) : undefined);
-      if (ahead) await computed(r, 2, 2); // step 2 computed: the permit lets the threads write at once
+      await runStep(r.engine, r.stepper.job(0), r.stepper, sum, armedFirst ? r.stepper.job(1) : undefined);
+      if (armedFirst) await computed(r, 2, 2); // step 2 computed: the permit lets the threads arm at once
       const pending = r.engine.step!(r.stepper.job(1), r.stepper).then(() => 'completed', (err: Error) => err.message);
+      // With every thread armed, the step is written whole whatever close() does; otherwise close() races the threads.
+      if (armedFirst) await armed(r, 2, 2);
       open.pop();
       await r.engine.close();
       const fate = await pending;
-      seen.add(fate === 'completed' ? fate : 'dropped');
+      // The board says which happened: the coordinator's cancel (no thread writes) or every thread armed (all write).
+      const cancelled = (Atomics.load(slotOf(r.transport.steps!.board, 2).words, S.ARMED) & ARMED_CANCEL) !== 0;
+      expect(fate === 'completed' ? 'completed' : 'dropped', `armed first: ${armedFirst}`).toBe(cancelled ? 'dropped' : 'completed');
+      seen.add(cancelled ? 'dropped' : 'completed');
+      if (armedFirst) expect(fate).toBe('completed');
       if (fate === 'completed') expectStep(r, ref[1], ref[1].loss, 'completed while closing');
       else {
         expect(fate).toMatch(/step 2: the run is shutting down/);
         expectStep(r, ref[0], ref[0].loss, 'dropped while closing');
       }
     }
-    expect(seen.size).toBeGreaterThan(0);
+    expect(seen.has('completed')).toBe(true);
   });
 
   it('a step asked out of turn (not the one worked ahead) starts a new loop, with the right weights', async () => {
