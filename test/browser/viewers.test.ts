@@ -152,6 +152,39 @@ describe.skipIf(CHROMIUM.skipReason !== null)('viewers of the dashboard (real Ch
     for (const p of [page, tab]) await p.close();
   });
 
+  it('a restarted coordinator voids the cookies: a tab that came by the link signs in again by itself, one that did not gets the sign-in page', async () => {
+    const start = (config: string, port: number) => startCoordinator(['--config', config, '--out', join(dir, `run-${++runs}`), '--viewer-token', VIEWER],
+      { DPTRAIN_TOKEN: TOKEN }, port, '0.0.0.0');
+    const configs = ['first', 'second', 'third'].map((n) => writeJson(dir, `${n}.json`, smallMlpConfig({ epochs: 2 })));
+    const shown = (page: Page, name: string) => page.waitForFunction((n) => document.getElementById('run-name')?.textContent === n &&
+      document.getElementById('phase')?.dataset.phase === 'waiting-for-workers', name, { timeout: 60_000 });
+    const restart = async (c: Coordinator, config: string) => {
+      c.proc.kill('SIGKILL');
+      await c.proc.exited;
+      return start(config, c.port);
+    };
+    const first = await start(configs[0], 0);
+    const base = `http://127.0.0.1:${first.port}`;
+    const withLink = await newPage();
+    await withLink.goto(`${base}/#view=${VIEWER}`);
+    await shown(withLink, 'first.json');
+    // Restarted: the old cookie is refused (401), the page signs in again from sessionStorage.
+    const second = await restart(first, configs[1]);
+    await shown(withLink, 'second.json');
+    // Another tab of the same browser: the cookie lets it in, but it holds no token of its own.
+    const without = await newPage();
+    expect((await without.goto(`${base}/`))?.status()).toBe(200);
+    await shown(without, 'second.json');
+    await withLink.close();
+    // Restarted again, with no tab left to renew the cookie: that tab lands on the sign-in page.
+    const third = await restart(second, configs[2]);
+    await without.waitForFunction(() => document.getElementById('sign-in-message') !== null, undefined, { timeout: 60_000 });
+    expect(await without.textContent('#sign-in-message')).toMatch(/This dashboard opens with the viewer link/);
+    expect(without.url()).toBe(`${base}/`);
+    expect(third.proc.out()).not.toMatch(/refused a dashboard sign-in/);
+    await without.close();
+  });
+
   it('no page ran into its Content-Security-Policy', () => {
     expect(complaints).toEqual([]);
   });

@@ -246,8 +246,20 @@ async function openFeed(): Promise<void> {
   feed.addEventListener('update', onMessage);
   feed.addEventListener('error', () => {
     dashboard.offline();
-    if (feed.readyState === EventSource.CLOSED) setTimeout(() => void openFeed(), REOPEN_MS);
+    if (feed.readyState === EventSource.CLOSED) setTimeout(() => void reopen(), REOPEN_MS);
   });
+}
+
+/** After a refusal: a tab with no token of its own whose cookie ran out goes to the sign-in page (a reload gets it). */
+async function reopen(): Promise<void> {
+  if (token === '') {
+    const probe = await fetch('/live', { method: 'HEAD', cache: 'no-store' }).catch(() => null);
+    if (probe?.status === 401) {
+      location.reload();
+      return;
+    }
+  }
+  await openFeed();
 }
 
 setInterval(() => { if (token !== '') void signIn(token); }, RENEW_MS);
