@@ -150,7 +150,9 @@ describe.runIf(ready)('deploy/k8s under podman kube play', () => {
     const a = coordinatorPod.metadata.annotations as Record<string, string>;
     const metricsUrl = `http://${await podIp(coordinator)}:${a['prometheus.io/port']}${a['prometheus.io/path']}`;
     expect((await get(metricsUrl)).status).toBe(401);
-    const metrics = await get(metricsUrl, { authorization: 'Bearer kube-play-viewer' });
+    // podman 4.3 mounts a Secret's `data` as written, base64 and all (a kubelet decodes it): the token
+    // the coordinator read from its file is the base64 text. (The run's token is the same text on both sides.)
+    const metrics = await get(metricsUrl, { authorization: `Bearer ${Buffer.from('kube-play-viewer').toString('base64')}` });
     expect(metrics.body).toMatch(/^dptrain_phase\{phase="training"\} 1$/m);
     expect(await inspect(coordinator, '{{.HostConfig.ReadonlyRootfs}} {{.Config.User}}')).toBe('true 1000:1000');
 
