@@ -3,7 +3,7 @@
 // real `dptrain train --json` process; the table gives the test accuracy
 // against the stated target and the time it took.
 //
-//   node dist/bench/quality.js [--only mlp,lstm] [--workers N] [--grad-wire f32,bf16] [--json]
+//   node dist/bench/quality.js [--only mlp,lstm,cnn] [--workers N] [--grad-wire f32,bf16] [--json]
 //
 // --grad-wire f32,bf16 trains every config with each wire (bf16: every node
 // of the reduction tree rounded to bfloat16, docs/collective.md) and gives
@@ -23,6 +23,7 @@ const TARGETS: Target[] = [
   { name: 'mlp-bn-dropout', config: 'examples/mnist-mlp-bn-dropout.json', minAccuracy: 0.95 },
   { name: 'lstm', config: 'examples/mnist-lstm.json', minAccuracy: 0.95 },
   { name: 'gru', config: 'examples/mnist-gru.json', minAccuracy: 0.95 },
+  { name: 'cnn', config: 'examples/mnist-cnn.json', minAccuracy: 0.98 },
 ];
 
 function arg(name: string): string | undefined {

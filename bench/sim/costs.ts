@@ -9,7 +9,7 @@
 import { readConfigFile } from '../../coordinator/run/config.js';
 import { getLoss } from '../../src/losses/index.js';
 import { buildModel, initModel } from '../../src/model/model.js';
-import { createSgdState } from '../../src/optim/sgd.js';
+import { createOptimizerState } from '../../src/optim/optimizer.js';
 import { roundBf16 } from '../../src/reduce/bf16.js';
 import { addInto } from '../../src/reduce/tree.js';
 import { allocFloats } from '../../src/tensor/alloc.js';
@@ -68,7 +68,7 @@ export function measureCosts(root: string, name: 'mlp' | 'lstm'): ModelCosts {
   const b = allocFloats(gradLen).fill(2e-3);
   const addMs = best(() => addInto(a, b), 20, 50);
   const plan = planStep(model);
-  const state = createSgdState(config.optimizer, model.numTrainable);
+  const state = createOptimizerState(config.optimizer, model.numTrainable);
   const sum = allocFloats(gradLen);
   const applyMs = best(() => { sum.fill(1e-4); sum[model.size + 1] = 64; applyStep(model, plan, sum, config.optimizer, state, 1e-6); }, 20, 50);
   const roundMs = best(() => roundBf16(b, 0, model.numTrainable), 20, 50);

@@ -19,7 +19,7 @@ import { formatVerify, runVerify } from './commands/verify.js';
 import { runConformance, printConformance } from './commands/conformance.js';
 import { exportModelFile } from './commands/export.js';
 import { runPredict, type PredictFlags } from './commands/predict.js';
-import { TOKEN_ENV } from '../../node/net/secret.js';
+import { TOKEN_ENV, VIEWER_TOKEN_ENV } from '../../node/net/secret.js';
 import { runWorkerCommand, type WorkerFlags } from '../../worker/worker-command.js';
 import { defaultKernelKind, KERNELS_ENV, parseKernelKind, setupKernels } from '../../node/kernels/setup.js';
 
@@ -197,6 +197,9 @@ export function buildProgram(): Command {
     .option('--min-workers <m>', 'with --listen: start training once m workers (threads included) are connected (default 1)', wholeNumber('--min-workers', 1))
     .option('--token <token>', `with --listen: the shared token workers must give (visible in ps; prefer --token-file or $${TOKEN_ENV})`)
     .option('--token-file <file>', 'with --listen: read the shared token from a file')
+    .option('--viewer-token <token>', `with --listen: a read-only token for the dashboard, /live and /metrics, never a worker's (visible in ps; prefer --viewer-token-file or $${VIEWER_TOKEN_ENV}; off loopback, one is made when none is given)`)
+    .option('--viewer-token-file <file>', 'with --listen: read the viewer token from a file')
+    .option('--public-dashboard', 'with --listen: let anyone who reaches the port watch the dashboard, /live and /metrics (read-only), with no credential')
     .option('--tls-cert <file>', 'with --listen: PEM certificate chain, serve https and wss')
     .option('--tls-key <file>', 'with --listen: PEM private key of --tls-cert')
     .option('--peer-timeout-ms <ms>', 'with --listen: disconnect a worker silent this long (no pong, no message; default 5000)', wholeNumber('--peer-timeout-ms', 100))

@@ -26,6 +26,7 @@ import type { GradWire } from '../../src/reduce/bf16.js';
 import { shardCount } from '../../src/train/batch.js';
 import { gradLength } from '../../src/train/step.js';
 import type { Stepper } from '../run/stepper.js';
+import { stateArrays } from '../../src/optim/optimizer.js';
 import type { EngineOutcome, GradientEngine, TopologyReport } from './engine.js';
 
 export type Topology = 'auto' | 'star' | 'collective';
@@ -114,14 +115,16 @@ export function createCollectiveEngine(o: CollectiveEngineOptions): CollectiveEn
   /** Sends the replica of the master state to the members waiting for it: they start step `step`. */
   function admit(stepper: Stepper, step: number): void {
     if (pending.size === 0) return;
-    const v = stepper.sgdState.velocity;
-    const state = new Float32Array(model.size + v.length);
+    // The weights, then the optimizer's state arrays in their fixed order (stateArrays): what a checkpoint keeps.
+    const arrays = stateArrays(stepper.optimizer, stepper.optimizerState).map((a) => a.array);
+    const state = new Float32Array(model.size + arrays.reduce((n, a) => n + a.length, 0));
     state.set(stepper.model.params);
-    state.set(v, model.size);
+    let at = model.size;
+    for (const a of arrays) { state.set(a, at); at += a.length; }
     for (const id of pending) {
       const l = links.get(id);
       if (l === undefined) continue;
-      l.send({ type: 'replica', version: board.version, step, optimizer: stepper.optimizer, state });
+      l.send({ type: 'replica', version: board.version, step, optimizer: stepper.optimizer, updates: stepper.optimizerState.step, state });
       conductor.in(id, l.address, step);
     }
     pending.clear();
@@ -162,7 +165,9 @@ export function createCollectiveEngine(o: CollectiveEngineOptions): CollectiveEn
         board.version++;
       }
       const outcome = stepper.apply(job.step, sum);
-      if (conductor.isChecked(job.step)) conductor.appliedHash(job.step, sha256(stepper.model.params, stepper.sgdState.velocity));
+      if (conductor.isChecked(job.step)) {
+        conductor.appliedHash(job.step, sha256(stepper.model.params, ...stateArrays(stepper.optimizer, stepper.optimizerState).map((a) => a.array)));
+      }
       return outcome;
     },
     stats: () => ({ ...(star.e.stats?.() ?? dispatcher.stats()), collective: conductor.stats() }),

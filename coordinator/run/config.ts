@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ModelSpec } from '../../src/model/spec.js';
-import { SgdConfig } from '../../src/optim/sgd.js';
+import { OptimizerConfig } from '../../src/optim/optimizer.js';
 import { ScheduleConfig } from '../../src/optim/schedule.js';
 import { LOSS_NAMES } from '../../src/losses/index.js';
 import { formatZodError, plainIssueMessage } from '../../src/check/zod-format.js';
@@ -14,8 +14,8 @@ import { parseChaos } from '../../src/dispatch/chaos.js';
 
 export const MnistDataSpec = z.strictObject({
   type: z.literal('mnist'),
-  /** 'flat': 784 features; 'rows': a sequence of 28 rows of 28 pixels (for LSTM/GRU). */
-  view: z.enum(['flat', 'rows']).default('flat'),
+  /** 'flat': 784 features; 'rows': a sequence of 28 rows of 28 pixels (for LSTM/GRU); 'image': one [1, 28, 28] channel (for conv2d). */
+  view: z.enum(['flat', 'rows', 'image']).default('flat'),
   /** Use only the first N training samples (quick experiments and tests). */
   trainLimit: z.number().int().positive().optional(),
   /** Use only the first N test samples. */
@@ -35,7 +35,8 @@ export const TrainConfig = z.strictObject({
   data: DataSpec,
   model: ModelSpec,
   loss: z.enum(LOSS_NAMES),
-  optimizer: SgdConfig,
+  /** SGD (the default: `type` left out), Adam or AdamW (src/optim/optimizer.ts). */
+  optimizer: OptimizerConfig,
   schedule: ScheduleConfig.default({ type: 'constant' }),
   /** Linear learning-rate warm-up over this many steps. */
   warmupSteps: wholeNonNeg.default(0),

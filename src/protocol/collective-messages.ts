@@ -155,6 +155,8 @@ export const Replica = z.strictObject({
   step: whole,
   /** The optimizer's config (its kind and constants; the learning rate of each step comes with its commit), checked by the member. */
   optimizer: z.unknown(),
+  /** Updates the optimizer has applied (Adam's bias correction counts them). */
+  updates: whole,
   /** The weights, then the optimizer's state buffers in its order (payload). */
   state: floats,
 });

@@ -28,6 +28,8 @@ const CONFIGS = {
     data: { type: 'mnist', view: 'rows', trainLimit: 256, testLimit: 128 },
     model: { inputShape: [28, 28], layers: [{ type: 'lstm', units: 16 }, { type: 'dense', units: 10 }] },
   }),
+  /** Adam (issue 22): its moments and update count travel in the replica; every member applies the same update. */
+  adam: smallMlpConfig({ epochs: 2, optimizer: { type: 'adam', lr: 0.002 } }),
   lstm4: smallMlpConfig({
     epochs: 4, batchSize: 32, microShards: 8,
     data: { type: 'mnist', view: 'rows', trainLimit: 256, testLimit: 128 },
@@ -60,7 +62,7 @@ afterEach(killAll);
 afterAll(killAll);
 
 describe('the collective on loopback (real processes, real peer links)', () => {
-  for (const [name, members] of [['mlp', 2], ['mlp', 3], ['mlp', 4], ['bn', 3], ['lstm', 2], ['lstm', 4]] as const) {
+  for (const [name, members] of [['mlp', 2], ['mlp', 3], ['mlp', 4], ['bn', 3], ['lstm', 2], ['lstm', 4], ['adam', 3]] as const) {
     it(`${name}: ${members} members reduce among themselves and end with the --workers 0 weights`, async () => {
       const c = await startCoordinator(['--json', '--config', files[name], '--out', join(dir, `run-${++runs}`), '--min-workers', String(members)], ENV);
       const ws = Array.from({ length: members }, (_, i) => member(c.url, `m${i + 1}`));

@@ -119,7 +119,7 @@ describe('the collective\'s messages in the codec', () => {
     expect(decode(encode(plain), 'conductor', LIMITS)).toEqual(plain);
     const carried = { ...plain, pack: { vectors: 1, length: 40, half: 30 }, sum: packedVectors(1, 40, 30, 6) };
     expect(decode(encode(carried), 'conductor', LIMITS)).toEqual(carried);
-    const replica = { type: 'replica', version: 3, step: 2, optimizer: { lr: 0.1, momentum: 0.9 }, state: floats(64, 7) } as const;
+    const replica = { type: 'replica', version: 3, step: 2, optimizer: { lr: 0.1, momentum: 0.9 }, updates: 2, state: floats(64, 7) } as const;
     expect(decode(encode(replica), 'conductor', LIMITS)).toEqual(replica);
   });
 });

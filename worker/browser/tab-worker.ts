@@ -16,6 +16,7 @@ import { z } from 'zod';
 import type { Task, Welcome } from '../../src/protocol/messages.js';
 import { Backoff } from '../session/backoff.js';
 import { WorkerSession, type Computed, type SessionEnd, type SessionEvent, type Wire } from '../session/session.js';
+import { browserName } from './browser-name.js';
 import { loadDataset } from './dataset-store.js';
 import type { ComputeToTab, PageToTab, TabState, TabStatus, TabToCompute, TabToPage, TestHooks } from './tab-messages.js';
 
@@ -101,14 +102,6 @@ function report(): void {
   scope.postMessage({ ...status });
 }
 
-/** "Chrome 131 on Linux x86_64": the host a tab gives in hello (the dashboard's workers table shows it). */
-function browserName(): string {
-  const ua = scope.navigator.userAgent;
-  const m = /(Firefox|Edg|OPR|Chrome|Version)\/(\d+)/.exec(ua);
-  const name = m === null ? 'a browser' : `${m[1] === 'Version' ? 'Safari' : m[1] === 'Edg' ? 'Edge' : m[1] === 'OPR' ? 'Opera' : m[1]} ${m[2]}`;
-  return `${name} on ${scope.navigator.platform || 'unknown'}`.slice(0, 256);
-}
-
 // ---- the connection
 
 function connect(): void {
@@ -125,7 +118,7 @@ function connect(): void {
   };
   const s = new WorkerSession(wire, {
     hello: {
-      token: o.token, kind: 'tab', kernels: o.kernels, threads: 1, host: browserName(),
+      token: o.token, kind: 'tab', kernels: o.kernels, threads: 1, host: browserName(scope.navigator),
       software: `dptrain tab, ${scope.navigator.userAgent.slice(0, 200)}`,
     },
     log,

@@ -17,7 +17,7 @@ import type { MemberMessage, Session } from '../../src/protocol/messages.js';
 import { Member, type ToCoordinator } from '../../src/collective/member.js';
 import { EARLY_VECTORS } from '../../src/collective/early-frames.js';
 import { buildModel, type Model } from '../../src/model/model.js';
-import { createSgdState, SgdConfig, type SgdState } from '../../src/optim/sgd.js';
+import { createOptimizerState, OptimizerConfig, stateArrays, type OptimizerState } from '../../src/optim/optimizer.js';
 import { alignedBlocks } from '../../src/reduce/tree.js';
 import { applyStep, gradLength, planStep, type StepPlan } from '../../src/train/step.js';
 import type { RangeCompute } from '../range-compute.js';
@@ -31,8 +31,8 @@ const MAX_WAITING = 4096;
 interface Replicated {
   readonly model: Model;
   readonly plan: StepPlan;
-  readonly optimizer: SgdConfig;
-  readonly state: SgdState;
+  readonly optimizer: OptimizerConfig;
+  readonly state: OptimizerState;
 }
 
 export class NetMember {
@@ -89,16 +89,20 @@ export class NetMember {
 
   private onReplica(r: Replica): void {
     const model = buildModel(this.session.model);
-    const parsed = SgdConfig.safeParse(r.optimizer);
+    const parsed = OptimizerConfig.safeParse(r.optimizer);
     if (!parsed.success) { this.log(`collective: the replica's optimizer is not one this worker knows (${parsed.error.message.slice(0, 200)})`); return; }
     const optimizer = parsed.data;
-    const state = createSgdState(optimizer, model.numTrainable);
-    if (r.state.length !== model.size + state.velocity.length) {
-      this.log(`collective: a replica of ${r.state.length} floats, the session's weights and optimizer state need ${model.size + state.velocity.length}`);
+    const state = createOptimizerState(optimizer, model.numTrainable);
+    const arrays = stateArrays(optimizer, state).map((a) => a.array);
+    const need = model.size + arrays.reduce((n, a) => n + a.length, 0);
+    if (r.state.length !== need) {
+      this.log(`collective: a replica of ${r.state.length} floats, the session's weights and optimizer state need ${need}`);
       return;
     }
     model.params.set(r.state.subarray(0, model.size));
-    state.velocity.set(r.state.subarray(model.size));
+    let at = model.size;
+    for (const a of arrays) { a.set(r.state.subarray(at, at + a.length)); at += a.length; }
+    state.step = r.updates;
     // Frames kept so far (by the member this one replaces, or before any): the new member takes those of its steps.
     const early = [...this.waiting, ...(this.member?.drainEarly() ?? []), ...this.recentStale];
     this.waiting = [];
@@ -120,7 +124,11 @@ export class NetMember {
         this.compute.setWeights(-2 - step, rep.model.params);
       },
       hash: (floats) => sha256(floats),
-      replicaHash: () => createHash('sha256').update(bytes(rep.model.params)).update(bytes(rep.state.velocity)).digest('hex'),
+      replicaHash: () => {
+        const h = createHash('sha256').update(bytes(rep.model.params));
+        for (const a of stateArrays(rep.optimizer, rep.state)) h.update(bytes(a.array));
+        return h.digest('hex');
+      },
       weightsHash: () => sha256(rep.model.params),
       later: (fn, ms) => { const t = setTimeout(fn, ms); return { cancel: () => clearTimeout(t) }; },
       stale: (from, message) => {

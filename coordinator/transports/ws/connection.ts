@@ -14,7 +14,7 @@ import {
 import type { CollectivePort } from '../../../src/collective/port.js';
 import type { Dispatcher } from '../../../src/dispatch/dispatcher.js';
 import type { RangeOrder, WorkerInfo, WorkerLink } from '../../../src/dispatch/contract.js';
-import { tokenMatches } from '../../../node/net/secret.js';
+import { workerTokenProblem } from '../../../node/net/secret.js';
 
 type State = 'hello' | 'fetching' | 'active' | 'closed';
 
@@ -33,6 +33,8 @@ export interface ConnectionContext {
   readonly kernels: KernelName;
   /** The shared token; '' accepts any worker. */
   readonly token: string;
+  /** The read-only viewer token ('' for none): never a worker's. */
+  readonly viewerToken: string;
   /** Random per coordinator start: a reconnecting worker can tell a restarted coordinator. */
   readonly runId: string;
   readonly heartbeatMs: number;
@@ -44,6 +46,8 @@ export interface ConnectionContext {
   readonly wire: { sent: number; received: number };
   log(line: string): void;
   onRefused?: (code: RefusalCode | 'message' | 'origin', address: string) => void;
+  /** A hello named this host (the dashboard's feed keeps such names from viewers). */
+  onHello?: (host: string, kind: WorkerKind) => void;
   /** Whether the transport is closing, and how. */
   closing(): 'finished' | 'shutdown' | null;
   nextWorkerId(kind: WorkerKind): string;
@@ -170,6 +174,7 @@ export class Connection {
 
   onHello(h: Hello): void {
     this.host = h.host;
+    this.cx.onHello?.(h.host, h.kind);
     if (this.cx.quarantined.has(this.address)) {
       return this.refuse('quarantined', `address ${this.address} was quarantined earlier in this run (a worker there answered wrongly)`, false);
     }
@@ -178,9 +183,8 @@ export class Connection {
     if (h.protocol !== PROTOCOL_VERSION) {
       return this.refuse('protocol', `protocol version ${h.protocol}, the coordinator speaks ${PROTOCOL_VERSION}`, false);
     }
-    if (this.cx.token !== '' && !tokenMatches(h.token, this.cx.token)) {
-      return this.refuse('token', h.token === '' ? 'no token given (--token-file or DPTRAIN_TOKEN)' : 'wrong token', false);
-    }
+    const tokenProblem = workerTokenProblem(h.token, this.cx.token, this.cx.viewerToken);
+    if (tokenProblem !== null) return this.refuse('token', tokenProblem, false);
     if (h.kernels !== this.cx.kernels) {
       return this.refuse('kernels', `kernels ${h.kernels}, the run computes with ${this.cx.kernels}`, false);
     }
