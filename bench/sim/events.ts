@@ -45,7 +45,7 @@ export class EventQueue implements Clock {
         if (this.heap.length === 0 && !done()) throw new Error(`simulation stuck: no event left while waiting for ${what} at ${this.time.toFixed(3)} ms`);
         continue;
       }
-      await null;
+      await Promise.resolve(); // a microtask turn: the promise callbacks of the event just run
     }
   }
 

@@ -204,8 +204,8 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
     const steps = threads?.steps ?? null;
     if (collective !== null) return collective;
     return steps !== null && node === null && chaos.length === 0
-      ? createStepLoopEngine({ lanes: steps, general: dispatching!, weights: board, model, stepTimeoutMs: config.stepTimeoutMs, log })
-      : dispatching!;
+      ? createStepLoopEngine({ lanes: steps, general: dispatching, weights: board, model, stepTimeoutMs: config.stepTimeoutMs, log })
+      : dispatching;
   };
 
   return {

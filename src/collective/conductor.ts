@@ -22,7 +22,7 @@
 // A member whose replica hash (every checkEvery steps) differs from the
 // coordinator's, or that reports it cannot follow, is out of sync: the
 // engine resyncs it (a replica message) and it rejoins at a step boundary.
-import { COORDINATOR_ID, type Commit, type Computed, type ContributorRef, type Need, type Order, type Part, type PeerFault, type Reduced, type ReplicaHash } from '../protocol/collective-messages.js';
+import { type Commit, type Computed, type ContributorRef, type Need, type Order, type Part, type PeerFault, type Reduced, type ReplicaHash } from '../protocol/collective-messages.js';
 import type { GradWire } from '../reduce/bf16.js';
 import type { Clock } from '../dispatch/clock.js';
 import { alignedSplit, CUT_TOLERANCE } from '../dispatch/ranges.js';

@@ -6,7 +6,7 @@
 // step and compare every replica, bit for bit, with a single-thread run.
 import { createHash } from 'node:crypto';
 import { encode, decode } from '../../src/protocol/codec.js';
-import type { Commit, Order, Part, Reduced } from '../../src/protocol/collective-messages.js';
+import type { Order } from '../../src/protocol/collective-messages.js';
 import type { Message } from '../../src/protocol/messages.js';
 import { Conductor, type StepJob } from '../../src/collective/conductor.js';
 import { Member, type ToCoordinator } from '../../src/collective/member.js';
@@ -145,7 +145,7 @@ export class Lan {
         if (this.clock.timers === 0) throw new Error(`step ${job.step + 1}: nothing left to deliver; log: ${this.log.join(' | ')}`);
         this.clock.advance(1000);
       }
-      await null;
+      await Promise.resolve(); // a microtask turn: the promise callbacks of the event just run
     }
     const star = fallback;
     const sum = star ? onFallback(job) : result!;
@@ -212,10 +212,10 @@ export class Lan {
     }
     const member = to!.member;
     let problem: string | null = null;
-    if (m.type === 'order') problem = member.order(m as Order);
-    else if (m.type === 'commit') problem = member.commitAlone(m as Commit);
-    else if (m.type === 'part') problem = member.part(e.from, m as Part);
-    else if (m.type === 'reduced') problem = member.reduced(e.from, m as Reduced);
+    if (m.type === 'order') problem = member.order(m);
+    else if (m.type === 'commit') problem = member.commitAlone(m);
+    else if (m.type === 'part') problem = member.part(e.from, m);
+    else if (m.type === 'reduced') problem = member.reduced(e.from, m);
     if (problem !== null) this.log.push(`${e.to}: ${problem}`);
   }
 }
