@@ -33,6 +33,7 @@
 // out), "workerBytesInPerStep", "workerBytesOutPerStep" (the busiest each
 // way), "msPerStep"}], "ratios", "split", "link", "machine"}.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { readConfigFile, type TrainConfig } from '../coordinator/run/config.js';
@@ -111,6 +112,9 @@ interface ClusterRunner extends Runner {
   hosts: Host[];
 }
 
+/** Extra node options for the worker processes (DPTRAIN_BENCH_WORKER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=DIR" to profile them). */
+const WORKER_NODE_ARGS = (process.env.DPTRAIN_BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+
 /** Untimed steps at the start of every round (see rounds.ts). */
 const LEAD = 3;
 
@@ -122,7 +126,7 @@ function workerSpawner(count: number, procs: ChildProcess[], topology?: Topology
     if (m === null || external) return;
     for (let i = 0; i < count; i++) {
       const peer = topology === 'collective' ? ['--peer-listen', `${hosts[i]?.ip ?? '127.0.0.1'}:0`] : [];
-      const argv = [...(hosts[i]?.exec ?? []), process.execPath, BIN, 'worker', '--connect', m[1], '--threads', '1', '--name', `bench-${i}`, ...peer];
+      const argv = [...(hosts[i]?.exec ?? []), process.execPath, ...WORKER_NODE_ARGS, BIN, 'worker', '--connect', m[1], '--threads', '1', '--name', `bench-${i}`, ...peer];
       const child = spawn(argv[0], argv.slice(1), {
         cwd: ROOT, stdio: ['ignore', 'ignore', process.env.DPTRAIN_BENCH_VERBOSE ? 'inherit' : 'ignore'],
       });
@@ -155,21 +159,36 @@ function linkBytes(hs: readonly Host[]): { sent: number; received: number }[] {
   return hs.map((h) => lan!.linkBytes(h));
 }
 
-/** A timed round with the bytes every host moved in it (from the links' counters under --netns). */
+/** A timed round with the bytes every host moved in it (from the links' counters under --netns) and the CPU time each process took. */
 interface Measured extends Round {
   coordinator: { sent: number; received: number } | null;
   workers: { sent: number; received: number }[];
+  /** CPU ms of the coordinator's process (every thread) and of each worker process in the round. */
+  cpu: { coordinator: number; workers: number[] };
+}
+
+/** CPU ms a process has used so far, every thread of it (the scheduler's ns counters; 0 once it is gone). */
+function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    return readdirSync(`/proc/${pid}/task`).reduce((ms, t) => ms + Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]) / 1e6, 0);
+  } catch {
+    return 0;
+  }
 }
 
 async function measure(r: ClusterRunner, steps: number): Promise<Measured> {
   await runSteps(r, LEAD);
   const c0 = lan === null || r.transport !== 'ws' ? null : lan.linkBytes(lan.coordinator!);
   const w0 = lan === null ? [] : linkBytes(r.hosts);
+  const cpu0 = { coordinator: process.cpuUsage(), workers: r.procs.map((p) => processCpuMs(p.pid)) };
   const round = await runSteps(r, steps);
+  const cpuC = process.cpuUsage(cpu0.coordinator);
+  const cpu = { coordinator: (cpuC.user + cpuC.system) / 1000, workers: r.procs.map((p, i) => processCpuMs(p.pid) - cpu0.workers[i]) };
   const c1 = c0 === null ? null : lan!.linkBytes(lan!.coordinator!);
   const w1 = lan === null ? [] : linkBytes(r.hosts);
   const per = (a: { sent: number; received: number }, b: { sent: number; received: number }) => ({ sent: (b.sent - a.sent) / steps, received: (b.received - a.received) / steps });
-  return { ...round, coordinator: c0 === null ? null : per(c0, c1!), workers: w0.map((x, i) => per(x, w1[i])) };
+  return { ...round, coordinator: c0 === null ? null : per(c0, c1!), workers: w0.map((x, i) => per(x, w1[i])), cpu };
 }
 
 interface Result {
@@ -193,7 +212,13 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.name
   const label = (r: ClusterRunner) => (r.transport === 'ws' ? `ws ${r.topology} ${r.count}` : r.transport);
   const rounds = new Map<ClusterRunner, Measured[]>(runners.map((r) => [r, []]));
   for (let i = 0; i < ROUNDS; i++) {
-    for (const r of runners) rounds.get(r)!.push(await measure(r, b.steps));
+    for (const r of runners) {
+      const perf = process.env.DPTRAIN_BENCH_PERF !== undefined && r.transport === 'ws'
+        ? spawn('perf', ['record', '-a', '-g', '-F', '1999', '-o', `${process.env.DPTRAIN_BENCH_PERF}.${b.name}.${i}`], { stdio: 'ignore' }) : null;
+      if (perf !== null) await new Promise((res) => setTimeout(res, 300));
+      rounds.get(r)!.push(await measure(r, b.steps));
+      if (perf !== null) { perf.kill('SIGINT'); await new Promise((res) => perf.on('close', res)); }
+    }
   }
   for (const r of runners) await r.engine.close();
   await Promise.all(runners.flatMap((r) => r.procs.map((p) => new Promise((resolve) => { if (p.exitCode !== null) resolve(null); else p.on('close', resolve); }))));
@@ -225,8 +250,13 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.name
     } else {
       calibration.push({ model: b.model, batch: b.batch, topology: 'inproc', workers: 0, link, measuredMsPerStep: stepMs });
     }
+    // CPU per step over every round (the coordinator's process hosts the other engines too, idle in this one's rounds).
+    const cpuPerStep = {
+      coordinator: Math.round((1000 * rs.reduce((a, x) => a + x.cpu.coordinator, 0)) / (rs.length * b.steps)) / 1000,
+      workers: r.procs.map((_, i) => Math.round((1000 * rs.reduce((a, x) => a + x.cpu.workers[i], 0)) / (rs.length * b.steps)) / 1000),
+    };
     split.push({
-      model: b.model, batch: b.batch, transport: r.transport, topology: r.topology, workers: r.count, stepMs, dispatchMs: best.dispatchMs, waitMs: best.waitMs,
+      model: b.model, batch: b.batch, transport: r.transport, topology: r.topology, workers: r.count, stepMs, cpuMsPerStep: cpuPerStep, dispatchMs: best.dispatchMs, waitMs: best.waitMs,
       combineMs: best.combineMs, applyMs: best.applyMs, workerComputeMs: best.workerMs / Math.max(1, r.count),
       ...(r.topology === 'collective' ? { collectiveComputeMs: best.collectiveComputeMs, collectiveExchangeMs: best.collectiveExchangeMs } : {}),
     });
@@ -243,7 +273,8 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.name
             `reducing + applying its slice ${best.loopApplyMs.toFixed(2)} ms`
           : `; coordinator: broadcast ${best.dispatchMs.toFixed(2)}, waiting ${best.waitMs.toFixed(2)} ` +
             `(each worker computing ${(best.workerMs / r.count).toFixed(2)}), reduction ${best.combineMs.toFixed(2)}, SGD ${best.applyMs.toFixed(2)} ms`) +
-        bytes);
+        bytes + `; CPU per step: coordinator ${cpuPerStep.coordinator.toFixed(2)} ms` +
+        (cpuPerStep.workers.length === 0 ? '' : `, workers ${cpuPerStep.workers.map((x) => x.toFixed(2)).join(', ')} ms`));
     }
   }
 }

@@ -209,7 +209,7 @@ export class NetWorker {
           else if (e.type === 'ready') {
             this.current = 'ready';
             if (this.links !== null && this.held !== null) {
-              this.member = new NetMember(e.welcome.workerId, e.welcome.session, this.held.compute, this.links, (m) => session.sendMember(m), log);
+              this.member = new NetMember(e.welcome.workerId, e.welcome.session, this.held.compute, this.links, (m, frame) => session.sendMember(m, frame), log);
             }
           }
         },

@@ -27,7 +27,7 @@ import type { GradWire } from '../reduce/bf16.js';
 import { garbledFrame } from '../protocol/faults.js';
 import { corrupted } from './chaos.js';
 import { partsOf, planCollective, type CollectivePlan } from './schedule.js';
-import { SliceReducer } from './slice-reduce.js';
+import { firstNonFinite, SliceReducer } from './slice-reduce.js';
 import { EarlyFrames, type KeptFrame } from './early-frames.js';
 
 export type ToCoordinator = Computed | Reduced | PeerFault | Need | ReplicaHash;
@@ -168,15 +168,19 @@ export class Member {
         this.io.sendPeerRaw(c.order.contributors[p.to].id, garbledFrame(step));
         continue;
       }
-      const out = new Float32Array(p.blocks.length * len);
-      p.blocks.forEach((_, b) => out.set(sums.subarray(b * G + p.from, b * G + p.end), b * len));
+      // One block: a view (the frame is encoded on sending); more: their slices one after the other.
+      let out = sums.subarray(p.from, p.end);
+      if (p.blocks.length > 1) {
+        out = new Float32Array(p.blocks.length * len);
+        p.blocks.forEach((_, b) => out.set(sums.subarray(b * G + p.from, b * G + p.end), b * len));
+      }
       this.io.sendPeer(c.order.contributors[p.to].id, {
         type: 'part', step, attempt, slice: p.slice, blocks, pack: this.pack(p.from, p.end, p.blocks.length), sums: out,
       });
     }
     if (c.reducer !== null) {
-      const own = new Float32Array(mine.blocks.length * (mine.to - mine.from));
-      mine.blocks.forEach((_, b) => own.set(sums.subarray(b * G + mine.from, b * G + mine.to), b * (mine.to - mine.from)));
+      // Views: `sums` is not written again before this step's slice is reduced (the next compute comes after its commit).
+      const own = mine.blocks.map((_, b) => sums.subarray(b * G + mine.from, b * G + mine.to));
       const problem = c.reducer.add(c.me, blocks, own);
       if (problem !== null) throw new Error(`own part: ${problem}`);
     }
@@ -231,9 +235,8 @@ export class Member {
     if (r.pack.length !== want.length || r.pack.half !== want.half) {
       return this.fault(r.step, r.attempt, from, `sent reduced slice ${r.slice} packed ${r.pack.length}/${r.pack.half}, it is ${want.length}/${want.half}`);
     }
-    for (let i = 0; i < r.sums.length; i++) {
-      if (r.sums[i] - r.sums[i] !== 0) return this.fault(r.step, r.attempt, from, `sent reduced slice ${r.slice} with a non-finite value at element ${o.from + i}`);
-    }
+    const bad = firstNonFinite(r.sums);
+    if (bad >= 0) return this.fault(r.step, r.attempt, from, `sent reduced slice ${r.slice} with a non-finite value at element ${o.from + bad}`);
     if (c.have[r.slice] && from !== COORDINATOR_ID) {
       if (c.filled[r.slice]) return null; // the coordinator's copy came first
       return this.fault(r.step, r.attempt, from, `sent reduced slice ${r.slice} twice`);
@@ -341,7 +344,7 @@ export class Member {
     const out = c.sum.subarray(r.from, r.to);
     r.reduce(out);
     c.have[r.slice] = true;
-    const msg: Reduced = { type: 'reduced', step: c.order.step, attempt: c.order.attempt, slice: r.slice, pack: this.pack(r.from, r.to, 1), sums: out.slice() };
+    const msg: Reduced = { type: 'reduced', step: c.order.step, attempt: c.order.attempt, slice: r.slice, pack: this.pack(r.from, r.to, 1), sums: out };
     let corrupt = c.order.fault?.kind === 'corrupt';
     c.order.contributors.forEach((x, i) => {
       if (i === c.me || x.id === COORDINATOR_ID) return;

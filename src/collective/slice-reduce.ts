@@ -57,9 +57,9 @@ export class SliceReducer {
   /**
    * Takes contributor c's part: its blocks' slices, one after the other in
    * `sums` (kept by reference until reduce(): the caller must not reuse the
-   * buffer). Returns why the part cannot be taken, or null.
+   * buffer), or one view per block. Returns why the part cannot be taken, or null.
    */
-  add(c: number, blocks: readonly BlockRef[], sums: Float32Array): string | null {
+  add(c: number, blocks: readonly BlockRef[], sums: Float32Array | readonly Float32Array[]): string | null {
     if (!this.expected.has(c)) return `sent a part of slice ${this.slice}, but computes no micro-shard of this step`;
     if (this.got.has(c)) return `sent its part of slice ${this.slice} twice`;
     const want = this.plan.contributors[c].blocks;
@@ -67,12 +67,16 @@ export class SliceReducer {
       return `sent blocks ${blocks.map((b) => nodeKey(b.level, b.index)).join(' ')}, its range's are ${want.map((b) => nodeKey(b.level, b.index)).join(' ')}`;
     }
     const len = this.to - this.from;
-    if (sums.length !== want.length * len) return `sent ${sums.length} floats, ${want.length} blocks of slice ${this.slice} need ${want.length * len}`;
-    for (let i = 0; i < sums.length; i++) {
-      // x - x is 0 for finite x, NaN for NaN and ±Infinity.
-      if (sums[i] - sums[i] !== 0) return `sent a non-finite value (element ${this.from + (i % len)} of block ${Math.floor(i / len)})`;
+    const floats = sums instanceof Float32Array ? sums.length : sums.reduce((n, v) => n + v.length, 0);
+    if (floats !== want.length * len || (!(sums instanceof Float32Array) && sums.length !== want.length)) {
+      return `sent ${floats} floats, ${want.length} blocks of slice ${this.slice} need ${want.length * len}`;
     }
-    want.forEach((b, i) => this.blocks.set(nodeKey(b.level, b.index), sums.subarray(i * len, (i + 1) * len)));
+    const vectors = sums instanceof Float32Array ? want.map((_, i) => sums.subarray(i * len, (i + 1) * len)) : sums;
+    for (let b = 0; b < vectors.length; b++) {
+      const at = firstNonFinite(vectors[b]);
+      if (at >= 0) return `sent a non-finite value (element ${this.from + at} of block ${b})`;
+    }
+    want.forEach((b, i) => this.blocks.set(nodeKey(b.level, b.index), vectors[i]));
     this.got.add(c);
     return null;
   }
@@ -84,4 +88,13 @@ export class SliceReducer {
     const k = this.plan.k;
     combineNode(k, treeHeight(k), 0, this.blocks, out, this.scratch, nodeRounding(this.wire, this.numTrainable - this.from));
   }
+}
+
+/** The index of v's first NaN or ±Infinity, or -1. */
+export function firstNonFinite(v: Float32Array): number {
+  for (let i = 0; i < v.length; i++) {
+    // x - x is 0 for finite x, NaN for NaN and ±Infinity.
+    if (v[i] - v[i] !== 0) return i;
+  }
+  return -1;
 }

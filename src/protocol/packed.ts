@@ -8,7 +8,9 @@
 //   vectors x (length - half)   float32 LE   the tails, vector after vector
 //
 // With half = 0 it is the plain float32 payload. The receiver gets a
-// Float32Array of vectors x length floats (a copy when half > 0).
+// Float32Array of vectors x length floats: a view into the frame when half
+// is 0 (the frame is not reused: ws hands every message its own buffer), a
+// copy when half > 0.
 import { packBf16, unpackBf16 } from '../reduce/bf16.js';
 
 export interface Pack {
@@ -42,6 +44,7 @@ export function packFloats(floats: Float32Array, p: Pack, out: Uint8Array): void
 
 /** The floats of a packed payload at bytes[0, packedBytes(p)) (bytes 4-aligned in its buffer). */
 export function unpackFloats(bytes: Uint8Array, p: Pack): Float32Array {
+  if (p.half === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, p.vectors * p.length);
   const out = new Float32Array(p.vectors * p.length);
   const heads = new Uint16Array(bytes.buffer, bytes.byteOffset, p.vectors * p.half);
   const tails = new Float32Array(bytes.buffer, bytes.byteOffset + align4(2 * p.vectors * p.half), p.vectors * (p.length - p.half));

@@ -44,7 +44,7 @@ export class NetMember {
 
   constructor(
     readonly id: string, private readonly session: Session, private readonly compute: RangeCompute,
-    private readonly links: PeerLinks, private readonly toCoordinator: (m: MemberMessage) => void, private readonly log: (line: string) => void,
+    private readonly links: PeerLinks, private readonly toCoordinator: (m: MemberMessage, frame?: Uint8Array) => void, private readonly log: (line: string) => void,
   ) {}
 
   /** A message of the collective from the coordinator. */
@@ -116,9 +116,9 @@ export class NetMember {
       sendPeer: (peer, msg) => {
         const address = this.addresses.get(peer);
         if (address === undefined) { this.log(`collective: no address for ${peer}`); return; }
-        this.links.send(peer, address, encode(msg));
+        this.links.send(peer, address, this.frameOf(msg));
       },
-      sendCoordinator: (msg: ToCoordinator) => this.toCoordinator(msg),
+      sendCoordinator: (msg: ToCoordinator) => this.toCoordinator(msg, msg.type === 'reduced' ? this.frameOf(msg) : undefined),
       apply: (step, lr, sum) => {
         applyStep(rep.model, rep.plan, sum, rep.optimizer, rep.state, lr);
         this.compute.setWeights(-2 - step, rep.model.params);
@@ -146,6 +146,15 @@ export class NetMember {
     }, r.step - 1);
     this.member.adopt(early);
     this.log(`collective: holds the replica for step ${r.step + 1}`);
+  }
+
+  /** The frames of messages sent to several peers (a reduced slice goes to every member): encoded once. */
+  private readonly frames = new WeakMap<object, Uint8Array>();
+
+  private frameOf(msg: Part | Reduced): Uint8Array {
+    let frame = this.frames.get(msg);
+    if (frame === undefined) this.frames.set(msg, frame = encode(msg));
+    return frame;
   }
 
   private async computeOrder(o: Order): Promise<void> {

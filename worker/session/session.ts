@@ -175,9 +175,9 @@ export class WorkerSession {
     if (this.wire.isOpen()) this.wire.send(encode(m));
   }
 
-  /** A member's message to the coordinator (the collective). */
-  sendMember(m: MemberMessage): void {
-    if (this.wire.isOpen()) this.wire.send(encode(m));
+  /** A member's message to the coordinator (the collective); `frame`: its encoding, when the caller has it already. */
+  sendMember(m: MemberMessage, frame?: Uint8Array): void {
+    if (this.wire.isOpen()) this.wire.send(frame ?? encode(m));
   }
 
   private onMessage(msg: CoordinatorMessage | ConductorMessage): void {
