@@ -68,6 +68,11 @@ interface Held {
   readonly compute: RangeCompute;
 }
 
+/** HOST:PORT, with an IPv6 host in brackets. */
+function withPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 /** The exit code a connection's end leads to, or null to reconnect. */
 function exitCodeOf(end: SessionEnd): number | null {
   switch (end.kind) {
@@ -90,7 +95,9 @@ export class NetWorker {
   private current: WorkerState = 'connecting';
   /** The collective: this process's peer links, and its member while a coordinator has welcomed it. */
   private links: PeerLinks | null = null;
+  /** The peer address given or bound (null with a wildcard listen and no --advertise: see peerAddress()). */
   private advertised: string | null = null;
+  private peerPort = 0;
   private member: NetMember | null = null;
   private welcome: Welcome | null = null;
 
@@ -143,9 +150,11 @@ export class NetWorker {
       log: this.opts.log,
     });
     this.links = links;
-    const host = peer.listen.host === '0.0.0.0' || peer.listen.host === '::' ? hostname() : peer.listen.host;
-    this.advertised = peer.advertise ?? `${host.includes(':') ? `[${host}]` : host}:${links.port}`;
-    this.opts.log(`peers: listening on port ${links.port}${peer.tls === undefined ? '' : ' (TLS)'}, advertised as ${this.advertised}`);
+    const wildcard = peer.listen.host === '0.0.0.0' || peer.listen.host === '::';
+    this.peerPort = links.port;
+    this.advertised = peer.advertise ?? (wildcard ? null : withPort(peer.listen.host, links.port));
+    this.opts.log(`peers: listening on port ${links.port}${peer.tls === undefined ? '' : ' (TLS)'}, advertised as ` +
+      (this.advertised ?? `the address this worker reaches the coordinator from, port ${links.port} (--advertise HOST:PORT behind NAT)`));
   }
 
   /**
@@ -165,7 +174,8 @@ export class NetWorker {
 
   /** One connection, until it closes: how it ended. */
   private connect(): Promise<SessionEnd> {
-    const { url, log } = this.opts;
+    const opts = this.opts;
+    const { url, log } = opts;
     return new Promise<SessionEnd>((resolve) => {
       const ws = new WebSocket(url, {
         maxPayload: FROM_COORDINATOR_LIMITS.maxFrameBytes, perMessageDeflate: false, handshakeTimeout: 10_000,
@@ -181,11 +191,21 @@ export class NetWorker {
         terminate: () => ws.terminate(),
         isOpen: () => ws.readyState === WebSocket.OPEN,
       };
+      const peerAddress = (): string | null => {
+        if (this.advertised !== null || this.peerPort === 0) return this.advertised;
+        // A wildcard listen: the address this connection leaves from is the one the coordinator's
+        // network reaches (a pod's IP, a container's on its compose network, the LAN interface).
+        const local = (ws as unknown as { _socket?: { localAddress?: string } })._socket?.localAddress;
+        return local === undefined ? null : withPort(local.replace(/^::ffff:/, ''), this.peerPort);
+      };
       const session = new WorkerSession(wire, {
-        hello: {
-          token: this.opts.token, kind: 'process', kernels: activeKernelKind(), threads: this.opts.threads, host: hostname().slice(0, 256),
-          ...(this.opts.name === undefined ? {} : { name: this.opts.name }), software: this.opts.software,
-          ...(this.advertised === null ? {} : { peer: { address: this.advertised } }),
+        get hello() {
+          const address = peerAddress();
+          return {
+            token: opts.token, kind: 'process' as const, kernels: activeKernelKind(), threads: opts.threads, host: hostname().slice(0, 256),
+            ...(opts.name === undefined ? {} : { name: opts.name }), software: opts.software,
+            ...(address === null ? {} : { peer: { address } }),
+          };
         },
         log,
         prepare: (w) => this.prepare(w, wire),

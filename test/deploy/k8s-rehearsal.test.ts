@@ -47,7 +47,7 @@ async function listenPorts(args: string[], given: Record<number, number> = {}): 
   return ports;
 }
 
-/** A pod's listen addresses, and the address it advertises with its own IP ($(POD_IP):PORT), at their host ports. */
+/** A pod's listen addresses at their host ports (a worker advertises its peer port at the address it reaches the coordinator from). */
 const addressesOf = (ports: Record<number, number>) =>
   Object.fromEntries(Object.entries(ports).flatMap(([c, h]) => [[`0.0.0.0:${c}`, `127.0.0.1:${h}`], [`127.0.0.1:${c}`, `127.0.0.1:${h}`]]));
 

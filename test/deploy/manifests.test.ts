@@ -179,11 +179,11 @@ describe('deploy/k8s', () => {
     // The workers' on their --health-listen port.
     const health = listenPort(['--listen', arg(w.args, '--health-listen')]);
     expect(arg(w.args, '--health-listen')).toBe(`0.0.0.0:${health}`);
-    // And the collective's peer port, advertised at the pod's IP (the downward API).
+    // And the collective's peer port on every interface: a worker advertises the address it reaches the
+    // coordinator from (its pod's IP), so no downward API is needed (podman kube play has none for status.podIP).
     const peer = listenPort(['--listen', arg(w.args, '--peer-listen')]);
     expect(arg(w.args, '--peer-listen')).toBe(`0.0.0.0:${peer}`);
-    expect(arg(w.args, '--advertise')).toBe(`$(POD_IP):${peer}`);
-    expect(w.env).toContainEqual({ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } });
+    expect(w.args).not.toContain('--advertise');
     expect(w.ports).toEqual([{ name: 'health', containerPort: health }, { name: 'peer', containerPort: peer }]);
     expect([w.livenessProbe.httpGet, w.readinessProbe.httpGet]).toEqual([{ path: '/healthz', port: 'health' }, { path: '/readyz', port: 'health' }]);
 
