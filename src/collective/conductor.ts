@@ -9,10 +9,11 @@
 //      (alignedSplit, the dispatcher's own), plus the star's part when the
 //      engine contributes blocks of its own workers (threads, tabs);
 //   2. each member gets its order, carrying the commit of the step before
-//      when that member has not had it;
+//      when that member has not had it (a member joining or resynced);
 //   3. every owner's reduced slice comes here; with all of them the step's
-//      sum is whole: its hash is the commit, and step() resolves with it (the
-//      trainer applies it to the master weights: the commit point);
+//      sum is whole: its hash is the commit, sent to the step's members at
+//      once, and step() resolves with it (the trainer applies it to the
+//      master weights: the commit point);
 //   4. a member that leaves, is dropped or stalls (stepTimeoutMs) before the
 //      sum is whole: the step is redone as attempt a+1 by the others (their
 //      frames of attempt a are stale from then on); with fewer than
@@ -355,6 +356,9 @@ export class Conductor {
       const m = this.members.get(id);
       if (m !== undefined) m.next = a.job.step + 1;
     }
+    // The commit goes to the step's members now, alone, not in the next order: they apply the step while the
+    // trainer applies it here and composes the next job (hashing the weights, drawing the rows), off the step's path.
+    this.finish();
     a.resolve(a.sum.slice());
   }
 

@@ -13,7 +13,8 @@
 //      to every other member and to the coordinator (reduced);
 //   4. reduced from a peer (or from the coordinator, answering need): into
 //      the step's sum;
-//   5. the commit of s (in the order of s+1, or alone): with the whole sum
+//   5. the commit of s (alone, as soon as the coordinator holds the sum; in
+//      the order of s+1 when it missed that): with the whole sum
 //      and the hash right, apply it (io.apply); otherwise ask the
 //      coordinator for what is missing (need) and apply once it came; a
 //      sum that hashes wrong is taken again whole from the coordinator, and
@@ -89,7 +90,7 @@ export class Member {
   /** The previous step, while its commit has not come (its sum is needed for it). */
   private prev: Current | null = null;
   /** A commit waiting for slices (missing, or taken again from the coordinator), and the order that carried it. */
-  private waiting: { order: Order | null; commit: CommitRef; timer: { cancel(): void } | null } | null = null;
+  private waiting: { order: Order | null; readonly commit: CommitRef; readonly timer: { cancel(): void } | null } | null = null;
   /** Frames of a step or attempt not ordered yet (early-frames.ts). */
   private readonly early: EarlyFrames;
   private readonly checkAfter = new Set<number>();
@@ -130,6 +131,10 @@ export class Member {
       const problem = this.commit(o.commit, o);
       if (problem !== null) return problem;
       if (this.waiting !== null) return null; // resumed once the missing slices came
+    } else if (this.waiting !== null && this.waiting.order === null && this.waiting.commit.step === o.step - 1) {
+      // The commit came alone and waits for slices: the order starts once it is applied.
+      this.waiting.order = o;
+      return null;
     }
     return this.start(o);
   }
@@ -345,6 +350,9 @@ export class Member {
     r.reduce(out);
     c.have[r.slice] = true;
     const msg: Reduced = { type: 'reduced', step: c.order.step, attempt: c.order.attempt, slice: r.slice, pack: this.pack(r.from, r.to, 1), sums: out };
+    // The coordinator's copy first: the commit waits for it (the peers need theirs only when the commit comes),
+    // and one link carries both.
+    this.io.sendCoordinator(msg);
     let corrupt = c.order.fault?.kind === 'corrupt';
     c.order.contributors.forEach((x, i) => {
       if (i === c.me || x.id === COORDINATOR_ID) return;
@@ -356,7 +364,6 @@ export class Member {
       }
       this.io.sendPeer(x.id, msg);
     });
-    this.io.sendCoordinator(msg);
     this.resume();
   }
 
