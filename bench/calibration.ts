@@ -17,6 +17,8 @@ export const CalibrationPoint = z.strictObject({
   /** tc rate of every link, e.g. 100mbit, 1gbit; or loopback. */
   link: z.string(),
   measuredMsPerStep: z.number().positive(),
+  /** Cores the rest of the machine kept busy during the measured round, on average (absent in older points: taken as 0). */
+  otherCores: z.number().nonnegative().optional(),
 });
 export type CalibrationPoint = z.infer<typeof CalibrationPoint>;
 

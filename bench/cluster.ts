@@ -31,7 +31,10 @@
 // "transport", "topology" (ws), "workers", "link", "wire", "samplesPerSec",
 // "coordinatorBytesPerStep", "workerBytesPerStep" (the busiest worker's in +
 // out), "workerBytesInPerStep", "workerBytesOutPerStep" (the busiest each
-// way), "msPerStep"}], "ratios", "split", "link", "machine"}.
+// way), "msPerStep"}], "ratios", "split" (per engine: where a step's time
+// went, "cpuMsPerStep" of the coordinator's process and of each worker's,
+// "otherCores": the cores the rest of the machine kept busy meanwhile),
+// "link", "machine"}.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -165,6 +168,21 @@ interface Measured extends Round {
   workers: { sent: number; received: number }[];
   /** CPU ms of the coordinator's process (every thread) and of each worker process in the round. */
   cpu: { coordinator: number; workers: number[] };
+  /** Cores the rest of the machine kept busy during the round, on average (other users of this VM, the hypervisor's steal). */
+  otherCores: number;
+}
+
+/**
+ * CPU ms the whole machine has been busy (every core: user, nice, system, steal), from /proc/stat's 10 ms
+ * ticks. Not irq and softirq: mostly the virtual LAN's own packets, which this run causes.
+ */
+function machineBusyMs(): number {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return 10 * (f[0] + f[1] + f[2] + (f[7] ?? 0));
+  } catch {
+    return NaN;
+  }
 }
 
 /** CPU ms a process has used so far, every thread of it (the scheduler's ns counters; 0 once it is gone). */
@@ -177,18 +195,22 @@ function processCpuMs(pid: number | undefined): number {
   }
 }
 
+const round2 = (x: number) => Math.round(100 * x) / 100;
+
 async function measure(r: ClusterRunner, steps: number): Promise<Measured> {
   await runSteps(r, LEAD);
   const c0 = lan === null || r.transport !== 'ws' ? null : lan.linkBytes(lan.coordinator!);
   const w0 = lan === null ? [] : linkBytes(r.hosts);
-  const cpu0 = { coordinator: process.cpuUsage(), workers: r.procs.map((p) => processCpuMs(p.pid)) };
+  const cpu0 = { coordinator: process.cpuUsage(), workers: r.procs.map((p) => processCpuMs(p.pid)), machine: machineBusyMs(), at: performance.now() };
   const round = await runSteps(r, steps);
   const cpuC = process.cpuUsage(cpu0.coordinator);
   const cpu = { coordinator: (cpuC.user + cpuC.system) / 1000, workers: r.procs.map((p, i) => processCpuMs(p.pid) - cpu0.workers[i]) };
+  const ours = cpu.coordinator + cpu.workers.reduce((a, x) => a + x, 0);
+  const otherCores = Math.max(0, (machineBusyMs() - cpu0.machine - ours) / (performance.now() - cpu0.at)) || 0;
   const c1 = c0 === null ? null : lan!.linkBytes(lan!.coordinator!);
   const w1 = lan === null ? [] : linkBytes(r.hosts);
   const per = (a: { sent: number; received: number }, b: { sent: number; received: number }) => ({ sent: (b.sent - a.sent) / steps, received: (b.received - a.received) / steps });
-  return { ...round, coordinator: c0 === null ? null : per(c0, c1!), workers: w0.map((x, i) => per(x, w1[i])), cpu };
+  return { ...round, coordinator: c0 === null ? null : per(c0, c1!), workers: w0.map((x, i) => per(x, w1[i])), cpu, otherCores };
 }
 
 interface Result {
@@ -244,11 +266,11 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.name
     });
     if (r.transport === 'ws') {
       ratios[`${b.name}/${label(r).replace(/ /g, '-')}`] = samplesPerSec / inproc;
-      calibration.push({ model: b.model, batch: b.batch, topology: r.topology!, workers: r.count, link, measuredMsPerStep: stepMs });
+      calibration.push({ model: b.model, batch: b.batch, topology: r.topology!, workers: r.count, link, measuredMsPerStep: stepMs, otherCores: round2(best.otherCores) });
     } else if (r.transport === 'threads') {
       ratios[`${b.name}/threads`] = samplesPerSec / inproc;
     } else {
-      calibration.push({ model: b.model, batch: b.batch, topology: 'inproc', workers: 0, link, measuredMsPerStep: stepMs });
+      calibration.push({ model: b.model, batch: b.batch, topology: 'inproc', workers: 0, link, measuredMsPerStep: stepMs, otherCores: round2(best.otherCores) });
     }
     // CPU per step over every round (the coordinator's process hosts the other engines too, idle in this one's rounds).
     const cpuPerStep = {
@@ -256,7 +278,7 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.name
       workers: r.procs.map((_, i) => Math.round((1000 * rs.reduce((a, x) => a + x.cpu.workers[i], 0)) / (rs.length * b.steps)) / 1000),
     };
     split.push({
-      model: b.model, batch: b.batch, transport: r.transport, topology: r.topology, workers: r.count, stepMs, cpuMsPerStep: cpuPerStep, dispatchMs: best.dispatchMs, waitMs: best.waitMs,
+      model: b.model, batch: b.batch, transport: r.transport, topology: r.topology, workers: r.count, stepMs, cpuMsPerStep: cpuPerStep, otherCores: round2(best.otherCores), dispatchMs: best.dispatchMs, waitMs: best.waitMs,
       combineMs: best.combineMs, applyMs: best.applyMs, workerComputeMs: best.workerMs / Math.max(1, r.count),
       ...(r.topology === 'collective' ? { collectiveComputeMs: best.collectiveComputeMs, collectiveExchangeMs: best.collectiveExchangeMs } : {}),
     });
@@ -274,7 +296,8 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.name
           : `; coordinator: broadcast ${best.dispatchMs.toFixed(2)}, waiting ${best.waitMs.toFixed(2)} ` +
             `(each worker computing ${(best.workerMs / r.count).toFixed(2)}), reduction ${best.combineMs.toFixed(2)}, SGD ${best.applyMs.toFixed(2)} ms`) +
         bytes + `; CPU per step: coordinator ${cpuPerStep.coordinator.toFixed(2)} ms` +
-        (cpuPerStep.workers.length === 0 ? '' : `, workers ${cpuPerStep.workers.map((x) => x.toFixed(2)).join(', ')} ms`));
+        (cpuPerStep.workers.length === 0 ? '' : `, workers ${cpuPerStep.workers.map((x) => x.toFixed(2)).join(', ')} ms`) +
+        `; the rest of the machine kept ${best.otherCores.toFixed(2)} cores busy`);
     }
   }
 }
