@@ -6,8 +6,11 @@
 // with the real code). Two parts:
 //   - calibration: every netns measurement in bench/calibration/cluster.json
 //     (bench:cluster --save-calibration), simulated as it was run: every
-//     process on this machine's cores, the compute scaled to the inproc step
-//     the bench measured in the same run; the link efficiency and the CPU
+//     process on this machine's cores beside the load the bench measured
+//     from the rest of the machine (otherCores: that many jobs that never
+//     end, cpu.ts), the compute scaled to the inproc step the bench
+//     measured in the same run (which had its own share of that load); the
+//     link efficiency and the CPU
 //     costs of a message (per message, per byte) are fitted to all points
 //     at once (the least worst relative error), and each point's simulated
 //     ms per step is printed beside its measurement;
@@ -20,7 +23,7 @@
 //   node dist/bench/sim-cluster.js [--json] [--calibration FILE] [--steps N] [--workers 8,32,64]
 //
 // With --json the last line is {"calibration": [{"model", "batch",
-// "topology", "workers", "link", "measuredMsPerStep", "simulatedMsPerStep"}],
+// "topology", "workers", "link", "otherCores", "measuredMsPerStep", "simulatedMsPerStep"}],
 // "projections": [{"model", "batch", "topology", "workers", "link", "wire",
 // "msPerStep", "linearFraction"}], "fit", "costs"}.
 import { fileURLToPath } from 'node:url';
@@ -28,6 +31,8 @@ import { loadCalibration } from './calibration.js';
 import { inprocMs, measureCosts, workload, type ModelCosts } from './sim/costs.js';
 import { simulateCollective } from './sim/collective.js';
 import { machine, type WireCosts, type Workload } from './sim/model.js';
+import { slowdown } from './sim/cpu.js';
+import { tbfBurstBytes } from './virtual-lan.js';
 import { simulateStar, type RunFigures } from './sim/star.js';
 import type { GradWire } from '../src/reduce/bf16.js';
 import { setupKernels } from '../node/kernels/setup.js';
@@ -63,16 +68,13 @@ export function rateOf(link: string): number {
 
 interface Fit { efficiency: number; msgMs: number; byteNs: number; fifo: boolean; stepMs: number }
 
-/** The tc tbf shapers of bench:cluster --netns (bench/virtual-lan.ts): burst 256kb. */
-const TBF_BURST = 256 * 1024;
-
-/** A link as the calibration runs had it (shaped: with the shaper's burst), or as a projection has it (a plain link). */
+/** A link as the calibration runs had it (shaped: with the tc tbf shaper's burst, bench/virtual-lan.ts), or as a projection has it (a plain link). */
 function wireOf(link: string, fit: Fit, shaped = false): WireCosts {
-  return { rate: rateOf(link) * fit.efficiency, latencyMs: LATENCY_MS, msgMs: fit.msgMs, byteMs: fit.byteNs * 1e-6, fifo: fit.fifo, stepMs: fit.stepMs, ...(shaped ? { burst: TBF_BURST } : {}) };
+  return { rate: rateOf(link) * fit.efficiency, latencyMs: LATENCY_MS, msgMs: fit.msgMs, byteMs: fit.byteNs * 1e-6, fifo: fit.fifo, stepMs: fit.stepMs, ...(shaped ? { burst: tbfBurstBytes(link) } : {}) };
 }
 
-async function simulate(w: Workload, topology: 'star' | 'collective', workers: number, wire: WireCosts, shared: number | null, grad: GradWire): Promise<RunFigures> {
-  const m = machine(workers, wire, shared);
+async function simulate(w: Workload, topology: 'star' | 'collective', workers: number, wire: WireCosts, shared: number | null, grad: GradWire, background = 0): Promise<RunFigures> {
+  const m = machine(workers, wire, shared, 1, background);
   return topology === 'star' ? simulateStar(w, m, workers, STEPS, WARM) : simulateCollective(w, m, workers, STEPS, WARM, grad);
 }
 
@@ -86,13 +88,14 @@ const points = runs.flatMap((p) => {
   const ref = inproc(p);
   if (ref === undefined) return [];
   const plain = workload(costs[p.model], p.batch, BENCH_K);
-  return [{ p, w: workload(costs[p.model], p.batch, BENCH_K, ref.measuredMsPerStep / inprocMs(plain)) }];
+  // The compute as fast as the inproc step of the same run, which ran beside the machine's other users too.
+  return [{ p, w: workload(costs[p.model], p.batch, BENCH_K, ref.measuredMsPerStep / (inprocMs(plain) * slowdown(CORES, ref.otherCores ?? 0))) }];
 });
 
 async function errors(fit: Fit): Promise<number[]> {
   const out: number[] = [];
   for (const { p, w } of points) {
-    const r = await simulate(w, p.topology as 'star' | 'collective', p.workers, wireOf(p.link, fit, true), CORES, 'f32');
+    const r = await simulate(w, p.topology as 'star' | 'collective', p.workers, wireOf(p.link, fit, true), CORES, 'f32', p.otherCores ?? 0);
     out.push(r.msPerStep / p.measuredMsPerStep - 1);
   }
   return out;
@@ -115,15 +118,15 @@ if (points.length > 0) {
     }
   }
 }
-const calibration: { model: string; batch: number; topology: string; workers: number; link: string; measuredMsPerStep: number; simulatedMsPerStep: number }[] = [];
+const calibration: { model: string; batch: number; topology: string; workers: number; link: string; otherCores: number; measuredMsPerStep: number; simulatedMsPerStep: number }[] = [];
 for (const { p, w } of points) {
-  const r = await simulate(w, p.topology as 'star' | 'collective', p.workers, wireOf(p.link, fit, true), CORES, 'f32');
-  calibration.push({ model: p.model, batch: p.batch, topology: p.topology, workers: p.workers, link: p.link, measuredMsPerStep: p.measuredMsPerStep, simulatedMsPerStep: Math.round(r.msPerStep * 1000) / 1000 });
+  const r = await simulate(w, p.topology as 'star' | 'collective', p.workers, wireOf(p.link, fit, true), CORES, 'f32', p.otherCores ?? 0);
+  calibration.push({ model: p.model, batch: p.batch, topology: p.topology, workers: p.workers, link: p.link, otherCores: p.otherCores ?? 0, measuredMsPerStep: p.measuredMsPerStep, simulatedMsPerStep: Math.round(r.msPerStep * 1000) / 1000 });
 }
 say(`calibration against ${file} (${points.length} points; fitted: links carry ${Math.round(fit.efficiency * 100)}% of their rate as payload, ` +
   `${fit.msgMs} ms and ${fit.byteNs} ns/byte of CPU per message on each end, ${fit.stepMs} ms of the coordinator's own per step; a host's messages ${fit.fifo ? 'leave one after the other' : 'take turns'}):`);
 for (const c of calibration) {
-  say(`  ${c.model} b${c.batch} ${c.topology} ${c.workers} workers ${c.link}: measured ${c.measuredMsPerStep.toFixed(2)} ms/step, simulated ${c.simulatedMsPerStep.toFixed(2)} ` +
+  say(`  ${c.model} b${c.batch} ${c.topology} ${c.workers} workers ${c.link} (the rest of the machine: ${c.otherCores.toFixed(2)} cores): measured ${c.measuredMsPerStep.toFixed(2)} ms/step, simulated ${c.simulatedMsPerStep.toFixed(2)} ` +
     `(${(100 * (c.simulatedMsPerStep / c.measuredMsPerStep - 1)).toFixed(1)}%)`);
 }
 

@@ -1,6 +1,6 @@
 // The collective, simulated with its real code: the coordinator's
 // Conductor (src/collective/conductor.ts: the cut by measured speed, the
-// orders carrying the commit, the stall timers on simulated time) and one
+// orders, the commit, the stall timers on simulated time) and one
 // Member per worker (src/collective/member.ts: parts to owners, the owner's
 // SliceReducer, the all-gather, the commit). What they send is moved over
 // the simulated links with the byte count it has for the real model (the
@@ -46,7 +46,21 @@ export async function simulateCollective(w: Workload, m: Machine, members: numbe
     }
   };
   const ms: Member[] = [];
-  const reducedOnce = new Set<string>();
+  /** Sends of a reduced slice waiting for its owner's adds (the first send pays them), or 'done'. */
+  const reducing = new Map<string, (() => void)[] | 'done'>();
+  /** An owner reduces its slice once, before its first send of it (to the coordinator or a peer): its adds, at the real slice's length. */
+  const afterReduce = (me: string, msg: Reduced, send: () => void): void => {
+    const key = `${msg.step}/${msg.attempt}/${msg.slice}`;
+    const waiting = reducing.get(key);
+    if (waiting === 'done') { send(); return; }
+    if (waiting !== undefined) { waiting.push(send); return; }
+    const sends = [send];
+    reducing.set(key, sends);
+    work(m, me, (w.k - 1) * (G / members) * w.addMsPerFloat, () => {
+      reducing.set(key, 'done');
+      for (const f of sends) f();
+    });
+  };
   const conductor = new Conductor({
     gradLen: short, numTrainable: short, wire, clock: m.q, stepTimeoutMs: 0, checkEvery: 0,
     io: {
@@ -69,13 +83,15 @@ export async function simulateCollective(w: Workload, m: Machine, members: numbe
           () => member.computed(o.step, o.attempt, new Float32Array(blocks * short)));
       },
       sendPeer: (peer, msg) => {
-        // An owner reduces its slice once, before its first send of it: its adds, at the real slice's length.
-        const key = `${msg.step}/${msg.attempt}/${msg.slice}`;
-        const reduceMs = msg.type === 'reduced' && !reducedOnce.has(key) ? (w.k - 1) * (G / members) * w.addMsPerFloat : 0;
-        if (msg.type === 'reduced') reducedOnce.add(key);
-        work(m, me, reduceMs, () => transfer(m, me, host(peer), bytesOf(msg), () => deliver(ms[Number(peer.slice(1))], id, msg)));
+        const send = () => transfer(m, me, host(peer), bytesOf(msg), () => deliver(ms[Number(peer.slice(1))], id, msg));
+        if (msg.type === 'reduced') afterReduce(me, msg, send);
+        else send();
       },
-      sendCoordinator: (msg) => transfer(m, me, 'coordinator', bytesOf(msg), () => toConductor(id, msg)),
+      sendCoordinator: (msg) => {
+        const send = () => transfer(m, me, 'coordinator', bytesOf(msg), () => toConductor(id, msg));
+        if (msg.type === 'reduced') afterReduce(me, msg, send);
+        else send();
+      },
       apply: () => work(m, me, w.size * w.applyMsPerFloat, () => {}),
       hash: sha,
       replicaHash: () => '0'.repeat(64),

@@ -3,7 +3,10 @@
 // A calibration run puts every process of a netns measurement on one pool
 // of this machine's 2 cores; a projection gives each host a pool of its own.
 // A job is `work` milliseconds of one core's time; `done` runs when it is
-// finished.
+// finished. `background`: the other users of the cores (a calibration
+// run's machine is shared: bench:cluster measures how many cores the rest
+// of it kept busy), as that many jobs that never end, so n jobs run at
+// min(1, c / (n + background)).
 import type { EventQueue } from './events.js';
 
 interface Job {
@@ -18,7 +21,7 @@ export class CpuPool {
   /** Core-milliseconds of work done, for utilisation. */
   busy = 0;
 
-  constructor(private readonly q: EventQueue, readonly cores: number) {}
+  constructor(private readonly q: EventQueue, readonly cores: number, readonly background = 0) {}
 
   /** Runs `work` ms of one core's work, then done(). Zero work completes at once (after this event). */
   run(work: number, done: () => void): void {
@@ -28,7 +31,7 @@ export class CpuPool {
   }
 
   private rate(): number {
-    return this.jobs.length === 0 ? 0 : Math.min(1, this.cores / this.jobs.length);
+    return this.jobs.length === 0 ? 0 : Math.min(1, this.cores / (this.jobs.length + this.background));
   }
 
   /** Takes the time since the last change off every job's remaining work. */
@@ -59,4 +62,9 @@ export class CpuPool {
     this.reschedule();
     for (const j of finished) j.done();
   }
+}
+
+/** How much slower one job runs than alone on a core, on `cores` cores with `background` other users (see CpuPool). */
+export function slowdown(cores: number, background: number): number {
+  return 1 / Math.min(1, cores / (1 + background));
 }

@@ -52,13 +52,14 @@ export interface Machine {
 /**
  * Hosts `coordinator` and w0..w(n-1): with `sharedCores`, every host's work
  * runs on one pool of that many cores (all the processes of a calibration
- * run on this machine); otherwise each host has `coresPerHost` of its own.
+ * run on this machine, with `background` cores' worth of other users);
+ * otherwise each host has `coresPerHost` of its own.
  */
-export function machine(workers: number, wire: WireCosts, sharedCores: number | null, coresPerHost = 1): Machine {
+export function machine(workers: number, wire: WireCosts, sharedCores: number | null, coresPerHost = 1, background = 0): Machine {
   const q = new EventQueue();
   const net = new Network(q, wire.rate, wire.latencyMs, wire.burst ?? 0, wire.fifo ?? false);
   const cpu = new Map<string, CpuPool>();
-  const shared = sharedCores === null ? null : new CpuPool(q, sharedCores);
+  const shared = sharedCores === null ? null : new CpuPool(q, sharedCores, background);
   for (const h of ['coordinator', ...Array.from({ length: workers }, (_, i) => `w${i}`)]) {
     net.addHost(h);
     cpu.set(h, shared ?? new CpuPool(q, coresPerHost));

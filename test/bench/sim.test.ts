@@ -3,7 +3,7 @@
 // bytes the star (the real dispatcher) and the collective (the real
 // schedule) move per step.
 import { describe, expect, it } from 'vitest';
-import { CpuPool } from '../../bench/sim/cpu.js';
+import { CpuPool, slowdown } from '../../bench/sim/cpu.js';
 import { EventQueue } from '../../bench/sim/events.js';
 import { machine, type Workload } from '../../bench/sim/model.js';
 import { Network } from '../../bench/sim/network.js';
@@ -51,6 +51,24 @@ describe('the cluster simulator', () => {
     expect(end - t0).toBe(4);
   });
 
+  it('shares cores with the rest of the machine (background users that never end)', () => {
+    const q = new EventQueue();
+    // 2 cores, 1 core's worth of other users: one job alone still has a core; two share 2/3 of a core each.
+    const pool = new CpuPool(q, 2, 1);
+    let alone = 0;
+    pool.run(3, () => { alone = q.now(); });
+    q.run();
+    expect(alone).toBe(3);
+    const t0 = q.now();
+    let end = 0;
+    pool.run(2, () => { end = q.now(); });
+    pool.run(2, () => {});
+    q.run();
+    expect(end - t0).toBeCloseTo(3, 9);
+    expect(slowdown(2, 1)).toBe(1);
+    expect(slowdown(2, 3)).toBe(2);
+  });
+
   it('queues messages into one host at its port: two senders take twice as long as one', () => {
     const q = new EventQueue();
     const net = new Network(q, 100, 0);
@@ -82,9 +100,10 @@ describe('the cluster simulator', () => {
   });
 
   it('the collective moves S through the coordinator and about 2 S (W-1)/W each way through a member, and is faster than the star on a slow link', async () => {
-    const w = toy(8, 500);
+    const w = toy(8, 5);
     const S = w.gradLen * 4;
-    const slow = { ...free, rate: 12.5 }; // 100 Mbit/s
+    // 100 Mbit/s (bytes per ms): a slice takes 2-4 ms, well within the second a member waits after a commit before asking for it.
+    const slow = { ...free, rate: 12_500 };
     for (const workers of [2, 4]) {
       const c = await simulateCollective(w, machine(workers, slow, null), workers, 4, 2, 'f32');
       expect(c.coordinatorBytesPerStep).toBeGreaterThan(S);
