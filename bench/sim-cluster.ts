@@ -32,7 +32,6 @@ import { inprocMs, measureCosts, workload, type ModelCosts } from './sim/costs.j
 import { simulateCollective } from './sim/collective.js';
 import { machine, type WireCosts, type Workload } from './sim/model.js';
 import { slowdown } from './sim/cpu.js';
-import { tbfBurstBytes } from './virtual-lan.js';
 import { simulateStar, type RunFigures } from './sim/star.js';
 import type { GradWire } from '../src/reduce/bf16.js';
 import { setupKernels } from '../node/kernels/setup.js';
@@ -68,9 +67,12 @@ export function rateOf(link: string): number {
 
 interface Fit { efficiency: number; msgMs: number; byteNs: number; fifo: boolean; stepMs: number }
 
-/** A link as the calibration runs had it (shaped: with the tc tbf shaper's burst, bench/virtual-lan.ts), or as a projection has it (a plain link). */
+/** The tc tbf shapers of bench:cluster --netns (bench/virtual-lan.ts): burst 256kb. */
+const TBF_BURST = 256 * 1024;
+
+/** A link as the calibration runs had it (shaped: with the shaper's burst), or as a projection has it (a plain link). */
 function wireOf(link: string, fit: Fit, shaped = false): WireCosts {
-  return { rate: rateOf(link) * fit.efficiency, latencyMs: LATENCY_MS, msgMs: fit.msgMs, byteMs: fit.byteNs * 1e-6, fifo: fit.fifo, stepMs: fit.stepMs, ...(shaped ? { burst: tbfBurstBytes(link) } : {}) };
+  return { rate: rateOf(link) * fit.efficiency, latencyMs: LATENCY_MS, msgMs: fit.msgMs, byteMs: fit.byteNs * 1e-6, fifo: fit.fifo, stepMs: fit.stepMs, ...(shaped ? { burst: TBF_BURST } : {}) };
 }
 
 async function simulate(w: Workload, topology: 'star' | 'collective', workers: number, wire: WireCosts, shared: number | null, grad: GradWire, background = 0): Promise<RunFigures> {

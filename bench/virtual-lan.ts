@@ -42,38 +42,6 @@ export function netnsProblem(): string | null {
   return null;
 }
 
-/** Bytes per second of a tc rate (100mbit, 1gbit, 10gbit). */
-export function rateBytesPerSecond(rate: string): number {
-  const m = /^(\d+(?:\.\d+)?)(k|m|g)bit$/.exec(rate);
-  if (m === null) throw new Error(`link "${rate}" is not a tc rate such as 100mbit or 1gbit`);
-  return (Number(m[1]) * { k: 1e3, m: 1e6, g: 1e9 }[m[2] as 'k' | 'm' | 'g']) / 8;
-}
-
-/**
- * The shaper's bucket: 256 µs of the rate, at least 16 KiB. A real NIC has
- * no burst (after a quiet spell it still sends at its rate), and a bucket
- * lets that many bytes through at once, so it flatters whoever sends after
- * a pause (a member after its compute): 200 KB each way and back after 5 ms
- * took 0.6 ms at "1 Gbit/s" with the 256 KB bucket this bench had, 3.2 ms
- * with this one (a real 1 Gbit/s NIC: 3.4 ms; 2026-12-07, this VM), and at
- * 100 Mbit/s 0.9 ms against 31 ms (real: 34 ms). With much less, this VM's
- * shaper no longer reaches the rate in bulk.
- */
-export function tbfBurstBytes(rate: string): number {
-  return Math.max(16 * 1024, Math.round(rateBytesPerSecond(rate) * 256e-6));
-}
-
-/**
- * The largest GSO packet the host's link hands on (its headers fit in the
- * bucket): a larger one would be cut into MTU-sized packets by the shaper,
- * and each of them would then cross the bridge and its netfilter hooks on
- * the sender's CPU (this VM has bridge-nf-call-iptables set): five times the
- * system CPU of a 200 KB exchange, which a real NIC does not cost.
- */
-export function gsoMaxBytes(rate: string): number {
-  return tbfBurstBytes(rate) - 2048;
-}
-
 export interface Host {
   readonly name: string;
   /** The namespace, for `ip netns exec`. */
@@ -143,20 +111,12 @@ export class VirtualLan {
     run('ip', ['link', 'set', host.link, 'up']);
   }
 
-  /** Limits the host's link to `rate` (tc tbf, e.g. '1gbit') in both directions, with the burst of tbfBurstBytes. */
+  /** Limits the host's link to `rate` (tc tbf, e.g. '1gbit') in both directions. */
   shape(host: Host, rate: string): void {
-    const tbf = ['root', 'tbf', 'rate', rate, 'burst', `${tbfBurstBytes(rate)}b`, 'latency', '50ms'];
-    const gso = ['gso_max_size', String(gsoMaxBytes(rate))];
-    run('ip', ['link', 'set', 'dev', host.link, ...gso]);
+    const tbf = ['root', 'tbf', 'rate', rate, 'burst', '256kb', 'latency', '50ms'];
     run('tc', ['qdisc', 'replace', 'dev', host.link, ...tbf]);
-    if (host === this.coordinator) {
-      run('ip', ['link', 'set', 'dev', `dpt${this.tag}c0`, ...gso]);
-      run('tc', ['qdisc', 'replace', 'dev', `dpt${this.tag}c0`, ...tbf]);
-    } else {
-      const inner = host.link.replace(/h(\d+)$/, 'p$1');
-      run('ip', ['netns', 'exec', host.ns, 'ip', 'link', 'set', 'dev', inner, ...gso]);
-      run('ip', ['netns', 'exec', host.ns, 'tc', 'qdisc', 'replace', 'dev', inner, ...tbf]);
-    }
+    if (host === this.coordinator) run('tc', ['qdisc', 'replace', 'dev', `dpt${this.tag}c0`, ...tbf]);
+    else run('ip', ['netns', 'exec', host.ns, 'tc', 'qdisc', 'replace', 'dev', host.link.replace(/h(\d+)$/, 'p$1'), ...tbf]);
   }
 
   /**
