@@ -90,7 +90,7 @@ export class Member {
   /** The previous step, while its commit has not come (its sum is needed for it). */
   private prev: Current | null = null;
   /** A commit waiting for slices (missing, or taken again from the coordinator), and the order that carried it. */
-  private waiting: { order: Order | null; readonly commit: CommitRef; readonly timer: { cancel(): void } | null } | null = null;
+  private waiting: { order: Order | null; readonly commit: CommitRef; timer: { cancel(): void } | null } | null = null;
   /** Frames of a step or attempt not ordered yet (early-frames.ts). */
   private readonly early: EarlyFrames;
   private readonly checkAfter = new Set<number>();
@@ -374,14 +374,8 @@ export class Member {
     const c = this.cur?.order.step === ref.step ? this.cur : this.prev?.order.step === ref.step ? this.prev : null;
     if (c === null || c.order.attempt !== ref.attempt) return `a commit of step ${ref.step + 1} attempt ${ref.attempt}, which this member did not take part in`;
     if (c.have.some((h) => !h)) {
-      // Owners' slices still on their way: wait for them (and ask the coordinator if they do not come).
-      const timer = this.io.later?.(() => {
-        if (this.waiting?.commit !== ref) return;
-        const missing = c.have.flatMap((h, i) => (h ? [] : [i]));
-        this.io.log?.(`step ${ref.step + 1}: slices ${missing.join(', ')} had not come ${NEED_AFTER_MS} ms after the commit; asking the coordinator`);
-        this.io.sendCoordinator({ type: 'need', step: ref.step, attempt: ref.attempt, slices: missing });
-      }, NEED_AFTER_MS) ?? null;
-      this.waiting = { order: then, commit: ref, timer };
+      // Owners' slices still on their way: wait for them (and ask the coordinator if they stop coming).
+      this.waiting = { order: then, commit: ref, timer: this.needTimer(ref, c) };
       return null;
     }
     if (this.io.hash(c.sum) !== ref.hash) {
@@ -398,6 +392,20 @@ export class Member {
     return null;
   }
 
+  /**
+   * Asks the coordinator for the slices still missing when none has come for NEED_AFTER_MS (re-armed at each
+   * one: the commit comes as soon as the coordinator holds the sum, and on a slow link the peers' copies may
+   * still be coming one after the other).
+   */
+  private needTimer(ref: CommitRef, c: Current): { cancel(): void } | null {
+    return this.io.later?.(() => {
+      if (this.waiting?.commit !== ref) return;
+      const missing = c.have.flatMap((h, i) => (h ? [] : [i]));
+      this.io.log?.(`step ${ref.step + 1}: slices ${missing.join(', ')} had not come ${NEED_AFTER_MS} ms after the commit or the last slice; asking the coordinator`);
+      this.io.sendCoordinator({ type: 'need', step: ref.step, attempt: ref.attempt, slices: missing });
+    }, NEED_AFTER_MS) ?? null;
+  }
+
   private applyStep(step: number, lr: number, sum: Float32Array): void {
     this.io.apply(step, lr, sum);
     this.applied = step;
@@ -409,7 +417,12 @@ export class Member {
     const w = this.waiting;
     if (w === null) return;
     const c = this.cur?.order.step === w.commit.step ? this.cur : this.prev?.order.step === w.commit.step ? this.prev : null;
-    if (c === null || c.have.some((h) => !h)) return;
+    if (c === null) return;
+    if (c.have.some((h) => !h)) {
+      // A slice came, others have not: the wait for them starts again.
+      if (w.timer !== null) { w.timer.cancel(); w.timer = this.needTimer(w.commit, c); }
+      return;
+    }
     this.waiting = null;
     w.timer?.cancel();
     c.suspect = null;
