@@ -20,6 +20,11 @@
 //                bias [2, 3H] = [b_ih; b_hh] permuted the same way
 //   flatten    Flatten, reshape  Reshape(target_shape)
 //
+// What prediction needs besides the weights (export-info.ts: featureNames,
+// scaling {mean, scale}, classNames, loss, outputs, scalingFormula) goes into
+// model.json's userDefinedMetadata, which tf.loadLayersModel hands back as
+// model.getUserDefinedMetadata().
+//
 // NOTE: recurrent_activation is written explicitly: tfjs's default is
 // hard_sigmoid, Keras 2's is sigmoid; ours is the sigmoid.
 // NOTE: TensorFlow.js 4.22's GRUCell throws "GRUCell does not support
@@ -29,6 +34,7 @@
 // Keras form (reset_after true, correct for Keras in Python via the
 // tensorflowjs converter) that tf.loadLayersModel in JavaScript refuses.
 import { layerTensors } from './save.js';
+import { exportMetadata, type ExportInfo, type ExportMetadata } from './export-info.js';
 import type { Model } from './model.js';
 import type { F32Tensor } from './safetensors.js';
 
@@ -51,6 +57,7 @@ export interface TfjsModelJson {
     backend: string;
   };
   weightsManifest: { paths: string[]; weights: TfjsWeightSpec[] }[];
+  userDefinedMetadata: ExportMetadata;
 }
 
 export interface TfjsExport {
@@ -98,8 +105,8 @@ export function gruGatesToKeras(a: Float32Array, rows: number, H: number): Float
   return out;
 }
 
-/** Builds model.json (as an object) and weights.bin for tf.loadLayersModel. */
-export function exportTfjs(model: Model): TfjsExport {
+/** Builds model.json (as an object) and weights.bin for tf.loadLayersModel; `info` fills userDefinedMetadata. */
+export function exportTfjs(model: Model, info: ExportInfo = { inference: null }): TfjsExport {
   const kerasLayers: { class_name: string; config: Record<string, unknown> }[] = [];
   const weights: TfjsWeightSpec[] = [];
   const blobs: Float32Array[] = [];
@@ -213,6 +220,7 @@ export function exportTfjs(model: Model): TfjsExport {
         backend: 'tensor_flow.js',
       },
       weightsManifest: [{ paths: [TFJS_WEIGHTS_FILE], weights }],
+      userDefinedMetadata: exportMetadata(info, model.outSize),
     },
     weightsBin,
   };

@@ -25,10 +25,17 @@
 // small wrapper in a Sequential (and output[:, -1] when returnSequences is
 // false); a BatchNorm1d on a [T, F] input normalizes our LAST axis, so feed
 // it x.transpose(1, 2).
+//
+// What prediction needs besides the weights (export-info.ts) goes into
+// __metadata__ too: `inference` (JSON: featureNames, scaling {mean, scale},
+// classNames, as in the native file), `loss`, `outputs` (what the outputs
+// mean) and `scaling_formula`. Without them a user feeding raw values gets
+// wrong predictions and cannot tell the class order.
 import { fmtShape } from '../errors.js';
 import { sizeOf } from '../nn/layer.js';
 import { transposeInto } from '../nn/recurrent.js';
 import { layerTensors } from './save.js';
+import { exportMetadata, type ExportInfo } from './export-info.js';
 import type { Model } from './model.js';
 import { encodeSafetensors, type F32Tensor } from './safetensors.js';
 
@@ -126,9 +133,19 @@ export function torchStateDict(model: Model): [string, F32Tensor][] {
   return out;
 }
 
-/** Encodes the PyTorch-style state_dict as safetensors with a module list in __metadata__. */
-export function exportSafetensorsTorch(model: Model): Uint8Array {
+/**
+ * Encodes the PyTorch-style state_dict as safetensors with a module list in
+ * __metadata__, and with what inference needs (the scaling, the names, what
+ * the outputs mean) when `info` gives it.
+ */
+export function exportSafetensorsTorch(model: Model, info: ExportInfo = { inference: null }): Uint8Array {
+  const { outputs, loss, scalingFormula, ...inference } = exportMetadata(info, model.outSize);
+  const extra: Record<string, string> = { outputs };
+  if (loss !== undefined) extra.loss = loss;
+  if (Object.keys(inference).length > 0) extra.inference = JSON.stringify(inference);
+  if (scalingFormula !== undefined) extra.scaling_formula = scalingFormula;
   return encodeSafetensors(torchStateDict(model), {
+    ...extra,
     format: 'pt',
     producer: 'dptrain',
     description: 'state_dict of the equivalent torch.nn.Sequential; module i is model layer i after activation expansion',
