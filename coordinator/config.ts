@@ -7,6 +7,7 @@ import { ModelSpec } from '../src/model/spec.js';
 import { SgdConfig } from '../src/optim/sgd.js';
 import { ScheduleConfig } from '../src/optim/schedule.js';
 import { LOSS_NAMES } from '../src/losses/index.js';
+import { parseJsonText } from '../src/check/json-text.js';
 import { formatZodError, plainIssueMessage } from '../src/check/zod-format.js';
 import { dptError } from '../src/errors.js';
 import { CsvDataSpec } from './data/csv.js';
@@ -94,9 +95,9 @@ export function readConfigFile(file: string): TrainConfig {
   }
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = parseJsonText(text);
   } catch (err) {
-    throw dptError('DPT_ERR_CONFIG', `${file}: not valid JSON (${(err as Error).message})`);
+    throw dptError('DPT_ERR_CONFIG', `${file}: not valid JSON: ${(err as Error).message}`);
   }
   return parseConfig(json, file);
 }

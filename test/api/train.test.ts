@@ -79,7 +79,7 @@ describe('train()', () => {
       code: 'DPT_ERR_USAGE', message: 'train options.workers: expected a whole number',
     });
     await expect(train({ config: CONFIG, worker: 2 } as never)).rejects.toMatchObject({
-      code: 'DPT_ERR_USAGE', message: 'train options: unknown field(s) "worker"',
+      code: 'DPT_ERR_USAGE', message: 'train options: unknown field "worker"; did you mean "workers"?',
     });
     await expect(train({ config: { ...CONFIG, epochs: 0 } })).rejects.toMatchObject({
       code: 'DPT_ERR_CONFIG', message: 'config: invalid config\nepochs: expected a positive whole number',

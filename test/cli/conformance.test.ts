@@ -55,7 +55,7 @@ describe('dptrain conformance (real process)', () => {
     expect(r.code).toBe(1);
     const report = lastJson(r.stdout);
     expect(report.passed).toBe(false);
-    expect(report.files.find((f: any) => f.file === 'broken.json').error).toBeTruthy();
+    expect(report.files.find((f: any) => f.file === 'broken.json').error).toBe('not valid JSON: line 1, column 31: expected a field name in double quotes, found the end of the text');
   });
 
   it('refuses a folder that does not exist', async () => {
