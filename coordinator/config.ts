@@ -2,7 +2,7 @@
 // Every field is documented in the README ("Config format"); command-line
 // options override the file's values.
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ModelSpec } from '../src/model/spec.js';
 import { SgdConfig } from '../src/optim/sgd.js';
 import { ScheduleConfig } from '../src/optim/schedule.js';

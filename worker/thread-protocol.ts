@@ -25,7 +25,7 @@
 // The thread validates every order, the coordinator every reply; a
 // malformed reply is a failed order.
 import { MessagePort } from 'node:worker_threads';
-import { z } from 'zod';
+import * as z from 'zod';
 import { LOSS_NAMES } from '../src/losses/index.js';
 import { isWasmModule, type WasmModule } from '../src/tensor/wasm-kernels.js';
 import { FaultOrder, refineRange } from '../src/protocol/messages.js';

@@ -6,7 +6,7 @@
 // stop request is an AbortSignal instead of SIGINT. The result carries the
 // trained model, loaded back from the model file the run wrote.
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { DptrainModel } from '../../src/api/model.js';
 import { formatZodError, plainIssueMessage } from '../../src/check/zod-format.js';
 import { dptError } from '../../src/errors.js';

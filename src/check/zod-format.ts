@@ -2,7 +2,7 @@
 // `layers[2].units: expected a positive integer`. plainIssueMessage words
 // zod's stock messages the same way (`optimizer.lr: must be > 0, got -0.1`,
 // not `Too small: expected number to be >0`).
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { closestName, didYouMean } from './did-you-mean.js';
 
 export function formatPath(path: readonly PropertyKey[]): string {

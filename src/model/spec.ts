@@ -1,6 +1,6 @@
 // The model spec: a JSON document listing the layers, checked by zod.
 // The TypeScript types are inferred from the schemas, never written twice.
-import { z } from 'zod';
+import * as z from 'zod';
 
 const positiveInt = z.number({ error: 'expected a positive integer' })
   .int({ error: 'expected a positive integer' })

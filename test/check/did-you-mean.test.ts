@@ -1,6 +1,6 @@
 // "Did you mean": the closest known name within a third of its length.
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { closestName, editDistance } from '../../src/check/did-you-mean.js';
 import { formatZodError, plainIssueMessage } from '../../src/check/zod-format.js';
 import { parseConfig } from '../../coordinator/config.js';

@@ -15,7 +15,7 @@
 //
 // Closing or reloading the tab closes the socket; the coordinator hands the
 // range it held to another worker. Nothing is lost.
-import { z } from 'zod';
+import * as z from 'zod';
 import { decodeFromCoordinator, encode, FROM_COORDINATOR_LIMITS } from '../../src/protocol/codec.js';
 import { garbledFrame } from '../../src/protocol/faults.js';
 import { hashJson } from '../../src/protocol/content-hash.js';
@@ -47,7 +47,7 @@ let samples = 0;
 
 // ---- the compute worker
 
-const compute = new Worker('/static/compute-worker.js');
+const compute = new Worker('/static/compute-worker.js', { type: 'module' });
 /** The session key the compute worker holds (the same run after a reconnect: nothing to redo). */
 let computeKey: string | null = null;
 let weightsVersion = -1;
