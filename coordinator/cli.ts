@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DptrainError, dptError } from '../src/errors.js';
 import { errorLine, exitCodeOf, fromCommanderError, warningLine } from './cli-errors.js';
+import { commandName, shellWord } from './command-name.js';
 import { parseChaos } from './dispatch/chaos.js';
 import { loadTrainData } from './data/load.js';
 import { chaosOf, defaultWorkers } from './engines.js';
@@ -86,7 +87,7 @@ async function trainUntilStopped(flags: TrainFlags, progress: ProgressSink, stop
   });
   if ('interrupted' in outcome) {
     const name = stop.received() ?? 'SIGTERM';
-    process.stderr.write(`dptrain: interrupted at step ${outcome.step}; resume with: dptrain train --resume ${shellWord(outcome.outDir)}\n`);
+    process.stderr.write(`dptrain: interrupted at step ${outcome.step}; resume with: ${commandName()} train --resume ${shellWord(outcome.outDir)}\n`);
     process.exitCode = SIGNAL_EXIT_CODES[name];
     return;
   }
@@ -107,11 +108,6 @@ async function trainUntilStopped(flags: TrainFlags, progress: ProgressSink, stop
       `wrote ${summary.outDir}/{config.json,metrics.jsonl,model.dptmodel,checkpoint.msgpack}\n`,
     );
   }
-}
-
-/** `path` as one shell word (quoted if it needs to be), for a command line the user can paste. */
-function shellWord(path: string): string {
-  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
 }
 
 async function verify(flags: VerifyFlags): Promise<void> {

@@ -11,6 +11,7 @@ import './dashboard.css';
 import type { WorkerSummary } from '../dispatch/dispatcher.js';
 import type { EvalPoint, LiveEvent, LiveMessage, LossPoint, RunInfo, RunProgress } from '../live/status-types.js';
 import { createCharts } from './charts.js';
+import { workerKindsText } from './words.js';
 
 function byId(id: string): HTMLElement {
   const el = document.getElementById(id);
@@ -158,8 +159,7 @@ class Dashboard {
   private showWorkers(workers: WorkerSummary[]): void {
     const live = workers.filter((w) => w.state === 'idle' || w.state === 'busy');
     setText('workers-live', String(live.length), live.length);
-    const kinds = ['thread', 'process', 'tab'].map((k) => [k, live.filter((w) => w.kind === k).length] as const).filter(([, n]) => n > 0);
-    setText('workers-kinds', kinds.length === 0 ? 'none connected' : kinds.map(([k, n]) => `${n} ${k}${n === 1 ? '' : 's'}`).join(', '));
+    setText('workers-kinds', workerKindsText(live));
     // Live workers first, then the ones that left; each group in the order they joined.
     const order = [...live, ...workers.filter((w) => !live.includes(w))];
     fillBody('workers', order.length, (row, i) => {

@@ -140,7 +140,7 @@ describe('a cluster on loopback (real processes, real sockets)', () => {
     await Promise.race(ws.map((w) => w.waitFor(/chaos: stalling task/)));
     c1.proc.kill('SIGTERM');
     expect((await c1.proc.exited).code).toBe(143);
-    expect(c1.proc.out()).toMatch(/interrupted at step 4; resume with: dptrain train --resume /);
+    expect(c1.proc.out()).toMatch(/interrupted at step 4; resume with: (npx )?dptrain train --resume /);
     for (const w of ws) await w.waitFor(/the coordinator says bye: .*resumes with --resume[\s\S]*reconnecting in/);
     const c2 = await startCoordinator(['--json', '--resume', runDir, '--min-workers', '2'], ENV, c1.port);
     expect(await c2.proc.exited).toMatchObject({ code: 0 });

@@ -181,7 +181,8 @@ function connect(): void {
     current?.abort.abort();
     current = null;
     if (stopped) return;
-    if (finished) { setState('finished', 'the run is finished: thank you!'); return; }
+    // The state already says "the run is finished"; the detail says what this tab gave.
+    if (finished) { setState('finished', `thank you! This tab computed ${status.microShards.toLocaleString('en')} micro-shards.`); return; }
     if (refusedForGood) return;
     if (welcomed) attempt = 0;
     const delay = Math.random() * Math.min(BACKOFF.max, BACKOFF.first * 2 ** attempt++);
