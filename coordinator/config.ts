@@ -12,6 +12,7 @@ import { formatZodError, plainIssueMessage } from '../src/check/zod-format.js';
 import { dptError } from '../src/errors.js';
 import { CsvDataSpec } from './data/csv.js';
 import { parseChaos } from './dispatch/chaos.js';
+import { packageExampleFor } from './examples.js';
 
 export const MnistDataSpec = z.strictObject({
   type: z.literal('mnist'),
@@ -91,7 +92,10 @@ export function readConfigFile(file: string): TrainConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw dptError('DPT_ERR_CONFIG', `${file}: cannot read the config file (${(err as Error).message})`);
+    // `examples/csv-blobs.json` from a project that installed the package: say where the package's copy is.
+    const example = (err as NodeJS.ErrnoException).code === 'ENOENT' ? packageExampleFor(file) : null;
+    const hint = example === null ? '' : `; the package's example is ${example}`;
+    throw dptError('DPT_ERR_CONFIG', `${file}: cannot read the config file (${(err as Error).message})${hint}`);
   }
   let json: unknown;
   try {

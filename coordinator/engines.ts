@@ -66,15 +66,15 @@ function localOnCopy(model: Model, config: TrainConfig, data: TrainData, maxBatc
  * The faults of the config's chaos SPEC, checked against the thread count
  * (DPT_ERR_USAGE); with network workers the slots are whoever is connected.
  */
-export function chaosOf(config: TrainConfig, workers: number, networked = false): Fault[] {
+export function chaosOf(config: TrainConfig, workers: number, networked = false, option = '--chaos'): Fault[] {
   let faults: Fault[];
   try {
     faults = config.chaos === undefined ? [] : parseChaos(config.chaos);
   } catch (err) {
-    throw dptError('DPT_ERR_USAGE', `--chaos: ${(err as Error).message}`);
+    throw dptError('DPT_ERR_USAGE', `${option}: ${(err as Error).message}`);
   }
   const problem = networked ? null : checkChaosWorkers(faults, workers);
-  if (problem !== null) throw dptError('DPT_ERR_USAGE', `--chaos: ${problem}`);
+  if (problem !== null) throw dptError('DPT_ERR_USAGE', `${option}: ${problem}`);
   return faults;
 }
 

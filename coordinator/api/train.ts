@@ -11,6 +11,7 @@ import type { DptrainModel } from '../../src/api/model.js';
 import { formatZodError, plainIssueMessage } from '../../src/check/zod-format.js';
 import { dptError } from '../../src/errors.js';
 import { wholeNonNeg, wholePos, type TrainConfigInput } from '../config.js';
+import { API_OPTION_NAMES } from '../option-names.js';
 import { MODEL_FILE } from '../run-folder.js';
 import { runTrainRequest } from '../train-run.js';
 import type { ProgressSink, RunSummary } from '../trainer.js';
@@ -120,6 +121,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     progress: progressSink(emit), stopSignal: signal,
     notice: (message) => emit({ type: 'note', message }),
     warn: (message) => emit({ type: 'note', message: `warning: ${message}` }),
+    names: API_OPTION_NAMES,
   });
   if ('interrupted' in outcome) return { status: 'interrupted', step: outcome.step, outDir: outcome.outDir };
   const { workerStats: _workerStats, ...summary } = outcome;

@@ -12,18 +12,22 @@ export interface TokenSources {
   tokenFile?: string;
 }
 
-/** The token from --token, --token-file or $DPTRAIN_TOKEN (in that order), or '' for none. */
-export function resolveToken(src: TokenSources, env: NodeJS.ProcessEnv = process.env): string {
-  if (src.token !== undefined && src.tokenFile !== undefined) throw dptError('DPT_ERR_USAGE', 'give --token or --token-file, not both');
-  if (src.token !== undefined) return checkToken(src.token, '--token');
+/**
+ * The token from --token, --token-file or $DPTRAIN_TOKEN (in that order), or
+ * '' for none. `name` spells an option in errors (the library's train() names
+ * its own: tokenFile).
+ */
+export function resolveToken(src: TokenSources, env: NodeJS.ProcessEnv = process.env, name = (o: 'token' | 'tokenFile'): string => (o === 'token' ? '--token' : '--token-file')): string {
+  if (src.token !== undefined && src.tokenFile !== undefined) throw dptError('DPT_ERR_USAGE', `give ${name('token')} or ${name('tokenFile')}, not both`);
+  if (src.token !== undefined) return checkToken(src.token, name('token'));
   if (src.tokenFile !== undefined) {
     let text: string;
     try {
       text = readFileSync(src.tokenFile, 'utf8');
     } catch (err) {
-      throw dptError('DPT_ERR_USAGE', `--token-file ${src.tokenFile}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      throw dptError('DPT_ERR_USAGE', `${name('tokenFile')} ${src.tokenFile}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
-    return checkToken(text.trim(), `--token-file ${src.tokenFile}`);
+    return checkToken(text.trim(), `${name('tokenFile')} ${src.tokenFile}`);
   }
   const fromEnv = env[TOKEN_ENV];
   return fromEnv === undefined ? '' : checkToken(fromEnv.trim(), `$${TOKEN_ENV}`);

@@ -139,6 +139,13 @@ describe.skipIf(REGISTRY_SKIP !== null)('the npm package', () => {
     expect(r.classes).toHaveLength(600);
     expect(new Set(r.labels)).toEqual(new Set(['amber', 'cobalt', 'jade']));
     expect(r.accuracy).toBeGreaterThan(0.9);
+    // The package's examples from an installed package, and the errors a user meets on the way.
+    expect(r.examplesDir).toBe(join(consumer, 'node_modules', 'dptrain', 'examples'));
+    expect(r.exampleStatus).toBe('finished 3 steps');
+    expect(r.exampleCsvRows).toBe(600);
+    expect(r.exampleMissing).toMatch(/^DPT_ERR_CONFIG: .*examples\/csv-blobs\.json: cannot read the config file \(ENOENT.*\); the package's example is .*\/node_modules\/dptrain\/examples\/csv-blobs\.json$/);
+    expect(r.secondRun).toContain('DPT_ERR_OUTPUT: out: "run-example": holds a run');
+    expect(r.secondRun).toContain('continue that run with resume: "run-example", add force: true');
   });
 
   it('declares no `any` in what `dptrain` and `dptrain/core` export', () => {
