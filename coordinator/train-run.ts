@@ -5,10 +5,11 @@
 //      (epochs, seed, workers, ...: the command line wins over the file)
 //      and its CSV paths made absolute; with --resume and no config, the
 //      run folder's config.json;
-//   3. the engine (threads, the coordinator's own thread, network workers
-//      with --listen), the run folder's plan (new, replace, resume);
-//   4. the data, then runTraining, which saves the model with what inference
-//      needs (the data's feature names, scaling and class names).
+//   3. the run folder's plan (new, replace, resume), the data (a bad CSV is
+//      refused before the engine says anything), the engine (threads, the
+//      coordinator's own thread, network workers with --listen);
+//   4. runTraining, which saves the model with what inference needs (the
+//      data's feature names, scaling and class names).
 // Printing, signals and exit codes stay with the callers.
 import { dirname, join, resolve } from 'node:path';
 import { dptError } from '../src/errors.js';
@@ -167,9 +168,10 @@ export async function runTrainRequest(req: TrainRequest, hooks: TrainHooks): Pro
     configHash: hashConfig(trajectoryConfig(resolved)), names,
   });
   if (plan === 'replace') hooks.notice(`dptrain: ${names.name('force')}: starting a new run in ${outDir}, replacing the run files there`);
+  // The data first: a bad CSV is refused before anything is said about the engine.
+  const loaded = await loadTrainData(resolved.data);
   // After a stop request the engine is closed under its step; its complaints about that are noise.
   const engine = chooseEngine(resolved, workers, (line) => { if (hooks.stopSignal?.aborted !== true) progress.note?.(line); }, cluster);
-  const loaded = await loadTrainData(resolved.data);
   const data = engine.prepare(loaded);
   const length = runLength(resolved, data.train.n);
   warnUnreachedFaults(faults, length.lastStep, hooks.warn);
