@@ -6,7 +6,7 @@
 //   node dist/bench/bench-worker.js '{"model":"mlp","batch":64,"impl":"dptrain",...}'
 //
 // Implementations:
-//   dptrain    the real core, as the trainer runs it (coordinator/trainer.ts
+//   dptrain    the real core, as the trainer runs it (coordinator/run/trainer.ts
 //              createStepper + coordinator/engine.ts createLocalEngine: gather
 //              the rows, computeBatch over the micro-shards, applyStep), with
 //              its default WebAssembly SIMD kernels
@@ -30,14 +30,14 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Scalar, Tensor } from '@tensorflow/tfjs';
 import { loadMnist } from '../coordinator/data/mnist.js';
-import { parseConfig } from '../coordinator/config.js';
-import { createLocalEngine } from '../coordinator/engine.js';
-import { buildTrainModel, createStepper } from '../coordinator/trainer.js';
+import { parseConfig } from '../coordinator/run/config.js';
+import { createLocalEngine } from '../coordinator/engines/local.js';
+import { buildTrainModel, createStepper } from '../coordinator/run/stepper.js';
 import { type Dataset, viewAs } from '../src/data/dataset.js';
 import { epochPermutation } from '../src/data/sampler.js';
 import { getLoss } from '../src/losses/index.js';
 import { kernels, setKernels, tsKernelsDense } from '../src/tensor/kernels.js';
-import { setupKernels } from '../worker/kernels-setup.js';
+import { setupKernels } from '../node/kernels/setup.js';
 import { allocFloats } from '../src/tensor/alloc.js';
 import { gradLength } from '../src/train/step.js';
 
@@ -176,7 +176,7 @@ async function tfjsStep(task: WorkerTask, train: Dataset): Promise<{ step: Step;
       const y = tf.tensor2d(yBuf.subarray(0, rows * 10), [rows, 10]);
       try {
         if (fit) return { loss: Number(await model.trainOnBatch(x, y)), rows };
-        const loss = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x) as Tensor) as Scalar, true)!;
+        const loss = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x) as Tensor) as Scalar, true)!; // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- tfjs's minimize() is not generic
         const v = (await loss.data())[0];
         loss.dispose();
         return { loss: v, rows };

@@ -24,15 +24,15 @@
 // "transport", "workers", "samplesPerSec", "bytesPerStep"}], "ratios", "split"}.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { readConfigFile, type TrainConfig } from '../coordinator/config.js';
+import { readConfigFile, type TrainConfig } from '../coordinator/run/config.js';
 import { loadTrainData } from '../coordinator/data/load.js';
-import { chooseEngine } from '../coordinator/engines.js';
-import { parseListen } from '../coordinator/net/address.js';
-import { buildTrainModel, createStepper } from '../coordinator/trainer.js';
+import { chooseEngine } from '../coordinator/engines/choose.js';
+import { parseListen } from '../node/net/address.js';
+import { buildTrainModel, createStepper } from '../coordinator/run/stepper.js';
 import { median, runSteps, warmUp, type Round, type Runner } from './rounds.js';
 import { allocFloats } from '../src/tensor/alloc.js';
 import { gradLength } from '../src/train/step.js';
-import { setupKernels } from '../worker/kernels-setup.js';
+import { setupKernels } from '../node/kernels/setup.js';
 import { COORDINATOR_IP, netnsProblem, VirtualLan, type Host } from './virtual-lan.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

@@ -8,7 +8,7 @@
 // Each number is the median over rounds of 2*M*N*K / (wall time per call);
 // rounds alternate between the cases (see measureAll).
 // tfjs runs in a child process: its wasm memory grows, and growing a memory
-// slows every typed-array loop of the process after it (DESIGN.md).
+// slows every typed-array loop of the process after it (docs/design.md).
 // --json prints, as the last line:
 //   {"results":[{"model":"matmul","shape":"256x784x128","form":"nn","impl":"dptrain","gflops":38.1}, ...]}
 
@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { uniform } from '../src/random/counter.js';
 import { tsKernels, type Kernels } from '../src/tensor/kernels.js';
-import { loadWasmKernels } from '../worker/wasm-load.js';
+import { loadWasmKernels } from '../node/kernels/wasm-load.js';
 
 type Impl = 'dptrain' | 'dptrain-ts' | 'tfjs-wasm';
 type Form = 'nn' | 'tn' | 'nt';
@@ -48,7 +48,7 @@ const shapeName = (m: number, k: number, n: number): string => `${m}x${k}x${n}`;
 function median(xs: number[]): number {
   const s = [...xs].sort((x, y) => x - y);
   const h = s.length >> 1;
-  return s.length % 2 === 1 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
+  return s.length % 2 === 1 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
 
 interface Case {

@@ -1,5 +1,5 @@
 // `npm run quality`: the full-length accuracy runs of the example configs
-// (what the README and the closing notes quote). Each config trains in a
+// (what docs/performance.md and the closing notes quote). Each config trains in a
 // real `dptrain train --json` process; the table gives the test accuracy
 // against the stated target and the time it took.
 //

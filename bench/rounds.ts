@@ -3,8 +3,8 @@
 // share, the hand-off to threads, the step loop's phases, bytes on the
 // wire). Shared by bench:scaling and bench:cluster, so both time a step the
 // way the trainer takes it (runStep: the engine's own step where it has one).
-import type { GradientEngine } from '../coordinator/engine.js';
-import type { Stepper } from '../coordinator/trainer.js';
+import type { GradientEngine } from '../coordinator/engines/engine.js';
+import type { Stepper } from '../coordinator/run/stepper.js';
 
 export type Workers = number | 'default';
 

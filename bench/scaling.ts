@@ -33,14 +33,14 @@
 import { spawn } from 'node:child_process';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readConfigFile, type TrainConfig } from '../coordinator/config.js';
+import { readConfigFile, type TrainConfig } from '../coordinator/run/config.js';
 import { loadTrainData } from '../coordinator/data/load.js';
-import { chooseEngine } from '../coordinator/engines.js';
-import { buildTrainModel, createStepper } from '../coordinator/trainer.js';
+import { chooseEngine } from '../coordinator/engines/choose.js';
+import { buildTrainModel, createStepper } from '../coordinator/run/stepper.js';
 import { median, runSteps, warmUp, type Round, type Runner, type Workers } from './rounds.js';
 import { allocFloats } from '../src/tensor/alloc.js';
 import { gradLength } from '../src/train/step.js';
-import { parseKernelKind, setupKernels } from '../worker/kernels-setup.js';
+import { parseKernelKind, setupKernels } from '../node/kernels/setup.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 

@@ -24,7 +24,7 @@ import { createSgdState } from '../src/optim/sgd.js';
 import { allocFloats } from '../src/tensor/alloc.js';
 import { computeBatch, shardCount } from '../src/train/batch.js';
 import { applyStep, gradLength, planStep } from '../src/train/step.js';
-import { parseKernelKind, setupKernels } from '../worker/kernels-setup.js';
+import { parseKernelKind, setupKernels } from '../node/kernels/setup.js';
 
 const argv = process.argv.slice(2);
 function opt(name: string, dflt: string): string {
@@ -119,10 +119,10 @@ while (performance.now() - t0 < seconds * 1000 || rates.length < 3) {
 const cpu = process.cpuUsage(cpu0);
 const cpuSeconds = (cpu.user + cpu.system) / 1e6;
 rates.sort((a, b) => a - b);
-const median = rates[rates.length >> 1]!;
+const median = rates[rates.length >> 1];
 const per = (x: number): number => Math.round((x / steps) * 1000) / 1000;
 const out = {
-  model: modelName, batch, micro, kernels: kernelName, samplesPerSec: Math.round(median), bestSamplesPerSec: Math.round(rates[rates.length - 1]!),
+  model: modelName, batch, micro, kernels: kernelName, samplesPerSec: Math.round(median), bestSamplesPerSec: Math.round(rates[rates.length - 1]),
   samplesPerCpuSec: Math.round(allSamples / cpuSeconds),
   steps, msPerStep: { gather: per(times.gather), compute: per(times.compute), apply: per(times.apply) }, meanLoss: lossSum / steps,
 };

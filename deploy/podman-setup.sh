@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Copied from the team's shared/containers/setup.sh (2026-11-29), so that CI and any clone of
-# this repository can set up containers without ../shared. Keep the two in step.
+# The project's own copy of the team's container setup script (2026-11-29), so that CI and any
+# clone of this repository can set up containers with nothing beside it.
 # Makes this machine able to build and run containers for real, as root, without a Docker daemon:
 # podman (Docker-compatible CLI), runc, podman-compose (runs compose files), and a local stand-in for the
 # official base image node:20-bookworm-slim (Debian 12 minbase + this machine's Node 20 and npm, a `node`

@@ -1,5 +1,5 @@
-// One catalog of errors with stable codes (ws / fastify style). The README's
-// "Errors" table lists every code; messages name the field or the place and
+// One catalog of errors with stable codes (ws / fastify style). docs/errors.md
+// lists every code (a test checks it); messages name the field or the place and
 // say what to do.
 
 export type ErrorCode =

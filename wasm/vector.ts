@@ -2,7 +2,7 @@
 // a matrix product nor a cell: the additions of the reduction tree (every
 // gradient vector of a micro-shard is added once per tree level), the
 // division of the reduced sum by the batch size, and the SGD update. On the
-// MLP they were a third of a step in JavaScript (DESIGN.md's profile).
+// MLP they were a third of a step in JavaScript (docs/design.md's profile).
 // The JS side is src/tensor/wasm-kernels.ts; the reference, which these
 // match BIT FOR BIT, is src/tensor/vector.ts.
 //

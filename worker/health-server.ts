@@ -10,9 +10,9 @@
 //                 503 otherwise, with the state as the body (`connecting`,
 //                 `preparing`, `leaving`), so `curl /readyz` says why.
 //
-// Same server and routes as the coordinator's (coordinator/http/server.ts).
-import { getRoute, sendText, startHttpServer, type RunningHttpServer } from '../coordinator/http/server.js';
-import type { ListenAddress } from '../coordinator/net/address.js';
+// Same server and routes as the coordinator's (node/http/server.ts).
+import { getRoute, sendText, startHttpServer, type RunningHttpServer } from '../node/http/server.js';
+import type { ListenAddress } from '../node/net/address.js';
 import type { WorkerState } from './net-worker.js';
 
 export function startWorkerHealth(listen: ListenAddress, state: () => WorkerState): Promise<RunningHttpServer> {

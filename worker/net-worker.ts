@@ -1,13 +1,13 @@
 // `dptrain worker --connect ws://HOST:PORT`: a worker process of a cluster.
 //
 // It connects (and reconnects, with exponential backoff and jitter, when the
-// coordinator goes away or restarts), says hello, fetches the training set
-// by content hash (or takes it from its disk cache or a local copy, verified
-// by hash), builds the session's model and says ready. Then, per task: take
-// the weights version, compute the range's aligned-block sums (on this
-// thread, or cut across its own worker threads and reduced locally in the
-// fixed tree order: range-compute.ts) and answer with one partial sum per
-// aligned block.
+// coordinator goes away or restarts) and speaks the worker protocol of
+// worker/session/session.ts, the same as a volunteer tab. What is its own:
+// the socket (ws, with a zero mask), the training set by content hash (from
+// --data, its disk cache, or downloaded from the coordinator and verified),
+// what computes (this thread, or its own worker threads with a local
+// dispatcher reducing in the fixed tree order: range-compute.ts), and a
+// `crash` fault that exits the process.
 //
 // Exit codes: 0 when the run is finished (the coordinator said so) or the
 // worker was asked to stop; 1 when it was refused for good (wrong token,
@@ -19,17 +19,15 @@ import { WebSocket } from 'ws';
 import { decodeDataset } from '../src/data/binary.js';
 import type { Dataset } from '../src/data/dataset.js';
 import { dptError } from '../src/errors.js';
-import { decodeFromCoordinator, encode, FROM_COORDINATOR_LIMITS } from '../src/protocol/codec.js';
-import { garbledFrame } from '../src/protocol/faults.js';
-import { hashJson } from '../src/protocol/content-hash.js';
-import {
-  PROTOCOL_VERSION, type CoordinatorMessage, type Task, type Welcome, type WorkerMessage,
-} from '../src/protocol/messages.js';
+import { FROM_COORDINATOR_LIMITS } from '../src/protocol/codec.js';
+import type { Task, Welcome } from '../src/protocol/messages.js';
 import { alignedBlocks } from '../src/reduce/tree.js';
 import { activeKernelKind } from '../src/tensor/setup.js';
-import { readBlob, readCachedBlob, sha256Node, writeBlob } from '../coordinator/data/files.js';
-import { httpUrl } from '../coordinator/net/address.js';
+import { readBlob, readCachedBlob, sha256Node, writeBlob } from '../node/files/blobs.js';
+import { httpUrl } from '../node/net/address.js';
 import { inlineCompute, threadedCompute, type RangeCompute } from './range-compute.js';
+import { Backoff } from './session/backoff.js';
+import { WorkerSession, type Computed, type SessionEnd, type Wire } from './session/session.js';
 
 /**
  * Where a worker stands, for its /readyz (worker/health-server.ts):
@@ -65,23 +63,29 @@ interface Held {
   readonly compute: RangeCompute;
 }
 
+/** The exit code a connection's end leads to, or null to reconnect. */
+function exitCodeOf(end: SessionEnd): number | null {
+  switch (end.kind) {
+    case 'finished': return 0;
+    case 'refused':
+    case 'failed': return 1;
+    case 'lost': return null;
+  }
+}
+
 export class NetWorker {
   private held: Held | null = null;
-  private ws: WebSocket | null = null;
+  private session: WorkerSession | null = null;
   private stopping = false;
   /** The answers' block sums, reused from task to task (the frame encoder copies them out). */
   private sums = new Float32Array(0);
-  /** The task in progress: a newer task, a lost connection or stop() abandons it. */
-  private task: { id: number; abort: AbortController; ws: WebSocket | null } | null = null;
   private exitCode: number | null = null;
-  private tasksDone = 0;
-  private attempt = 0;
   private wake: (() => void) | null = null;
-  private readonly backoff: { first: number; max: number };
+  private readonly backoff: Backoff;
   private current: WorkerState = 'connecting';
 
   constructor(private readonly opts: NetWorkerOptions) {
-    this.backoff = opts.backoffMs ?? { first: 250, max: 10_000 };
+    this.backoff = new Backoff(opts.backoffMs ?? { first: 250, max: 10_000 });
   }
 
   /** Where the worker stands now (asked on every /readyz). */
@@ -93,12 +97,12 @@ export class NetWorker {
   /** Runs until the run is finished, the worker is refused for good, or stop(); resolves with the exit code. */
   async run(): Promise<number> {
     while (this.exitCode === null) {
-      const welcomed = await this.session();
+      const end = await this.connect();
+      if (this.stopping) { this.exitCode ??= 0; break; }
+      this.exitCode = exitCodeOf(end);
       if (this.exitCode !== null) break;
-      if (this.stopping) { this.exitCode = 0; break; }
-      if (welcomed) this.attempt = 0;
-      // Exponential backoff with full jitter: a restarted coordinator is not hit by every worker at once.
-      const delay = Math.random() * Math.min(this.backoff.max, this.backoff.first * 2 ** this.attempt++);
+      if (end.kind === 'lost' && end.welcomed) this.backoff.reset();
+      const delay = this.backoff.next();
       this.opts.log(`reconnecting in ${Math.round(delay)} ms`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, delay);
@@ -118,33 +122,17 @@ export class NetWorker {
   stop(reason: string): void {
     if (this.stopping) return;
     this.stopping = true;
-    this.opts.log(`stopping: ${reason}${this.task === null ? '' : ` (handing back task ${this.task.id})`}`);
-    this.task?.abort.abort();
+    const task = this.session?.taskInProgress() ?? null;
+    this.opts.log(`stopping: ${reason}${task === null ? '' : ` (handing back task ${task})`}`);
     this.wake?.();
-    this.leave(reason);
-  }
-
-  private leave(reason: string): void {
-    const ws = this.ws;
-    if (ws !== null && ws.readyState === WebSocket.OPEN) {
-      this.send({ type: 'bye', code: 'leaving', reason });
-      ws.close(1000, 'leaving');
-    }
+    this.session?.leave(reason);
     this.exitCode ??= 0;
   }
 
-  private send(message: WorkerMessage): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(encode(message));
-  }
-
-  /** One connection, until it closes. Resolves whether the coordinator welcomed us. */
-  private session(): Promise<boolean> {
+  /** One connection, until it closes: how it ended. */
+  private connect(): Promise<SessionEnd> {
     const { url, log } = this.opts;
-    return new Promise<boolean>((resolve) => {
-      let welcomed = false;
-      let heartbeat: NodeJS.Timeout | null = null;
-      let lastPing = performance.now();
-      let deadAfterMs = 15_000;
+    return new Promise<SessionEnd>((resolve) => {
       const ws = new WebSocket(url, {
         maxPayload: FROM_COORDINATOR_LIMITS.maxFrameBytes, perMessageDeflate: false, handshakeTimeout: 10_000,
         // A client must mask its frames; the mask keeps browsers from poisoning proxy caches, which a
@@ -153,86 +141,56 @@ export class NetWorker {
         generateMask: (mask: Buffer) => { mask.fill(0); },
         ...(this.opts.tlsCa === undefined ? {} : { ca: this.opts.tlsCa }),
       });
-      this.ws = ws;
+      const wire: Wire = {
+        send: (frame) => ws.send(frame),
+        close: (code, reason) => ws.close(code, reason),
+        terminate: () => ws.terminate(),
+        isOpen: () => ws.readyState === WebSocket.OPEN,
+      };
+      const session = new WorkerSession(wire, {
+        hello: {
+          token: this.opts.token, kind: 'process', kernels: activeKernelKind(), threads: this.opts.threads, host: hostname().slice(0, 256),
+          ...(this.opts.name === undefined ? {} : { name: this.opts.name }), software: this.opts.software,
+        },
+        log,
+        prepare: (w) => this.prepare(w, wire),
+        setWeights: (version, params) => {
+          if (this.held === null || params.length !== this.held.compute.size) {
+            throw new Error(`weights of ${params.length} floats do not fit the session`);
+          }
+          this.held.compute.setWeights(version, params);
+        },
+        compute: (t) => this.compute(t),
+        crash: (t) => {
+          log(`chaos: crashing in the middle of task ${t.taskId}`);
+          process.exit(70);
+        },
+        event: (e) => {
+          if (e.type === 'welcomed') this.current = 'preparing';
+          else if (e.type === 'ready') this.current = 'ready';
+        },
+      });
+      this.session = session;
       ws.on('open', () => {
         log(`connected to ${url.href}`);
-        this.send({
-          type: 'hello', protocol: PROTOCOL_VERSION, token: this.opts.token, kind: 'process',
-          kernels: activeKernelKind(), threads: this.opts.threads, host: hostname().slice(0, 256),
-          ...(this.opts.name === undefined ? {} : { name: this.opts.name }), software: this.opts.software,
-        });
+        session.opened();
       });
-      ws.on('ping', () => { lastPing = performance.now(); });
+      ws.on('ping', () => session.heard());
       ws.on('message', (data: Buffer, isBinary: boolean) => {
-        lastPing = performance.now();
-        if (!isBinary) { log('the coordinator sent a text frame; closing'); ws.terminate(); return; }
-        let msg: CoordinatorMessage;
-        try {
-          msg = decodeFromCoordinator(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), FROM_COORDINATOR_LIMITS);
-        } catch (err) {
-          log(`closing: ${(err as Error).message}`);
-          ws.terminate();
-          return;
-        }
-        switch (msg.type) {
-          case 'welcome':
-            welcomed = true;
-            this.current = 'preparing';
-            deadAfterMs = msg.heartbeatMs * 15;
-            heartbeat = setInterval(() => {
-              if (performance.now() - lastPing > deadAfterMs) {
-                log(`the coordinator has been silent for ${Math.round(performance.now() - lastPing)} ms; reconnecting`);
-                ws.terminate();
-                return;
-              }
-              this.send({ type: 'heartbeat', tasksDone: this.tasksDone, busy: this.task !== null });
-            }, msg.heartbeatMs);
-            void this.onWelcome(msg).catch((err: Error) => {
-              log(`cannot take part: ${err.message}`);
-              this.exitCode = 1;
-              ws.close(1000, 'cannot take part');
-            });
-            return;
-          case 'refuse':
-            log(`refused: ${msg.reason}`);
-            if (!msg.retry) this.exitCode = msg.code === 'finished' ? 0 : 1;
-            return;
-          case 'weights':
-            if (this.held === null || msg.params.length !== this.held.compute.size) {
-              log(`closing: weights of ${msg.params.length} floats do not fit the session`);
-              ws.terminate();
-              return;
-            }
-            this.held.compute.setWeights(msg.version, msg.params);
-            return;
-          case 'task':
-            void this.onTask(msg);
-            return;
-          case 'bye':
-            log(`the coordinator says bye: ${msg.reason}`);
-            if (msg.code === 'finished') this.exitCode = 0;
-            return;
-        }
+        session.frame(isBinary ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data.toString());
       });
       ws.on('error', (err) => log(`connection error: ${err.message}`));
       ws.on('close', () => {
-        if (heartbeat !== null) clearInterval(heartbeat);
-        this.ws = null;
+        this.session = null;
         this.current = 'connecting';
-        // Whatever this connection asked for is reassigned by now: drop it.
-        this.task?.abort.abort();
-        this.task = null;
-        if (this.stopping) this.exitCode ??= 0;
-        resolve(welcomed);
+        resolve(session.closed());
       });
     });
   }
 
-  private async onWelcome(w: Welcome): Promise<void> {
-    const welcoming = this.ws; // called as the welcome arrives: the connection it came on
-    const configHash = hashJson(w.session);
-    if (configHash !== w.configHash) throw dptError('DPT_ERR_MESSAGE', `the session hashes to ${configHash.slice(0, 12)}, the coordinator says ${w.configHash.slice(0, 12)}`);
-    const key = `${configHash}/${w.dataset.hash}`;
+  /** A welcome's session: the dataset, and what computes (kept across reconnects to the same run). */
+  private async prepare(w: Welcome, _wire: Wire): Promise<void> {
+    const key = `${w.configHash}/${w.dataset.hash}`;
     if (this.held?.key !== key) {
       await this.held?.compute.close();
       this.held = null;
@@ -240,13 +198,10 @@ export class NetWorker {
       // One thread: compute on this one (no hand-off); more: a pool of threads under a local dispatcher.
       const compute = this.opts.threads === 1
         ? inlineCompute(w.session, train)
-        : await threadedCompute(w.session, configHash, train, this.opts.threads, (line) => this.opts.log(line));
+        : await threadedCompute(w.session, w.configHash, train, this.opts.threads, (line) => this.opts.log(line));
       this.held = { key, compute };
     }
     this.opts.log(`worker ${w.workerId} of run ${w.runId}: ready (${this.opts.threads} thread${this.opts.threads === 1 ? '' : 's'})`);
-    this.send({ type: 'ready', configHash, datasetHash: w.dataset.hash });
-    // Only if that connection still stands: it may have closed while the dataset came.
-    if (this.ws === welcoming && welcoming?.readyState === WebSocket.OPEN) this.current = 'ready';
   }
 
   /** The training set: from --data (verified), the cache, or the coordinator (then cached). */
@@ -277,39 +232,13 @@ export class NetWorker {
     return decodeDataset(blob, { source: `dataset ${hash.slice(0, 12)}` });
   }
 
-  private async onTask(t: Task): Promise<void> {
-    const c = this.held?.compute ?? null;
-    if (c === null) { this.send({ type: 'failed', taskId: t.taskId, reason: 'no session' }); return; }
-    if (c.version !== t.version) {
-      this.send({ type: 'failed', taskId: t.taskId, reason: `no weights for version ${t.version} (holds ${c.version})` });
-      return;
-    }
-    // The coordinator sends a task only to an idle worker: one still running here was given up on there.
-    this.task?.abort.abort();
-    const mine = { id: t.taskId, abort: new AbortController(), ws: this.ws };
-    this.task = mine;
-    const t0 = performance.now();
-    try {
-      if (t.fault?.kind === 'stall') {
-        this.opts.log(`chaos: stalling task ${t.taskId} for ${t.fault.ms ?? 0} ms`);
-        await delay(t.fault.ms ?? 0, mine.abort.signal);
-        if (mine.abort.signal.aborted) return;
-      }
-      const blocks = alignedBlocks(t.k, t.start, t.end);
-      const sums = this.sumsFor(blocks.length * c.gradLen);
-      await c.compute(t, sums);
-      if (mine.abort.signal.aborted || this.ws !== mine.ws) return;
-      if (this.carryOutFault(t, sums)) return;
-      this.send({
-        type: 'result', taskId: t.taskId, version: t.version, computeMs: performance.now() - t0,
-        blocks: blocks.map((b) => ({ level: b.level, index: b.index })), sums,
-      });
-      this.tasksDone++;
-    } catch (err) {
-      if (!mine.abort.signal.aborted && this.ws === mine.ws) this.send({ type: 'failed', taskId: t.taskId, reason: (err as Error).message.slice(0, 1000) });
-    } finally {
-      if (this.task === mine) this.task = null;
-    }
+  private async compute(t: Task): Promise<Computed> {
+    const c = this.held?.compute;
+    if (c === undefined) throw new Error('no session');
+    const blocks = alignedBlocks(t.k, t.start, t.end);
+    const sums = this.sumsFor(blocks.length * c.gradLen);
+    await c.compute(t, sums);
+    return { blocks, sums };
   }
 
   /** n floats for a task's block sums; an abandoned task never writes them (its round is settled without combining). */
@@ -317,38 +246,6 @@ export class NetWorker {
     if (this.sums.length < n) this.sums = new Float32Array(n);
     return this.sums.subarray(0, n);
   }
-
-  /** `--chaos` orders (tests and demonstrations). Returns true when the answer is not to be sent normally. */
-  private carryOutFault(t: Task, sums: Float32Array): boolean {
-    switch (t.fault?.kind) {
-      case 'crash':
-        this.opts.log(`chaos: crashing in the middle of task ${t.taskId}`);
-        process.exit(70);
-      // eslint-disable-next-line no-fallthrough
-      case 'disconnect':
-        this.opts.log(`chaos: disconnecting in the middle of task ${t.taskId}`);
-        this.ws?.terminate();
-        return true;
-      case 'throw':
-        throw new Error(`chaos: task ${t.taskId} throws in the middle of its range`);
-      case 'garble':
-        this.ws?.send(garbledFrame(t.taskId));
-        return true;
-      case 'corrupt':
-        sums[t.fault.index ?? 0] += 1;
-        return false;
-      default:
-        return false;
-    }
-  }
-}
-
-/** Resolves after ms, or as soon as the signal aborts. */
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-  });
 }
 
 /** GET url with the token, at most `bytes` bytes (a coordinator cannot make us buffer more than it announced). */

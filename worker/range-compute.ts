@@ -15,9 +15,9 @@ import { buildModel } from '../src/model/model.js';
 import type { Session } from '../src/protocol/messages.js';
 import { createRangeWorker, type RangeRequest } from '../src/train/range.js';
 import { gradLength } from '../src/train/step.js';
-import { Dispatcher } from '../coordinator/dispatch/dispatcher.js';
-import type { WeightsBoard } from '../coordinator/dispatch/weights-board.js';
-import { sharedParams, startThreadTransport } from '../coordinator/transports/threads.js';
+import { Dispatcher } from '../src/dispatch/dispatcher.js';
+import type { WeightsBoard } from '../src/dispatch/weights-board.js';
+import { sharedParams, startThreadTransport } from '../node/threads/transport.js';
 
 export interface RangeCompute {
   /** Floats in the flat parameter buffer and in one gradient vector. */

@@ -4,9 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dptError } from '../src/errors.js';
-import { defaultCacheDir } from '../coordinator/data/cache-dir.js';
-import { parseConnect, parseListen } from '../coordinator/net/address.js';
-import { resolveToken, type TokenSources } from '../coordinator/net/secret.js';
+import { defaultCacheDir } from '../node/files/cache-dir.js';
+import { parseConnect, parseListen } from '../node/net/address.js';
+import { resolveToken, type TokenSources } from '../node/net/secret.js';
 import { startWorkerHealth } from './health-server.js';
 import { NetWorker } from './net-worker.js';
 

@@ -6,7 +6,7 @@
 // chosen before (initKernels, or --kernels in the command line).
 import { initKernels as initKernelsFromSource, parseKernelsOptions, type KernelName, type KernelsOptions } from '../../src/api/kernels.js';
 import { kernelsChosen } from '../../src/tensor/setup.js';
-import { defaultKernelKind, setupKernels } from '../../worker/kernels-setup.js';
+import { defaultKernelKind, setupKernels } from '../../node/kernels/setup.js';
 
 /**
  * Makes this process compute with the chosen kernels (default: the

@@ -10,11 +10,11 @@ import * as z from 'zod';
 import type { DptrainModel } from '../../src/api/model.js';
 import { formatZodError, plainIssueMessage } from '../../src/check/zod-format.js';
 import { dptError } from '../../src/errors.js';
-import { wholeNonNeg, wholePos, type TrainConfigInput } from '../config.js';
-import { API_OPTION_NAMES } from '../option-names.js';
-import { MODEL_FILE } from '../run-folder.js';
-import { runTrainRequest } from '../train-run.js';
-import type { ProgressSink, RunSummary } from '../trainer.js';
+import { wholeNonNeg, wholePos, type TrainConfigInput } from '../run/config.js';
+import { API_OPTION_NAMES } from '../run/option-names.js';
+import { MODEL_FILE } from '../run/run-folder.js';
+import { runTrainRequest } from '../run/train-run.js';
+import type { ProgressSink, RunSummary } from '../run/trainer.js';
 import { ensureKernels } from './kernels.js';
 import { loadModelFile } from './model-files.js';
 

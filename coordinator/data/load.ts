@@ -5,7 +5,7 @@
 import { dptError } from '../../src/errors.js';
 import { type Dataset, split, viewAs } from '../../src/data/dataset.js';
 import type { InferenceInfo } from '../../src/model/inference-info.js';
-import type { DataSpec } from '../config.js';
+import type { DataSpec } from '../run/config.js';
 import { loadCsv } from './csv.js';
 import { loadMnist, MNIST_CLASSES } from './mnist.js';
 

@@ -41,8 +41,9 @@ import { dptError } from '../../src/errors.js';
 import { type Dataset } from '../../src/data/dataset.js';
 import { decodeDataset } from '../../src/data/binary.js';
 import { epochPermutation } from '../../src/data/sampler.js';
-import { type LoadedDataset, readCachedBlob, storeDataset, writeFileAtomic } from './files.js';
-import { cacheNotWritable, defaultCacheDir } from './cache-dir.js';
+import { type LoadedDataset, readCachedBlob, storeDataset } from '../../node/files/blobs.js';
+import { writeFileAtomic } from '../../node/files/atomic-write.js';
+import { cacheNotWritable, defaultCacheDir } from '../../node/files/cache-dir.js';
 
 export const MNIST_CONVERSION = 'mnist-split-v1';
 /** Seed of the fixed interleaving shuffle (the year of the MNIST paper). */

@@ -43,7 +43,7 @@ function readTargets(t: RawTable, model: DptrainModel, label: string): Float64Ar
   const out = new Float64Array(t.rows.length);
   const names = model.classNames ?? Array.from({ length: model.numClasses }, (_, c) => String(c));
   for (let r = 0; r < t.rows.length; r++) {
-    const raw = t.rows[r]![col]!;
+    const raw = t.rows[r][col];
     if (model.task === 'regression') {
       out[r] = parseNumber(t, r, label, raw);
       continue;

@@ -1,4 +1,4 @@
-// The reference-fixture format of ../shared/fixtures/README.md, as zod
+// The reference-fixture format of test/fixtures/reference/README.md, as zod
 // schemas, plus the comparison the conformance runner and the tests use.
 // Pure: reading the files is the caller's business.
 import * as z from 'zod';
@@ -66,7 +66,7 @@ export function compareTensor(
   actual: ArrayLike<number>, expected: FixtureTensor | ArrayLike<number>,
   rtol: number = F32_TOL.rtol, atol: number = F32_TOL.atol,
 ): Comparison {
-  const e: ArrayLike<number> = 'data' in expected ? (expected as FixtureTensor).data : (expected as ArrayLike<number>);
+  const e: ArrayLike<number> = 'data' in expected ? (expected).data : (expected);
   if (actual.length !== e.length) {
     return { ok: false, worstRatio: Infinity, worstRelErr: Infinity, worstIndex: -1, lengthMismatch: { actual: actual.length, expected: e.length } };
   }

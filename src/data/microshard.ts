@@ -1,5 +1,5 @@
 // Cutting a global batch into K micro-shards, the unit of work and of
-// reduction (DESIGN.md principle 3), and copying a batch's rows into
+// reduction (docs/design.md principle 3), and copying a batch's rows into
 // preallocated buffers.
 //
 // The cut is numpy.array_split's: B rows into K contiguous shards, the first

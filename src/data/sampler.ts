@@ -1,5 +1,5 @@
 // Which samples make up each minibatch: a deterministic shuffle per epoch,
-// a pure function of (seed, epoch) through the counter RNG (DESIGN.md
+// a pure function of (seed, epoch) through the counter RNG (docs/design.md
 // principle 4), so every process that knows the seed agrees on every batch,
 // and a resumed run sees the same batches as an uninterrupted one.
 //

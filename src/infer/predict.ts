@@ -66,5 +66,5 @@ export function predictionOf(kind: OutputKind, outputs: Float32Array, n: number,
     probabilitiesOf(kind.probabilities, outputs, n, D, probabilities);
   }
   const names = classNames ?? Array.from({ length: C }, (_, c) => String(c));
-  return { task: 'classification', rows: n, numClasses: C, outputs, probabilities, classes, labels: Array.from(classes, (c) => names[c]!), classNames: names };
+  return { task: 'classification', rows: n, numClasses: C, outputs, probabilities, classes, labels: Array.from(classes, (c) => names[c]), classNames: names };
 }

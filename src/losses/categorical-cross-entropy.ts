@@ -1,6 +1,6 @@
 // Categorical cross-entropy on probabilities (the model ends in a softmax
 // layer), with an integer class id y per sample. Two conventions, whose
-// gradients with respect to p differ (README pitfall 4):
+// gradients with respect to p differ (the fixtures' README, pitfall 4):
 //
 // categorical_cross_entropy_probs (plain):
 //   loss_n = -log p_y                (= -sum_c t_c log p_c with 0 log 0 = 0)

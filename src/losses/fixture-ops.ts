@@ -1,4 +1,4 @@
-// How the ops of the reference fixtures (losses.json, README section 4) map
+// How the ops of the reference fixtures (losses.json, the fixtures' README, section 4) map
 // onto the registry, for the conformance runner and the tests: which loss,
 // which input is the prediction and which the target. Some ops are checked
 // through two losses (the same information as class ids and as one-hot rows).

@@ -7,7 +7,7 @@
 //   dpred  (n, D)            overwritten with scale * d(sum_n loss_n)/dpred
 //   perSample (n)            optional, the loss of each sample
 //
-// Reduction contract (DESIGN.md principle 3): forwardBackward returns the SUM
+// Reduction contract (docs/design.md principle 3): forwardBackward returns the SUM
 // of the per-sample losses of the call, accumulated in a float64 JS number;
 // the trainer calls it with scale = 1 and divides the reduced sum (and
 // gradient) by the global batch size later. For a mean over the call pass

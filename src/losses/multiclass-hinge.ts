@@ -1,5 +1,5 @@
 // Multi-class hinge losses on scores f (n, C) with an integer class id y per
-// sample. Three conventions that differ (README pitfall 3):
+// sample. Three conventions that differ (the fixtures' README, pitfall 3):
 //
 // categorical_hinge_keras (Keras `categorical_hinge`, t = one-hot of y):
 //   pos = f_y,  neg = max_c (1 - t_c) f_c,  loss = max(0, neg - pos + 1)

@@ -1,5 +1,5 @@
 // Accuracy, precision, recall and F1 from a confusion matrix, with
-// scikit-learn's conventions (1.2.1, README section 11):
+// scikit-learn's conventions (1.2.1, the fixtures' README, section 11):
 //
 //   * all C labels are included (labels = [0, C)), even a class that never
 //     occurs in y_true or y_pred;

@@ -1,5 +1,5 @@
 // Model spec -> a sequential model over ONE flat parameter buffer
-// (DESIGN.md principle 2).
+// (docs/design.md principle 2).
 //
 // Flat layout: every trainable parameter, layer by layer in spec order, then
 // every statistics buffer (BatchNorm running mean/var). The gradient vector
@@ -8,7 +8,7 @@
 //   [ trainable grads (numTrainable) | stat accumulators | lossSum | sampleCount ]
 // so one reduction yields the gradient sum, the BatchNorm statistics and the
 // loss of a whole batch, and one message per step carries all of it.
-import { dptError, fmtShape } from '../errors.js';
+import { dptError } from '../errors.js';
 import { formatZodError, plainIssueMessage } from '../check/zod-format.js';
 import { initParam } from '../init/init.js';
 import { allocFloats } from '../tensor/alloc.js';

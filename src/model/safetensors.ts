@@ -136,8 +136,8 @@ function checkEntry(name: string, value: unknown): RawEntry {
   if (!Array.isArray(offs) || offs.length !== 2 || !offs.every(isNonNegInt) || offs[0] > offs[1]) {
     fail(`${where}: data_offsets must be [begin, end] with 0 <= begin <= end, got ${JSON.stringify(offs)}`);
   }
-  const shape = v.shape as number[];
-  const [begin, end] = offs as number[];
+  const shape = v.shape;
+  const [begin, end] = offs;
   const expected = 4 * elementCount(shape);
   if (end - begin !== expected) {
     fail(`${where}: shape ${fmtShape(shape)} needs ${expected} bytes of F32 but data_offsets [${begin}, ${end}] span ${end - begin}`);

@@ -32,7 +32,6 @@
 // mean) and `scaling_formula`. Without them a user feeding raw values gets
 // wrong predictions and cannot tell the class order.
 import { fmtShape } from '../errors.js';
-import { sizeOf } from '../nn/layer.js';
 import { transposeInto } from '../nn/recurrent.js';
 import { layerTensors } from './save.js';
 import { exportMetadata, type ExportInfo } from './export-info.js';

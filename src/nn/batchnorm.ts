@@ -1,7 +1,7 @@
 // Batch normalization over the LAST axis (PyTorch BatchNorm1d semantics).
 //
 // Dimension letters:
-//   B  samples in the buffer (one micro-shard: ghost batch norm, DESIGN.md 4)
+//   B  samples in the buffer (one micro-shard: ghost batch norm, docs/design.md 4)
 //   R  rows = B times the product of the leading per-sample dims, so an
 //      input [T, F] normalizes over batch AND time, like a per-feature BN
 //   F  features (last axis)

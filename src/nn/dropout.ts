@@ -5,7 +5,7 @@
 // Dimension letters: B samples in the buffer, E elements per sample
 // (the product of the per-sample shape, e.g. T * F for a sequence).
 //
-// The mask is not drawn from a stream but computed from a key (DESIGN.md
+// The mask is not drawn from a stream but computed from a key (docs/design.md
 // principle 4): element e of global row g at step s of layer l is dropped
 // when uniform(seed, s, g, l, e) < p. The same sample at the same step thus
 // gets the same mask whichever micro-shard, worker or call it falls in.

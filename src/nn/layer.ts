@@ -7,7 +7,7 @@
 // per capacity and reused (no allocation in the hot loop); a buffer returned
 // by forward/backward stays valid until that layer's next forward/backward.
 //
-// Parameters live in the model's one flat Float32Array (DESIGN.md principle
+// Parameters live in the model's one flat Float32Array (docs/design.md principle
 // 2): bind() hands each layer subarray views, `p[i]` and `g[i]` for
 // `params[i]`. Backward ACCUMULATES into g (+=); zeroing is the caller's job
 // (an LSTM reuses its weights at every timestep and relies on it).

@@ -1,4 +1,4 @@
-// L1 and L2 weight penalties and their gradients (README section 5).
+// L1 and L2 weight penalties and their gradients (the fixtures' README, section 5).
 //
 //   L1: penalty = lambda * sum_i |w_i|,   dpenalty/dw_i = lambda * sign(w_i), 0 at w_i == 0
 //   L2: penalty = lambda * sum_i w_i^2,   dpenalty/dw_i = 2 * lambda * w_i   (NO 1/2 factor)

@@ -3,7 +3,7 @@
 //   v <- momentum * v + g                          (v starts at 0)
 //   step = nesterov ? g + momentum * v : v         (momentum 0: step = g)
 //   w <- w - lr * step
-// The coordinator is the only writer of weights (DESIGN.md principle 7);
+// The coordinator is the only writer of weights (docs/design.md principle 7);
 // this state (velocity) is part of every checkpoint.
 import * as z from 'zod';
 import { allocFloats } from '../tensor/alloc.js';

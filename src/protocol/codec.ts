@@ -8,7 +8,7 @@
 //
 // The float payload is raw bytes at a 4-aligned offset, so the receiver
 // views it as a Float32Array in place whenever the frame itself is aligned
-// (DESIGN.md: msgpackr would decode a typed array as an unaligned Buffer, or
+// (docs/design.md: msgpackr would decode a typed array as an unaligned Buffer, or
 // copy it). decode() is the ONE choke point: every received frame goes
 // through it, and it returns a message that passed its zod schema, or throws
 // DPT_ERR_MESSAGE naming what is wrong (the field, the size, the sender).

@@ -1,5 +1,5 @@
 // The kinds of fault `--chaos` can make a worker carry out (parsed and
-// scheduled in coordinator/dispatch/chaos.ts, carried out by each worker shell). They
+// scheduled in src/dispatch/chaos.ts, carried out by each worker shell). They
 // are part of the protocol because a coordinator orders them over the wire.
 //
 //   crash       the worker dies in the middle of its range (a thread exits, a process exits)

@@ -13,6 +13,7 @@
 //                                         ◀─ task {step, version, range, indices}
 //   result {blocks} + sums                ─▶  (or failed {reason})
 //   heartbeat {tasksDone, ...}            ─▶  (every heartbeatMs; liveness itself is ws ping/pong)
+//                                         ◀─ alive {}  (every heartbeatMs: what a tab, which sees no pings, hears)
 //   bye {code, reason}                    ◀─▶
 //
 // Two messages carry one large float32 buffer (weights.params, result.sums).
@@ -25,7 +26,7 @@ import { shardBounds } from '../data/microshard.js';
 import { FAULT_KINDS } from './faults.js';
 
 /** Bumped on any incompatible change of a message below. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 const whole = z.number().int().nonnegative().max(2 ** 31 - 1);
 const positive = whole.min(1);
@@ -41,7 +42,7 @@ export const MAX_MICRO_SHARDS = 1 << 16;
 export const KernelName = z.enum(['wasm', 'ts']);
 export const WorkerKind = z.enum(['thread', 'process', 'tab']);
 
-/** A fault a worker must carry out (`--chaos`, see coordinator/dispatch/chaos.ts): tests and demonstrations only. */
+/** A fault a worker must carry out (`--chaos`, see src/dispatch/chaos.ts): tests and demonstrations only. */
 export const FaultOrder = z.strictObject({
   kind: z.enum(FAULT_KINDS),
   ms: whole.optional(),
@@ -203,6 +204,15 @@ export const Heartbeat = z.strictObject({
   busy: z.boolean(),
 });
 
+/**
+ * The coordinator is there (every heartbeatMs, to every welcomed worker):
+ * a browser's WebSocket answers pings without telling the page, so a tab
+ * hears a silent coordinator only by the absence of these.
+ */
+export const Alive = z.strictObject({
+  type: z.literal('alive'),
+});
+
 export const BYE_CODES = ['finished', 'leaving', 'shutdown', 'kicked'] as const;
 
 export const Bye = z.strictObject({
@@ -212,7 +222,7 @@ export const Bye = z.strictObject({
 });
 
 export const Message = z.discriminatedUnion('type', [
-  Hello, Welcome, Refuse, Ready, Weights, Task, Result, Failed, Heartbeat, Bye,
+  Hello, Welcome, Refuse, Ready, Weights, Task, Result, Failed, Heartbeat, Alive, Bye,
 ]);
 
 export type Hello = z.infer<typeof Hello>;
@@ -227,7 +237,9 @@ export type Task = z.infer<typeof Task>;
 export type Result = z.infer<typeof Result>;
 export type Failed = z.infer<typeof Failed>;
 export type Heartbeat = z.infer<typeof Heartbeat>;
+export type Alive = z.infer<typeof Alive>;
 export type Bye = z.infer<typeof Bye>;
+export type ByeCode = Bye['code'];
 export type FaultOrder = z.infer<typeof FaultOrder>;
 export type Message = z.infer<typeof Message>;
 export type MessageType = Message['type'];
@@ -237,7 +249,7 @@ export type WorkerKind = z.infer<typeof WorkerKind>;
 /** Who may send which message. */
 export const SENT_BY = {
   worker: ['hello', 'ready', 'result', 'failed', 'heartbeat', 'bye'],
-  coordinator: ['welcome', 'refuse', 'weights', 'task', 'bye'],
+  coordinator: ['welcome', 'refuse', 'weights', 'task', 'alive', 'bye'],
 } as const satisfies Record<'worker' | 'coordinator', readonly MessageType[]>;
 
 export type Sender = keyof typeof SENT_BY;

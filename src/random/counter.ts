@@ -1,4 +1,4 @@
-// Counter-based randomness (DESIGN.md principle 4): every random number is a
+// Counter-based randomness (docs/design.md principle 4): every random number is a
 // pure function of its key, e.g. (seed, step, sample, layer, element). No
 // state to share between workers, no dependence on who computes what, and
 // no Math.random anywhere in training.

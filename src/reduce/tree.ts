@@ -1,4 +1,4 @@
-// The fixed reduction tree over micro-shards (DESIGN.md principle 3). This
+// The fixed reduction tree over micro-shards (docs/design.md principle 3). This
 // is the only place the order of gradient additions is defined; the
 // single-process trainer, the worker threads and the coordinator all use it.
 //

@@ -3,7 +3,7 @@
 // SIMD implementation can be swapped in with setKernels() without touching
 // any layer.
 //
-// Exactness contract (DESIGN.md principle 3, issue 3): for every form, row i
+// Exactness contract (docs/design.md principle 3, issue 3): for every form, row i
 // of C is a fixed chain of float32-rounded multiply-adds over k in increasing
 // order. It does not depend on M, on blocking, or on which rows share a call,
 // so a micro-shard computes the same bits alone or inside a larger batch.
@@ -34,7 +34,7 @@ const f = Math.fround;
 // conversion pair (cvtsd2ss + cvtss2sd), so a multiply-add of the contract
 // costs 4 conversions besides the multiply and the add, and every load from a
 // Float32Array one more. Those conversions bound any scalar JS kernel: about
-// 2.5 GFLOP/s on one core of the machine of DESIGN.md, whatever the loop
+// 2.5 GFLOP/s on one core of the machine of docs/design.md, whatever the loop
 // order or tile shape (measured: 4x4, 4x8, 8x4, 2x8, 1x8 tiles alike). The
 // i-k-j loop this replaces (C updated in memory at every p: a load, a
 // conversion and a store per term) was already close: 2.0-2.4 in a warm

@@ -2,7 +2,7 @@
 // a browser tab: given the current weights and a range [start, end) of a
 // global batch's micro-shards, gather the range's rows and compute the sums
 // of the range's aligned blocks (src/reduce/tree.ts) in the fixed tree
-// order. The shells around it (worker/thread-worker.ts, the network worker,
+// order. The shells around it (node/threads/thread-entry.ts, the network worker,
 // the browser worker) only move messages and buffers.
 //
 // Rows sit at their places in the batch buffer (row r of the batch at

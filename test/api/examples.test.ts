@@ -3,7 +3,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EXAMPLE_NAMES, examples, examplesDir, packageExampleFor } from '../../coordinator/examples.js';
+import { EXAMPLE_NAMES, examples, examplesDir, packageExampleFor } from '../../coordinator/run/examples.js';
 import { train } from '../../coordinator/api/train.js';
 import { ROOT, runCli, tempDir } from '../helpers/cli.js';
 

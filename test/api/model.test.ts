@@ -3,7 +3,7 @@
 // outputs mean for each kind of loss, model-file bytes and back (with and
 // without inference info), evaluation, and choosing the kernels.
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../coordinator/config.js';
+import { parseConfig } from '../../coordinator/run/config.js';
 import { initKernels } from '../../src/api/kernels.js';
 import { createModel, loadModel, type DptrainModel } from '../../src/api/model.js';
 import { decodeSafetensors, encodeSafetensors } from '../../src/model/safetensors.js';
@@ -49,7 +49,7 @@ describe('createModel', () => {
 
   it('refuses bad options naming them', () => {
     expect(codeOf(() => createModel(SPEC, { loss: 'nope' as never }))).toEqual({
-      code: 'DPT_ERR_CONFIG', message: expect.stringMatching(/^options\.loss: must be one of "softmax_cross_entropy", /) as unknown as string,
+      code: 'DPT_ERR_CONFIG', message: expect.stringMatching(/^options\.loss: must be one of "softmax_cross_entropy", /),
     });
     expect(codeOf(() => createModel(SPEC, { loss: 'softmax_cross_entropy', classNames: ['p', 'q'] })).message).toBe('options.classNames: 2 names for 4 classes');
     expect(codeOf(() => createModel(SPEC, { loss: 'softmax_cross_entropy', featureNames: ['a', 'a', 'b'] })).message).toBe('options.featureNames[1]: "a" appears twice');
@@ -74,7 +74,7 @@ describe('predict', () => {
 
   it('takes a flat array, rows, typed rows or named rows alike, and any batch size', () => {
     const ref = model.predict(rows);
-    const named = rows.map((r) => ({ c: r[2]!, extra: 7, a: r[0]!, b: r[1]! }));
+    const named = rows.map((r) => ({ c: r[2], extra: 7, a: r[0], b: r[1] }));
     for (const input of [rows.flat(), Float64Array.from(rows.flat()), rows.map((r) => Float64Array.from(r)), named]) {
       expect(bits(model.predict(input).outputs)).toEqual(bits(ref.outputs));
     }
@@ -82,7 +82,7 @@ describe('predict', () => {
   });
 
   it('applies the stored scaling in float64, as the CSV loader does', () => {
-    const scaled = rows.map((r) => r.map((v, j) => Math.fround((v - scaling.mean[j]!) / scaling.scale[j]!)));
+    const scaled = rows.map((r) => r.map((v, j) => Math.fround((v - scaling.mean[j]) / scaling.scale[j])));
     expect(bits(model.predict(rows).outputs)).toEqual(bits(model.predict(scaled, { scaleInput: false }).outputs));
     expect(bits(model.predict(rows).outputs)).not.toEqual(bits(model.predict(rows, { scaleInput: false }).outputs));
   });
@@ -105,9 +105,9 @@ describe('predict', () => {
       const out = Array.from(p.outputs.subarray(4 * i, 4 * i + 4));
       const e = out.map((v) => Math.exp(v - Math.max(...out)));
       const probs = Array.from(p.probabilities.subarray(4 * i, 4 * i + 4));
-      probs.forEach((q, c) => expect(q).toBeCloseTo(e[c]! / e.reduce((s, v) => s + v, 0), 6));
+      probs.forEach((q, c) => expect(q).toBeCloseTo(e[c] / e.reduce((s, v) => s + v, 0), 6));
       expect(p.classes[i]).toBe(out.indexOf(Math.max(...out)));
-      expect(p.labels[i]).toBe(NAMES.classNames[p.classes[i]!]);
+      expect(p.labels[i]).toBe(NAMES.classNames[p.classes[i]]);
     }
   });
 });
@@ -133,12 +133,12 @@ describe('what the outputs mean, by loss', () => {
     if (binary.task !== 'classification') throw new Error('expected classes');
     expect(binary.numClasses).toBe(2);
     for (let i = 0; i < 6; i++) {
-      const p = 1 / (1 + Math.exp(-binary.outputs[i]!));
+      const p = 1 / (1 + Math.exp(-binary.outputs[i]));
       expect(binary.probabilities![2 * i + 1]).toBeCloseTo(p, 6);
       expect(binary.classes[i]).toBe(p > 0.5 ? 1 : 0);
     }
     const labels = build(3, 'binary_cross_entropy_logits').predict(rows);
-    expect(labels.task === 'regression' && Array.from(labels.values).every((v, k) => Math.abs(v - 1 / (1 + Math.exp(-labels.outputs[k]!))) < 1e-6)).toBe(true);
+    expect(labels.task === 'regression' && Array.from(labels.values).every((v, k) => Math.abs(v - 1 / (1 + Math.exp(-labels.outputs[k]))) < 1e-6)).toBe(true);
     const values = build(2, 'mse').predict(rows);
     expect(values.task === 'regression' && bits(values.values)).toEqual(bits(values.outputs));
   });
@@ -185,7 +185,7 @@ describe('evaluate', () => {
 
   it('gives what training evaluation gives, for class ids or class names', () => {
     const e = model.evaluate(rows, ids);
-    expect(model.evaluate(rows, ids.map((c) => NAMES.classNames[c]!))).toEqual(e);
+    expect(model.evaluate(rows, ids.map((c) => NAMES.classNames[c]))).toEqual(e);
     const plain = buildModel(SPEC);
     initModel(plain, 4);
     const ds = { name: 'x', x: Float32Array.from(rows.flat()), y: Float32Array.from(ids), n: 40, xShape: [3], yShape: [], numClasses: 4 };

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { train, type TrainProgress, type TrainResult, type TrainSummary } from '../../coordinator/api/train.js';
-import type { TrainConfigInput } from '../../coordinator/config.js';
+import type { TrainConfigInput } from '../../coordinator/run/config.js';
 import { useKernels } from '../../src/tensor/setup.js';
 import { ROOT, tempDir } from '../helpers/cli.js';
 import { killAll, startWorker } from '../helpers/procs.js';
@@ -65,7 +65,7 @@ describe('train()', () => {
       config: CONFIG, baseDir: EXAMPLES, workers: 0, out: join(tempDir(), 'run'), listen: '127.0.0.1:0', minWorkers: 1,
       onProgress: (e) => {
         const m = e.type === 'note' ? /listening on (ws:\/\/127\.0\.0\.1:\d+\/ws)/.exec(e.message) : null;
-        if (m !== null) worker = startWorker(m[1]!, ['--name', 'api-test']);
+        if (m !== null) worker = startWorker(m[1], ['--name', 'api-test']);
       },
     }));
     expect(worker).toBeDefined();

@@ -2,7 +2,7 @@
 // installed by .ci/run; nothing is installed here) driven by playwright-core
 // loads a page bundled from test/browser/page.ts over a real HTTP server on
 // 127.0.0.1. The page loads the SAME dist/wasm/kernels.wasm bytes as Node,
-// runs every conformance fixture of ../shared/fixtures and the training
+// runs every conformance fixture of test/fixtures/reference and the training
 // fingerprints of fingerprint.ts (MLP, LSTM, GRU on 512 MNIST digits served
 // as a dataset blob). Asserted: WebAssembly SIMD kernels active in the page,
 // every fixture passes there, and every weightsSha256 equals Node's for the
@@ -38,7 +38,7 @@ describe.skipIf(CHROMIUM.skipReason !== null)('headless Chromium', () => {
       entryPoints: [join(ROOT, 'test/browser/page.ts')], bundle: true, write: false,
       platform: 'browser', format: 'esm', target: 'es2022', logLevel: 'silent',
     });
-    const pageJs = bundle.outputFiles[0]!.text;
+    const pageJs = bundle.outputFiles[0].text;
     const wasm = wasmBytes();
     blob = await fingerprintBlob();
     const fixtureNames = readdirSync(FIXTURES_DIR).filter((f) => f.endsWith('.json')).sort();
@@ -108,15 +108,15 @@ describe.skipIf(CHROMIUM.skipReason !== null)('headless Chromium', () => {
     useKernels(null);
     const nodeTs = RUNS.map((r) => fingerprint(r, ds));
     for (let i = 0; i < RUNS.length; i++) {
-      const b = result.wasm[i]!;
-      expect(b.name).toBe(RUNS[i]!.name);
+      const b = result.wasm[i];
+      expect(b.name).toBe(RUNS[i].name);
       expect(Number.isFinite(b.loss)).toBe(true);
       expect(b.subtleSha256, `${b.name}: sha256.ts against crypto.subtle`).toBe(b.weightsSha256);
-      expect(b.weightsSha256, `${b.name}: browser vs Node, wasm kernels`).toBe(node[i]!.weightsSha256);
+      expect(b.weightsSha256, `${b.name}: browser vs Node, wasm kernels`).toBe(node[i].weightsSha256);
     }
     // The TypeScript kernels, for the record: the MLP is bit-identical to the wasm run everywhere.
-    expect(result.ts[0]!.weightsSha256).toBe(node[0]!.weightsSha256);
+    expect(result.ts[0].weightsSha256).toBe(node[0].weightsSha256);
     console.log('TypeScript kernels, browser vs Node:', result.ts.map((t, i) =>
-      `${t.name} ${t.weightsSha256 === nodeTs[i]!.weightsSha256 ? 'same' : 'DIFFERENT'}`).join(', '));
+      `${t.name} ${t.weightsSha256 === nodeTs[i].weightsSha256 ? 'same' : 'DIFFERENT'}`).join(', '));
   });
 });

@@ -13,8 +13,8 @@
 // raw, 73.5 KiB sent (the test prints the figures per file).
 import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { acceptsGzip, pageHandlers } from '../../coordinator/http/pages.js';
-import { startHttpServer } from '../../coordinator/http/server.js';
+import { acceptsGzip, pageHandlers } from '../../coordinator/serve/pages.js';
+import { startHttpServer } from '../../node/http/server.js';
 import type { IncomingMessage } from 'node:http';
 
 const BUDGET_BYTES = 90 * 1024;

@@ -91,7 +91,7 @@ export function fingerprint(run: FingerprintRun, ds: Dataset): Fingerprint {
     const { indices } = sampler.batch(step);
     const rows = indices.length;
     for (let r = 0; r < rows; r++) {
-      const i = indices[r]!;
+      const i = indices[r];
       xBuf.set(ds.x.subarray(i * xs, (i + 1) * xs), r * xs);
       yBuf[r] = ds.y[i]!;
     }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { closestName, editDistance } from '../../src/check/did-you-mean.js';
 import { formatZodError, plainIssueMessage } from '../../src/check/zod-format.js';
-import { parseConfig } from '../../coordinator/config.js';
+import { parseConfig } from '../../coordinator/run/config.js';
 
 describe('editDistance', () => {
   it('counts insertions, deletions, substitutions and neighbour swaps', () => {

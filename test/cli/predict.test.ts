@@ -69,7 +69,7 @@ describe('dptrain predict on the CSV example', () => {
   it('without the stored scaling, predicting on raw features loses most of the accuracy', async () => {
     // The model file as it was before the scaling was kept: same weights, class names, no scaling.
     const { tensors, metadata } = decodeSafetensors(new Uint8Array(readFileSync(model)));
-    const info = JSON.parse(metadata.inference!) as { scaling?: unknown; classNames: string[] };
+    const info = JSON.parse(metadata.inference) as { scaling?: unknown; classNames: string[] };
     expect(info.scaling).toBeDefined();
     delete info.scaling;
     const unscaled = join(dir, 'unscaled.dptmodel');
@@ -88,10 +88,10 @@ describe('dptrain predict on the CSV example', () => {
     expect(r.stdout).toBe(`wrote ${out} (600 rows)\n`);
     const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { class: string; probabilities: Record<string, number> });
     expect(lines).toHaveLength(600);
-    expect(Object.keys(lines[0]!.probabilities)).toEqual(['amber', 'cobalt', 'jade']);
+    expect(Object.keys(lines[0].probabilities)).toEqual(['amber', 'cobalt', 'jade']);
     // Columns in another order, one more column, no label: the same predictions.
     const [header, ...rows] = readFileSync(BLOBS, 'utf8').trim().split('\n');
-    const cols = header!.split(',');
+    const cols = header.split(',');
     const order = [4, 3, 2, 1, 0];
     const shuffled = [[...order.map((k) => cols[k]), 'note'].join(','), ...rows.map((row) => { const f = row.split(','); return [...order.map((k) => f[k]), 'x'].join(','); })];
     writeFileSync(join(dir, 'shuffled.csv'), shuffled.join('\n'));
@@ -102,7 +102,7 @@ describe('dptrain predict on the CSV example', () => {
 
   it('refuses bad rows with file, line and column, and bad labels, model files and output paths', async () => {
     const lines = readFileSync(BLOBS, 'utf8').split('\n');
-    lines[6] = lines[6]!.replace(/^([^,]+,[^,]+),[^,]+/, '$1,oops');
+    lines[6] = lines[6].replace(/^([^,]+,[^,]+),[^,]+/, '$1,oops');
     writeFileSync(join(dir, 'bad.csv'), lines.join('\n'));
     let r = await runCli(['predict', model, '--input', join(dir, 'bad.csv')]);
     expect(r.code).toBe(1);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DATASET_MAGIC, datasetHash, decodeDataset, encodeDataset } from '../../src/data/binary.js';
 import { type Dataset, toShared } from '../../src/data/dataset.js';
-import { sha256Node } from '../../coordinator/data/files.js';
+import { sha256Node } from '../../node/files/blobs.js';
 import { DptrainError } from '../../src/errors.js';
 
 function classification(): Dataset {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/data/sha256.js';
-import { sha256Node } from '../../coordinator/data/files.js';
+import { sha256Node } from '../../node/files/blobs.js';
 
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
 

@@ -18,7 +18,7 @@ import { parse } from 'yaml';
 import * as core from 'kubernetes-models/v1';
 import * as apps from 'kubernetes-models/apps/v1';
 import * as batch from 'kubernetes-models/batch/v1';
-import { readConfigFile } from '../../coordinator/config.js';
+import { readConfigFile } from '../../coordinator/run/config.js';
 import { ROOT } from '../helpers/cli.js';
 import { kubectlMissing, kustomize, parseYamlDocs, REQUIRE_KUBECTL_ENV } from '../helpers/kubectl.js';
 import { loadCompose as loadInterpolated } from './rehearse.js';

@@ -59,7 +59,7 @@ export function interpolate(text: string, env: Record<string, string | undefined
       const key = (bare ?? name)!;
       const value = env[key];
       const missing = value === undefined || (colon === ':' && value === '');
-      if (op === '-') return missing ? word : value!;
+      if (op === '-') return missing ? word : value;
       if (op === '?' && missing) throw new Error(`${key}: ${word || 'required'}`);
       return value ?? '';
     });

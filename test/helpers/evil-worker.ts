@@ -52,7 +52,7 @@ export function offend(url: string, token: string, offense: Offense): Promise<{ 
       try {
         msg = decodeFromCoordinator(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), { maxFrameBytes: 1 << 30 });
       } catch (err) {
-        reject(err as Error);
+        reject(err);
         return;
       }
       received.push(msg.type === 'refuse' || msg.type === 'bye' ? `${msg.type}: ${msg.reason}` : msg.type);

@@ -1,7 +1,7 @@
 // A Clock whose time moves only when a test says so: timers fire in order of
 // their due time as advance() passes it. Dispatcher tests use it to make a
 // worker stall for exactly as long as they want, with no real sleeping.
-import type { Clock, Timer } from '../../coordinator/dispatch/clock.js';
+import type { Clock, Timer } from '../../src/dispatch/clock.js';
 
 interface Pending { at: number; seq: number; fn: () => void; cancelled: boolean }
 

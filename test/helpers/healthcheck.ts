@@ -1,10 +1,10 @@
-// The image's HEALTHCHECK script (dist/coordinator/http/healthcheck.js), run
+// The image's HEALTHCHECK script (dist/node/http/healthcheck.js), run
 // for real against a process of this machine.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT } from './cli.js';
 
-export const HEALTHCHECK_SCRIPT = join(ROOT, 'dist/coordinator/http/healthcheck.js');
+export const HEALTHCHECK_SCRIPT = join(ROOT, 'dist/node/http/healthcheck.js');
 
 /** Runs the script for process `pid`: its exit code and its one line of stdout. */
 export function healthcheck(pid: number): Promise<{ code: number | null; out: string }> {

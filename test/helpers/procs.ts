@@ -38,8 +38,8 @@ export function spawnCli(args: string[], env: Record<string, string | undefined>
     if (isStdout) stdout += d.toString();
     for (const l of [...listeners]) l();
   };
-  child.stdout!.on('data', (d: Buffer) => onData(d, true));
-  child.stderr!.on('data', (d: Buffer) => onData(d, false));
+  child.stdout.on('data', (d: Buffer) => onData(d, true));
+  child.stderr.on('data', (d: Buffer) => onData(d, false));
   let done = false;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('close', (code, signal) => {

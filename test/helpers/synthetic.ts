@@ -7,7 +7,7 @@ import { getLoss } from '../../src/losses/index.js';
 import { buildModel, initModel, type Model } from '../../src/model/model.js';
 import { uniform } from '../../src/random/counter.js';
 import { gradLength } from '../../src/train/step.js';
-import { createLocalEngine } from '../../coordinator/engine.js';
+import { createLocalEngine } from '../../coordinator/engines/local.js';
 
 export const N = 97;
 export const F = 12;

@@ -11,7 +11,7 @@ import { layerTensors, loadModel, saveModel } from '../../src/model/save.js';
 import { exportSafetensorsTorch } from '../../src/model/torch-export.js';
 import { lstmTorch } from '../../src/nn/lstm.js';
 import { gruTorch } from '../../src/nn/gru.js';
-import { loadModelFile, saveModelFile, writeTorchSafetensors } from '../../coordinator/model-files.js';
+import { loadModelFile, saveModelFile, writeTorchSafetensors } from '../../coordinator/run/model-files.js';
 import { bytesOf, EVERY_LAYER_SPEC, predict, randomInput, randomModel } from './helpers.js';
 
 function expectModelFileError(fn: () => unknown, ...fragments: string[]): void {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Model } from '../../src/model/model.js';
 import type { ModelSpec } from '../../src/model/spec.js';
 import { exportTfjs, type TfjsModelJson } from '../../src/model/tfjs-export.js';
-import { writeTfjsModel } from '../../coordinator/model-files.js';
+import { writeTfjsModel } from '../../coordinator/run/model-files.js';
 import { argmaxRows, predict, randomInput, randomModel } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dptrain-tfjs-'));

@@ -9,7 +9,7 @@ import { sizeOf, type ForwardContext, type Layer } from '../../src/nn/layer.js';
 import { CounterStream } from '../../src/random/counter.js';
 
 export interface Bound {
-  /** One flat buffer each, as in the model (DESIGN.md principle 2). */
+  /** One flat buffer each, as in the model (docs/design.md, principle 2). */
   flatP: Float32Array; flatG: Float32Array; flatS: Float32Array; flatDs: Float32Array;
   /** Views by parameter / statistic name. */
   p: Record<string, Float32Array>; g: Record<string, Float32Array>;

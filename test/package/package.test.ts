@@ -104,8 +104,8 @@ describe.skipIf(REGISTRY_SKIP !== null)('the npm package', () => {
     const size = statSync(tarball).size;
     console.log(`${basename(tarball)}: ${(size / 1024).toFixed(0)} KiB, ${entries.length} files`);
     for (const needed of [
-      'package.json', 'README.md', 'bin/dptrain.js', 'dist/coordinator/cli.js', 'dist/coordinator/index.js', 'dist/coordinator/index.d.ts',
-      'dist/src/index.js', 'dist/src/index.d.ts', 'dist/worker/thread-worker.js', 'dist/wasm/kernels.wasm', 'examples/mnist-mlp.json',
+      'package.json', 'README.md', 'bin/dptrain.js', 'dist/coordinator/cli/cli.js', 'dist/coordinator/index.js', 'dist/coordinator/index.d.ts',
+      'dist/src/index.js', 'dist/src/index.d.ts', 'dist/node/threads/thread-entry.js', 'dist/wasm/kernels.wasm', 'examples/mnist-mlp.json',
     ]) expect(entries, needed).toContain(needed);
     const stray = entries.filter((p) =>
       /^(test|bench|scripts|deploy|wasm|\.ci|coordinator|worker|src|dist\/bench)\//.test(p) || p.endsWith('.map') || (p.endsWith('.ts') && !p.endsWith('.d.ts')));
@@ -208,7 +208,7 @@ describe.skipIf(REGISTRY_SKIP !== null)('the npm package', () => {
       expect(result.classes).toEqual(node.classes);
       expect(result.labels).toEqual(node.labels);
       expect(result.probabilities).toHaveLength(node.probabilities.length);
-      result.probabilities.forEach((p, i) => expect(Math.abs(p - node.probabilities[i]!), `probability ${i}`).toBeLessThan(1e-6));
+      result.probabilities.forEach((p, i) => expect(Math.abs(p - node.probabilities[i]), `probability ${i}`).toBeLessThan(1e-6));
     } finally {
       await context.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -43,14 +43,14 @@ describe('wasm cells: close to the TypeScript reference', () => {
         const ref = copies(init, false);
         const got = copies(init, inside);
         for (let t = 0; t < T; t++) {
-          tsCells.lstmForwardStep(B, T, H, t, ref[0]!, ref[1]!, ref[2]!, ref[3]!, ref[4]!, ref[5]!, ref[6]!);
-          wk.lstmForwardStep(B, T, H, t, got[0]!, got[1]!, got[2]!, got[3]!, got[4]!, got[5]!, got[6]!);
+          tsCells.lstmForwardStep(B, T, H, t, ref[0], ref[1], ref[2], ref[3], ref[4], ref[5], ref[6]);
+          wk.lstmForwardStep(B, T, H, t, got[0], got[1], got[2], got[3], got[4], got[5], got[6]);
         }
         const names = ['act', 'zh', 'bias', 'c', 'tc', 'hPrev', 'h'];
-        for (let i = 0; i < names.length; i++) expectClose(got[i]!, ref[i]!, `lstm forward ${names[i]} (${inside ? 'in' : 'out of'} wasm memory)`);
+        for (let i = 0; i < names.length; i++) expectClose(got[i], ref[i], `lstm forward ${names[i]} (${inside ? 'in' : 'out of'} wasm memory)`);
 
         // Backward from the reference's forward state (the same inputs for both).
-        const state = [ref[0]!, ref[3]!, ref[4]!];
+        const state = [ref[0], ref[3], ref[4]];
         const binit = [
           fill(new Float32Array(B * T * H), seed + 5), fill(new Float32Array(B * H), seed + 6), fill(new Float32Array(B * H), seed + 7),
           new Float32Array(B * T * G), new Float32Array(B * G),
@@ -58,11 +58,11 @@ describe('wasm cells: close to the TypeScript reference', () => {
         for (const withDy of [true, false]) {
           const r = copies(binit, false), g = copies(binit, inside), s = copies(state, inside);
           for (let t = T - 1; t >= 0; t--) {
-            tsCells.lstmBackwardStep(B, T, H, t, state[0]!, state[1]!, state[2]!, withDy ? r[0]! : null, r[1]!, r[2]!, r[3]!, r[4]!);
-            wk.lstmBackwardStep(B, T, H, t, s[0]!, s[1]!, s[2]!, withDy ? g[0]! : null, g[1]!, g[2]!, g[3]!, g[4]!);
+            tsCells.lstmBackwardStep(B, T, H, t, state[0], state[1], state[2], withDy ? r[0] : null, r[1], r[2], r[3], r[4]);
+            wk.lstmBackwardStep(B, T, H, t, s[0], s[1], s[2], withDy ? g[0] : null, g[1], g[2], g[3], g[4]);
           }
           const bn = ['dy', 'dh', 'dc', 'dG', 'dGt'];
-          for (let i = 1; i < bn.length; i++) expectClose(g[i]!, r[i]!, `lstm backward ${bn[i]} dy=${withDy}`);
+          for (let i = 1; i < bn.length; i++) expectClose(g[i], r[i], `lstm backward ${bn[i]} dy=${withDy}`);
         }
       }
     });
@@ -79,13 +79,13 @@ describe('wasm cells: close to the TypeScript reference', () => {
         const ref = copies(init, false);
         const got = copies(init, inside);
         for (let t = 0; t < T; t++) {
-          tsCells.gruForwardStep(B, T, H, t, ref[0]!, ref[1]!, ref[2]!, ref[3]!, ref[4]!, ref[5]!, ref[6]!);
-          wk.gruForwardStep(B, T, H, t, got[0]!, got[1]!, got[2]!, got[3]!, got[4]!, got[5]!, got[6]!);
+          tsCells.gruForwardStep(B, T, H, t, ref[0], ref[1], ref[2], ref[3], ref[4], ref[5], ref[6]);
+          wk.gruForwardStep(B, T, H, t, got[0], got[1], got[2], got[3], got[4], got[5], got[6]);
         }
         const names = ['act', 'zh', 'bih', 'bhh', 'hn', 'hPrev', 'h'];
-        for (let i = 0; i < names.length; i++) expectClose(got[i]!, ref[i]!, `gru forward ${names[i]} (${inside ? 'in' : 'out of'} wasm memory)`);
+        for (let i = 0; i < names.length; i++) expectClose(got[i], ref[i], `gru forward ${names[i]} (${inside ? 'in' : 'out of'} wasm memory)`);
 
-        const state = [ref[0]!, ref[4]!, ref[5]!];
+        const state = [ref[0], ref[4], ref[5]];
         const binit = [
           fill(new Float32Array(B * T * H), seed + 5), fill(new Float32Array(B * H), seed + 6),
           new Float32Array(B * T * G), new Float32Array(B * T * G), new Float32Array(B * G),
@@ -93,11 +93,11 @@ describe('wasm cells: close to the TypeScript reference', () => {
         for (const withDy of [true, false]) {
           const r = copies(binit, false), g = copies(binit, inside), s = copies(state, inside);
           for (let t = T - 1; t >= 0; t--) {
-            tsCells.gruBackwardStep(B, T, H, t, state[0]!, state[1]!, state[2]!, withDy ? r[0]! : null, r[1]!, r[2]!, r[3]!, r[4]!);
-            wk.gruBackwardStep(B, T, H, t, s[0]!, s[1]!, s[2]!, withDy ? g[0]! : null, g[1]!, g[2]!, g[3]!, g[4]!);
+            tsCells.gruBackwardStep(B, T, H, t, state[0], state[1], state[2], withDy ? r[0] : null, r[1], r[2], r[3], r[4]);
+            wk.gruBackwardStep(B, T, H, t, s[0], s[1], s[2], withDy ? g[0] : null, g[1], g[2], g[3], g[4]);
           }
           const bn = ['dy', 'dh', 'dGx', 'dGh', 'dGt'];
-          for (let i = 1; i < bn.length; i++) expectClose(g[i]!, r[i]!, `gru backward ${bn[i]} dy=${withDy}`);
+          for (let i = 1; i < bn.length; i++) expectClose(g[i], r[i], `gru backward ${bn[i]} dy=${withDy}`);
         }
       }
     });

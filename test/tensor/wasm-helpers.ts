@@ -45,8 +45,8 @@ export function expectBits(actual: Float32Array, expected: Float32Array, label: 
   const y = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
   for (let i = 0; i < x.length; i++) {
     if (x[i] !== y[i]) {
-      expect.fail(`${label}: element ${i} is ${actual[i]} (0x${x[i]!.toString(16)}), ` +
-        `reference ${expected[i]} (0x${y[i]!.toString(16)})`);
+      expect.fail(`${label}: element ${i} is ${actual[i]} (0x${x[i].toString(16)}), ` +
+        `reference ${expected[i]} (0x${y[i].toString(16)})`);
     }
   }
 }
@@ -55,7 +55,7 @@ export function expectBits(actual: Float32Array, expected: Float32Array, label: 
 export function expectClose(actual: Float32Array, expected: Float32Array, label: string, rtol = 1e-5, atol = 1e-6): void {
   expect(actual.length, label).toBe(expected.length);
   for (let i = 0; i < actual.length; i++) {
-    const a = actual[i]!, e = expected[i]!;
+    const a = actual[i], e = expected[i];
     if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e))) {
       expect.fail(`${label}: element ${i} is ${a}, reference ${e} (|diff| ${Math.abs(a - e)})`);
     }

@@ -51,7 +51,7 @@ describe('wasm kernels: bit-identical to tsKernels', () => {
       for (const m of SIZES) {
         for (const n of SIZES) {
           // Every (M, N) pair, with K cycling through the sizes (all 14 K per M).
-          const k = SIZES[t % SIZES.length]!;
+          const k = SIZES[t % SIZES.length];
           const accumulate = t % 2 === 1;
           const inside = t % 4 < 2;
           const seed = 1000 * t;

@@ -51,7 +51,7 @@ describe('wasm allocator', () => {
       for (let s = 0; s < spaces.length; s++) {
         const n = 1000 + ((round * 7919 + s * 104729) % 20000);
         largest = Math.max(largest, n);
-        const v = spaces[s]!.get(n);
+        const v = spaces[s].get(n);
         expect(v.length).toBe(n);
         expect(wk.owns(v)).toBe(true);
       }

@@ -12,7 +12,7 @@ import { buildModel, initModel } from '../../src/model/model.js';
 import { allocFloats } from '../../src/tensor/alloc.js';
 import { useKernels } from '../../src/tensor/setup.js';
 import { leafGradient } from '../../src/train/step.js';
-import { kernelsModule, setupKernels } from '../../worker/kernels-setup.js';
+import { kernelsModule, setupKernels } from '../../node/kernels/setup.js';
 import { ROOT, wasmBytes } from './wasm-helpers.js';
 
 afterAll(() => useKernels(null));
@@ -46,7 +46,7 @@ describe('wasm kernels in worker threads', () => {
     const code = `
       const { workerData, parentPort } = require('node:worker_threads');
       (async () => {
-        const { setupKernels } = await import(${JSON.stringify(dist('worker/kernels-setup.js'))});
+        const { setupKernels } = await import(${JSON.stringify(dist('node/kernels/setup.js'))});
         const { buildModel, initModel } = await import(${JSON.stringify(dist('src/model/model.js'))});
         const { allocFloats } = await import(${JSON.stringify(dist('src/tensor/alloc.js'))});
         const { getLoss } = await import(${JSON.stringify(dist('src/losses/index.js'))});

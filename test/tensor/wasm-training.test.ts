@@ -49,7 +49,7 @@ describe('weightsSha256 with the wasm and the TypeScript kernels', () => {
       expect(Math.abs(wasm.loss - ts.loss)).toBeLessThan(1e-4 * Math.abs(ts.loss) + 1e-5);
       let worst = 0;
       for (let i = 0; i < ts.params.length; i++) {
-        worst = Math.max(worst, Math.abs(wasm.params[i]! - ts.params[i]!) / (1e-3 + Math.abs(ts.params[i]!)));
+        worst = Math.max(worst, Math.abs(wasm.params[i] - ts.params[i]) / (1e-3 + Math.abs(ts.params[i])));
       }
       // NOTE: cell differences of a few float32 ulps, carried through 6 SGD steps.
       expect(worst).toBeLessThan(1e-4);
@@ -89,7 +89,7 @@ describe('no copy per call with the wasm kernels active', () => {
       y.set(ds.y.subarray(0, rows));
       const out = new Float32Array(model.size + 2);
       leafGradient(model, getLoss(run.loss), x, y, rows, { training: true, seed: 1, step: 0, rowOffset: 0 }, out);
-      expect(Number.isFinite(out[model.size]!)).toBe(true);
+      expect(Number.isFinite(out[model.size])).toBe(true);
     }
     expect(foreign).toEqual([]);
   });

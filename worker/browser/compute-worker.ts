@@ -4,7 +4,7 @@
 // (src/train/range.ts), exactly what a `dptrain worker` thread runs. It
 // knows nothing of the network. Nothing is ever transferred out of this
 // isolate (results are copied): a detached buffer would slow its kernels
-// for good (DESIGN.md).
+// for good (docs/design.md).
 import * as z from 'zod';
 import { decodeDataset } from '../../src/data/binary.js';
 import { getLoss } from '../../src/losses/index.js';

@@ -1,6 +1,6 @@
 // The conformance runner's core: one parsed fixture file in, a result per
 // case out. Which checker runs is decided by the file's `name` (the files
-// of ../shared/fixtures and any other set in the same format); SGD
+// of test/fixtures/reference and any other set in the same format); SGD
 // trajectory cases are recognised by their `batches` input.
 import type { FixtureCase, FixtureFile } from '../fixture.js';
 import { F32_TOL } from '../fixture.js';

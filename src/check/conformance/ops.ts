@@ -1,4 +1,4 @@
-// The per-operation fixtures (README sections 3-7, 9-11): each case's inputs
+// The per-operation fixtures (test/fixtures/reference/README.md, sections 3-7, 9-11): each case's inputs
 // go through the core's own functions and every output and gradient in the
 // file is compared. Shapes and values come only from the file.
 import type { FixtureCase, FixtureTensor } from '../fixture.js';

@@ -28,7 +28,7 @@ export class CaseChecker {
     } else {
       this.result.worstRelErr = Math.max(this.result.worstRelErr, c.worstRelErr);
       if (!c.ok) {
-        const e = 'data' in expected ? (expected as FixtureTensor).data : expected;
+        const e = 'data' in expected ? (expected).data : expected;
         this.fail(`${what}: worst ratio ${c.worstRatio.toPrecision(3)} at index ${c.worstIndex} (got ${actual[c.worstIndex]}, expected ${e[c.worstIndex]})`);
       }
     }

@@ -1,4 +1,4 @@
-// The SGD trajectory fixtures (README section 12): rebuild the model from the
+// The SGD trajectory fixtures (test/fixtures/reference/README.md, section 12): rebuild the model from the
 // file's config, load its initial weights, run its exact minibatches through
 // the trainer's own step (micro-shards, tree reduction, applyStep) and
 // compare per-step losses, the parameters after step 1 and at the end, the
@@ -155,7 +155,7 @@ export function runSgdCase(c: FixtureCase, rtol: number, atol: number): CaseChec
         shardLosses.push(leaf[model.size] / (e - s));
         lossSum += leaf[model.size];
       }
-      // The reported loss is still the mean over the global batch (README section 12).
+      // The reported loss is still the mean over the global batch (the fixtures' README, section 12).
       sum[model.size] = lossSum;
       sum[model.size + 1] = bs;
     } else {

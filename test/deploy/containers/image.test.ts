@@ -60,7 +60,7 @@ describe.runIf(ready)('the dptrain image (podman)', () => {
     const ls = await podman(['run', '--rm', '--network', 'none', '--entrypoint', 'sh', TAG, '-c',
       'ls /app; ls /app/dist; ls /app/node_modules | grep -x -e vitest -e typescript -e assemblyscript -e playwright-core || true; find /app \\( -name "*.test.*" -o -name "*.map" -o -type d \\( -name test -o -name tests -o -name bench -o -name benchmark \\) \\) | head -3']);
     expect(ls.code, ls.stderr).toBe(0);
-    expect(ls.stdout.trim().split('\n')).toEqual(['bin', 'dist', 'examples', 'node_modules', 'package.json', 'coordinator', 'src', 'wasm', 'web', 'worker']);
+    expect(ls.stdout.trim().split('\n')).toEqual(['bin', 'dist', 'examples', 'node_modules', 'package.json', 'coordinator', 'node', 'src', 'wasm', 'web', 'worker']);
   });
 
   it(`trains ${STEPS} steps on 2 worker threads in a container to the same weightsSha256 as --workers 0 on the host, from a read-only working directory`, async () => {
