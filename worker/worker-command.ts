@@ -19,6 +19,8 @@ export interface WorkerFlags extends TokenSources {
   tlsCa?: string;
   /** HOST:PORT for /healthz and /readyz (container probes); none by default. */
   healthListen?: string;
+  /** Seconds to keep trying to reach a coordinator that never welcomed this worker (0: forever). */
+  giveUpAfter?: number;
   quiet?: boolean;
 }
 
@@ -40,6 +42,7 @@ export async function runWorkerCommand(flags: WorkerFlags, software: string): Pr
     ...(flags.name === undefined ? {} : { name: flags.name }),
     ...(flags.data === undefined ? {} : { dataFile: flags.data }),
     ...(tlsCa === undefined ? {} : { tlsCa }),
+    ...(flags.giveUpAfter === undefined ? {} : { giveUpAfterMs: flags.giveUpAfter * 1000 }),
   });
   // Up before the first connection: a probe must find a worker that is still looking for its coordinator alive.
   const health = healthListen === undefined ? undefined : await startWorkerHealth(healthListen, () => worker.state());

@@ -202,6 +202,7 @@ export function buildProgram(): Command {
     .option('--cache <dir>', 'where downloaded datasets are kept (default: the dataset cache, $DPTRAIN_CACHE)')
     .option('--tls-ca <file>', 'trust this PEM certificate for wss:// (a self-signed coordinator)')
     .option('--health-listen <host:port>', 'serve GET /healthz (alive) and /readyz (connected, ready) on this address, for container probes')
+    .option('--give-up-after <seconds>', 'exit 1 (DPT_ERR_CONNECT) if no coordinator welcomed this worker within this many seconds; 0 = keep trying (default 300)', wholeNumber('--give-up-after', 0))
     .option('--kernels <kind>', `wasm (default) or ts; must match the coordinator's; env ${KERNELS_ENV}`, (v: string) => kernelKind(v))
     .action(async (flags: WorkerFlags) => {
       process.exitCode = await runWorkerCommand(flags, `dptrain ${packageVersion()}, node ${process.version}`);

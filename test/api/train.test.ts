@@ -61,14 +61,18 @@ describe('train()', () => {
 
   it('coordinates a network worker with listen, to the same weights', async () => {
     let worker: ReturnType<typeof startWorker> | undefined;
+    const notes: string[] = [];
     const summary = finished(await train({
       config: CONFIG, baseDir: EXAMPLES, workers: 0, out: join(tempDir(), 'run'), listen: '127.0.0.1:0', minWorkers: 1,
       onProgress: (e) => {
+        if (e.type === 'note') notes.push(e.message);
         const m = e.type === 'note' ? /listening on (ws:\/\/127\.0\.0\.1:\d+\/ws)/.exec(e.message) : null;
         if (m !== null) worker = startWorker(m[1], ['--name', 'api-test']);
       },
     }));
     expect(worker).toBeDefined();
+    // The worker's --name in the coordinator's log lines.
+    expect(notes).toContainEqual(expect.stringMatching(/^worker p\d+ "api-test" \(\S+, 127\.0\.0\.1\) joined: /));
     expect(summary.workers).toBe(1);
     expect(summary.weightsSha256).toBe(reference.weightsSha256);
     expect(await worker!.exited).toEqual({ code: 0, signal: null });

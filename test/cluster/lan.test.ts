@@ -190,10 +190,10 @@ describe('a cluster on loopback (real processes, real sockets)', () => {
     const c = await startCoordinator(['--json', '--config', files.mlp, '--out', out(), '--token-file', tokenFile], {});
     const wrong = startWorker(c.url, ['--cache', cache, '--threads', '1', '--token', 'guess'], {}, 'wrong-token');
     expect((await wrong.exited).code).toBe(1);
-    expect(wrong.out()).toMatch(/refused: wrong token/);
+    expect(wrong.out()).toMatch(/^dptrain: error \[DPT_ERR_REFUSED\]: the coordinator at ws:\/\/\S+ refused this worker: wrong token$/m);
     const ts = startWorker(c.url, ['--cache', cache, '--threads', '1', '--kernels', 'ts'], ENV, 'ts-kernels');
     expect((await ts.exited).code).toBe(1);
-    expect(ts.out()).toMatch(/refused: kernels ts, the run computes with wasm/);
+    expect(ts.out()).toMatch(/^dptrain: error \[DPT_ERR_REFUSED\]: the coordinator at ws:\/\/\S+ refused this worker: kernels ts, the run computes with wasm$/m);
     expect(c.proc.out()).toMatch(/refused a worker on \S+ \(127\.0\.0\.1\): kernels ts, the run computes with wasm/);
     expect(c.proc.out()).not.toMatch(/guess/);
     c.proc.kill('SIGKILL');
@@ -205,7 +205,7 @@ describe('a cluster on loopback (real processes, real sockets)', () => {
       '--tls-cert', join(tls, 'cert.pem'), '--tls-key', join(tls, 'key.pem')], ENV);
     expect(c.url).toMatch(/^wss:\/\//);
     const untrusting = worker(c.url, [], 'untrusting');
-    await untrusting.waitFor(/connection error: self[- ]signed certificate/);
+    await untrusting.waitFor(/cannot reach wss:\/\/\S+ \(self[- ]signed certificate\); reconnecting in/);
     untrusting.kill('SIGKILL');
     worker(c.url, ['--tls-ca', join(tls, 'cert.pem')]);
     expect(await c.proc.exited).toMatchObject({ code: 0 });
@@ -228,7 +228,7 @@ describe('a cluster on loopback (real processes, real sockets)', () => {
     const c3 = await startCoordinator(['--json', '--config', files.bn, '--out', out()], ENV);
     const wrongData = startWorker(c3.url, ['--threads', '1', '--data', join(ROOT, 'examples/mnist-mlp.json')], ENV, 'wrong-data');
     expect((await wrongData.exited).code).toBe(1);
-    expect(wrongData.out()).toMatch(/cannot take part: .*SHA-256 of the file is [0-9a-f]{64}, expected [0-9a-f]{64}/);
+    expect(wrongData.out()).toMatch(/^dptrain: error \[DPT_ERR_DATASET\]: cannot take part in the run at ws:\/\/\S+: .*SHA-256 of the file is [0-9a-f]{64}, expected [0-9a-f]{64} /m);
     const w3 = startWorker(c3.url, ['--threads', '1', '--data', blob], ENV);
     expect(await c3.proc.exited).toMatchObject({ code: 0 });
     expect(w3.out()).toMatch(/the local copy/);

@@ -14,7 +14,7 @@
 // range it held to another worker. Nothing is lost.
 import * as z from 'zod';
 import type { Task, Welcome } from '../../src/protocol/messages.js';
-import { Backoff } from '../session/backoff.js';
+import { GIVE_UP_AFTER_MS, Reconnector } from '../session/reconnect.js';
 import { WorkerSession, type Computed, type SessionEnd, type SessionEvent, type Wire } from '../session/session.js';
 import { loadDataset } from './dataset-store.js';
 import type { ComputeToTab, PageToTab, TabState, TabStatus, TabToCompute, TabToPage, TestHooks } from './tab-messages.js';
@@ -28,10 +28,9 @@ interface Scope {
 }
 const scope = self as unknown as Scope;
 
-const backoff = new Backoff({ first: 500, max: 15_000 });
-
 let options: { wsUrl: string; token: string; kernels: 'wasm' | 'ts'; hooks: TestHooks } | null = null;
 let session: WorkerSession | null = null;
+let reconnect: Reconnector | null = null;
 let stopped = false;
 const status: TabStatus = {
   type: 'status', state: 'starting', detail: 'starting', workerId: null, dataset: null, tasks: 0, microShards: 0, samplesPerSec: 0,
@@ -162,11 +161,15 @@ function closed(end: SessionEnd): void {
       : `refused: ${end.reason}`);
     return;
   }
-  if (end.welcomed) backoff.reset();
-  const delay = backoff.next();
+  // A browser's WebSocket does not say why a connection failed.
+  reconnect ??= new Reconnector({
+    url: options!.wsUrl, backoff: { first: 500, max: 15_000 }, giveUpAfterMs: GIVE_UP_AFTER_MS, giveUpHint: 'then reload this page', now: () => performance.now(),
+  });
+  const next = reconnect.next(end.welcomed, 'the connection closed');
+  if (next.kind === 'give-up') { setState('error', next.message); return; }
   if (status.state !== 'reconnecting') setState('reconnecting', 'the connection closed; reconnecting');
-  log(`connection closed; reconnecting in ${Math.round(delay)} ms`);
-  setTimeout(connect, delay);
+  log(next.line);
+  setTimeout(connect, next.delayMs);
 }
 
 function onEvent(e: SessionEvent): void {

@@ -11,6 +11,7 @@ import {
   PROTOCOL_VERSION, type CoordinatorMessage, type Hello, type KernelName, type RefusalCode, type Session, type WorkerKind, type WorkerMessage,
 } from '../../../src/protocol/messages.js';
 import type { Dispatcher } from '../../../src/dispatch/dispatcher.js';
+import { quotedName } from '../../../src/dispatch/round.js';
 import type { RangeOrder, WorkerInfo, WorkerLink } from '../../../src/dispatch/contract.js';
 import { tokenMatches } from '../../../node/net/secret.js';
 
@@ -75,10 +76,14 @@ export class Connection {
   /** The host a hello named, before the worker has an id. */
   host: string | null = null;
 
-  /** How the logs name this peer: its worker id once it has one, its host once it said hello, always its address. */
+  /** The --name a hello gave, if any. */
+  workerName: string | undefined;
+
+  /** How the logs name this peer: its worker id (and --name) once it has one, its host once it said hello, always its address. */
   name(): string {
-    if (this.info !== null) return `worker ${this.info.id} (${this.info.host}, ${this.address})`;
-    return this.host === null ? `connection from ${this.address}` : `a worker on ${this.host} (${this.address})`;
+    const named = quotedName(this.workerName);
+    if (this.info !== null) return `worker ${this.info.id}${named} (${this.info.host}, ${this.address})`;
+    return this.host === null ? `connection from ${this.address}` : `a worker${named} on ${this.host} (${this.address})`;
   }
 
   send(message: CoordinatorMessage): void {
@@ -147,6 +152,7 @@ export class Connection {
 
   onHello(h: Hello): void {
     this.host = h.host;
+    this.workerName = h.name;
     if (this.cx.quarantined.has(this.address)) {
       return this.refuse('quarantined', `address ${this.address} was quarantined earlier in this run (a worker there answered wrongly)`, false);
     }
