@@ -27,6 +27,7 @@ export interface TestMetrics {
 
 /** What a run reports while it trains; epochs count from 1, steps are the steps done. */
 export type TrainProgress =
+  /** workers: the worker threads, 0 for this thread; null while the default engine has not measured (a `note` says what it chose). */
   | { type: 'start'; totalSteps: number; firstStep: number; workers: number | null }
   | { type: 'step'; epoch: number; step: number; loss: number; samplesPerSec: number }
   | { type: 'epoch'; epoch: number; step: number; trainLoss: number; test: TestMetrics }
@@ -98,7 +99,7 @@ export type TrainResult = TrainSummary | TrainInterrupted;
 
 function progressSink(emit: (event: TrainProgress) => void): ProgressSink {
   return {
-    start: (totalSteps, firstStep, workers) => emit({ type: 'start', totalSteps, firstStep, workers: workers ?? null }),
+    start: (totalSteps, firstStep, workers) => emit({ type: 'start', totalSteps, firstStep, workers: workers === 'auto' ? null : workers ?? null }),
     step: (i) => emit({ type: 'step', epoch: i.epoch + 1, step: i.step, loss: i.loss, samplesPerSec: i.samplesPerSec }),
     epoch: (i) => emit({
       type: 'epoch', epoch: i.epoch, step: i.step, trainLoss: i.trainLoss,

@@ -54,7 +54,7 @@ export interface EngineChoice {
  * it computes on a copy of the model in the kernels' memory, the weights
  * copied in once per step.
  */
-function localOnCopy(model: Model, config: TrainConfig, data: TrainData, maxBatch: number): GradientEngine {
+export function localOnCopy(model: Model, config: TrainConfig, data: TrainData, maxBatch: number): GradientEngine {
   const copy = buildModel(model.spec);
   const engine = createLocalEngine(copy, getLoss(config.loss), data.train, config.seed, maxBatch);
   return {

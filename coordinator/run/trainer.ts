@@ -43,7 +43,8 @@ export interface TrainData {
 }
 
 export interface ProgressSink {
-  start(totalSteps: number, firstStep: number, workers?: number): void;
+  /** `workers`: the engine's worker count, 'auto' while the default engine has not chosen yet. */
+  start(totalSteps: number, firstStep: number, workers?: number | 'auto'): void;
   step(info: { epoch: number; step: number; loss: number; samplesPerSec: number }): void;
   epoch(info: { epoch: number; step: number; trainLoss: number; test: Evaluation }): void;
   /** A checkpoint was written (after `step` steps). */
@@ -173,7 +174,9 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
   let lastEval: Evaluation | null = null;
   let lastTrainLoss = NaN;
   // Stopped while the engine started (waiting for network workers): nothing trains, nothing to announce.
-  if (opts.stopSignal?.aborted !== true) opts.progress.start(lastStep, step, engine.workers);
+  // The default engine says where it trains once it has measured (a `workers:` line), not before.
+  const undecided = engine.choice !== undefined && engine.choice() === undefined;
+  if (opts.stopSignal?.aborted !== true) opts.progress.start(lastStep, step, undecided ? 'auto' : engine.workers);
   let outcome: EngineOutcome = { kind: 'finished', reason: 'the run is finished' };
   let engineClosed = false;
   const closeEngine = async (o: EngineOutcome) => {
