@@ -7,8 +7,9 @@
 // ones), `rounds` times each. Per config: samples/s of the summary (steps'
 // time only, as the summary counts it) and the process's wall time, best
 // (the least disturbed: other work on the machine only slows a run down)
-// and median, the default's ratio over --workers 0 on both, and what the
-// default chose each time.
+// and median, the default's ratio over --workers 0 on both (and pooled: all
+// the runs' samples over all their time), and what the default chose each
+// time.
 //
 //   node dist/bench/whole-runs.js [--configs mnist-mlp,csv-blobs,...] [--rounds 3] [--min-seconds 10] [--epochs N] [--json]
 //
@@ -20,7 +21,7 @@
 // processes take cores from a run, and a 2-core machine shows it. With --json
 // the last line of stdout is {"load": [before, after], "configs": [{"config",
 // "default": {"samplesPerSec": [..], "wallSeconds": [..], "chose": [..]},
-// "workers0": {...}, "ratio": {"best", "median", "wallBest", "wallMedian"}}]}.
+// "workers0": {...}, "ratio": {"best", "median", "pooled", "wallBest", "wallMedian"}}]}.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -101,16 +102,19 @@ async function main(): Promise<void> {
     }
     const sps = (k: 'default' | 'workers0') => runs[k].map((x) => x.samplesPerSec);
     const wall = (k: 'default' | 'workers0') => runs[k].map((x) => x.wallSeconds);
+    // Every run of a config trains the same samples: their total over the total time is the harmonic mean.
+    const pooled = (xs: number[]) => xs.length / xs.reduce((t, x) => t + 1 / x, 0);
     const ratio = {
       best: Math.max(...sps('default')) / Math.max(...sps('workers0')),
       median: median(sps('default')) / median(sps('workers0')),
+      pooled: pooled(sps('default')) / pooled(sps('workers0')),
       // Wall time: lower is better, so --workers 0's over the default's.
       wallBest: Math.min(...wall('workers0')) / Math.min(...wall('default')),
       wallMedian: median(wall('workers0')) / median(wall('default')),
     };
     say(`${name}: default ${Math.round(Math.max(...sps('default')))} best / ${Math.round(median(sps('default')))} median samples/s, ` +
       `--workers 0 ${Math.round(Math.max(...sps('workers0')))} / ${Math.round(median(sps('workers0')))}: ` +
-      `${ratio.best.toFixed(2)}x best, ${ratio.median.toFixed(2)}x median; wall ${ratio.wallBest.toFixed(2)}x best, ${ratio.wallMedian.toFixed(2)}x median`);
+      `${ratio.best.toFixed(2)}x best, ${ratio.median.toFixed(2)}x median, ${ratio.pooled.toFixed(2)}x pooled; wall ${ratio.wallBest.toFixed(2)}x best, ${ratio.wallMedian.toFixed(2)}x median`);
     results.push({
       config: name,
       default: { samplesPerSec: sps('default'), wallSeconds: wall('default'), chose: runs.default.map((x) => x.chose), reasons: runs.default.map((x) => x.reason) },

@@ -27,9 +27,12 @@
 //      compiles on their own cores: their first steps are several times
 //      slower);
 //   3. the first verdict, once each engine has PROBE counted steps: the
-//      lower median wins. A verdict against the threads waits (up to
-//      MAX_EXTRA more blocks) while their last block was still IMPROVING on
-//      the one before. Only now does the run say where it trains;
+//      lower median wins (at FEW each already when one is CLEAR times the
+//      other: another process on the machine can make the threads several
+//      times slower, and every block on them is then lost time). A verdict
+//      against the threads waits (up to MAX_EXTRA more blocks) while their
+//      last block was still IMPROVING on the one before and they are not
+//      CLEARly behind. Only now does the run say where it trains;
 //   4. then the run checks its verdict: after RECHECK_FIRST steps, then
 //      after twice as many each time the verdict stands (up to
 //      RECHECK_MAX), and at once when the chosen engine's median step time
@@ -37,7 +40,11 @@
 //      the verdict (another process took a core, or gave it back; the
 //      threads finished compiling), one block goes to the other engine. If
 //      its median beats the chosen engine's recent median by MARGIN, the
-//      run switches (and says so); the checks then start over. The threads
+//      run switches (and says so); the checks then start over. A check that
+//      does not switch costs what its block took beyond the chosen engine's
+//      pace; checks wait while those costs exceed BUDGET of the run's step
+//      time so far (a check on threads 6 times slower costs more than a
+//      hundred steps' worth of gain elsewhere). The threads
 //      stay started while the coordinator's thread computes (they wait,
 //      blocked, costing no CPU), so a switch back costs nothing.
 // Which engine computed a step changes no bit (docs/design.md principle
@@ -68,6 +75,11 @@ const RECHECK_MAX = 2048;
 const DRIFT = 0.25;
 /** How much faster the other engine must be to take over. */
 const MARGIN = 0.05;
+/** Counted steps each for an early verdict, and the ratio of medians that allows it. */
+const FEW = 6;
+const CLEAR = 1.5;
+/** The share of the run's step time that checks which changed nothing may have cost. */
+const BUDGET = 0.03;
 
 type Side = 'local' | 'threads';
 
@@ -109,7 +121,10 @@ export function createAutoEngine(
   let reference = 0;
   let sinceCheck = 0;
   let interval = RECHECK_FIRST;
-  let check: { side: Side; step: number; times: number[] } | null = null;
+  let check: { side: Side; step: number; times: number[]; lostMs: number } | null = null;
+  /** Every step's time, and what checks that changed nothing took beyond the chosen engine's pace. */
+  let runMs = 0;
+  let checksLostMs = 0;
   /** Steps on the chosen engine since it last took over (its first SETTLE are not counted). */
   let onChosen = 0;
 
@@ -152,13 +167,16 @@ export function createAutoEngine(
 
   /** The first verdict, on the last PROBE counted steps of each, unless the threads are behind and still warming up. */
   function firstVerdict(): void {
-    const l = median(times.local.slice(-PROBE));
-    const t = median(times.threads.slice(-PROBE));
-    if (t >= l && extra < MAX_EXTRA && warmingUp()) {
+    const n = Math.min(PROBE, times.local.length, times.threads.length);
+    const l = median(times.local.slice(-n));
+    const t = median(times.threads.slice(-n));
+    const clear = Math.max(t / l, l / t) >= CLEAR;
+    if (n < PROBE && !clear) return;
+    if (t >= l && !clear && extra < MAX_EXTRA && warmingUp()) {
       extra++;
       return;
     }
-    decide(t < l ? 'threads' : 'local', figuresOf(t, l, PROBE), false);
+    decide(t < l ? 'threads' : 'local', figuresOf(t, l, n), false);
   }
 
   /** A step here while the threads are not there (yet): timed, to decide whether to start them. */
@@ -169,6 +187,7 @@ export function createAutoEngine(
     if (starting !== null) await new Promise<void>((resolve) => setImmediate(resolve));
     const t0 = clock.now();
     const outcome = await runStep(local, job, stepper, sum, next);
+    runMs += clock.now() - t0;
     if (n >= LEAD_IN && first.length < FIRST) first.push(clock.now() - t0);
     if (first.length === FIRST && starting === null) {
       const l = median(first);
@@ -194,10 +213,11 @@ export function createAutoEngine(
     // The block's last step: the next one goes to the other engine, which must not find this one's work ahead.
     const outcome = await runStep(engineOf(side), job, stepper, sum, last ? undefined : next);
     const ms = clock.now() - t0;
+    runMs += ms;
     if (side === 'threads') threadsMs += ms;
     const warm = side === 'local' || threadsMs - ms >= WARM_MS;
     if (n % BLOCK >= SETTLE && warm) times[side].push(ms);
-    const enough = times.local.length >= PROBE && times.threads.length >= PROBE;
+    const enough = times.local.length >= FEW && times.threads.length >= FEW;
     if (last && enough && (extra === 0 || side === 'threads')) firstVerdict();
     return outcome;
   }
@@ -208,24 +228,29 @@ export function createAutoEngine(
     if (check === null) {
       // A check is due after `interval` steps, or now if the chosen engine's speed moved: it starts at the next step.
       const drifted = reference > 0 && recent.length >= PROBE && Math.abs(median(recent.slice(-PROBE)) / reference - 1) >= DRIFT;
-      const due = !noThreads && threads !== null && !threadsClosed && (sinceCheck + 1 >= interval || drifted);
+      const affordable = checksLostMs <= BUDGET * runMs;
+      const due = !noThreads && threads !== null && !threadsClosed && affordable && (sinceCheck + 1 >= interval || drifted);
       const t0 = clock.now();
       const outcome = await runStep(engineOf(current), job, stepper, sum, due ? undefined : next);
       const ms = clock.now() - t0;
+      runMs += ms;
       sinceCheck++;
       if (onChosen++ >= SETTLE) {
         recent.push(ms);
         if (recent.length > 4 * PROBE) recent = recent.slice(-2 * PROBE);
         if (reference === 0 && recent.length >= PROBE) reference = median(recent);
       }
-      if (due) check = { side: other(current), step: 0, times: [] };
+      if (due) check = { side: other(current), step: 0, times: [], lostMs: 0 };
       return outcome;
     }
     const c = check;
     const last = c.step === BLOCK - 1;
     const t0 = clock.now();
     const outcome = await runStep(engineOf(c.side), job, stepper, sum, last ? undefined : next);
-    if (c.step++ >= SETTLE) c.times.push(clock.now() - t0);
+    const ms = clock.now() - t0;
+    runMs += ms;
+    c.lostMs += ms;
+    if (c.step++ >= SETTLE) c.times.push(ms);
     if (last) {
       check = null;
       const mine = median(recent.slice(-PROBE));
@@ -235,6 +260,7 @@ export function createAutoEngine(
         decide(c.side, figuresOf(t, l, c.times.length, job.step + 1), true);
         interval = RECHECK_FIRST;
       } else {
+        checksLostMs += Math.max(0, c.lostMs - BLOCK * mine);
         sinceCheck = 0;
         onChosen = 0; // back on the chosen engine: its first steps settle again
         reference = mine;

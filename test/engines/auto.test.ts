@@ -56,7 +56,7 @@ describe('the default engine: threads or the coordinator\'s thread, measured', (
   it('keeps the threads when they are faster, says so only then, with the figures; checks now and then, less and less often', async () => {
     const clock = new FakeClock();
     const local = fake(clock, 1.0, 0);
-    const threads = fake(clock, 0.6, 2);
+    const threads = fake(clock, 0.8, 2);
     const log: string[] = [];
     let started = 0;
     const auto = createAutoEngine(local, 2, async () => { started++; return threads; }, 1, (l) => log.push(l), clock);
@@ -66,11 +66,12 @@ describe('the default engine: threads or the coordinator\'s thread, measured', (
     expect(started).toBe(1);
     expect(log).toEqual([]);
     const steps = await r.untilChosen();
-    // The threads' steps count once they have computed for 100 ms (167 steps of 0.6 ms), and 12 of them are needed.
-    expect(threads.steps.length * 0.6).toBeGreaterThanOrEqual(100 + 12 * 0.6);
+    // The threads' steps count once they have computed for 100 ms (125 steps of 0.8 ms), and 12 of them are needed
+    // (0.8 against 1.0 is no clear case).
+    expect(threads.steps.length * 0.8).toBeGreaterThanOrEqual(100 + 12 * 0.8);
     expect(steps).toBeLessThan(400);
     expect(auto.choice!()).toMatchObject({ workers: 2 });
-    expect(auto.choice!()!.reason).toBe('a step took 0.60 ms on 2 worker threads and 1.00 ms in the coordinator\'s thread ' +
+    expect(auto.choice!()!.reason).toBe('a step took 0.80 ms on 2 worker threads and 1.00 ms in the coordinator\'s thread ' +
       '(median of 12 steps each): training on the 2 threads');
     expect(log).toEqual([`workers: ${auto.choice!()!.reason}`]);
     // Checks: a block of 8 steps here after 64 steps on the threads, then after 128, 256, ...: the verdict stands.
@@ -109,6 +110,25 @@ describe('the default engine: threads or the coordinator\'s thread, measured', (
     await auto.close();
     expect(threads.closed).toBe(true);
     expect(local.closed).toBe(true);
+  });
+
+  it('decides early when one engine is clearly faster, and checks a far slower one seldom: checks cost at most 3% of the run', async () => {
+    const clock = new FakeClock();
+    const local = fake(clock, 1.0, 0);
+    // Another process on the machine: two threads that must run at once take 6 ms a step.
+    const threads = fake(clock, 6.0, 2);
+    const auto = createAutoEngine(local, 2, async () => threads, 1, () => {}, clock);
+    const r = runner(auto);
+    await r.run(12);
+    await r.untilChosen();
+    expect(auto.choice!()!.reason).toMatch(/^a step took 6\.00 ms on 2 worker threads and 1\.00 ms .*\(median of 6 steps each\): training in the coordinator's thread/);
+    const atVerdict = threads.steps.length;
+    const t0 = clock.now();
+    await r.run(5000);
+    const checks = (threads.steps.length - atVerdict) / 8;
+    const lost = checks * 8 * (6.0 - 1.0);
+    expect(checks).toBeGreaterThanOrEqual(1);
+    expect(lost / (clock.now() - t0)).toBeLessThan(0.035);
   });
 
   it('switches when the speeds change: another process takes a core from the threads, then gives it back', async () => {
