@@ -36,11 +36,13 @@
 //   4. then the run checks its verdict: after RECHECK_FIRST steps, then
 //      after twice as many each time the verdict stands (up to
 //      RECHECK_MAX), and at once when the chosen engine's median step time
-//      over its last PROBE steps moves by DRIFT or more from what it was at
-//      the verdict (another process took a core, or gave it back; the
-//      threads finished compiling), one block goes to the other engine. If
-//      its median beats the chosen engine's recent median by MARGIN, the
-//      run switches (and says so); the checks then start over. A check that
+//      over its last 2 x PROBE steps moves by DRIFT or more from what it
+//      was after the verdict (another process took a core, or gave it back;
+//      the threads finished compiling), a block goes to the other engine,
+//      then one to the chosen engine. If the other's median beats the
+//      chosen's by MARGIN (measured side by side, so that a moment's
+//      slowdown does not decide), the run switches (and says so); the checks
+//      then start over. A check that
 //      does not switch costs what its block took beyond the chosen engine's
 //      pace; checks wait while those costs exceed BUDGET of the run's step
 //      time so far (a check on threads 6 times slower costs more than a
@@ -66,7 +68,7 @@ const BLOCK = 8;
 const SETTLE = 2;
 const PROBE = 12;
 /** The threads' time computing before their steps count; a block this much faster than the one before is still warming up; at most MAX_EXTRA blocks more then. */
-const WARM_MS = 100;
+const WARM_MS = 40;
 const IMPROVING = 0.05;
 const MAX_EXTRA = 40;
 /** Steps on the chosen engine before the first check, the most between two checks; a move of the chosen engine's median that calls one at once. */
@@ -121,7 +123,7 @@ export function createAutoEngine(
   let reference = 0;
   let sinceCheck = 0;
   let interval = RECHECK_FIRST;
-  let check: { side: Side; step: number; times: number[]; lostMs: number } | null = null;
+  let check: { side: Side; step: number; theirs: number[]; mine: number[]; lostMs: number } | null = null;
   /** Every step's time, and what checks that changed nothing took beyond the chosen engine's pace. */
   let runMs = 0;
   let checksLostMs = 0;
@@ -222,52 +224,66 @@ export function createAutoEngine(
     return outcome;
   }
 
-  /** Step 4: the chosen engine, a check's block on the other now and then, a switch when the other is faster. */
+  /**
+   * Step 4: the chosen engine, and now and then a check: a block on the
+   * other engine, then one on the chosen engine, their medians compared
+   * (measured side by side, so a moment's slowdown of the chosen engine
+   * before the check, or during it, does not make a switch by itself).
+   */
   async function checked(job: BatchJob, stepper: Stepper, next: BatchJob | undefined): Promise<StepOutcome> {
     const current = chosen!;
     if (check === null) {
       // A check is due after `interval` steps, or now if the chosen engine's speed moved: it starts at the next step.
-      const drifted = reference > 0 && recent.length >= PROBE && Math.abs(median(recent.slice(-PROBE)) / reference - 1) >= DRIFT;
+      const drifted = reference > 0 && recent.length >= 2 * PROBE && Math.abs(median(recent.slice(-2 * PROBE)) / reference - 1) >= DRIFT;
       const affordable = checksLostMs <= BUDGET * runMs;
       const due = !noThreads && threads !== null && !threadsClosed && affordable && (sinceCheck + 1 >= interval || drifted);
-      const t0 = clock.now();
-      const outcome = await runStep(engineOf(current), job, stepper, sum, due ? undefined : next);
-      const ms = clock.now() - t0;
-      runMs += ms;
+      const ms = await timed(current, job, stepper, due ? undefined : next);
       sinceCheck++;
       if (onChosen++ >= SETTLE) {
         recent.push(ms);
-        if (recent.length > 4 * PROBE) recent = recent.slice(-2 * PROBE);
-        if (reference === 0 && recent.length >= PROBE) reference = median(recent);
+        if (recent.length > 8 * PROBE) recent = recent.slice(-4 * PROBE);
+        if (reference === 0 && recent.length >= 2 * PROBE) reference = median(recent);
       }
-      if (due) check = { side: other(current), step: 0, times: [], lostMs: 0 };
-      return outcome;
+      if (due) check = { side: other(current), step: 0, theirs: [], mine: [], lostMs: 0 };
+      return lastOutcome!;
     }
     const c = check;
-    const last = c.step === BLOCK - 1;
-    const t0 = clock.now();
-    const outcome = await runStep(engineOf(c.side), job, stepper, sum, last ? undefined : next);
-    const ms = clock.now() - t0;
-    runMs += ms;
-    c.lostMs += ms;
-    if (c.step++ >= SETTLE) c.times.push(ms);
-    if (last) {
+    // Steps 0..BLOCK-1 on the other engine, then BLOCK..2*BLOCK-1 on the chosen one; each block's first SETTLE not counted.
+    const onOther = c.step < BLOCK;
+    const inBlock = c.step % BLOCK;
+    const last = inBlock === BLOCK - 1;
+    const ms = await timed(onOther ? c.side : current, job, stepper, last ? undefined : next);
+    if (onOther) c.lostMs += ms;
+    if (inBlock >= SETTLE) (onOther ? c.theirs : c.mine).push(ms);
+    c.step++;
+    if (c.step === 2 * BLOCK) {
       check = null;
-      const mine = median(recent.slice(-PROBE));
-      const theirs = median(c.times);
-      if (recent.length > 0 && theirs < (1 - MARGIN) * mine) {
+      const theirs = median(c.theirs);
+      const mine = median(c.mine);
+      if (theirs < (1 - MARGIN) * mine) {
         const [t, l] = c.side === 'threads' ? [theirs, mine] : [mine, theirs];
-        decide(c.side, figuresOf(t, l, c.times.length, job.step + 1), true);
+        decide(c.side, figuresOf(t, l, c.theirs.length, job.step + 1), true);
         interval = RECHECK_FIRST;
       } else {
         checksLostMs += Math.max(0, c.lostMs - BLOCK * mine);
         sinceCheck = 0;
-        onChosen = 0; // back on the chosen engine: its first steps settle again
-        reference = mine;
+        onChosen = 0; // the chosen engine's steps count again from here, past their settling
+        recent = [];
+        reference = 0;
         interval = Math.min(RECHECK_MAX, 2 * interval);
       }
     }
-    return outcome;
+    return lastOutcome!;
+  }
+
+  let lastOutcome: StepOutcome | null = null;
+  /** Runs the step on `side`, keeps its outcome, and returns its time (counted into the run's). */
+  async function timed(side: Side, job: BatchJob, stepper: Stepper, next: BatchJob | undefined): Promise<number> {
+    const t0 = clock.now();
+    lastOutcome = await runStep(engineOf(side), job, stepper, sum, next);
+    const ms = clock.now() - t0;
+    runMs += ms;
+    return ms;
   }
 
   return {

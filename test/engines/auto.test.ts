@@ -66,22 +66,23 @@ describe('the default engine: threads or the coordinator\'s thread, measured', (
     expect(started).toBe(1);
     expect(log).toEqual([]);
     const steps = await r.untilChosen();
-    // The threads' steps count once they have computed for 100 ms (125 steps of 0.8 ms), and 12 of them are needed
+    // The threads' steps count once they have computed for 40 ms (50 steps of 0.8 ms), and 12 of them are needed
     // (0.8 against 1.0 is no clear case).
-    expect(threads.steps.length * 0.8).toBeGreaterThanOrEqual(100 + 12 * 0.8);
+    expect(threads.steps.length * 0.8).toBeGreaterThanOrEqual(40 + 12 * 0.8);
     expect(steps).toBeLessThan(400);
     expect(auto.choice!()).toMatchObject({ workers: 2 });
     expect(auto.choice!()!.reason).toBe('a step took 0.80 ms on 2 worker threads and 1.00 ms in the coordinator\'s thread ' +
       '(median of 12 steps each): training on the 2 threads');
     expect(log).toEqual([`workers: ${auto.choice!()!.reason}`]);
-    // Checks: a block of 8 steps here after 64 steps on the threads, then after 128, 256, ...: the verdict stands.
+    // Checks: a block of 8 steps here (then 8 on the threads, side by side) after 64 steps on the threads, then
+    // after 128, 256, ...: the verdict stands.
     const here = () => local.steps.length;
     const before = here();
     await r.run(64);
     expect(here()).toBe(before);
     await r.run(8);
     expect(here()).toBe(before + 8);
-    await r.run(128);
+    await r.run(8 + 128);
     expect(here()).toBe(before + 8);
     await r.run(8);
     expect(here()).toBe(before + 16);
@@ -157,6 +158,27 @@ describe('the default engine: threads or the coordinator\'s thread, measured', (
     expect(auto.choice!()!.workers).toBe(2);
     expect(log[2]).toMatch(/^workers: at step \d+, a step took 0\.60 ms on 2 worker threads and 1\.00 ms .*: switching to training on the 2 threads$/);
     expect(log).toHaveLength(3);
+  });
+
+  it('a moment\'s slowdown of the chosen threads (an epoch\'s evaluation, a pause) calls a check but no switch', async () => {
+    const clock = new FakeClock();
+    const local = fake(clock, 1.0, 0);
+    // 0.6 ms a step, but 3 ms for 14 steps now and then (the threads woke up slowly after the coordinator evaluated).
+    let spikeLeft = 0;
+    const threads = fake(clock, () => (spikeLeft-- > 0 ? 3.0 : 0.6), 2);
+    const log: string[] = [];
+    const auto = createAutoEngine(local, 2, async () => threads, 1, (l) => log.push(l), clock);
+    const r = runner(auto);
+    await r.run(12);
+    await r.untilChosen();
+    expect(auto.choice!()!.workers).toBe(2);
+    for (let i = 0; i < 10; i++) {
+      await r.run(150);
+      spikeLeft = 14;
+    }
+    await r.run(150);
+    expect(log).toHaveLength(1);
+    expect(auto.choice!()!.workers).toBe(2);
   });
 
   it('a verdict taken while the threads were still slow (compiling) is corrected by a later check', async () => {
