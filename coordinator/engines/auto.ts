@@ -19,13 +19,13 @@
 //      CHEAP_MS ends it there: the threads could not gain what they cost,
 //      and are never started;
 //   2. otherwise the threads start (in the background: the steps go on
-//      here meanwhile), then the steps go to the two engines in turns, in
-//      blocks of BLOCK steps (the threads work a step ahead within a block).
-//      The first SETTLE steps of a block are not counted (a transition: the
-//      threads finish what they were doing and start their loop again), nor
-//      the threads' blocks until they have computed for WARM_MS (their code
-//      compiles on their own cores: their first steps are several times
-//      slower);
+//      here meanwhile), then the steps go to the threads in blocks of BLOCK
+//      steps (the threads work a step ahead within a block) until they have
+//      computed for WARM_MS (each thread compiles its own JavaScript: its
+//      first steps can be several times slower), then to the two engines in
+//      turns. The first SETTLE steps of a block are not counted (a
+//      transition: the threads finish what they were doing and start their
+//      loop again);
 //   3. the first verdict, once each engine has PROBE counted steps: the
 //      lower median wins (at FEW each already when one is CLEAR times the
 //      other: another process on the machine can make the threads several
@@ -206,23 +206,32 @@ export function createAutoEngine(
     return outcome;
   }
 
-  /** Steps 2-3: blocks in turns, threads first; the verdict at the end of a threads block (or of any, once both have PROBE). */
+  /**
+   * Steps 2-3: blocks of BLOCK steps, all on the threads until they are warm
+   * (the coordinator's thread was timed already), then in turns; the
+   * verdict at the end of a block once both have FEW counted steps.
+   */
   async function probe(job: BatchJob, stepper: Stepper, next: BatchJob | undefined): Promise<StepOutcome> {
     const n = probeStep++;
-    const side: Side = Math.floor(n / BLOCK) % 2 === 0 ? 'threads' : 'local';
+    const side = blockSide;
     const last = n % BLOCK === BLOCK - 1;
     const t0 = clock.now();
-    // The block's last step: the next one goes to the other engine, which must not find this one's work ahead.
+    // The block's last step: the next one may go to the other engine, which must not find this one's work ahead.
     const outcome = await runStep(engineOf(side), job, stepper, sum, last ? undefined : next);
     const ms = clock.now() - t0;
     runMs += ms;
     if (side === 'threads') threadsMs += ms;
-    const warm = side === 'local' || threadsMs - ms >= WARM_MS;
-    if (n % BLOCK >= SETTLE && warm) times[side].push(ms);
-    const enough = times.local.length >= FEW && times.threads.length >= FEW;
-    if (last && enough && (extra === 0 || side === 'threads')) firstVerdict();
+    const warm = threadsMs - (side === 'threads' ? ms : 0) >= WARM_MS;
+    if (n % BLOCK >= SETTLE && (side === 'local' || warm)) times[side].push(ms);
+    if (last) {
+      blockSide = !warm ? 'threads' : other(side);
+      const enough = times.local.length >= FEW && times.threads.length >= FEW;
+      if (enough && (extra === 0 || side === 'threads')) firstVerdict();
+    }
     return outcome;
   }
+  /** The engine of the probe's current block. */
+  let blockSide: Side = 'threads';
 
   /**
    * Step 4: the chosen engine, and now and then a check: a block on the
