@@ -199,7 +199,13 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
     prepare: (data) => (workers > 0 ? { ...data, train: wholeShared(data.train) } : data),
     async create(model, data, maxBatch, stopSignal) {
       // The default engine starts the threads only if its own steps are long enough to gain from them.
-      if (auto) return createAutoEngine(localOnCopy(model, config, data, maxBatch), workers, () => startWorkers(model, data, maxBatch), gradLength(model), log);
+      if (auto) {
+        // The threads start before the first step, as with --workers N: starting them (spawning, each
+        // building its session) would otherwise run beside the first steps and slow them several times.
+        const started = startWorkers(model, data, maxBatch);
+        await started.catch(() => {}); // a failure is the auto engine's to report (it keeps its own thread)
+        return createAutoEngine(localOnCopy(model, config, data, maxBatch), workers, () => started, gradLength(model), log);
+      }
       return startWorkers(model, data, maxBatch, stopSignal);
     },
   };
