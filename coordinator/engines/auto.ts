@@ -14,12 +14,13 @@
 // as it compiles.
 //
 // How:
-//   1. the first steps run in the coordinator's thread; once FIRST of them
-//      are timed (after LEAD_IN, its first steps: compiling), a median under
-//      CHEAP_MS ends it there: the threads could not gain what they cost,
-//      and are never started;
-//   2. otherwise the threads start (in the background: the steps go on
-//      here meanwhile), then the steps go to the threads in blocks of BLOCK
+//   1. the threads start (choose.ts starts them before the first step, as
+//      for --workers N: starting them beside the first steps would slow
+//      those several times); the first steps run in the coordinator's
+//      thread; once FIRST of them are timed (after LEAD_IN, its first steps:
+//      compiling), a median under CHEAP_MS ends it there: the threads could
+//      not gain what they cost, and are closed;
+//   2. otherwise the steps go to the threads (once started) in blocks of BLOCK
 //      steps (the threads work a step ahead within a block) until they have
 //      computed for WARM_MS (each thread compiles its own JavaScript: its
 //      first steps can be several times slower), then to the two engines in
@@ -186,25 +187,29 @@ export function createAutoEngine(
     const n = localSteps++;
     // While the threads start: a turn of the event loop per step, or their start-up messages would wait
     // for the run to end (a step here runs synchronously).
-    if (starting !== null) await new Promise<void>((resolve) => setImmediate(resolve));
+    if (threads === null) await new Promise<void>((resolve) => setImmediate(resolve));
     const t0 = clock.now();
     const outcome = await runStep(local, job, stepper, sum, next);
     runMs += clock.now() - t0;
     if (n >= LEAD_IN && first.length < FIRST) first.push(clock.now() - t0);
-    if (first.length === FIRST && starting === null) {
+    if (first.length === FIRST && !timedHere) {
+      timedHere = true;
       const l = median(first);
       if (l < CHEAP_MS) {
         keepLocalForGood(`a step took ${l.toFixed(2)} ms in the coordinator's thread (median of ${FIRST}), too short for ${threadsLabel} to gain ` +
           `(they pay about 0.1 ms a step to hand it over and share the update)`);
-      } else {
-        starting = startThreads().then(
-          (t) => { threads = t; },
-          (err: Error) => { threadsClosed = true; keepLocalForGood(`the worker threads did not start (${err.message.split('\n')[0]})`); },
-        );
+        await closeThreads();
       }
     }
     return outcome;
   }
+  /** Whether the first steps here have been timed (the threads take part from then on, once started). */
+  let timedHere = false;
+  // The threads start now (choose.ts has usually started them already, before the first step).
+  starting = startThreads().then(
+    (t) => { threads = t; },
+    (err: Error) => { threadsClosed = true; if (chosen === null) keepLocalForGood(`the worker threads did not start (${err.message.split('\n')[0]})`); },
+  );
 
   /**
    * Steps 2-3: blocks of BLOCK steps, all on the threads until they are warm
@@ -302,7 +307,7 @@ export function createAutoEngine(
     },
     async step(job, stepper, next) {
       if (chosen !== null) return checked(job, stepper, next);
-      if (threads === null) return firstSteps(job, stepper, next);
+      if (threads === null || !timedHere) return firstSteps(job, stepper, next);
       return probe(job, stepper, next);
     },
     stats(): EngineStats {

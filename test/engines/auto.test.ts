@@ -195,14 +195,15 @@ describe('the default engine: threads or the coordinator\'s thread, measured', (
     expect(auto.choice!()!.workers).toBe(2);
   });
 
-  it('never starts the threads when its own steps are too short for them to gain, and never checks them', async () => {
+  it('never uses the threads when its own steps are too short for them to gain: closes them, never checks them', async () => {
     const clock = new FakeClock();
     const local = fake(clock, 0.03, 0);
-    let started = 0;
-    const auto = createAutoEngine(local, 2, async () => { started++; return fake(clock, 0.01, 2); }, 1, () => {}, clock);
+    const threads = fake(clock, 0.01, 2);
+    const auto = createAutoEngine(local, 2, async () => threads, 1, () => {}, clock);
     const r = runner(auto);
     await r.run(3000);
-    expect(started).toBe(0);
+    expect(threads.steps).toEqual([]);
+    expect(threads.closed).toBe(true);
     expect(auto.choice!()).toMatchObject({
       workers: 0,
       reason: expect.stringMatching(/^a step took 0\.03 ms in the coordinator's thread \(median of 8\), too short for 2 worker threads to gain/),
