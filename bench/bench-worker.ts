@@ -13,8 +13,10 @@
 //   dptrain-ts the same with the pure-TypeScript reference kernels
 //   tfjs-cpu   TensorFlow.js 4.22, the plain JavaScript cpu backend
 //   tfjs-wasm  TensorFlow.js 4.22, the WebAssembly backend, one thread
-// All three see the same batches (the trainer's sampler: epochPermutation of
-// seed 1) and take plain SGD steps with lr 0.05 on the same layers.
+//   pytorch    PyTorch 1.13 (Debian's python3-torch), one thread: the CNN only
+// All of them see the same batches (the trainer's sampler: epochPermutation of
+// seed 1) and take plain SGD steps with lr 0.05 on the same layers (the CNN:
+// Adam with lr 1e-3; cnn-predict times the forward pass alone).
 //
 // Timing: warm-up steps until `warmupSeconds` have passed (at least one),
 // then a timed window of whole steps until `seconds` have passed
@@ -25,9 +27,12 @@
 // time is the steadier measure of the code's own speed. The result goes to
 // the parent over the IPC channel (and to stdout as one JSON line when run by
 // hand).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Scalar, Tensor } from '@tensorflow/tfjs';
 import { loadMnist } from '../coordinator/data/mnist.js';
 import { parseConfig } from '../coordinator/run/config.js';
@@ -41,8 +46,8 @@ import { setupKernels } from '../node/kernels/setup.js';
 import { allocFloats } from '../src/tensor/alloc.js';
 import { gradLength } from '../src/train/step.js';
 
-export type BenchModel = 'mlp' | 'lstm';
-export type BenchImpl = 'dptrain' | 'dptrain-ts' | 'tfjs-cpu' | 'tfjs-wasm';
+export type BenchModel = 'mlp' | 'lstm' | 'cnn' | 'cnn-predict';
+export type BenchImpl = 'dptrain' | 'dptrain-ts' | 'tfjs-cpu' | 'tfjs-wasm' | 'pytorch';
 /** How TF.js trains: model.trainOnBatch (softmax + categorical cross-entropy) or optimizer.minimize (logits + softmaxCrossEntropy). */
 export type TfjsLoop = 'fit' | 'minimize';
 
@@ -77,14 +82,32 @@ export interface WorkerResult {
   loss: number;
   /** What actually ran (backend name, kernel set). */
   detail: string;
+  /** Set when the implementation cannot run the case (e.g. TF.js wasm has no convolution gradients). */
+  error?: string;
 }
 
 const SEED = 1;
 const LR = 0.05;
 const EPOCHS = 1_000_000; // never reached: the window decides how long we train
 
-/** The model specs, in dptrain's format; the TF.js models below have the same layers. */
-export const MODEL_SPECS: Record<BenchModel, { view: 'flat' | 'rows'; spec: object }> = {
+/** The fixed CNN of issue 22: 5,994 parameters, trained with Adam (lr 1e-3); `cnn-predict` times its forward pass. */
+const CNN_SPEC = {
+  inputShape: [1, 28, 28],
+  layers: [
+    { type: 'conv2d', filters: 8, kernelSize: 5, activation: 'relu' },
+    { type: 'maxpool2d', poolSize: 2 },
+    { type: 'conv2d', filters: 16, kernelSize: 5, activation: 'relu' },
+    { type: 'maxpool2d', poolSize: 2 },
+    { type: 'flatten' },
+    { type: 'dense', units: 10 },
+  ],
+};
+const ADAM_LR = 1e-3;
+
+/** The model specs, in dptrain's format; the TF.js and PyTorch models have the same layers. */
+export const MODEL_SPECS: Record<BenchModel, { view: 'flat' | 'rows' | 'image'; spec: object }> = {
+  cnn: { view: 'image', spec: CNN_SPEC },
+  'cnn-predict': { view: 'image', spec: CNN_SPEC },
   mlp: {
     view: 'flat',
     spec: { inputShape: [784], layers: [{ type: 'dense', units: 128, activation: 'relu' }, { type: 'dense', units: 10 }] },
@@ -100,9 +123,10 @@ type Step = (step: number) => Promise<{ loss: number; rows: number }>;
 
 async function dptrainStep(task: WorkerTask, train: Dataset): Promise<{ step: Step; detail: string }> {
   const { view, spec } = MODEL_SPECS[task.model];
+  const cnn = task.model.startsWith('cnn');
   const config = parseConfig({
     seed: SEED, data: { type: 'mnist', view }, model: spec, loss: 'softmax_cross_entropy',
-    optimizer: { lr: LR }, epochs: EPOCHS, batchSize: task.batch, microShards: task.microShards,
+    optimizer: cnn ? { type: 'adam', lr: ADAM_LR } : { lr: LR }, epochs: EPOCHS, batchSize: task.batch, microShards: task.microShards,
   }, 'bench');
   // Before building: the model's buffers go where the kernels read them in place.
   setupKernels(task.impl === 'dptrain' ? 'wasm' : 'ts');
@@ -111,6 +135,20 @@ async function dptrainStep(task: WorkerTask, train: Dataset): Promise<{ step: St
   const stepper = createStepper(config, model, train.n);
   const engine = createLocalEngine(model, getLoss(config.loss), train, SEED, config.batchSize);
   const sum = allocFloats(gradLength(model));
+  if (task.model === 'cnn-predict') {
+    // The forward pass in evaluation mode, on the batch's rows gathered as the trainer gathers them.
+    const x = allocFloats(task.batch * model.inSize);
+    return {
+      detail: `${kernels().name} kernels, forward pass`,
+      async step(step) {
+        const job = stepper.job(step);
+        const rows = job.indices.length;
+        for (let r = 0; r < rows; r++) x.set(train.x.subarray(job.indices[r] * model.inSize, (job.indices[r] + 1) * model.inSize), r * model.inSize);
+        const y = model.forward(x.subarray(0, rows * model.inSize), rows, { training: false, seed: SEED, step, rowOffset: 0 });
+        return { loss: y[0], rows };
+      },
+    };
+  }
   return {
     detail: `${kernels().name} kernels, microShards ${task.microShards}`,
     async step(step) {
@@ -139,13 +177,26 @@ async function tfjsStep(task: WorkerTask, train: Dataset): Promise<{ step: Step;
   await tf.ready();
 
   const fit = task.tfjsLoop === 'fit';
+  const cnn = task.model.startsWith('cnn');
   const head = tf.layers.dense({ units: 10, activation: fit ? 'softmax' : 'linear' });
   const model = task.model === 'mlp'
     ? tf.sequential({ layers: [tf.layers.dense({ units: 128, activation: 'relu', inputShape: [784] }), head] })
-    // NOTE: Keras' (and TF.js's) LSTM default recurrent activation is hard
-    // sigmoid; ours (PyTorch's) is the logistic sigmoid.
-    : tf.sequential({ layers: [tf.layers.lstm({ units: 128, recurrentActivation: 'sigmoid', inputShape: [28, 28] }), head] });
-  const optimizer = tf.train.sgd(LR);
+    : cnn
+      // NHWC, TF.js's layout: MNIST's one channel makes [28, 28, 1] the same floats as our [1, 28, 28].
+      ? tf.sequential({
+        layers: [
+          tf.layers.conv2d({ filters: 8, kernelSize: 5, activation: 'relu', inputShape: [28, 28, 1] }),
+          tf.layers.maxPooling2d({ poolSize: 2 }),
+          tf.layers.conv2d({ filters: 16, kernelSize: 5, activation: 'relu' }),
+          tf.layers.maxPooling2d({ poolSize: 2 }),
+          tf.layers.flatten(),
+          head,
+        ],
+      })
+      // NOTE: Keras' (and TF.js's) LSTM default recurrent activation is hard
+      // sigmoid; ours (PyTorch's) is the logistic sigmoid.
+      : tf.sequential({ layers: [tf.layers.lstm({ units: 128, recurrentActivation: 'sigmoid', inputShape: [28, 28] }), head] });
+  const optimizer = cnn ? tf.train.adam(ADAM_LR) : tf.train.sgd(LR);
   if (fit) model.compile({ optimizer, loss: 'categoricalCrossentropy' });
 
   const n = train.n;
@@ -154,7 +205,7 @@ async function tfjsStep(task: WorkerTask, train: Dataset): Promise<{ step: Step;
   const stepsPerEpoch = Math.ceil(n / B);
   const xBuf = new Float32Array(B * xs);
   const yBuf = new Float32Array(B * 10); // one-hot
-  const xShape: number[] = task.model === 'mlp' ? [784] : [28, 28];
+  const xShape: number[] = task.model === 'mlp' ? [784] : cnn ? [28, 28, 1] : [28, 28];
   let perm: Uint32Array | null = null;
   let permEpoch = -1;
   return {
@@ -175,6 +226,12 @@ async function tfjsStep(task: WorkerTask, train: Dataset): Promise<{ step: Step;
       const x = tf.tensor(xBuf.subarray(0, rows * xs), [rows, ...xShape]);
       const y = tf.tensor2d(yBuf.subarray(0, rows * 10), [rows, 10]);
       try {
+        if (task.model === 'cnn-predict') {
+          const out = model.predict(x) as Tensor;
+          const v = (await out.data())[0];
+          out.dispose();
+          return { loss: v, rows };
+        }
         if (fit) return { loss: Number(await model.trainOnBatch(x, y)), rows };
         const loss = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x) as Tensor) as Scalar, true)!; // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- tfjs's minimize() is not generic
         const v = (await loss.data())[0];
@@ -191,12 +248,21 @@ async function tfjsStep(task: WorkerTask, train: Dataset): Promise<{ step: Step;
 export async function runTask(task: WorkerTask): Promise<WorkerResult> {
   const mnist = await loadMnist();
   let train = mnist.train.dataset;
-  if (MODEL_SPECS[task.model].view === 'rows') train = viewAs(train, [28, 28]);
+  const view = MODEL_SPECS[task.model].view;
+  if (view !== 'flat') train = viewAs(train, view === 'rows' ? [28, 28] : [1, 28, 28]);
+  if (task.impl === 'pytorch') return runTorch(task, train);
   const { step, detail } = task.impl.startsWith('dptrain') ? await dptrainStep(task, train) : await tfjsStep(task, train);
 
   let s = 0;
   const w0 = performance.now();
-  while (s < 1 || performance.now() - w0 < task.warmupSeconds * 1000) await step(s++);
+  try {
+    await step(s++);
+  } catch (err) {
+    // E.g. TF.js's wasm backend: "Kernel 'Conv2DBackpropFilter' not registered for backend 'wasm'".
+    const error = (err as Error).message.split('\n')[0];
+    return { task, steps: 0, seconds: 0, cpuSeconds: 0, samplesPerSec: 0, samplesPerCpuSec: 0, loss: NaN, detail, error };
+  }
+  while (performance.now() - w0 < task.warmupSeconds * 1000) await step(s++);
 
   let steps = 0;
   let samples = 0;
@@ -219,6 +285,39 @@ export async function runTask(task: WorkerTask): Promise<WorkerResult> {
     samplesPerCpuSec: samples / cpuSeconds,
     loss: lossSum / steps, detail,
   };
+}
+
+/**
+ * PyTorch 1.13 on one thread (bench/torch_cnn.py, Debian's python3-torch):
+ * the same CNN, Adam, the trainer's batches (written for it to a temporary
+ * folder with the training set).
+ */
+function runTorch(task: WorkerTask, train: Dataset): WorkerResult {
+  const python = process.env.DPTRAIN_PYTHON ?? '/usr/bin/python3';
+  const dir = mkdtempSync(join(tmpdir(), 'dptrain-bench-torch-'));
+  try {
+    const B = task.batch, n = train.n, steps = 6000;
+    const stepsPerEpoch = Math.ceil(n / B);
+    const batches = new Int32Array(steps * B).fill(-1);
+    for (let s = 0; s < steps; s++) {
+      const perm = epochPermutation(SEED, Math.floor(s / stepsPerEpoch), n);
+      const b = s % stepsPerEpoch;
+      batches.set(perm.subarray(b * B, Math.min(n, (b + 1) * B)), s * B);
+    }
+    writeFileSync(join(dir, 'x.f32'), new Uint8Array(train.x.buffer, train.x.byteOffset, train.x.byteLength));
+    writeFileSync(join(dir, 'y.f32'), new Uint8Array(train.y.buffer, train.y.byteOffset, train.y.byteLength));
+    writeFileSync(join(dir, 'batches.i32'), new Uint8Array(batches.buffer));
+    const script = fileURLToPath(new URL('../../bench/torch_cnn.py', import.meta.url));
+    const r = spawnSync(python, [script, dir, JSON.stringify({ ...task, lr: ADAM_LR })], { encoding: 'utf8' });
+    const last = r.stdout.trim().split('\n').pop() ?? '';
+    if (r.status !== 0 || !last.startsWith('{')) {
+      const error = `PyTorch did not run (${python}: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()})`;
+      return { task, steps: 0, seconds: 0, cpuSeconds: 0, samplesPerSec: 0, samplesPerCpuSec: 0, loss: NaN, detail: 'pytorch', error };
+    }
+    return { task, ...(JSON.parse(last) as Omit<WorkerResult, 'task'>) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 // Entry point (only when run as the script, not when imported): the task is the first argument (JSON).

@@ -1,7 +1,7 @@
 // `npm run bench`: training speed on ONE thread, dptrain against
 // TensorFlow.js 4.22 (cpu and wasm backends), on real MNIST.
 //
-//   node dist/bench/bench.js [--rounds N] [--seconds S] [--only mlp|lstm|matmul]
+//   node dist/bench/bench.js [--rounds N] [--seconds S] [--only mlp|lstm|cnn|matmul]
 //                            [--micro-shards K] [--tfjs-loop fit|minimize]
 //                            [--min-steps N] [--clock wall|cpu] [--dense-kernels]
 //                            [--no-matmul] [--json]
@@ -9,7 +9,13 @@
 // Cases: the MLP 784-128(relu)-10 at batch 64 and 256, and the row LSTM
 // (28 steps of 28 pixels, LSTM 128, dense 10) at batch 64; softmax
 // cross-entropy, plain SGD with lr 0.05 (bench/bench-worker.ts has the
-// details). dptrain runs with K = --micro-shards micro-shards per batch
+// details); and the fixed CNN of issue 22 (conv 8@5x5 + ReLU, max pool 2,
+// conv 16@5x5 + ReLU, max pool 2, flatten, dense 10: 5,994 parameters) at
+// batch 64 with Adam: `cnn` times training steps, `cnn-predict` the forward
+// pass, with PyTorch 1.13 on one thread beside them where Debian's
+// python3-torch is installed (bench/torch_cnn.py). TF.js's wasm backend
+// cannot train the CNN (no Conv2DBackpropFilter kernel): its entry says so
+// ({"samplesPerSec": null, "error"}). dptrain runs with K = --micro-shards micro-shards per batch
 // (default 1: the whole batch in one forward/backward, as TF.js does it):
 // `dptrain` with its WebAssembly SIMD kernels (what the trainer uses),
 // `dptrain-ts` with the pure-TypeScript reference kernels; --dense-kernels
@@ -62,11 +68,17 @@ const CASES: Case[] = [
   { model: 'mlp', batch: 64 },
   { model: 'mlp', batch: 256 },
   { model: 'lstm', batch: 64 },
+  { model: 'cnn', batch: 64 },
+  { model: 'cnn-predict', batch: 64 },
 ];
 const IMPLS: BenchImpl[] = ['dptrain', 'dptrain-ts', 'tfjs-cpu', 'tfjs-wasm'];
+/** PyTorch runs beside the CNN cases (bench/torch_cnn.py) where Debian's python3-torch is installed. */
+const TORCH_MODELS = new Set<BenchModel>(['cnn', 'cnn-predict']);
+const torchFound = spawnSync(process.env.DPTRAIN_PYTHON ?? '/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+const implsOf = (c: Case): BenchImpl[] => (TORCH_MODELS.has(c.model) && torchFound ? [...IMPLS, 'pytorch'] : IMPLS);
 
 function usage(message: string): never {
-  process.stderr.write(`bench: ${message}\nusage: node dist/bench/bench.js [--rounds N] [--seconds S] [--only mlp|lstm|matmul] [--micro-shards K] [--tfjs-loop fit|minimize] [--min-steps N] [--clock wall|cpu] [--dense-kernels] [--no-matmul] [--json]\n`);
+  process.stderr.write(`bench: ${message}\nusage: node dist/bench/bench.js [--rounds N] [--seconds S] [--only mlp|lstm|cnn|matmul] [--micro-shards K] [--tfjs-loop fit|minimize] [--min-steps N] [--clock wall|cpu] [--dense-kernels] [--no-matmul] [--json]\n`);
   process.exit(2);
 }
 
@@ -121,13 +133,13 @@ const seconds = numberOption(args, '--seconds', 3, false);
 const microShards = numberOption(args, '--micro-shards', 1, true);
 const minSteps = numberOption(args, '--min-steps', 2, true);
 const only = option(args, '--only');
-if (only !== undefined && only !== 'mlp' && only !== 'lstm' && only !== 'matmul') usage(`--only must be mlp, lstm or matmul, got '${only}'`);
+if (only !== undefined && only !== 'mlp' && only !== 'lstm' && only !== 'cnn' && only !== 'matmul') usage(`--only must be mlp, lstm, cnn or matmul, got '${only}'`);
 const withMatmul = !args.includes('--no-matmul') && (only === undefined || only === 'matmul');
 const tfjsLoop = (option(args, '--tfjs-loop') ?? 'fit') as TfjsLoop;
 if (tfjsLoop !== 'fit' && tfjsLoop !== 'minimize') usage(`--tfjs-loop must be fit or minimize, got '${tfjsLoop}'`);
 const clock = option(args, '--clock') ?? 'wall';
 if (clock !== 'wall' && clock !== 'cpu') usage(`--clock must be wall or cpu, got '${clock}'`);
-const cases = CASES.filter((c) => only === undefined || c.model === only);
+const cases = CASES.filter((c) => only === undefined || c.model === only || (only === 'cnn' && c.model === 'cnn-predict'));
 for (const c of cases) {
   if (microShards > c.batch) usage(`--micro-shards ${microShards} is more than the batch size ${c.batch}`);
 }
@@ -139,16 +151,22 @@ const key = (c: Case, impl: BenchImpl) => `${c.model}/${c.batch}/${impl}`;
 const rates = new Map<string, number[]>();    // per wall-clock second
 const cpuRates = new Map<string, number[]>(); // per CPU second
 const details = new Map<string, string>();
+const errors = new Map<string, string>(); // an implementation that cannot run a case (TF.js wasm cannot train the CNN)
 const started = performance.now();
 for (let r = 0; r < rounds; r++) {
   for (const c of cases) {
-    for (const impl of IMPLS) {
+    for (const impl of implsOf(c)) {
       const task: WorkerTask = {
         model: c.model, batch: c.batch, impl, seconds,
         warmupSeconds: Math.min(1.5, seconds / 2), minSteps, microShards, denseKernels, tfjsLoop,
       };
       const res = await runChild(task);
       const k = key(c, impl);
+      if (res.error !== undefined) {
+        errors.set(k, res.error);
+        log(`round ${r + 1}/${rounds}  ${c.model.padEnd(4)} batch ${String(c.batch).padStart(3)}  ${impl.padEnd(9)}  cannot run: ${res.error}`);
+        continue;
+      }
       rates.set(k, [...(rates.get(k) ?? []), res.samplesPerSec]);
       cpuRates.set(k, [...(cpuRates.get(k) ?? []), res.samplesPerCpuSec]);
       details.set(k, res.detail);
@@ -158,27 +176,37 @@ for (let r = 0; r < rounds; r++) {
 }
 log(`bench: ${((performance.now() - started) / 1000).toFixed(0)} s`);
 
-const results: ({ model: BenchModel; batch: number; impl: BenchImpl; samplesPerSec: number } | MatmulResult)[] = [];
+type BenchResult = { model: BenchModel; batch: number; impl: BenchImpl; samplesPerSec: number | null; error?: string };
+const results: (BenchResult | MatmulResult)[] = [];
 const lines: string[] = [];
 const col = (s: string) => s.padStart(20);
+const tableImpls: BenchImpl[] = cases.some((c) => implsOf(c).includes('pytorch')) ? [...IMPLS, 'pytorch'] : IMPLS;
 for (const [title, source] of [['per wall-clock second', rates], ['per CPU second of the process', cpuRates]] as const) {
   lines.push(`samples ${title}, one thread, median of ${rounds} rounds (min-max); dptrain with microShards ${microShards}${denseKernels ? ', dptrain-ts with dense kernels' : ''}`);
-  lines.push('model  batch' + IMPLS.map(col).join('') + '  dptrain/tfjs-cpu  dptrain/tfjs-wasm  dptrain-ts/tfjs-cpu  dptrain-ts/tfjs-wasm');
+  lines.push('model        batch' + tableImpls.map(col).join('') + '  dptrain/tfjs-cpu  dptrain/tfjs-wasm  dptrain-ts/tfjs-cpu  dptrain-ts/tfjs-wasm  dptrain/pytorch');
   for (const c of cases) {
     const med: Record<string, number> = {};
     const cells: string[] = [];
-    for (const impl of IMPLS) {
-      const xs = source.get(key(c, impl))!;
+    for (const impl of tableImpls) {
+      const xs = source.get(key(c, impl));
+      const error = errors.get(key(c, impl));
+      if (xs === undefined) {
+        med[impl] = NaN;
+        cells.push(col(error !== undefined ? 'cannot run' : '-'));
+        if (error !== undefined && source === (clock === 'cpu' ? cpuRates : rates)) results.push({ model: c.model, batch: c.batch, impl, samplesPerSec: null, error });
+        continue;
+      }
       med[impl] = median(xs);
       if (source === (clock === 'cpu' ? cpuRates : rates)) {
         results.push({ model: c.model, batch: c.batch, impl, samplesPerSec: Math.round(med[impl] * 10) / 10 });
       }
       cells.push(col(`${med[impl].toFixed(0)} (${Math.round(Math.min(...xs))}-${Math.round(Math.max(...xs))})`));
     }
-    const ratio = (a: string, b: string, w: number) => `${(med[a] / med[b]).toFixed(2)}x`.padStart(w);
-    lines.push(`${c.model.padEnd(5)}  ${String(c.batch).padStart(5)}${cells.join('')}${ratio('dptrain', 'tfjs-cpu', 18)}${ratio('dptrain', 'tfjs-wasm', 19)}` +
-      `${ratio('dptrain-ts', 'tfjs-cpu', 21)}${ratio('dptrain-ts', 'tfjs-wasm', 22)}`);
+    const ratio = (a: string, b: string, w: number) => (Number.isFinite(med[a] / med[b]) ? `${(med[a] / med[b]).toFixed(2)}x` : '-').padStart(w);
+    lines.push(`${c.model.padEnd(11)}  ${String(c.batch).padStart(5)}${cells.join('')}${ratio('dptrain', 'tfjs-cpu', 18)}${ratio('dptrain', 'tfjs-wasm', 19)}` +
+      `${ratio('dptrain-ts', 'tfjs-cpu', 21)}${ratio('dptrain-ts', 'tfjs-wasm', 22)}${ratio('dptrain', 'pytorch', 17)}`);
   }
+  for (const [k, e] of errors) lines.push(`  ${k}: ${e}`);
   lines.push('');
 }
 if (withMatmul) {

@@ -1,5 +1,6 @@
 // `npm run bench:scaling`: training samples/s with --workers 0, 1 and 2 on
-// the MNIST MLP (batch 256) and the row LSTM (batch 64), the 2-vs-0 ratio,
+// the MNIST MLP (batch 256), the row LSTM (batch 64) and the CNN of
+// examples/mnist-cnn.json (batch 64, Adam), the 2-vs-0 ratio,
 // the default MLP config (examples/mnist-mlp.json as it is: batch 32) with
 // --workers 0 and with the default worker count (no --workers: threads or
 // the coordinator's thread, whichever the run measures faster; timed after
@@ -9,8 +10,8 @@
 // dispatching the ranges; reduction = combining the partial sums in the tree
 // order; the SGD step).
 //
-//   node dist/bench/scaling.js [--json] [--only mlp,lstm,default,examples] [--workers 0,1,2] [--rounds R]
-//                              [--steps-mlp N] [--steps-lstm N] [--steps-default N] [--steps-examples N]
+//   node dist/bench/scaling.js [--json] [--only mlp,lstm,cnn,default,examples] [--workers 0,1,2] [--rounds R]
+//                              [--steps-mlp N] [--steps-lstm N] [--steps-cnn N] [--steps-default N] [--steps-examples N]
 //                              [--kernels wasm|ts] [--no-ceiling] [--warmup-ms MS]
 //
 // After the MLP and the LSTM, the machine's ceiling: two --workers 0 runs in
@@ -28,7 +29,7 @@
 // (the default config's entries are model "mlp-default", the other example
 // configs' "default:<name>"; a default engine's `workers` is "default", with
 // `chose`: the threads it computes on, 0 for the coordinator's thread;
-// ratios: "mlp", "lstm", "mlp-default" and "default:<name>", each the last
+// ratios: "mlp", "lstm", "cnn", "mlp-default" and "default:<name>", each the last
 // configuration's over --workers 0).
 import { spawn } from 'node:child_process';
 import { dirname } from 'node:path';
@@ -56,6 +57,7 @@ const WORKERS = (arg('--workers') ?? '0,1,2').split(',').map(Number);
 const BENCHES: Bench[] = [
   { model: 'mlp', only: 'mlp', config: 'examples/mnist-mlp.json', batch: 256, steps: Number(arg('--steps-mlp') ?? 60), workers: WORKERS, ceiling: true, goal: 1.8 },
   { model: 'lstm', only: 'lstm', config: 'examples/mnist-lstm.json', batch: 64, steps: Number(arg('--steps-lstm') ?? 10), workers: WORKERS, ceiling: true, goal: 1.85 },
+  { model: 'cnn', only: 'cnn', config: 'examples/mnist-cnn.json', batch: 64, steps: Number(arg('--steps-cnn') ?? 8), workers: WORKERS, ceiling: true, goal: 1.85 },
   { model: 'mlp-default', only: 'default', config: 'examples/mnist-mlp.json', batch: 32, steps: Number(arg('--steps-default') ?? 240), workers: [0, 'default'], ceiling: false, goal: 1.3 },
   // Every other example config as it is: the default worker count must never lose to --workers 0.
   ...['mnist-mlp-bn-dropout', 'mnist-lstm', 'mnist-gru', 'csv-blobs'].map((name): Bench => ({

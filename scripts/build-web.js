@@ -1,7 +1,8 @@
 // Builds the browser side into dist/web/ with esbuild: the dashboard (/),
-// the volunteer page (/join) and a tab's two Web Workers (uPlot and its CSS
+// its sign-in page (the 401 at / without the viewer credential), the
+// volunteer page (/join) and a tab's two Web Workers (uPlot and its CSS
 // included: the pages load nothing from anywhere but the coordinator), plus
-// the two HTML pages. The coordinator serves them (coordinator/serve/pages.ts).
+// the HTML pages. The coordinator serves them (coordinator/serve/pages.ts).
 //
 // The two workers are ES modules built together with code splitting: what
 // both use (zod, the protocol's checks, hashing) is one chunk, shared.js,
@@ -20,7 +21,9 @@ mkdirSync(out, { recursive: true });
 const common = { bundle: true, platform: 'browser', target: 'es2022', minify: true, sourcemap: false, logLevel: 'warning', absWorkingDir: root };
 await build({
   ...common, format: 'esm', outdir: out,
-  entryPoints: { dashboard: 'coordinator/serve/dashboard/dashboard.ts', join: 'worker/browser/join-page.ts' },
+  entryPoints: {
+    dashboard: 'coordinator/serve/dashboard/dashboard.ts', 'sign-in': 'coordinator/serve/dashboard/sign-in.ts', join: 'worker/browser/join-page.ts',
+  },
 });
 // NOTE: one fixed chunk name: two entries make at most one shared chunk, and pages.ts serves a fixed list.
 await build({
@@ -28,6 +31,7 @@ await build({
   entryPoints: { 'tab-worker': 'worker/browser/tab-worker.ts', 'compute-worker': 'worker/browser/compute-worker.ts' },
 });
 copyFileSync(`${root}coordinator/serve/dashboard/index.html`, `${out}/index.html`);
+copyFileSync(`${root}coordinator/serve/dashboard/sign-in.html`, `${out}/sign-in.html`);
 copyFileSync(`${root}worker/browser/join.html`, `${out}/join.html`);
 copyFileSync(`${root}worker/browser/join.css`, `${out}/join.css`);
-console.log('build-web: dashboard, join page and tab workers -> dist/web/');
+console.log('build-web: dashboard, sign-in page, join page and tab workers -> dist/web/');

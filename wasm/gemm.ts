@@ -22,6 +22,8 @@
 // tile position. A non-accumulating product starts from +0 and adds, as
 // tsKernels does after c.fill(0): that keeps -0 products bit-identical too.
 
+import { transpose4Store } from './simd';
+
 // Register tile: MR rows x NR columns = 5 x 8 floats = 10 v128 accumulators,
 // 2 B vectors, 1 broadcast A value and 1 product: 14 of the 15 xmm registers
 // V8 allocates on x64. Measured here: 5x8 ran 15-25% faster than 4x8 or 2x16
@@ -70,20 +72,6 @@ function blockStep(total: i32, max: i32, unit: i32): i32 {
 }
 
 // ---------------------------------------------------------------- packing
-
-// 4x4 transpose of rows r0..r3, stored at dst, dst+stride, dst+2*stride,
-// dst+3*stride: store q holds (r0[q], r1[q], r2[q], r3[q]).
-@inline
-function transpose4Store(r0: v128, r1: v128, r2: v128, r3: v128, dst: usize, stride: usize): void {
-  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
-  const t1 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
-  const t2 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
-  const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
-  v128.store(dst, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
-  v128.store(dst + stride, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7));
-  v128.store(dst + 2 * stride, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5));
-  v128.store(dst + 3 * stride, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7));
-}
 
 // Row panels of an (mc, kc) block of A. Full panels of MR = 5 rows come
 // first, then panels of 4 rows, chosen so that no row is wasted when that is

@@ -93,3 +93,33 @@ export function sgdUpdate(params: usize, grad: usize, vel: usize, n: i32,
     store<f32>(params + o, w - <f32>(lr * <f64>step));
   }
 }
+
+/** y[i] = x[i] > 0 ? x[i] : +0, i < n (a NaN gives +0, as the reference's comparison). */
+export function reluForward(y: usize, x: usize, n: i32): void {
+  const zero = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>(i << 2);
+    const v = v128.load(x + o);
+    v128.store(y + o, v128.and(v, f32x4.gt(v, zero)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>(i << 2);
+    const v = load<f32>(x + o);
+    store<f32>(y + o, v > 0 ? v : 0);
+  }
+}
+
+/** dx[i] = y[i] > 0 ? dy[i] : +0, i < n (relu'(0) = 0). */
+export function reluBackward(dx: usize, dy: usize, y: usize, n: i32): void {
+  const zero = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>(i << 2);
+    v128.store(dx + o, v128.and(v128.load(dy + o), f32x4.gt(v128.load(y + o), zero)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>(i << 2);
+    store<f32>(dx + o, load<f32>(y + o) > 0 ? load<f32>(dy + o) : 0);
+  }
+}

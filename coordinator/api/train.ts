@@ -67,6 +67,11 @@ export const TrainOptions = z.strictObject({
   /** With listen: the shared token workers must give (default: $DPTRAIN_TOKEN, or none). */
   token: text.optional(),
   tokenFile: text.optional(),
+  /** With listen: a read-only token for the dashboard, /live and /metrics (default: $DPTRAIN_VIEWER_TOKEN; off loopback, one is made). */
+  viewerToken: text.optional(),
+  viewerTokenFile: text.optional(),
+  /** With listen: anyone who reaches the port may watch (read-only), no credential. */
+  publicDashboard: z.boolean().optional(),
   /** With listen: PEM files to serve https and wss. */
   tlsCert: text.optional(),
   tlsKey: text.optional(),

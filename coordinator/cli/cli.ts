@@ -20,7 +20,7 @@ import { formatVerify, runVerify } from './commands/verify.js';
 import { runConformance, printConformance } from './commands/conformance.js';
 import { exportModelFile } from './commands/export.js';
 import { runPredict, type PredictFlags } from './commands/predict.js';
-import { TOKEN_ENV } from '../../node/net/secret.js';
+import { TOKEN_ENV, VIEWER_TOKEN_ENV } from '../../node/net/secret.js';
 import { runWorkerCommand, type WorkerFlags } from '../../worker/worker-command.js';
 import { defaultKernelKind, KERNELS_ENV, parseKernelKind, setupKernels } from '../../node/kernels/setup.js';
 
@@ -103,6 +103,7 @@ async function trainUntilStopped(flags: TrainFlags, progress: ProgressSink, stop
       `test: loss ${t.loss.toFixed(4)}` + (t.accuracy !== null ? `, accuracy ${(100 * t.accuracy).toFixed(2)}%, macro-F1 ${t.f1Macro!.toFixed(4)}` : '') + '\n' +
       `weights sha256 ${summary.weightsSha256}\n` +
       (summary.workersChoice === undefined ? '' : `workers: ${summary.workersChoice.reason}\n`) +
+      (summary.topology === undefined ? '' : `topology: ${summary.topology.ran} (${summary.topology.wire}): ${summary.topology.reason}\n`) +
       summary.workerStats.filter((w) => w.kind !== 'thread').map((w) =>
         `worker ${w.id} (${w.kind} ${w.host}${w.name === undefined ? '' : ` "${w.name}"`}, ${w.threads} thread${w.threads === 1 ? '' : 's'}): ` +
         `${w.microShards} micro-shards, ${Math.round(w.samplesPerSec)} samples/s, ${w.faults} fault${w.faults === 1 ? '' : 's'}\n`).join('') +
@@ -139,7 +140,15 @@ function addRunOptions(cmd: Command, workersMin: number): Command {
     .option('--workers <n>', `worker threads${workersMin === 0 ? ", 0 = the coordinator's own thread" : ''} (config: workers; default: one per core)`, wholeNumber('--workers', workersMin))
     .option('--step-timeout-ms <ms>', 'reassign micro-shards a worker has not answered within ms, 0 = never (config: stepTimeoutMs; default 30000)', wholeNumber('--step-timeout-ms', 0))
     .option('--kernels <kind>', `wasm (WebAssembly SIMD, default) or ts (the pure-TypeScript reference); env ${KERNELS_ENV}`, (v: string) => kernelKind(v))
-    .option('--chaos <spec>', 'inject faults at fixed steps, e.g. "crash:worker=1,step=30;stall:worker=0,step=50,ms=2000" (config: chaos)', chaosSpec);
+    .option('--chaos <spec>', 'inject faults at fixed steps, e.g. "crash:worker=1,step=30;stall:worker=0,step=50,ms=2000" (config: chaos)', chaosSpec)
+    .option('--grad-wire <wire>', 'f32, or bf16: every node of the reduction tree rounded to bfloat16 on every engine, half the bytes on the wire (config: gradWire; default f32)', oneOf('--grad-wire', ['f32', 'bf16']));
+}
+
+function oneOf(option: string, values: readonly string[]): (value: string) => string {
+  return (value) => {
+    if (!values.includes(value)) throw new InvalidArgumentError(`${option}: expected one of ${values.join(', ')}, got "${value}"`);
+    return value;
+  };
 }
 
 function kernelKind(value: string): string {
@@ -184,12 +193,16 @@ export function buildProgram(): Command {
     .option('--min-workers <m>', 'with --listen: start training once m workers (threads included) are connected (default 1)', wholeNumber('--min-workers', 1))
     .option('--token <token>', `with --listen: the shared token workers must give (visible in ps; prefer --token-file or $${TOKEN_ENV})`)
     .option('--token-file <file>', 'with --listen: read the shared token from a file')
+    .option('--viewer-token <token>', `with --listen: a read-only token for the dashboard, /live and /metrics, never a worker's (visible in ps; prefer --viewer-token-file or $${VIEWER_TOKEN_ENV}; off loopback, one is made when none is given)`)
+    .option('--viewer-token-file <file>', 'with --listen: read the viewer token from a file')
+    .option('--public-dashboard', 'with --listen: let anyone who reaches the port watch the dashboard, /live and /metrics (read-only), with no credential')
     .option('--tls-cert <file>', 'with --listen: PEM certificate chain, serve https and wss')
     .option('--tls-key <file>', 'with --listen: PEM private key of --tls-cert')
     .option('--peer-timeout-ms <ms>', 'with --listen: disconnect a worker silent this long (no pong, no message; default 5000)', wholeNumber('--peer-timeout-ms', 100))
     .option('--verify-fraction <f>', 'with --listen: recompute this fraction (0 to 1) of the ranges that processes and tabs answer on another worker and compare the bits; a worker that differs is quarantined (default 0)', fraction('--verify-fraction'))
     .option('--allow-origin <url>', 'with --listen: also let web pages of this origin open a WebSocket (repeatable; default: only the coordinator\'s own pages)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--max-connections-per-address <n>', 'with --listen: WebSocket and dashboard connections at once from one address (default 32)', wholeNumber('--max-connections-per-address', 1))
+    .option('--topology <t>', 'with --listen: auto (workers started with --peer-listen reduce among themselves), star (every partial sum to the coordinator) or collective (config: topology; default auto)', oneOf('--topology', ['auto', 'star', 'collective']))
     .action(train);
   program.command('worker')
     .description('work for a coordinator started with `train --listen`: compute micro-shards on this machine\'s threads')
@@ -203,6 +216,10 @@ export function buildProgram(): Command {
     .option('--tls-ca <file>', 'trust this PEM certificate for wss:// (a self-signed coordinator)')
     .option('--health-listen <host:port>', 'serve GET /healthz (alive) and /readyz (connected, ready) on this address, for container probes')
     .option('--give-up-after <seconds>', 'exit 1 (DPT_ERR_CONNECT) if no coordinator welcomed this worker within this many seconds; 0 = keep trying (default 300)', wholeNumber('--give-up-after', 0))
+    .option('--peer-listen <host:port>', 'join the collective: take peer links from the other workers on this address (port 0 picks one); the workers then reduce among themselves')
+    .option('--advertise <host:port>', 'with --peer-listen: the address peers reach this worker at, when it is not the listen address (NAT, containers, pod IPs)')
+    .option('--peer-tls-cert <file>', 'with --peer-listen: PEM certificate chain of the peer port (a run over wss:// needs it; peers trust it with --tls-ca)')
+    .option('--peer-tls-key <file>', 'with --peer-listen: PEM private key of --peer-tls-cert')
     .option('--kernels <kind>', `wasm (default) or ts; must match the coordinator's; env ${KERNELS_ENV}`, (v: string) => kernelKind(v))
     .action(async (flags: WorkerFlags) => {
       process.exitCode = await runWorkerCommand(flags, `dptrain ${packageVersion()}, node ${process.version}`);

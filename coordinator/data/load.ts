@@ -38,9 +38,11 @@ export async function loadTrainData(spec: DataSpec, opts: LoadDataOptions = {}):
     const m = await loadMnist(opts.cacheDir !== undefined ? { cacheDir: opts.cacheDir } : {});
     let train = firstN(m.train.dataset, spec.trainLimit);
     let test = firstN(m.test.dataset, spec.testLimit);
-    if (spec.view === 'rows') {
-      train = viewAs(train, [28, 28]);
-      test = viewAs(test, [28, 28]);
+    // The same pixels as other shapes: 28 rows of 28 (sequences), or one 28x28 channel (NCHW images).
+    const shape = spec.view === 'rows' ? [28, 28] : spec.view === 'image' ? [1, 28, 28] : null;
+    if (shape !== null) {
+      train = viewAs(train, shape);
+      test = viewAs(test, shape);
     }
     const out: LoadedTrainData = { train, test };
     // The hashes name the whole blobs; a limited subset is not that blob.

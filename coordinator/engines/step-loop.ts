@@ -37,6 +37,7 @@ import { alignedSplit, CUT_TOLERANCE } from '../../src/dispatch/ranges.js';
 import type { WeightsBoard } from '../../src/dispatch/weights-board.js';
 import { runStep, type BatchJob, type EngineStats, type GradientEngine, type LoopStats, type StepOutcome } from './engine.js';
 import type { Stepper } from '../run/stepper.js';
+import { stateArrays } from '../../src/optim/optimizer.js';
 import type { LoopExit, StepLanes, StepRegion } from '../../node/threads/transport.js';
 
 // NOTE: Node 20 (V8 11.3) has Atomics.waitAsync; tsconfig's lib ES2022 does not declare it.
@@ -94,11 +95,10 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
   /** The step being waited for: close() lets it finish or drop before it stops the threads. */
   let inflight: Promise<Waited> | null = null;
 
-  /** Whether this step can run in the loop at all (the weights and the velocity are the shared buffers the threads write). */
+  /** Whether this step can run in the loop at all (the weights and the optimizer's state are the shared buffers the threads write). */
   function fits(stepper: Stepper): boolean {
-    const v = stepper.sgdState.velocity;
     return lanes.count <= MAX_LANES && stepper.model === model && model.params === weights.params && fillsShared(model.params)
-      && (stepper.optimizer.momentum === 0 || fillsShared(v));
+      && stateArrays(stepper.optimizer, stepper.optimizerState).every((s) => fillsShared(s.array));
   }
 
   /** Result regions for every thread's blocks: as many as a range of the batch's micro-shards can have. */
@@ -115,12 +115,10 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
 
   function start(stepper: Stepper, job: BatchJob): Loop {
     const regions = regionsFor(job.microShards);
-    const v = stepper.sgdState.velocity;
-    const velocity = stepper.optimizer.momentum === 0 ? null : lanes.region(v.buffer as SharedArrayBuffer);
-    const { momentum, weightDecay, nesterov } = stepper.optimizer;
-    startLoop(board, seq, regions.map((r) => r.id), velocity?.id ?? -1, momentum, weightDecay, nesterov);
+    const state = stateArrays(stepper.optimizer, stepper.optimizerState).map((s) => lanes.region(s.array.buffer as SharedArrayBuffer));
+    startLoop(board, seq, regions.map((r) => r.id), state.map((r) => r.id), stepper.optimizer);
     const l: Loop = { ahead: null, last: job.step - 1, waiter: null, ended: false, inside: lanes.count, written: false };
-    lanes.enter(seq, velocity === null ? regions : [...regions, velocity], (lane, why) => left(l, lane, why));
+    lanes.enter(seq, [...regions, ...state], (lane, why) => left(l, lane, why));
     void watch(l);
     return l;
   }
@@ -187,15 +185,16 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
     }
   }
 
-  /** Writes a job into the next slot; returns its sequence number. */
-  function post(job: BatchJob, stepper: Stepper, permit: boolean): number {
+  /** Writes a job into the next slot, `ahead` steps after the last one applied; returns its sequence number. */
+  function post(job: BatchJob, stepper: Stepper, permit: boolean, ahead: number): number {
     const rows = job.indices.length;
     const k = shardCount(rows, job.microShards);
     const ranges = alignedSplit(0, k, new Array<number>(lanes.count).fill(1), CUT_TOLERANCE);
     const cuts = [0];
     for (let j = 0; j < lanes.count; j++) cuts.push(ranges.find((r) => r.slot === j)?.end ?? cuts[j]);
     const s = seq++;
-    postStep(board, { seq: s, step: job.step, version: ++weights.version, k, rows, lr: stepper.lr(job.step), cuts, indices: job.indices, permit });
+    const update = stepper.optimizerState.step + ahead;
+    postStep(board, { seq: s, step: job.step, version: ++weights.version, k, rows, lr: stepper.lr(job.step), update, cuts, indices: job.indices, permit });
     return s;
   }
 
@@ -279,12 +278,12 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
         loop = start(stepper, job);
       }
       const l = loop;
-      const s = l.ahead?.seq ?? post(job, stepper, false);
+      const s = l.ahead?.seq ?? post(job, stepper, false, 1);
       l.ahead = null;
       // The penalty of the weights before the step: read before the permit lets the threads write them.
       const penalty = penalized ? stepPenalty(model) : 0;
       permitStep(board, s);
-      if (next !== undefined) l.ahead = { seq: post(next, stepper, false), step: next.step };
+      if (next !== undefined) l.ahead = { seq: post(next, stepper, false, 2), step: next.step };
       stats.postMs += performance.now() - t0;
       const waiting = wait(l, s);
       inflight = waiting;
@@ -298,6 +297,7 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
       inflight = null;
       if (waited.kind === 'done') {
         l.last = job.step;
+        stepper.optimizerState.step++;
         account(s, w[S.K], rows);
         const dataLoss = lossOf(slotOf(board, s)) / rows;
         return { result: { loss: dataLoss + penalty, dataLoss, penalty, samples: rows }, lr: stepper.lr(job.step) };

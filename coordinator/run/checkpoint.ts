@@ -1,6 +1,7 @@
 // Checkpoints: everything needed to resume bit-exactly (docs/design.md principle
 // 7): the config (by hash and in full), the step, the flat weights with their
-// statistics, the optimizer's velocity and the metrics history. Written
+// statistics, the optimizer's state (SGD's velocity, Adam's moments and
+// update count) and the metrics history. Written
 // atomically (output-paths.ts: a temporary file, fsync, then rename over the
 // old one), so a SIGKILL at any moment leaves either the old or the new
 // checkpoint.
@@ -15,6 +16,8 @@ import { writeOutputFile } from './output-paths.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.msgpack';
 
+const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, { error: 'expected bytes' });
+
 const CheckpointSchema = z.strictObject({
   format: z.literal('dptrain-checkpoint'),
   version: z.literal(1),
@@ -24,7 +27,13 @@ const CheckpointSchema = z.strictObject({
   /** Steps completed. */
   step: z.number().int().nonnegative(),
   params: z.custom<Uint8Array>((v) => v instanceof Uint8Array, { error: 'expected bytes' }),
-  velocity: z.custom<Uint8Array>((v) => v instanceof Uint8Array, { error: 'expected bytes' }),
+  /** SGD's velocity (empty without momentum, and for Adam). */
+  velocity: bytes,
+  /** Adam's first and second moments (absent for SGD). */
+  m: bytes.optional(),
+  v: bytes.optional(),
+  /** Optimizer updates applied (Adam's bias correction counts them; absent: as many as steps). */
+  optimizerStep: z.number().int().nonnegative().optional(),
   /** Training-loss sum and count of the epoch in progress, and samples seen. */
   epochLossSum: z.number(),
   epochLossCount: z.number().int().nonnegative(),

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
 import { ModelSpec } from '../../src/model/spec.js';
-import { SgdConfig } from '../../src/optim/sgd.js';
+import { OptimizerConfig } from '../../src/optim/optimizer.js';
 import { ScheduleConfig } from '../../src/optim/schedule.js';
 import { LOSS_NAMES } from '../../src/losses/index.js';
 import { parseJsonText } from '../../src/check/json-text.js';
@@ -16,8 +16,8 @@ import { packageExampleFor } from './examples.js';
 
 export const MnistDataSpec = z.strictObject({
   type: z.literal('mnist'),
-  /** 'flat': 784 features; 'rows': a sequence of 28 rows of 28 pixels (for LSTM/GRU). */
-  view: z.enum(['flat', 'rows']).default('flat'),
+  /** 'flat': 784 features; 'rows': a sequence of 28 rows of 28 pixels (for LSTM/GRU); 'image': one [1, 28, 28] channel (for conv2d). */
+  view: z.enum(['flat', 'rows', 'image']).default('flat'),
   /** Use only the first N training samples (quick experiments and tests). */
   trainLimit: z.number().int().positive().optional(),
   /** Use only the first N test samples. */
@@ -37,7 +37,8 @@ export const TrainConfig = z.strictObject({
   data: DataSpec,
   model: ModelSpec,
   loss: z.enum(LOSS_NAMES),
-  optimizer: SgdConfig,
+  /** SGD (the default: `type` left out), Adam or AdamW (src/optim/optimizer.ts). */
+  optimizer: OptimizerConfig,
   schedule: ScheduleConfig.default({ type: 'constant' }),
   /** Linear learning-rate warm-up over this many steps. */
   warmupSteps: wholeNonNeg.default(0),
@@ -58,6 +59,16 @@ export const TrainConfig = z.strictObject({
   stepTimeoutMs: wholeNonNeg.default(30_000),
   /** Deterministic fault injection (see src/dispatch/chaos.ts and docs/one-machine.md); `--chaos` wins. */
   chaos: z.string().optional(),
+  /**
+   * How the gradient's partial sums travel and are rounded (issue 21): f32, or bf16, every node of the
+   * reduction tree rounded to bfloat16 on its trainable part wherever it is formed (it changes the bits,
+   * on every engine alike). `--grad-wire` wins.
+   */
+  gradWire: z.enum(['f32', 'bf16']).default('f32'),
+  /** With network workers: auto (workers that advertise a peer address reduce among themselves), star or collective. `--topology` wins. */
+  topology: z.enum(['auto', 'star', 'collective']).default('auto'),
+  /** In the collective, compare the workers' replicas with the coordinator's every this many steps (0: never). */
+  replicaCheckEvery: wholeNonNeg.default(100),
 }).superRefine((c, ctx) => {
   if (c.microShards !== undefined && c.microShards > c.batchSize) {
     ctx.addIssue({ code: 'custom', path: ['microShards'], message: `must be at most batchSize (${c.batchSize}), got ${c.microShards}` });

@@ -6,7 +6,7 @@
 import type { Model } from '../../src/model/model.js';
 import { buildModel, initModel } from '../../src/model/model.js';
 import { epochPermutation } from '../../src/data/sampler.js';
-import { createSgdState, type SgdConfig, type SgdState } from '../../src/optim/sgd.js';
+import { createOptimizerState, type OptimizerConfig, type OptimizerState } from '../../src/optim/optimizer.js';
 import { learningRate } from '../../src/optim/schedule.js';
 import { applyStep, planStep, type StepPlan, type StepResult } from '../../src/train/step.js';
 import { microShardsOf, type TrainConfig } from './config.js';
@@ -43,8 +43,9 @@ export function buildTrainModel(config: TrainConfig, allocParams?: (n: number) =
 export interface Stepper {
   readonly model: Model;
   readonly plan: StepPlan;
-  readonly optimizer: SgdConfig;
-  readonly sgdState: SgdState;
+  readonly optimizer: OptimizerConfig;
+  /** The optimizer's state (velocity or moments, and the updates applied), updated by apply() or by an engine's own step. */
+  readonly optimizerState: OptimizerState;
   readonly microShards: number;
   readonly stepsPerEpoch: number;
   readonly totalSteps: number;
@@ -69,14 +70,14 @@ export function runLength(config: TrainConfig, n: number): { stepsPerEpoch: numb
 /** `allocState` places the optimizer state (the engine's choice, like the weights: allocParams). */
 export function createStepper(config: TrainConfig, model: Model, n: number, allocState?: (n: number) => Float32Array): Stepper {
   const plan = planStep(model);
-  const sgdState = createSgdState(config.optimizer, model.numTrainable, allocState);
+  const optimizerState = createOptimizerState(config.optimizer, model.numTrainable, allocState);
   const microShards = microShardsOf(config);
   const { stepsPerEpoch, totalSteps, lastStep } = runLength(config, n);
   let perm: Uint32Array | null = null;
   let permEpoch = -1;
   const lr = (step: number) => learningRate(config.optimizer.lr, config.schedule, config.warmupSteps, step, totalSteps);
   return {
-    model, plan, optimizer: config.optimizer, sgdState, microShards, stepsPerEpoch, totalSteps, lastStep, lr,
+    model, plan, optimizer: config.optimizer, optimizerState, microShards, stepsPerEpoch, totalSteps, lastStep, lr,
     job(step) {
       const epoch = Math.floor(step / stepsPerEpoch);
       const b = step % stepsPerEpoch;
@@ -86,7 +87,7 @@ export function createStepper(config: TrainConfig, model: Model, n: number, allo
     },
     apply(step, sum) {
       const rate = lr(step);
-      return { result: applyStep(model, plan, sum, config.optimizer, sgdState, rate), lr: rate };
+      return { result: applyStep(model, plan, sum, config.optimizer, optimizerState, rate), lr: rate };
     },
   };
 }

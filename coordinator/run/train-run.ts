@@ -15,12 +15,13 @@ import { dirname, join, resolve } from 'node:path';
 import { dptError } from '../../src/errors.js';
 import { hashConfig } from './checkpoint.js';
 import type { ClusterOptions } from '../serve/cluster.js';
+import { viewerPolicy } from '../serve/viewer-access.js';
 import { parseConfig, readConfigFile, type TrainConfig } from './config.js';
 import { inferenceInfoOf, loadTrainData } from '../data/load.js';
 import type { Fault } from '../../src/dispatch/chaos.js';
 import { chaosOf, chooseEngine, defaultWorkers } from '../engines/choose.js';
 import { parseListen } from '../../node/net/address.js';
-import { resolveToken, type TokenSources } from '../../node/net/secret.js';
+import { resolveToken, resolveViewerToken, type TokenSources, type ViewerTokenSources } from '../../node/net/secret.js';
 import { parseAllowedOrigin } from '../../node/net/origin.js';
 import { RunStatus, teeProgress } from '../serve/live/run-status.js';
 import { runInfo } from '../serve/live/run-info.js';
@@ -39,10 +40,12 @@ export interface RunOverrides {
   workers?: number;
   stepTimeoutMs?: number;
   chaos?: string;
+  gradWire?: 'f32' | 'bf16';
+  topology?: 'auto' | 'star' | 'collective';
 }
 
 /** `dptrain train`'s options by their camelCase names (`--max-steps` is maxSteps). */
-export interface TrainRequest extends RunOverrides, TokenSources {
+export interface TrainRequest extends RunOverrides, TokenSources, ViewerTokenSources {
   /** A config file, or the config as a value (checked as a file's would be); default: the run folder's with resume. */
   config?: string | object;
   /** Where relative paths of a config given as a value resolve (default: the working directory). */
@@ -61,6 +64,8 @@ export interface TrainRequest extends RunOverrides, TokenSources {
   /** With listen: origins whose pages may open a WebSocket besides the coordinator's own. */
   allowOrigin?: string[];
   maxConnectionsPerAddress?: number;
+  /** With listen: anyone who reaches the port may watch the dashboard, /live and /metrics (read-only). */
+  publicDashboard?: boolean;
 }
 
 export interface TrainHooks {
@@ -75,7 +80,7 @@ export interface TrainHooks {
   names?: OptionNames;
 }
 
-const OVERRIDES: (keyof RunOverrides & keyof TrainConfig)[] = ['epochs', 'seed', 'maxSteps', 'checkpointEvery', 'workers', 'stepTimeoutMs', 'chaos'];
+const OVERRIDES: (keyof RunOverrides & keyof TrainConfig)[] = ['epochs', 'seed', 'maxSteps', 'checkpointEvery', 'workers', 'stepTimeoutMs', 'chaos', 'gradWire', 'topology'];
 
 /**
  * The config with the overrides applied (they win); `given` is a file or a
@@ -121,16 +126,20 @@ function checkRunFolderOptions(req: TrainRequest, n: OptionNames): void {
 /** The cluster options of `--listen`, checked; undefined without it. */
 export function clusterOptions(req: TrainRequest, n: OptionNames = CLI_OPTION_NAMES): ClusterOptions | undefined {
   if (req.listen === undefined) {
-    const stray = (['minWorkers', 'token', 'tokenFile', 'tlsCert', 'tlsKey', 'peerTimeoutMs', 'verifyFraction', 'allowOrigin', 'maxConnectionsPerAddress'] as const)
+    const stray = (['minWorkers', 'token', 'tokenFile', 'tlsCert', 'tlsKey', 'peerTimeoutMs', 'verifyFraction', 'allowOrigin', 'maxConnectionsPerAddress',
+      'viewerToken', 'viewerTokenFile', 'publicDashboard'] as const)
       .find((f) => req[f] !== undefined);
     if (stray !== undefined) throw dptError('DPT_ERR_USAGE', `${n.name(stray)} needs ${n.set('listen', 'HOST:PORT')}`);
     return undefined;
   }
   if ((req.tlsCert === undefined) !== (req.tlsKey === undefined)) throw dptError('DPT_ERR_USAGE', `${n.name('tlsCert')} and ${n.name('tlsKey')} go together`);
+  const listen = parseListen(req.listen, n.name('listen'));
+  const token = resolveToken(req, process.env, n.name);
   return {
-    listen: parseListen(req.listen, n.name('listen')),
+    listen,
     minWorkers: req.minWorkers ?? 1,
-    token: resolveToken(req, process.env, n.name),
+    token,
+    viewer: viewerPolicy({ listenHost: listen.host, token, viewerToken: resolveViewerToken(req, process.env, n.name), publicDashboard: req.publicDashboard === true }),
     peerTimeoutMs: req.peerTimeoutMs ?? 5000,
     verifyFraction: req.verifyFraction ?? 0,
     allowOrigins: (req.allowOrigin ?? []).map((origin) => parseAllowedOrigin(origin, n.name('allowOrigin'))),

@@ -29,9 +29,10 @@ import { gradLength } from '../../src/train/step.js';
 import { dptError } from '../../src/errors.js';
 import type { InferenceInfo } from '../../src/model/inference-info.js';
 import type { TrainConfig } from './config.js';
-import { bytesOf, CHECKPOINT_FILE, floatsOf, hashConfig, readCheckpoint, writeCheckpoint } from './checkpoint.js';
-import { runStep, type EngineOutcome, type GradientEngine, type WorkersChoice, type WorkerSummary } from '../engines/engine.js';
-import { buildTrainModel, createStepper, type StepOutcome } from './stepper.js';
+import { bytesOf, CHECKPOINT_FILE, floatsOf, hashConfig, readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
+import { stateArrays } from '../../src/optim/optimizer.js';
+import { runStep, type EngineOutcome, type GradientEngine, type TopologyReport, type WorkersChoice, type WorkerSummary } from '../engines/engine.js';
+import { buildTrainModel, createStepper, type Stepper, type StepOutcome } from './stepper.js';
 import { saveModelFile } from './model-files.js';
 import { unlessAborted } from './interrupt.js';
 import { appendLine } from './output-paths.js';
@@ -95,6 +96,8 @@ export interface RunSummary {
   workerStats: WorkerSummary[];
   /** Without a worker count: what the run chose between worker threads and the coordinator's thread, and why. */
   workersChoice?: WorkersChoice;
+  /** With network workers: which topology reduced the steps, and why (the collective engine). */
+  topology?: TopologyReport;
 }
 
 export function weightsSha256(params: Float32Array): string {
@@ -112,9 +115,10 @@ export function weightsSha256(params: Float32Array): string {
 export function trajectoryConfig(config: TrainConfig): object {
   const {
     maxSteps: _m, checkpointEvery: _c, evalBatchSize: _e, description: _d,
-    workers: _w, stepTimeoutMs: _t, chaos: _x, ...rest
+    workers: _w, stepTimeoutMs: _t, chaos: _x, topology: _o, replicaCheckEvery: _r, gradWire, ...rest
   } = config;
-  return rest;
+  // bf16 changes the bits; f32, the default, leaves the hash of configs written before the option as it was.
+  return gradWire === 'f32' ? rest : { ...rest, gradWire };
 }
 
 export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | InterruptedRun> {
@@ -136,7 +140,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
   const checkpoint = (announce = true) => {
     writeCheckpoint(outDir, {
       format: 'dptrain-checkpoint', version: 1, configHash, config, step,
-      params: bytesOf(model.params), velocity: bytesOf(stepper.sgdState.velocity),
+      params: bytesOf(model.params), ...optimizerBytes(stepper),
       epochLossSum, epochLossCount, trainSeconds, kernels: activeKernelName(),
     });
     checkpointedStep = step;
@@ -155,7 +159,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
     const params = floatsOf(cp.params);
     if (params.length !== model.size) throw dptError('DPT_ERR_CHECKPOINT', `${outDir}: checkpoint holds ${params.length} parameters, the model has ${model.size}`);
     model.params.set(params);
-    stepper.sgdState.velocity.set(floatsOf(cp.velocity));
+    restoreOptimizer(stepper, cp, outDir);
     if (cp.step > lastStep) {
       throw dptError('DPT_ERR_CHECKPOINT', `${outDir}: the checkpoint is at step ${cp.step}, past this run's last step ${lastStep} (maxSteps ${config.maxSteps}); ` +
         `resume with a larger --max-steps, or --max-steps 0 to train every epoch`);
@@ -272,6 +276,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
     outDir,
     workerStats: engine.summaries?.() ?? [],
     ...(engine.choice?.() === undefined ? {} : { workersChoice: engine.choice()! }),
+    ...(engine.topology === undefined ? {} : { topology: engine.topology() }),
   };
 }
 
@@ -285,6 +290,30 @@ const TURN_MS = 1;
 /** A turn of the event loop: signal handlers, timers and sockets run. */
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** The optimizer's state as checkpoint fields: the velocity (empty if none), Adam's m and v, the update count. */
+function optimizerBytes(stepper: Stepper): Pick<Checkpoint, 'velocity' | 'm' | 'v' | 'optimizerStep'> {
+  const s = stepper.optimizerState;
+  return {
+    velocity: bytesOf(s.velocity),
+    ...(s.m.length > 0 ? { m: bytesOf(s.m), v: bytesOf(s.v) } : {}),
+    optimizerStep: s.step,
+  };
+}
+
+/** Puts a checkpoint's optimizer state back (each array the optimizer uses, of the model's size). */
+function restoreOptimizer(stepper: Stepper, cp: Checkpoint, outDir: string): void {
+  const state = stepper.optimizerState;
+  for (const { name, array } of stateArrays(stepper.optimizer, state)) {
+    const saved = cp[name];
+    const floats = saved === undefined ? null : floatsOf(saved);
+    if (floats === null || floats.length !== array.length) {
+      throw dptError('DPT_ERR_CHECKPOINT', `${outDir}: the checkpoint has no optimizer state '${name}' of ${array.length} floats (it holds ${floats?.length ?? 'none'})`);
+    }
+    array.set(floats);
+  }
+  state.step = cp.optimizerStep ?? cp.step;
 }
 
 const INTERRUPTED: EngineOutcome = { kind: 'interrupted', reason: 'the coordinator was stopped; it resumes with --resume' };
@@ -301,7 +330,7 @@ export function checkDataFitsModel(config: TrainConfig, model: Model, data: Trai
   const inShape = model.inShape;
   if (xs.length !== inShape.length || xs.some((d, i) => d !== inShape[i])) {
     throw dptError('DPT_ERR_SHAPE', `model.inputShape is [${inShape.join(', ')}] but the dataset's samples are [${xs.join(', ')}]` +
-      (config.data.type === 'mnist' ? ' (mnist: use inputShape [784] with view "flat", [28, 28] with view "rows")' : ''));
+      (config.data.type === 'mnist' ? ' (mnist: use inputShape [784] with view "flat", [28, 28] with view "rows", [1, 28, 28] with view "image")' : ''));
   }
   const classes = data.train.numClasses;
   if (data.train.yShape.length === 0 && classes !== undefined && model.outSize !== classes) {

@@ -2,8 +2,8 @@
 // port with /healthz, /readyz, /metrics, the training set at /data/<hash>,
 // the WebSocket at /ws, where worker processes and browser tabs join the
 // run's dispatcher, the live dashboard at / (fed by /live) and the volunteer
-// page at /join. Wiring only: the routes, the transport, the pages, the feed
-// and the metrics are modules of their own.
+// page at /join. Wiring only: the routes, the transport, the pages, the feed,
+// the metrics and who may watch (viewer-access.ts) are modules of their own.
 import { readFileSync } from 'node:fs';
 import { encodeDataset } from '../../src/data/binary.js';
 import type { Dataset } from '../../src/data/dataset.js';
@@ -14,13 +14,16 @@ import { sha256Node } from '../../node/files/blobs.js';
 import type { Dispatcher } from '../../src/dispatch/dispatcher.js';
 import type { WeightsBoard } from '../../src/dispatch/weights-board.js';
 import { healthHandlers, type Phase } from './health.js';
-import { pageHandlers } from './pages.js';
+import { pageHandlers, signInPage } from './pages.js';
 import { createLiveFeed, type LiveFeed } from './live/live-feed.js';
+import { HostBook } from './live/viewer-view.js';
+import { dashboardLine, viewerGate, viewerPolicy, type ViewerPolicy } from './viewer-access.js';
 import type { RunStatus } from './live/run-status.js';
 import { AddressLimit } from '../../node/net/address-limit.js';
 import { createRunMetrics, type RefusalReason, type RunMetrics } from './metrics.js';
 import { startHttpServer, type Handler } from '../../node/http/server.js';
 import type { ListenAddress } from '../../node/net/address.js';
+import type { CollectivePort } from '../../src/collective/port.js';
 import { attachWsTransport, type WsTransport } from '../transports/ws/transport.js';
 
 export interface ClusterOptions {
@@ -41,6 +44,8 @@ export interface ClusterOptions {
   verifyFraction: number;
   /** What the dashboard shows (the CLI feeds it); without it, / and /live are not served. */
   status?: RunStatus;
+  /** Who may watch the run (/, /live, /metrics); default: viewerPolicy with no viewer token. */
+  viewer?: ViewerPolicy;
 }
 
 export interface CoordinatorNode {
@@ -75,6 +80,8 @@ export async function startCoordinatorNode(opts: {
   gradLen: number;
   maxMicroShards: number;
   log: (line: string) => void;
+  /** The collective engine's port: members join it through the transport. */
+  collective?: CollectivePort;
 }): Promise<CoordinatorNode> {
   const { cluster, log } = opts;
   const tls = cluster.tls === undefined ? undefined : { cert: readPem(cluster.tls.certFile, '--tls-cert'), key: readPem(cluster.tls.keyFile, '--tls-key') };
@@ -83,10 +90,13 @@ export async function startCoordinatorNode(opts: {
   let transport: WsTransport | null = null;
   const addressLimit = new AddressLimit(cluster.maxConnectionsPerAddress);
   const status = cluster.status;
+  const viewer = cluster.viewer ?? viewerPolicy({ listenHost: cluster.listen.host, token: cluster.token, viewerToken: '', publicDashboard: false });
+  const hosts = new HostBook();
   let live: LiveFeed | null = null;
   if (status !== undefined) {
     live = createLiveFeed({
       status,
+      redaction: { secrets: [cluster.token, viewer.viewerToken], hosts },
       admit(req) {
         const address = req.socket.remoteAddress ?? '?';
         const release = addressLimit.acquire(address);
@@ -96,6 +106,7 @@ export async function startCoordinatorNode(opts: {
   }
   const handlers: Handler[] = [
     ...healthHandlers(() => phase),
+    viewerGate({ policy: viewer, token: cluster.token, tls: tls !== undefined, signInPage: signInPage(), log }),
     metrics.handler,
     (req, res) => transport?.datasetHandler(req, res) ?? false,
     ...(live === null ? [] : [live.handler, ...pageHandlers({ title: status!.info.name, kernels: opts.kernels, log })]),
@@ -104,7 +115,8 @@ export async function startCoordinatorNode(opts: {
   const blob = encodeDataset(opts.train);
   transport = attachWsTransport({
     server: http.server, dispatcher: opts.dispatcher, board: opts.board, session: opts.session, configHash: hashJson(opts.session),
-    dataset: { blob, hash: sha256Node(blob) }, kernels: opts.kernels, token: cluster.token,
+    dataset: { blob, hash: sha256Node(blob) }, kernels: opts.kernels, token: cluster.token, viewerToken: viewer.viewerToken,
+    onHello: (host, kind) => hosts.add(host, kind),
     gradLen: opts.gradLen, maxMicroShards: opts.maxMicroShards, peerTimeoutMs: cluster.peerTimeoutMs, log,
     onRefused: (code) => metrics.connectionRefused(REFUSAL_METRIC[code] ?? 'other'),
     tls: tls !== undefined, allowOrigins: new Set(cluster.allowOrigins), addressLimit,
@@ -112,13 +124,17 @@ export async function startCoordinatorNode(opts: {
       metrics.datasetServed(bytes);
       log(`dataset: sent ${bytes} bytes to ${address}`);
     },
+    ...(opts.collective === undefined ? {} : { collective: opts.collective }),
   });
   const wsUrl = `${tls === undefined ? 'ws' : 'wss'}${http.url.slice(http.url.indexOf(':'))}/ws`;
   const setPhase = (p: Phase) => { phase = p; metrics.setPhase(p); status?.setPhase(p); };
   setPhase('waiting-for-workers');
   log(`listening on ${wsUrl}${cluster.token === '' ? ' (no token: any worker may join)' : ' (token required)'}`);
   if (live !== null) {
-    log(`dashboard: ${http.url}/  volunteers: ${http.url}/join${cluster.token === '' ? '' : '#token=<the token>'}`);
+    log(dashboardLine(http.url, viewer));
+    log(`volunteers: ${http.url}/join${cluster.token === '' ? '' : '#token=<the token>'}`);
+  } else if (viewer.required) {
+    log(`/metrics takes Authorization: Bearer <the run's token or the viewer token>`);
   }
   return {
     wsUrl, metrics, transport, setPhase,

@@ -1,5 +1,7 @@
 // The pages a browser opens on the coordinator's port: `/` the live
-// dashboard, `/join` the volunteer page, and what they load from /static/
+// dashboard (or, to a browser without the viewer credential, the sign-in
+// page that viewer-access.ts answers with its 401), `/join` the volunteer
+// page, and what they load from /static/
 // (the esbuild bundles of scripts/build.js in dist/web/, and the same
 // kernels.wasm Node computes with). Read into memory once at start, and
 // gzipped once: a browser that accepts gzip (all do) gets the compressed
@@ -30,7 +32,7 @@ export const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-const SECURITY_HEADERS: Record<string, string> = {
+export const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy': CONTENT_SECURITY_POLICY,
   'x-content-type-options': 'nosniff',
   // The join link may carry the token (in the fragment, never sent; still, no Referer at all).
@@ -44,6 +46,7 @@ const SECURITY_HEADERS: Record<string, string> = {
 const STATIC: Record<string, string> = {
   'dashboard.js': 'text/javascript; charset=utf-8',
   'dashboard.css': 'text/css; charset=utf-8',
+  'sign-in.js': 'text/javascript; charset=utf-8',
   'join.js': 'text/javascript; charset=utf-8',
   'join.css': 'text/css; charset=utf-8',
   'tab-worker.js': 'text/javascript; charset=utf-8',
@@ -93,6 +96,12 @@ export function acceptsGzip(req: IncomingMessage): boolean {
     const q = params.find((p) => p.startsWith('q='));
     return q === undefined || Number(q.slice(2)) > 0;
   });
+}
+
+/** The page a browser gets with the 401 at `/` (it signs in from the link's fragment), or null without the bundles. */
+export function signInPage(): { html: string; headers: Record<string, string> } | null {
+  const dir = webDir();
+  return dir === null ? null : { html: readFileSync(`${dir}sign-in.html`, 'utf8'), headers: SECURITY_HEADERS };
 }
 
 /** The routes /, /join and /static/*. Without the bundles (not built), they answer 503 saying so. */

@@ -42,6 +42,12 @@ export function pathOf(req: IncomingMessage): string {
   return q < 0 ? url : url.slice(0, q);
 }
 
+/** The credential of an `Authorization: Bearer <token>` header ('' without one; the scheme's case is ignored, RFC 9110). */
+export function bearerToken(req: IncomingMessage): string {
+  const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
+  return m === null ? '' : m[1];
+}
+
 /** Send a short plain-text answer (the body is left out for HEAD by node:http itself). */
 export function sendText(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers });

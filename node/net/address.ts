@@ -40,3 +40,14 @@ export function httpUrl(ws: URL, path: string): URL {
   u.search = '';
   return u;
 }
+
+/**
+ * Whether a listen host is reachable from this machine only: localhost,
+ * 127.0.0.0/8, ::1 (and 127.x as an IPv4-mapped IPv6 address). Anything
+ * else, the bind-any 0.0.0.0 and :: included, is on a network.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  if (h === 'localhost' || h.endsWith('.localhost') || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  return /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}

@@ -15,12 +15,14 @@ import { allocFloats } from '../tensor/alloc.js';
 import type { ForwardContext, Layer } from '../nn/layer.js';
 import { sizeOf } from '../nn/layer.js';
 import { createDense } from '../nn/dense.js';
-import { createActivation } from '../nn/activations.js';
+import { createActivation, type ActivationKind } from '../nn/activations.js';
 import { createDropout } from '../nn/dropout.js';
 import { createBatchNorm } from '../nn/batchnorm.js';
 import { createFlatten, createReshape } from '../nn/reshape.js';
 import { createLstm } from '../nn/lstm.js';
 import { createGru } from '../nn/gru.js';
+import { createConv2d } from '../nn/conv2d.js';
+import { createPool2d } from '../nn/pool2d.js';
 import { ModelSpec, type LayerSpec } from './spec.js';
 
 /** Slots after the parameter gradients: loss sum, sample count. */
@@ -84,14 +86,16 @@ export function parseModelSpec(value: unknown, where = 'model'): ModelSpec {
   return result.data;
 }
 
+/** A layer and the activation its spec names, expanded into a layer of its own. */
+function withActivation(layer: Layer, specIndex: number, act: 'linear' | ActivationKind | undefined): Layer[] {
+  if (act === undefined || act === 'linear') return [layer];
+  return [layer, createActivation(specIndex, layer.outShape, act)];
+}
+
 function createLayer(spec: LayerSpec, specIndex: number, inShape: readonly number[]): Layer[] {
   switch (spec.type) {
-    case 'dense': {
-      const dense = createDense(specIndex, inShape, spec);
-      const act = spec.activation ?? 'linear';
-      if (act === 'linear') return [dense];
-      return [dense, createActivation(specIndex, dense.outShape, act)];
-    }
+    case 'dense':
+      return withActivation(createDense(specIndex, inShape, spec), specIndex, spec.activation);
     case 'relu':
     case 'sigmoid':
     case 'tanh':
@@ -109,6 +113,11 @@ function createLayer(spec: LayerSpec, specIndex: number, inShape: readonly numbe
       return [createFlatten(specIndex, inShape)];
     case 'reshape':
       return [createReshape(specIndex, inShape, spec)];
+    case 'conv2d':
+      return withActivation(createConv2d(specIndex, inShape, spec), specIndex, spec.activation);
+    case 'maxpool2d':
+    case 'avgpool2d':
+      return [createPool2d(specIndex, inShape, spec)];
   }
 }
 

@@ -57,6 +57,58 @@ export const RecurrentSpec = z.strictObject({
 
 export const FlattenSpec = z.strictObject({ type: z.literal('flatten') });
 
+/** A size per spatial axis: one number for both, or [height, width]. */
+const pair = z.union([positiveInt, z.tuple([positiveInt, positiveInt])]);
+const nonNegativeInt = z.number({ error: 'expected a non-negative integer' })
+  .int({ error: 'expected a non-negative integer' })
+  .nonnegative({ error: 'expected a non-negative integer' });
+/**
+ * 'valid' (none), 'same' (TF / Keras: the output is ceil(input / stride),
+ * any extra row or column of padding goes to the bottom / right), or
+ * explicit zeros on both sides: one number or [height, width] (PyTorch).
+ */
+const padding = z.union([
+  z.enum(['valid', 'same']),
+  nonNegativeInt,
+  z.tuple([nonNegativeInt, nonNegativeInt]),
+]);
+
+/** 2-D convolution over a [C, H, W] input (NCHW, PyTorch's cross-correlation). */
+export const Conv2dSpec = z.strictObject({
+  type: z.literal('conv2d'),
+  /** Output channels O. */
+  filters: positiveInt,
+  /** Kernel size kh x kw. */
+  kernelSize: pair,
+  /** Default 1. */
+  stride: pair.optional(),
+  /** Default 'valid'. */
+  padding: padding.optional(),
+  /** Spacing between kernel taps; default 1. */
+  dilation: pair.optional(),
+  /** Activation applied after the convolution (expanded into its own layer). */
+  activation: activationName.optional(),
+  useBias: z.boolean().optional(),
+  kernelInit: initName.optional(),
+  ...regularization,
+});
+
+/** 2-D max or average pooling over a [C, H, W] input, per channel. */
+export const Pool2dSpec = z.strictObject({
+  type: z.enum(['maxpool2d', 'avgpool2d']),
+  /** Window kh x kw. */
+  poolSize: pair,
+  /** Default: the pool size (non-overlapping windows). */
+  stride: pair.optional(),
+  /** Default 'valid'. Max pooling pads with -infinity, average pooling with zeros. */
+  padding: padding.optional(),
+  /**
+   * Average pooling: divide by the whole window (true, PyTorch's default) or
+   * by the cells inside the input only (false; what 'same' means in TF.js).
+   */
+  countIncludePad: z.boolean().optional(),
+});
+
 export const ReshapeSpec = z.strictObject({
   type: z.literal('reshape'),
   /** Target per-sample shape; its size must equal the input's. */
@@ -64,11 +116,11 @@ export const ReshapeSpec = z.strictObject({
 });
 
 export const LayerSpec = z.discriminatedUnion('type', [
-  DenseSpec, ActivationSpec, DropoutSpec, BatchNormSpec, RecurrentSpec, FlattenSpec, ReshapeSpec,
+  DenseSpec, ActivationSpec, DropoutSpec, BatchNormSpec, RecurrentSpec, FlattenSpec, ReshapeSpec, Conv2dSpec, Pool2dSpec,
 ]);
 
 export const ModelSpec = z.strictObject({
-  /** Per-sample input shape, e.g. [784] or [28, 28] (time, features). */
+  /** Per-sample input shape, e.g. [784], [28, 28] (time, features) or [1, 28, 28] (channels, height, width). */
   inputShape: z.array(positiveInt).min(1),
   layers: z.array(LayerSpec).min(1),
 });
@@ -80,5 +132,7 @@ export type BatchNormSpec = z.infer<typeof BatchNormSpec>;
 export type RecurrentSpec = z.infer<typeof RecurrentSpec>;
 export type FlattenSpec = z.infer<typeof FlattenSpec>;
 export type ReshapeSpec = z.infer<typeof ReshapeSpec>;
+export type Conv2dSpec = z.infer<typeof Conv2dSpec>;
+export type Pool2dSpec = z.infer<typeof Pool2dSpec>;
 export type LayerSpec = z.infer<typeof LayerSpec>;
 export type ModelSpec = z.infer<typeof ModelSpec>;

@@ -19,6 +19,9 @@
 //                permuted from ours (r, z, n) to Keras's (z, r, h), and
 //                bias [2, 3H] = [b_ih; b_hh] permuted the same way
 //   flatten    Flatten, reshape  Reshape(target_shape)
+//   conv2d, maxpool2d, avgpool2d: Conv2D, MaxPooling2D, AveragePooling2D in
+//              NHWC, with Permute layers and permuted Dense rows where the
+//              layout changes (tfjs-image.ts)
 //
 // What prediction needs besides the weights (export-info.ts: featureNames,
 // scaling {mean, scale}, classNames, loss, outputs, scalingFormula) goes into
@@ -33,8 +36,10 @@
 // No tfjs built-in GRU computes our GRU, so a model with a GRU exports in the
 // Keras form (reset_after true, correct for Keras in Python via the
 // tensorflowjs converter) that tf.loadLayersModel in JavaScript refuses.
+import { dptError } from '../errors.js';
 import { layerTensors } from './save.js';
 import { exportMetadata, type ExportInfo, type ExportMetadata } from './export-info.js';
+import { denseFollows, hwcToChw, permuteLayer, permuteRows, windowLayers, type KerasLayerOut } from './tfjs-image.js';
 import type { Model } from './model.js';
 import type { F32Tensor } from './safetensors.js';
 
@@ -117,22 +122,60 @@ export function exportTfjs(model: Model, info: ExportInfo = { inference: null })
     blobs.push(data);
   };
 
+  /** A Keras layer named <baseName>_<n>, its weights <name>/<weight>; the first one takes the input shape. */
+  const nameOf = (baseName: string): string => {
+    const n = (counts.get(baseName) ?? 0) + 1;
+    counts.set(baseName, n);
+    return `${baseName}_${n}`;
+  };
+  const emit = (k: KerasLayerOut): void => {
+    const name = nameOf(k.baseName);
+    const config: Record<string, unknown> = { name, trainable: true, dtype: 'float32', ...k.config };
+    if (kerasLayers.length === 0) config.batch_input_shape = [null, ...model.inShape];
+    for (const [w, shape, data] of k.weights) addWeight(name, w, shape, data);
+    kerasLayers.push({ class_name: k.className, config });
+  };
+  // Image tensors run NHWC in TF.js (tfjs-image.ts): where the export is.
+  let nhwc = false;
+  let perm: Int32Array | null = null;
+
   model.layers.forEach((layer, i) => {
     const where = `layer ${i} (${layer.type})`;
+    const spec = model.spec.layers[layer.index];
+    const t = layerTensors(model, i);
+    if (layer.type === 'conv2d' || layer.type === 'maxpool2d' || layer.type === 'avgpool2d') {
+      if (!nhwc) emit(permuteLayer([2, 3, 1]));
+      nhwc = true;
+      for (const k of windowLayers(layer, spec, where, t)) emit(k);
+      return;
+    }
+    if (nhwc && layer.type === 'flatten') {
+      const [C, H, W] = layer.inShape;
+      if (denseFollows(model.layers, i)) perm = hwcToChw(C, H, W);
+      else emit(permuteLayer([3, 1, 2]));
+      nhwc = false;
+      emit({ className: 'Flatten', baseName: 'flatten', config: {}, weights: [] });
+      return;
+    }
+    const elementwise = layer.type === 'relu' || layer.type === 'sigmoid' || layer.type === 'tanh' || layer.type === 'dropout';
+    if ((nhwc && !elementwise) || (perm !== null && !elementwise && layer.type !== 'dense' && layer.type !== 'batchnorm')) {
+      throw dptError('DPT_ERR_MODEL_FILE', `${where}: on an image in TF.js's NHWC layout it would act on the channels where ours acts on the last axis; ` +
+        'no TensorFlow.js export for this model (flatten first)');
+    }
     const kc = KERAS_CLASS[layer.type];
     if (kc === undefined) throw new Error(`${where}: no TensorFlow.js layer for type "${layer.type}"`);
     const [className, baseName] = kc;
-    const n = (counts.get(baseName) ?? 0) + 1;
-    counts.set(baseName, n);
-    const name = `${baseName}_${n}`;
-    const spec = model.spec.layers[layer.index];
-    const t = layerTensors(model, i);
+    const name = nameOf(baseName);
     const config: Record<string, unknown> = { name, trainable: true, dtype: 'float32' };
-    if (i === 0) config.batch_input_shape = [null, ...model.inShape];
+    if (kerasLayers.length === 0) config.batch_input_shape = [null, ...model.inShape];
+    // After a Flatten of NHWC features: the Dense's rows, BatchNorm's vectors in Keras's (h, w, c) order.
+    const reorder = (x: F32Tensor, cols: number): Float32Array => (perm === null ? x.data : permuteRows(x.data, perm, cols));
 
     switch (layer.type) {
       case 'dense': {
-        const W = tensor(t, 'W', where);
+        const W = { ...tensor(t, 'W', where) };
+        W.data = reorder(W, W.shape[1]);
+        perm = null;
         const hasBias = t.has('b');
         Object.assign(config, { units: W.shape[1], activation: 'linear', use_bias: hasBias });
         addWeight(name, 'kernel', W.shape, W.data);
@@ -158,7 +201,7 @@ export function exportTfjs(model: Model, info: ExportInfo = { inference: null })
         Object.assign(config, { axis: -1, momentum: 1 - momentum, epsilon: eps, center: true, scale: true });
         for (const [ours, keras] of [['gamma', 'gamma'], ['beta', 'beta'], ['running_mean', 'moving_mean'], ['running_var', 'moving_variance']]) {
           const x = tensor(t, ours, where);
-          addWeight(name, keras, x.shape, x.data);
+          addWeight(name, keras, x.shape, reorder(x, 1));
         }
         break;
       }
@@ -197,6 +240,8 @@ export function exportTfjs(model: Model, info: ExportInfo = { inference: null })
     }
     kerasLayers.push({ class_name: className, config });
   });
+  // An image output goes back to our NCHW.
+  if (nhwc) emit(permuteLayer([3, 1, 2]));
 
   let total = 0;
   for (const b of blobs) total += b.byteLength;

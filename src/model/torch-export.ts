@@ -15,7 +15,13 @@
 //   gru        GRU(batch_first=True)
 //                              weight_ih_l0 [3H, F] = W_ih^T, weight_hh_l0 [3H, H] = W_hh^T,
 //                              bias_ih_l0 = b_ih, bias_hh_l0 = b_hh (same gate order r, z, n)
+//   conv2d     Conv2d          weight [O, C, kh, kw] = W (the same layout), bias [O] = b
+//   maxpool2d, avgpool2d       MaxPool2d, AvgPool2d (no tensors)
 //   relu, sigmoid, tanh, softmax, dropout, flatten: modules without tensors
+// Convolution and pooling padding is PyTorch's (zeros on both sides) unless
+// it is uneven ('same' with an even window or a stride): Conv2d then takes
+// padding='same' (stride 1), else the module list says which nn.ZeroPad2d
+// to put in front.
 //   reshape    no nn module (x.reshape(-1, *shape), or nn.Unflatten(1, shape) on a flat input)
 //
 // NOTE: BatchNorm1d's num_batches_tracked is an int64 scalar in PyTorch; the
@@ -32,6 +38,8 @@
 // mean) and `scaling_formula`. Without them a user feeding raw values gets
 // wrong predictions and cannot tell the class order.
 import { fmtShape } from '../errors.js';
+import { conv2dGeometry } from '../nn/conv2d.js';
+import { pool2dGeometry } from '../nn/pool2d.js';
 import { transposeInto } from '../nn/recurrent.js';
 import { layerTensors } from './save.js';
 import { exportMetadata, type ExportInfo } from './export-info.js';
@@ -47,6 +55,38 @@ function tensor(tensors: Map<string, F32Tensor>, name: string, where: string): F
 function transposed(t: F32Tensor): F32Tensor {
   const [rows, cols] = t.shape;
   return { shape: [cols, rows], data: transposeInto(new Float32Array(rows * cols), t.data, rows, cols) };
+}
+
+const tuple = (a: number, b: number): string => `(${a}, ${b})`;
+
+/** Conv2d / MaxPool2d / AvgPool2d of layer i, its padding as PyTorch can say it. */
+function windowModule(model: Model, i: number): string {
+  const layer = model.layers[i];
+  const spec = model.spec.layers[layer.index];
+  const g = spec.type === 'conv2d' ? conv2dGeometry('', layer.inShape, spec)
+    : spec.type === 'maxpool2d' || spec.type === 'avgpool2d' ? pool2dGeometry('', layer.inShape, spec) : null;
+  if (g === null) return `${layer.type} [no PyTorch equivalent known]`;
+  const even = g.pt === g.pb && g.pl === g.pr;
+  const same = !even && spec.type === 'conv2d' && g.sh === 1 && g.sw === 1;
+  const padding = even ? tuple(g.pt, g.pl) : same ? "'same'" : tuple(0, 0);
+  const args = [`kernel_size=${tuple(g.kh, g.kw)}`, `stride=${tuple(g.sh, g.sw)}`, `padding=${padding}`];
+  let text: string;
+  if (spec.type === 'conv2d') {
+    args.push(`dilation=${tuple(g.dh, g.dw)}`);
+    if (spec.useBias === false) args.push('bias=False');
+    text = `Conv2d(${g.C}, ${g.O}, ${args.join(', ')})`;
+  } else if (spec.type === 'avgpool2d') {
+    args.push(`count_include_pad=${spec.countIncludePad === false ? 'False' : 'True'}`);
+    text = `AvgPool2d(${args.join(', ')})`;
+  } else {
+    text = `MaxPool2d(${args.join(', ')})`;
+  }
+  if (!even && !same) {
+    const fill = spec.type === 'maxpool2d' ? ', value=float("-inf")' : '';
+    text += ` [uneven padding: put nn.${fill === '' ? 'ZeroPad2d' : 'ConstantPad2d'}((${g.pl}, ${g.pr}, ${g.pt}, ${g.pb})${fill}) in front`;
+    text += spec.type === 'avgpool2d' && spec.countIncludePad === false ? '; count_include_pad=False does not then exclude it]' : ']';
+  }
+  return text;
 }
 
 /** One line per module of the equivalent nn.Sequential, with the caveats. */
@@ -83,6 +123,11 @@ export function torchModuleList(model: Model): string[] {
         text += layer.outShape.length === 1 ? '; the layer output is output[:, -1]]' : '; the layer output is output]';
         break;
       }
+      case 'conv2d':
+      case 'maxpool2d':
+      case 'avgpool2d':
+        text = windowModule(model, i);
+        break;
       case 'flatten': text = 'Flatten()'; break;
       case 'reshape':
         text = `Reshape${fmtShape(layer.outShape)} [no nn module: x.reshape(-1, ${layer.outShape.join(', ')})`;
@@ -118,6 +163,10 @@ export function torchStateDict(model: Model): [string, F32Tensor][] {
         out.push([`${i}.weight_hh_l0`, transposed(tensor(t, 'W_hh', where))]);
         out.push([`${i}.bias_ih_l0`, tensor(t, 'b_ih', where)]);
         out.push([`${i}.bias_hh_l0`, tensor(t, 'b_hh', where)]);
+        break;
+      case 'conv2d':
+        out.push([`${i}.weight`, tensor(t, 'W', where)]);
+        if (t.has('b')) out.push([`${i}.bias`, tensor(t, 'b', where)]);
         break;
       case 'gru':
         out.push([`${i}.weight_ih_l0`, transposed(tensor(t, 'W_ih', where))]);

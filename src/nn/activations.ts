@@ -11,18 +11,20 @@
 import { dptError, fmtShape } from '../errors.js';
 import type { ActivationSpec } from '../model/spec.js';
 import { sizeOf, Workspace, type Layer, checkForwardInput } from './layer.js';
+import { vector } from '../tensor/vector.js';
 
 export type ActivationKind = ActivationSpec['type'];
 
 // ---------------------------------------------------------------- relu
 
+/** y = x > 0 ? x : 0 with the active vector kernels (TypeScript or WebAssembly SIMD: the same bits). */
 export function reluForward(y: Float32Array, x: Float32Array, N: number): void {
-  for (let i = 0; i < N; i++) y[i] = x[i] > 0 ? x[i] : 0;
+  vector().reluForward(y, x, N);
 }
 
 /** NOTE: y > 0 exactly when x > 0, so relu'(0) = 0 (the fixtures' kink rule). */
 export function reluBackward(dx: Float32Array, dy: Float32Array, y: Float32Array, N: number): void {
-  for (let i = 0; i < N; i++) dx[i] = y[i] > 0 ? dy[i] : 0;
+  vector().reluBackward(dx, dy, y, N);
 }
 
 // ---------------------------------------------------------------- sigmoid

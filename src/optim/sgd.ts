@@ -8,6 +8,7 @@
 import * as z from 'zod';
 import { allocFloats } from '../tensor/alloc.js';
 import { vector } from '../tensor/vector.js';
+import { forDecayRuns } from './decay-runs.js';
 
 export const SgdConfig = z.strictObject({
   /** Base learning rate (the schedule scales it). */
@@ -27,21 +28,6 @@ export interface SgdState {
 /** `alloc` places the velocity (default: where the vector kernels use it in place, WebAssembly memory with the wasm kernels). */
 export function createSgdState(config: SgdConfig, numTrainable: number, alloc: (n: number) => Float32Array = allocFloats): SgdState {
   return { velocity: config.momentum > 0 ? alloc(numTrainable) : new Float32Array(0) };
-}
-
-/** Runs [from, to) of equal decay-mask value, cached per mask (the mask is fixed for a model). */
-const decayRuns = new WeakMap<Uint8Array, Int32Array>();
-
-function runsOf(mask: Uint8Array): Int32Array {
-  let runs = decayRuns.get(mask);
-  if (runs === undefined) {
-    const bounds = [0];
-    for (let i = 1; i < mask.length; i++) if (mask[i] !== mask[i - 1]) bounds.push(i);
-    bounds.push(mask.length);
-    runs = Int32Array.from(bounds);
-    decayRuns.set(mask, runs);
-  }
-  return runs;
 }
 
 /**
@@ -71,15 +57,7 @@ export function sgdSlice(
   const wd = config.weightDecay;
   const v = mu !== 0 ? state.velocity : null;
   const k = vector();
-  if (wd === 0 || decayMask === undefined) {
-    k.sgdRange(params, grad, v, from, to, lr, mu, wd, config.nesterov, wd !== 0);
-    return;
-  }
-  const runs = runsOf(decayMask);
-  for (let r = 0; r + 1 < runs.length && runs[r] < to; r++) {
-    const a = Math.max(runs[r], from), b = Math.min(runs[r + 1], to);
-    if (a < b) k.sgdRange(params, grad, v, a, b, lr, mu, wd, config.nesterov, decayMask[runs[r]] === 1);
-  }
-  const covered = runs[runs.length - 1];
-  if (covered < to) k.sgdRange(params, grad, v, Math.max(covered, from), to, lr, mu, wd, config.nesterov, false);
+  forDecayRuns(wd === 0 ? undefined : decayMask, from, to, (a, b, decay) => {
+    k.sgdRange(params, grad, v, a, b, lr, mu, wd, config.nesterov, decay && wd !== 0);
+  });
 }

@@ -26,6 +26,8 @@
 // fields); the learning rate and the loss sum are float64; each slot has
 // room for one batch of sample indices.
 
+import { isAdam, type OptimizerConfig } from '../optim/optimizer.js';
+
 /** Most threads a board serves. */
 export const MAX_LANES = 64;
 
@@ -44,16 +46,27 @@ export const H = {
    * unlike a slot's counters, which the coordinator resets as it reuses it.
    */
   DONE: 3,
-  /** Result region id of the optimizer's velocity (-1: no momentum). */
-  VELOCITY: 4,
+  /** Result region ids of the optimizer's state arrays, STATE + 0 and + 1 (SGD: the velocity; Adam: m, v; -1: none). */
+  STATE: 4,
+  /** The optimizer: OPT_SGD, OPT_ADAM or OPT_ADAMW. */
+  OPTIMIZER: 6,
   /** Result region id of each thread's blocks: REGIONS + i. */
   REGIONS: 8,
 } as const;
 const HEADER_WORDS = H.REGIONS + MAX_LANES;
-/** Header float64 slots: momentum and weight decay. */
+/** Header float64 slots: momentum, weight decay, Adam's betas and eps. */
 const F_MU = 0;
 const F_WD = 1;
-const HEADER_F64 = 2;
+const F_B1 = 2;
+const F_B2 = 3;
+const F_EPS = 4;
+const HEADER_F64 = 5;
+/** Optimizer kinds (H.OPTIMIZER). */
+const OPT_SGD = 0;
+const OPT_ADAM = 1;
+const OPT_ADAMW = 2;
+/** State arrays the board names (H.STATE + i). */
+export const MAX_STATE_ARRAYS = 2;
 
 /** Slot words, from the slot's first word. */
 export const S = {
@@ -81,6 +94,8 @@ export const S = {
    * weight untouched: the step can run again elsewhere.
    */
   ARMED: 9,
+  /** The 1-based number of the optimizer update this step makes (Adam's bias correction counts it). */
+  UPDATE: 10,
   /** Micro-shard cuts: thread i computes [CUT + i, CUT + i + 1). */
   CUT: 16,
   /** Per thread: PHASE_* (how far it got in this step). */
@@ -179,29 +194,42 @@ export function slotOf(board: StepBoard, seq: number): BoardSlot {
 
 /**
  * Readies the board for a loop of `lanes` threads whose first step is
- * firstSeq: the result regions of their blocks, the velocity's (-1: none),
- * and the optimizer's constants (the learning rate comes per step).
+ * firstSeq: the result regions of their blocks and of the optimizer's state
+ * arrays (optimizerState's order: the velocity, or Adam's m and v), and the
+ * optimizer's constants (the learning rate and the update number come per
+ * step).
  */
 export function startLoop(
-  board: StepBoard, firstSeq: number, regions: readonly number[], velocity: number, mu: number, wd: number, nesterov: boolean,
+  board: StepBoard, firstSeq: number, regions: readonly number[], stateRegions: readonly number[], optimizer: OptimizerConfig,
 ): void {
   const lanes = regions.length;
   if (lanes > MAX_LANES) throw new RangeError(`a step board serves at most ${MAX_LANES} threads, got ${lanes}`);
+  if (stateRegions.length > MAX_STATE_ARRAYS) throw new RangeError(`a step board names at most ${MAX_STATE_ARRAYS} state arrays, got ${stateRegions.length}`);
   for (let i = 0; i < lanes; i++) Atomics.store(board.header, H.REGIONS + i, regions[i]);
-  Atomics.store(board.header, H.VELOCITY, velocity);
+  for (let i = 0; i < MAX_STATE_ARRAYS; i++) Atomics.store(board.header, H.STATE + i, stateRegions[i] ?? -1);
   Atomics.store(board.header, H.DONE, firstSeq - 1);
   Atomics.store(board.header, H.LANES, lanes);
-  Atomics.store(board.header, H.NESTEROV, nesterov ? 1 : 0);
-  board.headerF64[F_MU] = mu;
-  board.headerF64[F_WD] = wd;
+  const f = board.headerF64;
+  f[F_WD] = optimizer.weightDecay;
+  if (isAdam(optimizer)) {
+    Atomics.store(board.header, H.OPTIMIZER, optimizer.type === 'adam' ? OPT_ADAM : OPT_ADAMW);
+    [f[F_B1], f[F_B2]] = optimizer.betas;
+    f[F_EPS] = optimizer.eps;
+  } else {
+    Atomics.store(board.header, H.OPTIMIZER, OPT_SGD);
+    Atomics.store(board.header, H.NESTEROV, optimizer.nesterov ? 1 : 0);
+    f[F_MU] = optimizer.momentum;
+  }
 }
 
-export function optimizerOf(board: StepBoard): { lanes: number; momentum: number; weightDecay: number; nesterov: boolean } {
-  return {
-    lanes: Atomics.load(board.header, H.LANES),
-    momentum: board.headerF64[F_MU], weightDecay: board.headerF64[F_WD],
-    nesterov: Atomics.load(board.header, H.NESTEROV) === 1,
-  };
+/** The loop's thread count and optimizer (its lr is a placeholder: each step has its own). */
+export function optimizerOf(board: StepBoard): { lanes: number; optimizer: OptimizerConfig } {
+  const f = board.headerF64;
+  const kind = Atomics.load(board.header, H.OPTIMIZER);
+  const optimizer: OptimizerConfig = kind === OPT_SGD
+    ? { lr: 1, momentum: f[F_MU], weightDecay: f[F_WD], nesterov: Atomics.load(board.header, H.NESTEROV) === 1 }
+    : { type: kind === OPT_ADAM ? 'adam' : 'adamw', lr: 1, betas: [f[F_B1], f[F_B2]], eps: f[F_EPS], weightDecay: f[F_WD] };
+  return { lanes: Atomics.load(board.header, H.LANES), optimizer };
 }
 
 /** One step as the coordinator posts it. */
@@ -212,6 +240,8 @@ export interface BoardStep {
   k: number;
   rows: number;
   lr: number;
+  /** The 1-based number of the optimizer update this step makes. */
+  update: number;
   /** lanes + 1 micro-shard cuts. */
   cuts: readonly number[];
   indices: ArrayLike<number>;
@@ -226,6 +256,7 @@ export function postStep(board: StepBoard, s: BoardStep): void {
   w[S.VERSION] = s.version;
   w[S.K] = s.k;
   w[S.ROWS] = s.rows;
+  w[S.UPDATE] = s.update;
   w[S.READY] = 0;
   w[S.ARMED] = 0;
   w[S.APPLIED] = 0;
@@ -277,6 +308,11 @@ export function markTime(slot: BoardSlot, lane: number, which: 0 | 1 | 2 | 3): v
 export function phaseTimes(slot: BoardSlot, lane: number): { computeMs: number; waitMs: number; applyMs: number } {
   const t = slot.f64.subarray(SF_TIMES + 4 * lane, SF_TIMES + 4 * lane + 4);
   return { computeMs: t[1] - t[0], waitMs: t[2] - t[1], applyMs: t[3] - t[2] };
+}
+
+/** The 1-based number of the optimizer update of the slot's step. */
+export function updateOf(slot: BoardSlot): number {
+  return slot.words[S.UPDATE];
 }
 
 export function lrOf(slot: BoardSlot): number {

@@ -11,25 +11,30 @@
 // dispatcher (if no weight was written yet) and stops the loop.
 import { dptError } from '../errors.js';
 import type { Model } from '../model/model.js';
-import type { SgdConfig } from '../optim/sgd.js';
-import { alignedBlocks, combineNode, nodeKey, treeHeight } from '../reduce/tree.js';
+import { isAdam, type OptimizerState } from '../optim/optimizer.js';
+import { alignedBlocks, combineNode, nodeKey, treeHeight, type NodeRounding } from '../reduce/tree.js';
+import { nodeRounding, type GradWire } from '../reduce/bf16.js';
 import { allocFloats } from '../tensor/alloc.js';
 import { vector } from '../tensor/vector.js';
 import { rowsOf, type RangeRequest, type RangeWorker } from '../train/range.js';
 import { applySlice, planStep, type StepPlan } from '../train/step.js';
 import {
-  ARMED_CANCEL, cancelStep, H, lrOf, markApplied, markTime, optimizerOf, PHASE_APPLYING, PHASE_COMPUTING, PHASE_READY, S, setLoss, sliceOf, slotOf, type StepBoard,
+  ARMED_CANCEL, cancelStep, H, lrOf, markApplied, markTime, optimizerOf, PHASE_APPLYING, PHASE_COMPUTING, PHASE_READY, S, setLoss, sliceOf, slotOf, updateOf, type StepBoard,
 } from './board.js';
 
 /** What the step loop needs of a thread's session. */
 export interface StepSession {
+  /** --grad-wire: bf16 rounds every tree node the thread forms (its blocks, and its slice's combine). */
+  readonly wire: GradWire;
+  /** The rounding of whole vectors (undefined: f32). */
+  readonly round?: NodeRounding;
   readonly worker: RangeWorker;
   /** The master weights (shared): read whole before a step, written a slice at a time. */
   readonly shared: Float32Array;
 }
 
 /** Per session, built at the first loop: the step plan, the summed slice, the tree's scratch. */
-const scratchOf = new WeakMap<Model, { plan: StepPlan; sum: Float32Array; tree: Float32Array[]; own: Float32Array[]; velocity: Float32Array }>();
+const scratchOf = new WeakMap<Model, { plan: StepPlan; sum: Float32Array; tree: Float32Array[]; own: Float32Array[]; state: Float32Array[] }>();
 
 /** How long a thread spins for the coordinator before it sleeps (for the other threads it spins up to spinUs). */
 const COORDINATOR_SPIN_US = 50;
@@ -112,9 +117,10 @@ export interface StepLoopOrder {
   lanes: number;
   /** The first step's sequence number. */
   firstSeq: number;
-  /** The result region of every thread, by index, and the optimizer's velocity (null: no momentum). */
+  /** The result region of every thread, by index. */
   regions: readonly Float32Array[];
-  velocity: Float32Array | null;
+  /** The optimizer's shared state arrays (board order: SGD's velocity, none without momentum; Adam's m and v). */
+  state: readonly Float32Array[];
 }
 
 /** The step's micro-shard cuts (reused: one array per thread). */
@@ -130,26 +136,33 @@ function cutsOf(w: Int32Array, lanes: number): number[] {
  * Throws (after marking the step FAILED) if a step cannot be computed.
  */
 export function runStepLoop(session: StepSession, board: StepBoard, o: StepLoopOrder, spinUs: number): number {
-  const { worker, shared } = session;
+  const { worker, shared: weights } = session;
   const model = worker.model;
   const gradLen = worker.gradLen;
   let scratch = scratchOf.get(model);
   if (scratch === undefined) {
-    scratch = { plan: planStep(model), sum: allocFloats(gradLen), tree: [], own: [], velocity: allocFloats(model.numTrainable) };
+    scratch = { plan: planStep(model), sum: allocFloats(gradLen), tree: [], own: [], state: [] };
     scratchOf.set(model, scratch);
   }
   const { plan, sum, tree, own: mine } = scratch;
   const { lane, lanes } = o;
   const [from, to] = sliceOf(gradLen, lanes, lane);
-  const opt = optimizerOf(board);
-  const sgd: SgdConfig = { lr: 1, momentum: opt.momentum, weightDecay: opt.weightDecay, nesterov: opt.nesterov };
-  // This thread's slice of the weights and of the velocity: in its own memory, where its update
-  // runs in place, written out to the shared buffers after every step. Only the threads write them
-  // while the loop runs, so after the first step the thread's copies of its slices are current.
+  // --grad-wire bf16: the nodes this thread forms in its slice, rounded on the slice's trainable elements.
+  const roundSlice = nodeRounding(session.wire, model.numTrainable - from);
+  const { optimizer } = optimizerOf(board);
+  // This thread's slice of the weights and of the optimizer's state arrays: in its own memory, where
+  // its update runs in place, written out to the shared buffers after every step. Only the threads
+  // write them while the loop runs, so after the first step the thread's copies of its slices are current.
   const vHi = Math.min(to, model.numTrainable);
-  const velocity = o.velocity;
-  const state = { velocity: velocity === null ? new Float32Array(0) : scratch.velocity };
-  if (velocity !== null && from < vHi) state.velocity.set(velocity.subarray(from, vHi), from);
+  const shared = o.state;
+  while (scratch.state.length < shared.length) scratch.state.push(allocFloats(model.numTrainable));
+  const local = scratch.state.slice(0, shared.length);
+  for (let i = 0; i < shared.length; i++) if (from < vHi) local[i].set(shared[i].subarray(from, vHi), from);
+  const none = new Float32Array(0);
+  const adam = isAdam(optimizer);
+  const state: OptimizerState = {
+    velocity: !adam && local.length > 0 ? local[0] : none, m: adam ? local[0] : none, v: adam ? local[1] : none, step: 0,
+  };
   let current: [number, number] | undefined;
   // The combine's views of the blocks, for the last (k, cuts): the same for most steps. With two
   // threads of one block each, the root's two children, the slice is this thread's block plus the
@@ -204,7 +217,7 @@ export function runStepLoop(session: StepSession, board: StepBoard, o: StepLoopO
       // The weights are whole once every thread has applied the step before.
       if (!waitFor(board.header, H.DONE, AT_LEAST, seq - 1, failed, spinUs)) return applied;
       markTime(slot, lane, 0);
-      worker.setWeights(w[S.VERSION], shared, current);
+      worker.setWeights(w[S.VERSION], weights, current);
       const own = o.regions[lane];
       if (combining === null || combining.k !== k || combining.cuts.some((c, j) => c !== cuts[j])) combining = combinePlan(k, cuts);
       const pair = combining.other !== null;
@@ -215,7 +228,7 @@ export function runStepLoop(session: StepSession, board: StepBoard, o: StepLoopO
           if (from > 0) own.set(blockSum.subarray(0, from), b * gradLen);
           if (to < gradLen) own.set(blockSum.subarray(to), b * gradLen + to);
           (pair ? sumSlice : mine[b]).set(blockSum.subarray(from, to));
-        });
+        }, session.round);
       }
       markTime(slot, lane, 1);
       Atomics.store(w, S.PHASE + lane, PHASE_READY);
@@ -231,14 +244,19 @@ export function runStepLoop(session: StepSession, board: StepBoard, o: StepLoopO
       markTime(slot, lane, 2);
       Atomics.store(w, S.PHASE + lane, PHASE_APPLYING);
       // This thread's slice of every thread's blocks, combined in the tree's order.
-      if (combining.other !== null) vector().addInto(sumSlice, combining.other, sumSlice.length);
-      else combineNode(k, treeHeight(k), 0, combining.blocks, sumSlice, tree);
+      if (combining.other !== null) {
+        vector().addInto(sumSlice, combining.other, sumSlice.length);
+        roundSlice?.(sumSlice); // the root, formed here
+      } else {
+        combineNode(k, treeHeight(k), 0, combining.blocks, sumSlice, tree, roundSlice);
+      }
       if (from <= model.size && model.size < to) setLoss(slot, sum[model.size]);
       // The update of the slice on this thread's copy of the weights, then into the master weights.
-      applySlice(model, plan, sum, sgd, state, lrOf(slot), rows, from, to);
+      state.step = updateOf(slot) - 1;
+      applySlice(model, plan, sum, optimizer, state, lrOf(slot), rows, from, to);
       const hi = Math.min(to, model.size);
-      if (from < hi) shared.set(model.params.subarray(from, hi), from);
-      if (velocity !== null && from < vHi) velocity.set(state.velocity.subarray(from, vHi), from);
+      if (from < hi) weights.set(model.params.subarray(from, hi), from);
+      for (let i = 0; i < shared.length; i++) if (from < vHi) shared[i].set(local[i].subarray(from, vHi), from);
       current = [from, hi];
       markApplied(board, seq, lane, lanes);
       applied++;

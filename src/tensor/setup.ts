@@ -4,6 +4,7 @@
 //   gemm            setKernels      (kernels.ts)
 //   cells, row sums setCellKernels  (cells.ts)
 //   tree adds, SGD  setVectorKernels (vector.ts)
+//   conv, pooling   setConvKernels  (conv.ts)
 //   buffers         setAllocator    (alloc.ts: Workspace, buildModel's params and grads)
 //
 // Call it once, before any model is built (buffers allocated earlier stay
@@ -19,6 +20,7 @@
 
 import { setAllocator } from './alloc.js';
 import { setCellKernels } from './cells.js';
+import { setConvKernels } from './conv.js';
 import { kernels, setKernels, tsKernels } from './kernels.js';
 import { setVectorKernels } from './vector.js';
 import {
@@ -37,6 +39,7 @@ export function useKernels(k: WasmKernels | null): void {
   setKernels(k ?? tsKernels);
   setCellKernels(k);
   setVectorKernels(k);
+  setConvKernels(k);
   setAllocator(k);
 }
 

@@ -1,6 +1,8 @@
 // The WebAssembly SIMD implementation of the kernel interfaces: Kernels
 // (gemm, wasm/gemm.ts), CellKernels (the LSTM/GRU cells and row sums,
-// wasm/cells.ts) and FloatAllocator (buffers in the module's memory), built
+// wasm/cells.ts), ConvKernels (wasm/conv.ts, wasm/pool.ts, wrapped in
+// wasm-conv.ts), Adam (wasm/adam.ts, wasm-adam.ts) and FloatAllocator
+// (buffers in the module's memory), built
 // by scripts/build-wasm.js into dist/wasm/kernels.wasm.
 //
 // Pure TypeScript, no Node imports: the caller hands in the module's bytes
@@ -34,6 +36,8 @@ import type { CellKernels } from './cells.js';
 import type { Kernels } from './kernels.js';
 import type { VectorKernels } from './vector.js';
 import { wasmCellSteps, type CellExports } from './wasm-cells.js';
+import { wasmConvKernels, type ConvExports, type WasmConvKernels } from './wasm-conv.js';
+import { wasmAdam, type AdamExports } from './wasm-adam.js';
 import { isDim, tooShort, WasmHeap } from './wasm-heap.js';
 
 // NOTE: tsconfig's lib is ES2022 without DOM and @types/node 20 does not
@@ -70,7 +74,7 @@ export interface WasmKernelsOptions {
   memoryBytes?: number;
 }
 
-export interface WasmKernels extends Kernels, CellKernels, VectorKernels, FloatAllocator {
+export interface WasmKernels extends Kernels, CellKernels, VectorKernels, WasmConvKernels, FloatAllocator {
   readonly name: string;
   /** The module's memory; its buffer never changes (the memory never grows). */
   readonly memory: WasmMemory;
@@ -86,7 +90,7 @@ export interface WasmKernels extends Kernels, CellKernels, VectorKernels, FloatA
   bytesInUse(): number;
 }
 
-interface KernelExports extends CellExports {
+interface KernelExports extends CellExports, ConvExports, AdamExports {
   heapBase(): number;
   workspaceBytes(): number;
   setWorkspace(ptr: number): void;
@@ -194,6 +198,8 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
     },
 
     ...wasmCellSteps(ex, heap),
+    ...wasmConvKernels(ex, heap),
+    ...wasmAdam(ex, heap),
 
     addInto(out, b, n) {
       if (!isDim(n)) throw dptError('DPT_ERR_SHAPE', `addInto: n must be a non-negative integer, got ${n}`);

@@ -4,7 +4,8 @@
 //   2. the fixed-order tree reduction of those vectors (src/reduce/tree.ts);
 //   3. applyStep: divide by the global batch size (not by shards or workers,
 //      so uneven shards are weighted right), add the L1/L2 penalty gradients,
-//      take the SGD step, fold the statistics into the running buffers; one
+//      take the optimizer's step (SGD, Adam, AdamW: src/optim/optimizer.ts),
+//      fold the statistics into the running buffers; one
 //      chain of operations per element, so applySlice can do it a slice at a
 //      time (worker threads, each its own slice) with the same bits.
 import type { Loss } from '../losses/loss.js';
@@ -13,7 +14,8 @@ import { GRAD_EXTRA } from '../model/model.js';
 import { Workspace } from '../nn/layer.js';
 import type { ForwardContext } from '../nn/layer.js';
 import { addL1Grad, addL2Grad, l1Penalty, l2Penalty } from '../optim/regularization.js';
-import { sgdSlice, type SgdConfig, type SgdState } from '../optim/sgd.js';
+import { optimizerSlice, type OptimizerConfig, type OptimizerState } from '../optim/optimizer.js';
+import type { SgdState } from '../optim/sgd.js';
 import { vector } from '../tensor/vector.js';
 
 /** Length of a gradient vector for this model. */
@@ -82,16 +84,17 @@ export function stepPenalty(model: Model, params: Float32Array = model.params): 
 /**
  * Applies elements [from, to) of the reduced gradient sum `sum` of a global
  * batch of n samples: divides them by n, adds the L1/L2 penalty gradients,
- * takes the SGD step on the weights among them (params, state.velocity:
- * whole-model buffers, indexed alike) and folds the statistics among them
- * into the running buffers. `sum[from, to)` is used as scratch.
+ * takes the optimizer's step on the weights among them (params and the
+ * state's arrays: whole-model buffers, indexed alike; update number
+ * state.step + 1, which the caller counts) and folds the statistics among
+ * them into the running buffers. `sum[from, to)` is used as scratch.
  *
  * Every element goes through its own fixed chain of operations, the same
  * whichever slices the vector is cut into, so worker threads can each apply
  * a slice and the weights are bit-identical to applyStep's.
  */
 export function applySlice(
-  model: Model, plan: StepPlan, sum: Float32Array, sgd: SgdConfig, state: SgdState, lr: number,
+  model: Model, plan: StepPlan, sum: Float32Array, optimizer: OptimizerConfig, state: OptimizerState | SgdState, lr: number,
   n: number, from: number, to: number, params: Float32Array = model.params,
 ): void {
   const hi = Math.min(to, model.size);
@@ -107,7 +110,7 @@ export function applySlice(
     if (e.l1 > 0) addL1Grad(w, e.l1, g);
     if (e.l2 > 0) addL2Grad(w, e.l2, g);
   }
-  sgdSlice(sgd, state, lr, params, sum, from, Math.min(hi, model.numTrainable), plan.decayMask);
+  optimizerSlice(optimizer, state, lr, params, sum, from, Math.min(hi, model.numTrainable), plan.decayMask);
   // Statistics: s = (1 - m) s + m * (mean of the per-shard statistics).
   for (const e of model.entries) {
     if (e.trainable) continue;
@@ -120,16 +123,17 @@ export function applySlice(
 
 /**
  * Applies the reduced gradient sum `sum` (length gradLength(model)) of a
- * global batch: the update is written into model.params. `sum` is used as
- * scratch (it becomes the mean gradient).
+ * global batch: the update is written into model.params and counted in
+ * state.step. `sum` is used as scratch (it becomes the mean gradient).
  */
 export function applyStep(
-  model: Model, plan: StepPlan, sum: Float32Array, sgd: SgdConfig, state: SgdState, lr: number,
+  model: Model, plan: StepPlan, sum: Float32Array, optimizer: OptimizerConfig, state: OptimizerState | SgdState, lr: number,
 ): StepResult {
   const n = sum[model.size + 1];
   if (!(n > 0)) throw new Error(`reduced gradient covers ${n} samples`);
   const dataLoss = sum[model.size] / n;
   const penalty = stepPenalty(model);
-  applySlice(model, plan, sum, sgd, state, lr, n, 0, model.size);
+  applySlice(model, plan, sum, optimizer, state, lr, n, 0, model.size);
+  if ('step' in state) state.step++;
   return { loss: dataLoss + penalty, dataLoss, penalty, samples: n };
 }

@@ -5,14 +5,16 @@
 // test/browser/browser.test.ts) and in the browser page (page.ts).
 //
 // The runs cover every layer family: an MLP with batch normalization,
-// dropout and L2, a row LSTM and a row GRU returning sequences, on the first
+// dropout and L2, a row LSTM, a CNN trained with Adam and a row GRU
+// returning sequences, on the first
 // samples of the MNIST training split (the dataset blob of src/data/binary.ts).
 import type { Dataset } from '../../src/data/dataset.js';
 import { sha256Hex } from '../../src/data/sha256.js';
 import { BatchSampler } from '../../src/data/sampler.js';
 import { getLoss } from '../../src/losses/index.js';
 import { buildModel, initModel } from '../../src/model/model.js';
-import { createSgdState, type SgdConfig } from '../../src/optim/sgd.js';
+import { createOptimizerState, type OptimizerConfig } from '../../src/optim/optimizer.js';
+import type { SgdConfig } from '../../src/optim/sgd.js';
 import { allocFloats } from '../../src/tensor/alloc.js';
 import { computeBatch, shardCount } from '../../src/train/batch.js';
 import { applyStep, gradLength, planStep } from '../../src/train/step.js';
@@ -24,6 +26,8 @@ export interface FingerprintRun {
   batch: number;
   microShards: number;
   steps: number;
+  /** Default: SGD with momentum and weight decay (SGD below). */
+  optimizer?: OptimizerConfig;
 }
 
 export const RUNS: readonly FingerprintRun[] = [
@@ -47,6 +51,24 @@ export const RUNS: readonly FingerprintRun[] = [
     spec: { inputShape: [28, 28], layers: [{ type: 'lstm', units: 24 }, { type: 'dense', units: 10 }] },
     loss: 'softmax_cross_entropy',
     batch: 32, microShards: 4, steps: 6,
+  },
+  {
+    // Convolutions and pooling on the image of each digit (the same 784 floats), Adam's update.
+    name: 'cnn',
+    spec: {
+      inputShape: [1, 28, 28],
+      layers: [
+        { type: 'conv2d', filters: 6, kernelSize: 5, activation: 'relu', kernelInit: 'he_uniform' },
+        { type: 'maxpool2d', poolSize: 2 },
+        { type: 'conv2d', filters: 8, kernelSize: 3, padding: 'same', activation: 'relu' },
+        { type: 'avgpool2d', poolSize: 2 },
+        { type: 'flatten' },
+        { type: 'dense', units: 10 },
+      ],
+    },
+    loss: 'softmax_cross_entropy',
+    batch: 32, microShards: 4, steps: 6,
+    optimizer: { type: 'adam', lr: 0.003, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.0001 },
   },
   {
     name: 'gru',
@@ -80,7 +102,8 @@ export function fingerprint(run: FingerprintRun, ds: Dataset): Fingerprint {
   const model = buildModel(run.spec);
   initModel(model, SEED);
   const plan = planStep(model);
-  const state = createSgdState(SGD, model.numTrainable);
+  const optimizer = run.optimizer ?? SGD;
+  const state = createOptimizerState(optimizer, model.numTrainable);
   const sampler = new BatchSampler(SEED, ds.n, run.batch);
   const xs = model.inSize;
   const xBuf = allocFloats(run.batch * xs); // where the kernels read it in place
@@ -97,7 +120,7 @@ export function fingerprint(run: FingerprintRun, ds: Dataset): Fingerprint {
     }
     computeBatch(model, loss, { x: xBuf.subarray(0, rows * xs), y: yBuf.subarray(0, rows), rows, xSize: xs, ySize: 1 },
       shardCount(rows, run.microShards), { seed: SEED, step }, sum);
-    last = applyStep(model, plan, sum, SGD, state, SGD.lr).loss;
+    last = applyStep(model, plan, sum, optimizer, state, optimizer.lr).loss;
   }
   const p = model.params;
   return {

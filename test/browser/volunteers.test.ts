@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { lastJson, runCli, smallMlpConfig, tempDir, writeJson } from '../helpers/cli.js';
+import { lastJson, ROOT as ROOT_DIR, runCli, smallMlpConfig, tempDir, writeJson } from '../helpers/cli.js';
 import { findChromium, launchChromium, type LaunchedBrowser } from '../helpers/chromium.js';
 import { killAll, startCoordinator, startWorker, summaryOf, type Coordinator } from '../helpers/procs.js';
 import type { TestHooks } from '../../worker/browser/tab-messages.js';
@@ -128,6 +128,34 @@ describe.skipIf(CHROMIUM.skipReason !== null)('browser volunteers (real Chromium
     const other = tabs.find((t) => t !== staller)!;
     await tabState(other, 'finished');
     await other.close();
+  });
+
+  it('the CNN example (Adam): 2 threads, 2 `dptrain worker` processes and a tab each give the --workers 0 weights', async () => {
+    const cnn = join(ROOT_DIR, 'examples/mnist-cnn.json');
+    const steps = ['--max-steps', '3'];
+    const ref = await runCli(['train', '--json', '--quiet', '--config', cnn, '--out', out(), '--workers', '0', ...steps]);
+    expect(ref.code, ref.stderr).toBe(0);
+    const want = lastJson(ref.stdout).weightsSha256 as string;
+    const threads = await runCli(['train', '--json', '--quiet', '--config', cnn, '--out', out(), '--workers', '2', ...steps]);
+    expect(threads.code, threads.stderr).toBe(0);
+    expect(lastJson(threads.stdout).weightsSha256).toBe(want);
+
+    const processes = await startCoordinator(['--json', '--config', cnn, '--out', out(), '--workers', '0', '--min-workers', '2', ...steps], ENV);
+    startWorker(processes.url, ['--cache', join(dir, 'cache'), '--threads', '1'], ENV);
+    startWorker(processes.url, ['--cache', join(dir, 'cache'), '--threads', '1'], ENV);
+    expect(await processes.proc.exited).toMatchObject({ code: 0 });
+    const viaProcesses = summaryOf(processes.proc);
+    expect(viaProcesses.weightsSha256).toBe(want);
+    expect((viaProcesses.workerStats as { kind: string }[]).map((w) => w.kind)).toEqual(['process', 'process']);
+
+    const tabRun = await startCoordinator(['--json', '--config', cnn, '--out', out(), '--workers', '0', '--min-workers', '1', ...steps], ENV);
+    const tab = await joinTab(tabRun);
+    expect(await tabRun.proc.exited).toMatchObject({ code: 0 });
+    const viaTab = summaryOf(tabRun.proc);
+    expect(viaTab.weightsSha256).toBe(want);
+    expect((viaTab.workerStats as { kind: string }[]).map((w) => w.kind)).toEqual(['tab']);
+    await tabState(tab, 'finished');
+    await tab.close();
   });
 
   it('mixed: a thread of the coordinator, a `dptrain worker` process and a tab give the --workers 0 weights', async () => {

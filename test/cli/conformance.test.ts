@@ -21,6 +21,19 @@ describe('dptrain conformance (real process)', () => {
     }
   });
 
+  for (const kernels of ['wasm', 'ts']) {
+    it(`passes every fixture, convolution, pooling and Adam included, with --kernels ${kernels}`, async () => {
+      const r = await runCli(['conformance', FIXTURES_DIR, '--json', '--kernels', kernels]);
+      const report = lastJson(r.stdout);
+      expect(report.passed, r.stdout).toBe(true);
+      expect(r.code).toBe(0);
+      const results = new Map(report.files.map((f: any) => [f.file, f]));
+      for (const [file, cases] of [['conv2d.json', 7], ['pool2d.json', 7], ['adam.json', 3]] as const) {
+        expect(results.get(file)).toMatchObject({ cases, failed: 0 });
+      }
+    });
+  }
+
   it('fails, naming the value, when a reference number is changed', async () => {
     const dir = tempDir();
     const fixture = JSON.parse(readFileSync(join(FIXTURES_DIR, 'dense.json'), 'utf8'));

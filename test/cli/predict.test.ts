@@ -14,7 +14,7 @@ import { CSV_SPLIT_SEED } from '../../coordinator/data/csv.js';
 import { loadTrainData } from '../../coordinator/data/load.js';
 import { epochPermutation } from '../../src/data/sampler.js';
 import { decodeSafetensors, encodeSafetensors } from '../../src/model/safetensors.js';
-import { lastJson, ROOT, runCli, smallMlpConfig, tempDir, writeJson } from '../helpers/cli.js';
+import { lastJson, ROOT, runCli, smallCnnConfig, smallMlpConfig, tempDir, writeJson } from '../helpers/cli.js';
 
 const BLOBS = join(ROOT, 'examples/data/blobs.csv');
 
@@ -133,9 +133,14 @@ describe('dptrain predict on the CSV example', () => {
 });
 
 describe('dptrain predict with an MNIST model', () => {
-  it('reads 784 pixel columns of grey levels 0-255 and scores what training reported', async () => {
+  // The CNN reads the same 784 values as a [1, 28, 28] image (flat rows in NCHW order).
+  const models: [string, Record<string, unknown>][] = [
+    ['an MLP', smallMlpConfig({ epochs: 2 })],
+    ['a CNN', smallCnnConfig({ epochs: 2, data: { type: 'mnist', view: 'image', trainLimit: 512, testLimit: 256 } })],
+  ];
+  for (const [what, cfg] of models) it(`${what}: reads 784 pixel columns of grey levels 0-255 and scores what training reported`, async () => {
     const dir = tempDir('dptrain-predict-mnist-');
-    const config = writeJson(dir, 'config.json', smallMlpConfig({ epochs: 2 }));
+    const config = writeJson(dir, 'config.json', cfg);
     const r = await runCli(['train', '--config', config, '--out', join(dir, 'run'), '--workers', '0', '--json', '--quiet']);
     expect(r.code, r.stderr).toBe(0);
     const reported = lastJson(r.stdout).test.accuracy as number;
@@ -155,7 +160,7 @@ describe('dptrain predict with an MNIST model', () => {
     const [correct, n] = scored(p.stderr);
     // NOTE: the training digits are k/255 rounded to 3 decimals; a grey level / 255 differs by < 5e-4.
     expect(Math.abs(correct - reported * n)).toBeLessThanOrEqual(2);
-    console.log(`MNIST (2 epochs on 512 digits): training reported ${(100 * reported).toFixed(2)}% on 256 test digits, predict from grey levels scored ${correct} of ${n}`);
+    console.log(`MNIST ${what} (2 epochs on 512 digits): training reported ${(100 * reported).toFixed(2)}% on 256 test digits, predict from grey levels scored ${correct} of ${n}`);
 
     const missing = await runCli(['predict', join(dir, 'run', 'model.dptmodel'), '--input', csv]);
     expect(missing.code).toBe(1);

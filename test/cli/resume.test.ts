@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { lastJson, metricsOf, runCli, smallMlpConfig, startCli, tempDir, writeJson } from '../helpers/cli.js';
+import { lastJson, metricsOf, runCli, smallCnnConfig, smallMlpConfig, startCli, tempDir, writeJson } from '../helpers/cli.js';
 
 async function trainJson(args: string[]): Promise<Record<string, any>> {
   const r = await runCli(['train', '--json', '--workers', '0', ...args]);
@@ -102,6 +102,28 @@ describe('--auto-resume after SIGKILL', () => {
     const resumedAt = Number(/resuming at step (\d+)/.exec(again.stderr)?.[1]);
     expect(resumedAt).toBeGreaterThanOrEqual(100);
     expect(resumedAt).toBeLessThan(1000);
+    expect(lastJson(again.stdout).weightsSha256).toBe((await reference).weightsSha256);
+    expect(metricsOf(out)).toEqual(metricsOf(join(dir, 'ref')));
+  });
+});
+
+describe('an Adam CNN on worker threads after SIGKILL', () => {
+  it('--resume continues from the last checkpoint, Adam\'s moments and update count included, to the uninterrupted run\'s weights', async () => {
+    const dir = tempDir();
+    // 10 steps per epoch, 300 steps, a checkpoint every 20.
+    const config = writeJson(dir, 'cnn.json', smallCnnConfig({ epochs: 30, checkpointEvery: 20 }));
+    const reference = trainJson(['--config', config, '--out', join(dir, 'ref')]);
+    const out = join(dir, 'run');
+    const run = startCli(['train', '--config', config, '--out', out, '--workers', '2', '--json']);
+    await run.stderrMatches(/checkpoint: step 60 /);
+    run.child.kill('SIGKILL');
+    expect((await run.exited).signal).toBe('SIGKILL');
+
+    const again = await runCli(['train', '--resume', out, '--workers', '2', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    const resumedAt = Number(/resuming at step (\d+)/.exec(again.stderr)?.[1]);
+    expect(resumedAt).toBeGreaterThanOrEqual(60);
+    expect(resumedAt).toBeLessThan(300);
     expect(lastJson(again.stdout).weightsSha256).toBe((await reference).weightsSha256);
     expect(metricsOf(out)).toEqual(metricsOf(join(dir, 'ref')));
   });

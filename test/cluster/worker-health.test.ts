@@ -1,6 +1,7 @@
 // `dptrain worker --health-listen`: the worker's /healthz and /readyz, and
 // the image's HEALTHCHECK script reading them, with a real coordinator and
 // a real worker process. Every step waits on a line a process prints.
+import { freePort } from '../helpers/ports.js';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -14,15 +15,6 @@ const ENV = { DPTRAIN_TOKEN: 'health-test-token' };
 
 afterEach(killAll);
 afterAll(killAll);
-
-/** A port free now (the worker binds it a moment later: the health check reads fixed ports from the command line). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
 
 async function get(url: string): Promise<{ status: number; body: string }> {
   const res = await fetch(url);

@@ -48,7 +48,7 @@ it('compose.yaml: a coordinator and 3 workers; the coordinator stopped and start
 
   // What the user gives compose: the env file with the token, the config to mount, the worker count, the host port.
   const envFile = join(dir, 'dptrain.env');
-  writeFileSync(envFile, 'DPTRAIN_TOKEN=compose-rehearsal-token\n');
+  writeFileSync(envFile, 'DPTRAIN_TOKEN=compose-rehearsal-token\nDPTRAIN_VIEWER_TOKEN=compose-rehearsal-viewer\n');
   const env = {
     DPTRAIN_ENV_FILE: envFile,
     DPTRAIN_CONFIG: writeJson(dir, 'train.json', REHEARSAL_CONFIG),
@@ -60,6 +60,7 @@ it('compose.yaml: a coordinator and 3 workers; the coordinator stopped and start
   const worker = composeContainer(compose, 'worker', DEPLOY);
   expect(coordinator.env.DPTRAIN_TOKEN).toBe('compose-rehearsal-token');
   expect(worker.env.DPTRAIN_TOKEN).toBe('compose-rehearsal-token');
+  expect(coordinator.env.DPTRAIN_VIEWER_TOKEN).toBe('compose-rehearsal-viewer');
 
   // The coordinator listens on its container port, published on the host; workers reach it by its service name.
   const port = listenPort(coordinator.args, '--listen');
@@ -72,6 +73,7 @@ it('compose.yaml: a coordinator and 3 workers; the coordinator stopped and start
   let workers = 0;
   const stdout = await rehearseRun({
     metricsUrl: `http://${coordinatorAt}/metrics`,
+    viewerToken: 'compose-rehearsal-viewer',
     async startCoordinator(): Promise<Container> {
       // The same container each time (docker start): its file system and the named volume stay.
       coordinatorInstance ??= machine.create('coordinator', coordinator);
@@ -82,9 +84,12 @@ it('compose.yaml: a coordinator and 3 workers; the coordinator stopped and start
     async startWorker(): Promise<Container> {
       const instance = machine.create(`worker_${++workers}`, worker);
       const health = listenPort(worker.args, '--health-listen');
+      const peer = listenPort(worker.args, '--peer-listen');
       const proc = machine.start(instance, worker, {
         [`coordinator:${port}`]: coordinatorAt,
         [`0.0.0.0:${health}`]: `127.0.0.1:${await freePort()}`,
+        // The collective's peer port: the container's own address is loopback here.
+        [`0.0.0.0:${peer}`]: `127.0.0.1:${await freePort()}`,
       });
       await proc.waitFor(/health on http:/);
       return { proc, alive: [healthcheckOf(proc.child.pid!)], ready: [] };

@@ -3,10 +3,11 @@
 // user puts their config there); the Job's pod template and the worker
 // Deployment's run as real processes with their args, env, volumes (the
 // PersistentVolumeClaim one folder for every coordinator pod, the ConfigMap
-// and the Secret written out, emptyDirs new per pod) and ports; the
+// and the Secrets written out, emptyDirs new per pod) and ports; the
 // Service's name reaches the coordinator; the probes and the metrics are
-// fetched at the paths and ports the manifests declare. The Secret is made
-// outside the kustomization (`kubectl create secret`), so the test makes it.
+// fetched at the paths and ports the manifests declare (the metrics with the
+// viewer token). The Secrets are made outside the kustomization (`kubectl
+// create secret`), so the test makes them.
 //
 // Skipped, saying why, without kubectl (DPTRAIN_REQUIRE_KUBECTL=1 makes that a failure).
 import { cpSync, writeFileSync } from 'node:fs';
@@ -46,8 +47,9 @@ async function listenPorts(args: string[], given: Record<number, number> = {}): 
   return ports;
 }
 
+/** A pod's listen addresses at their host ports (a worker advertises its peer port at the address it reaches the coordinator from). */
 const addressesOf = (ports: Record<number, number>) =>
-  Object.fromEntries(Object.entries(ports).map(([c, h]) => [`0.0.0.0:${c}`, `127.0.0.1:${h}`]));
+  Object.fromEntries(Object.entries(ports).flatMap(([c, h]) => [[`0.0.0.0:${c}`, `127.0.0.1:${h}`], [`127.0.0.1:${c}`, `127.0.0.1:${h}`]]));
 
 /** The HTTP probes of a container, at this pod's host ports. */
 async function probes(pod: Obj, ports: Record<number, number>, kinds: string[]): Promise<Probe[]> {
@@ -78,8 +80,8 @@ it.skipIf(missing !== undefined)('deploy/k8s: the Job, its Service and claim, 3 
   const service = find('Service', 'dptrain-coordinator');
   const coordinatorPod = job.spec.template.spec as Obj;
   const workerPod = deployment.spec.template.spec as Obj;
-  // As `kubectl create secret generic dptrain-token --from-literal=token=...` makes it.
-  const secrets = { 'dptrain-token': { token: 'k8s-rehearsal-token' } };
+  // As `kubectl create secret generic dptrain-token --from-literal=token=...` makes them.
+  const secrets = { 'dptrain-token': { token: 'k8s-rehearsal-token' }, 'dptrain-viewer-token': { token: 'k8s-rehearsal-viewer' } };
   const coordinator = podContainer(coordinatorPod, objects, secrets);
   const worker = podContainer(workerPod, objects, secrets);
 
@@ -102,6 +104,7 @@ it.skipIf(missing !== undefined)('deploy/k8s: the Job, its Service and claim, 3 
   let pods = 0;
   const stdout = await rehearseRun({
     metricsUrl: `http://127.0.0.1:${metricsPort}${annotations['prometheus.io/path']}`,
+    viewerToken: 'k8s-rehearsal-viewer',
     async startCoordinator(): Promise<Container> {
       // A new pod each time (the Job's next pod): new emptyDirs, the same claim.
       const pod = machine.create(`dptrain-coordinator-${++pods}`, coordinator);

@@ -133,7 +133,7 @@ const find = (kind: string, name: string): Obj => {
 const clone = (o: Obj): Obj => structuredClone(o);
 
 describe('deploy/k8s', () => {
-  it('renders with kustomize into a coordinator Job, its Service and claim, a worker Deployment and the config ConfigMap (the token Secret is made outside)', () => {
+  it('renders with kustomize into a coordinator Job, its Service and claim, a worker Deployment and the config ConfigMap (the token Secrets are made outside)', () => {
     const kinds = objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
     const expected = ['Deployment/dptrain-worker', 'Job/dptrain-coordinator', 'PersistentVolumeClaim/dptrain-runs', 'Service/dptrain-coordinator'];
     if (rendered) {
@@ -179,7 +179,12 @@ describe('deploy/k8s', () => {
     // The workers' on their --health-listen port.
     const health = listenPort(['--listen', arg(w.args, '--health-listen')]);
     expect(arg(w.args, '--health-listen')).toBe(`0.0.0.0:${health}`);
-    expect(w.ports).toEqual([{ name: 'health', containerPort: health }]);
+    // And the collective's peer port on every interface: a worker advertises the address it reaches the
+    // coordinator from (its pod's IP), so no downward API is needed (podman kube play has none for status.podIP).
+    const peer = listenPort(['--listen', arg(w.args, '--peer-listen')]);
+    expect(arg(w.args, '--peer-listen')).toBe(`0.0.0.0:${peer}`);
+    expect(w.args).not.toContain('--advertise');
+    expect(w.ports).toEqual([{ name: 'health', containerPort: health }, { name: 'peer', containerPort: peer }]);
     expect([w.livenessProbe.httpGet, w.readinessProbe.httpGet]).toEqual([{ path: '/healthz', port: 'health' }, { path: '/readyz', port: 'health' }]);
 
     // Every volume names an object of the kustomization; every path flag lies in its mount.
@@ -204,6 +209,10 @@ describe('deploy/k8s', () => {
       expect(Object.keys(container.resources).sort()).toEqual(['limits', 'requests']);
     }
     expect(c.args).toContain('--auto-resume');
+    // The viewer token (read-only: the dashboard, /live, /metrics): the coordinator's alone, from its own Secret.
+    expect(mountOf(c, pod.spec, arg(c.args, '--viewer-token-file')).secret).toEqual({ secretName: 'dptrain-viewer-token', defaultMode: 0o440, optional: false });
+    expect(w.args).not.toContain('--viewer-token-file');
+    expect((dep.spec.template.spec.volumes as Obj[]).some((v) => v.secret?.secretName === 'dptrain-viewer-token')).toBe(false);
   });
 
   it('the config it mounts is a valid dptrain config', () => {

@@ -49,6 +49,8 @@ export interface RehearsedCluster {
   startWorker(): Promise<Container>;
   /** The coordinator's /metrics as the recipe publishes it. */
   metricsUrl: string;
+  /** The viewer token the recipe gives the coordinator (its Secret, its env file): /metrics needs it. */
+  viewerToken: string;
 }
 
 /** GET url: status and body. */
@@ -103,12 +105,14 @@ export async function rehearseRun(cluster: RehearsedCluster, workers: number, re
   const pool: Container[] = [];
   for (let i = 0; i < workers; i++) pool.push(await cluster.startWorker());
 
-  // 1. Step STALL_STEP is held: every container alive and ready, the metrics published.
+  // 1. Step STALL_STEP is held: every container alive and ready (the probes need no credential), the
+  // metrics published to the viewer token's holders.
   await nextToPrint(pool.map((w) => w.proc), STALL, pool.map(() => 0));
   for (const w of pool) await w.proc.waitFor(READY);
   await expectProbes(first, true, true);
   for (const w of pool) await expectProbes(w, true, true);
-  const metrics = await (await fetch(cluster.metricsUrl)).text();
+  expect((await fetch(cluster.metricsUrl)).status, 'the metrics without the viewer token').toBe(401);
+  const metrics = await (await fetch(cluster.metricsUrl, { headers: { authorization: `Bearer ${cluster.viewerToken}` } })).text();
   expect(metrics).toMatch(/^dptrain_phase\{phase="training"\} 1$/m);
   expect(metrics).toMatch(new RegExp(`^dptrain_steps_total ${STALL_STEP - 1}$`, 'm'));
 

@@ -24,7 +24,6 @@
 // address with no stand-in, is an error: the recipe would rely on something
 // the rehearsal does not provide.
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { ROOT } from '../helpers/cli.js';
@@ -156,6 +155,8 @@ export function podContainer(pod: Obj, objects: Obj[], secrets: Record<string, R
     if (from === undefined) value = expandK8s(String(e.value ?? ''), env);
     else if (from.secretKeyRef !== undefined) value = secret(from.secretKeyRef.name)[from.secretKeyRef.key];
     else if (from.configMapKeyRef !== undefined) value = configMap(from.configMapKeyRef.name)[from.configMapKeyRef.key];
+    // The pod's own address (the downward API): every pod of the rehearsal is on this machine's loopback.
+    else if (from.fieldRef?.fieldPath === 'status.podIP') value = '127.0.0.1';
     if (value === undefined) throw new Error(`${c.name}: env ${e.name} has no value here`);
     env[e.name] = value;
   }
@@ -185,14 +186,8 @@ export function containerPort(pod: Obj, port: string | number): number {
 
 // ---- This machine ------------------------------------------------------------
 
-/** A port that is free now (the process binds it a moment later: the recipes name fixed ports). */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((done) => s.listen(0, '127.0.0.1', done));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((done) => s.close(done));
-  return port;
-}
+/** A port for a recipe's fixed port (see test/helpers/ports.ts: no bind-close-reuse race). */
+export { freePort } from '../helpers/ports.js';
 
 /** A container instance: its own home (file system) and emptyDirs; started again, it keeps them. */
 export interface Instance {

@@ -15,7 +15,7 @@ import { sharedParams, startThreadTransport, type ThreadTransport } from '../../
 import { buildTrainModel, createStepper, type Stepper } from '../../coordinator/run/stepper.js';
 import { getLoss } from '../../src/losses/index.js';
 import { gradLength } from '../../src/train/step.js';
-import { H, S, slotOf } from '../../src/steploop/board.js';
+import { ARMED_CANCEL, H, S, slotOf } from '../../src/steploop/board.js';
 import { bits, dataset, LOSS, N, SEED, SPEC } from '../helpers/synthetic.js';
 
 // The synthetic model with L1 and L2 on its dense layers; 23-row batches of 97 samples: every fifth batch has 5 rows.
@@ -33,9 +33,9 @@ afterEach(async () => {
 
 interface Run { stepper: Stepper; engine: GradientEngine; transport: ThreadTransport; log: string[] }
 
-async function threads(workers: number): Promise<Run> {
-  const model = buildTrainModel(CONFIG, sharedParams);
-  const stepper = createStepper(CONFIG, model, N, sharedParams);
+async function threads(workers: number, config: TrainConfig = CONFIG): Promise<Run> {
+  const model = buildTrainModel(config, sharedParams);
+  const stepper = createStepper(config, model, N, sharedParams);
   const log: string[] = [];
   const dispatcher = new Dispatcher({ gradLen: gradLength(model), stepTimeoutMs: 0, log: (line) => log.push(line) });
   const weights = { version: 0, params: model.params };
@@ -50,21 +50,22 @@ async function threads(workers: number): Promise<Run> {
 }
 
 /** One thread, step by step: the weights, the velocity and the loss after each of `steps` (job indices). */
-function reference(steps: readonly number[]): { params: number[]; velocity: number[]; loss: number }[] {
-  const model = buildTrainModel(CONFIG);
-  const stepper = createStepper(CONFIG, model, N);
+function reference(steps: readonly number[], config: TrainConfig = CONFIG): { params: number[]; velocity: number[]; loss: number; m: number[]; v: number[]; update: number }[] {
+  const model = buildTrainModel(config);
+  const stepper = createStepper(config, model, N);
   const engine = createLocalEngine(model, getLoss(LOSS), dataset(), SEED, CONFIG.batchSize);
   const sum = new Float32Array(gradLength(model));
   return steps.map((s) => {
     void engine.batchGradient(stepper.job(s), sum);
     const { result } = stepper.apply(s, sum);
-    return { params: bits(model.params), velocity: bits(stepper.sgdState.velocity), loss: result.loss };
+    const o = stepper.optimizerState;
+    return { params: bits(model.params), velocity: bits(o.velocity), loss: result.loss, m: bits(o.m), v: bits(o.v), update: o.step };
   });
 }
 
 function expectStep(r: Run, want: { params: number[]; velocity: number[]; loss: number }, loss: number, what: string): void {
   expect(bits(r.stepper.model.params), `${what}: weights`).toEqual(want.params);
-  expect(bits(r.stepper.sgdState.velocity), `${what}: velocity`).toEqual(want.velocity);
+  expect(bits(r.stepper.optimizerState.velocity), `${what}: velocity`).toEqual(want.velocity);
   expect(loss, `${what}: loss`).toBe(want.loss);
 }
 
@@ -74,6 +75,16 @@ async function computed(r: Run, seq: number, lanes: number): Promise<void> {
   for (let v = Atomics.load(w, S.READY); v < lanes || Atomics.load(w, S.SEQ) !== seq; v = Atomics.load(w, S.READY)) {
     const wait = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> } })
       .waitAsync(w, S.READY, v, 20);
+    if (wait.async) await wait.value;
+  }
+}
+
+/** Resolves once every thread has armed step sequence number `seq` (past its permit: the step will be written whole). */
+async function armed(r: Run, seq: number, lanes: number): Promise<void> {
+  const w = slotOf(r.transport.steps!.board, seq).words;
+  for (let v = Atomics.load(w, S.ARMED); (v & ~ARMED_CANCEL) < lanes && Atomics.load(r.transport.steps!.board.header, H.DONE) < seq; v = Atomics.load(w, S.ARMED)) {
+    const wait = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> } })
+      .waitAsync(w, S.ARMED, v, 20);
     if (wait.async) await wait.value;
   }
 }
@@ -126,23 +137,29 @@ describe('the step loop: worker threads compute, reduce and apply whole steps', 
 
   it('closing mid-step: a step the threads were writing completes (and the call gets it), one they were not is dropped, never half', async () => {
     const seen = new Set<string>();
-    for (const ahead of [false, true, false, true]) {
+    for (const armedFirst of [false, true, false, true]) {
       const r = await threads(2);
       const sum = new Float32Array(gradLength(r.stepper.model));
-      await runStep(r.engine, r.stepper.job(0), r.stepper, sum, ahead ? r.stepper.job(1) : undefined);
-      if (ahead) await computed(r, 2, 2); // step 2 computed: the permit lets the threads write at once
+      await runStep(r.engine, r.stepper.job(0), r.stepper, sum, armedFirst ? r.stepper.job(1) : undefined);
+      if (armedFirst) await computed(r, 2, 2); // step 2 computed: the permit lets the threads arm at once
       const pending = r.engine.step!(r.stepper.job(1), r.stepper).then(() => 'completed', (err: Error) => err.message);
+      // With every thread armed, the step is written whole whatever close() does; otherwise close() races the threads.
+      if (armedFirst) await armed(r, 2, 2);
       open.pop();
       await r.engine.close();
       const fate = await pending;
-      seen.add(fate === 'completed' ? fate : 'dropped');
+      // The board says which happened: the coordinator's cancel (no thread writes) or every thread armed (all write).
+      const cancelled = (Atomics.load(slotOf(r.transport.steps!.board, 2).words, S.ARMED) & ARMED_CANCEL) !== 0;
+      expect(fate === 'completed' ? 'completed' : 'dropped', `armed first: ${armedFirst}`).toBe(cancelled ? 'dropped' : 'completed');
+      seen.add(cancelled ? 'dropped' : 'completed');
+      if (armedFirst) expect(fate).toBe('completed');
       if (fate === 'completed') expectStep(r, ref[1], ref[1].loss, 'completed while closing');
       else {
         expect(fate).toMatch(/step 2: the run is shutting down/);
         expectStep(r, ref[0], ref[0].loss, 'dropped while closing');
       }
     }
-    expect(seen.size).toBeGreaterThan(0);
+    expect(seen.has('completed')).toBe(true);
   });
 
   it('a step asked out of turn (not the one worked ahead) starts a new loop, with the right weights', async () => {
@@ -158,3 +175,31 @@ describe('the step loop: worker threads compute, reduce and apply whole steps', 
     expect(Atomics.load(r.transport.steps!.board.header, H.DONE)).toBeGreaterThan(0);
   });
 });
+
+describe('the step loop with AdamW: each thread updates its slice of the moments', () => {
+  const ADAMW: TrainConfig = parseConfig({
+    ...CONFIG, optimizer: { type: 'adamw', lr: 0.01, betas: [0.8, 0.99], weightDecay: 0.02 },
+  }, 'test config');
+  const STEPS = Array.from({ length: 9 }, (_, i) => i);
+  const ref = reference(STEPS, ADAMW);
+
+  it('gives one thread\'s weights, moments, update count and loss bit for bit after every step, with 2 and 3 threads', async () => {
+    for (const workers of [2, 3]) {
+      const r = await threads(workers, ADAMW);
+      const sum = new Float32Array(gradLength(r.stepper.model));
+      for (const s of STEPS) {
+        const next: BatchJob | undefined = s + 1 < STEPS.length ? r.stepper.job(s + 1) : undefined;
+        const { result } = await runStep(r.engine, r.stepper.job(s), r.stepper, sum, next);
+        const o = r.stepper.optimizerState;
+        const what = `workers ${workers}, step ${s + 1}`;
+        expect(bits(r.stepper.model.params), `${what}: weights`).toEqual(ref[s].params);
+        expect(bits(o.m), `${what}: m`).toEqual(ref[s].m);
+        expect(bits(o.v), `${what}: v`).toEqual(ref[s].v);
+        expect(o.step, `${what}: updates`).toBe(ref[s].update);
+        expect(result.loss, `${what}: loss`).toBe(ref[s].loss);
+      }
+      expect(r.engine.stats!().loop).toMatchObject({ steps: STEPS.length, fallbacks: 0 });
+    }
+  });
+});
+

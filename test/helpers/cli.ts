@@ -100,6 +100,28 @@ export function writeJson(dir: string, name: string, value: unknown): string {
 }
 
 /** A small, fast MNIST config for tests. */
+/** A small CNN trained with Adam on MNIST's image view (conv 4@5x5, pool, conv 8@3x3, pool, dense 10). */
+export function smallCnnConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return smallMlpConfig({
+    data: { type: 'mnist', view: 'image', trainLimit: 320, testLimit: 100 },
+    model: {
+      inputShape: [1, 28, 28],
+      layers: [
+        { type: 'conv2d', filters: 4, kernelSize: 5, activation: 'relu', kernelInit: 'he_uniform' },
+        { type: 'maxpool2d', poolSize: 2 },
+        { type: 'conv2d', filters: 8, kernelSize: 3, activation: 'relu' },
+        { type: 'maxpool2d', poolSize: 2 },
+        { type: 'flatten' },
+        { type: 'dense', units: 10 },
+      ],
+    },
+    optimizer: { type: 'adam', lr: 0.005 },
+    batchSize: 32,
+    microShards: 6,
+    ...overrides,
+  });
+}
+
 export function smallMlpConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     seed: 3,

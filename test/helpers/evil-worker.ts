@@ -59,6 +59,13 @@ export function offend(url: string, token: string, offense: Offense): Promise<{ 
       if (msg.type === 'welcome') {
         gradLen = gradLength(buildModel(msg.session.model));
         ws.send(encode({ type: 'ready', configHash: hashJson(msg.session), datasetHash: msg.dataset.hash }));
+        // Heartbeats as a live worker sends them: it is to be dropped for its offense, not for silence
+        // while the coordinator waits for the other workers (which, on a loaded machine, can take over a
+        // second). The one that never answers is a hung worker: it sends nothing at all.
+        if (offense !== 'never answers') {
+          const beat = setInterval(() => ws.send(encode({ type: 'heartbeat', tasksDone: 0, busy: false })), msg.heartbeatMs);
+          ws.on('close', () => clearInterval(beat));
+        }
       }
       if (msg.type === 'task') answerWrongly(ws, msg, gradLen, offense);
     });

@@ -9,3 +9,4 @@ export const FIXTURES_DIR = fileURLToPath(new URL('../fixtures/reference/', impo
 export function loadFixture(file: string): FixtureFile {
   return FixtureFile.parse(JSON.parse(readFileSync(FIXTURES_DIR + file, 'utf8')));
 }
+

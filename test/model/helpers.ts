@@ -43,7 +43,7 @@ export function randomModel(spec: ModelSpec, seed: number, gain = 1.5): Model {
     for (let i = 0; i < e.size; i++) {
       const u = uniform(seed, 77, k, i);
       const at = e.offset + i;
-      if (e.shape.length === 2) model.params[at] *= gain;
+      if (e.shape.length === 2 || e.shape.length === 4) model.params[at] *= gain; // weight matrices and filters
       else if (e.name === 'gamma' || e.name === 'running_var') model.params[at] = 0.5 + u;
       else if (e.name === 'running_mean') model.params[at] = u - 0.5;
       else model.params[at] = 0.4 * u - 0.2;
@@ -76,3 +76,44 @@ export function argmaxRows(y: ArrayLike<number>, rows: number, cols: number): nu
   }
   return out;
 }
+
+/** Image models for the export tests: every conv/pool option the exporters map, and the flatten permutation. */
+export const CNN_SPECS: Record<string, ModelSpec> = {
+  // The benchmark CNN's shape: valid convolutions, 2x2 max pools, a Dense after the flatten.
+  lenet: {
+    inputShape: [1, 14, 14],
+    layers: [
+      { type: 'conv2d', filters: 4, kernelSize: 3, activation: 'relu' },
+      { type: 'maxpool2d', poolSize: 2 },
+      { type: 'conv2d', filters: 6, kernelSize: 3, activation: 'relu' },
+      { type: 'maxpool2d', poolSize: 2 },
+      { type: 'flatten' },
+      { type: 'dropout', rate: 0.3 },
+      { type: 'dense', units: 5 },
+    ],
+  },
+  // Three input channels, 'same' with a stride, explicit padding, dilation, average pooling, batchnorm after the flatten.
+  options: {
+    inputShape: [3, 11, 9],
+    layers: [
+      { type: 'conv2d', filters: 5, kernelSize: 3, stride: 2, padding: 'same', activation: 'tanh' },
+      { type: 'conv2d', filters: 4, kernelSize: [3, 2], padding: [1, 2], dilation: [1, 2], useBias: false },
+      { type: 'avgpool2d', poolSize: 2, stride: 1, padding: 1 },
+      { type: 'maxpool2d', poolSize: 3, stride: 2, padding: 'same' },
+      { type: 'flatten' },
+      { type: 'batchnorm' },
+      { type: 'dense', units: 6, activation: 'relu' },
+      { type: 'dense', units: 4, activation: 'softmax' },
+    ],
+  },
+  // An image out; uneven 'same' padding (an even window: PyTorch's padding='same'; with a stride: a pad module in front).
+  imageOut: {
+    inputShape: [2, 6, 7],
+    layers: [
+      { type: 'conv2d', filters: 3, kernelSize: 3, padding: 'same', activation: 'sigmoid' },
+      { type: 'conv2d', filters: 3, kernelSize: 2, padding: 'same' },
+      { type: 'conv2d', filters: 2, kernelSize: 2, stride: 2, padding: 'same' },
+      { type: 'avgpool2d', poolSize: 2, countIncludePad: false },
+    ],
+  },
+};

@@ -39,6 +39,13 @@ describe('weightsSha256 with the wasm and the TypeScript kernels', () => {
     expect(wasm.weightsSha256).toBe(ts.weightsSha256);
   });
 
+  it('CNN (conv2d, max and average pooling, Adam): bit-identical', () => {
+    const wasm = runWith('wasm', 'cnn');
+    const ts = runWith('ts', 'cnn');
+    expect(Number.isFinite(wasm.loss)).toBe(true);
+    expect(wasm.weightsSha256).toBe(ts.weightsSha256);
+  });
+
   for (const name of ['lstm', 'gru']) {
     it(`${name}: within tolerance, and deterministic for each kind`, () => {
       const wasm = runWith('wasm', name);
@@ -76,6 +83,15 @@ describe('no copy per call with the wasm kernels active', () => {
       gruForwardStep: (B, T, H, t, ...x) => { check('gruForwardStep', ...x); wk.gruForwardStep(B, T, H, t, ...x); },
       gruBackwardStep: (B, T, H, t, ...x) => { check('gruBackwardStep', ...x); wk.gruBackwardStep(B, T, H, t, ...x); },
       addRowSums: (db, dG, R, N) => { check('addRowSums', db, dG); wk.addRowSums(db, dG, R, N); },
+      convForward: (y, x, W, b, g, N, keep, scratch) => { check('convForward', y, x, W, b, keep, scratch); wk.convForward(y, x, W, b, g, N, keep, scratch); },
+      convBackward: (dx, dW, db, dy, x, W, g, N, keep, scratch) => {
+        check('convBackward', dx, dW, db, dy, W, keep, scratch);
+        wk.convBackward(dx, dW, db, dy, x, W, g, N, keep, scratch);
+      },
+      maxPoolForward: (y, a, x, g, N) => { check('maxPoolForward', y, a, x); wk.maxPoolForward(y, a, x, g, N); },
+      maxPoolBackward: (dx, dy, a, g, N) => { check('maxPoolBackward', dx, dy, a); wk.maxPoolBackward(dx, dy, a, g, N); },
+      avgPoolForward: (y, x, g, N, c) => { check('avgPoolForward', y, x); wk.avgPoolForward(y, x, g, N, c); },
+      avgPoolBackward: (dx, dy, g, N, c) => { check('avgPoolBackward', dx, dy); wk.avgPoolBackward(dx, dy, g, N, c); },
     };
     useKernels(spy);
     for (const run of RUNS) {

@@ -74,6 +74,22 @@ describe('wasm vector kernels = TypeScript reference, bit for bit', () => {
     });
   }
 
+  it('reluForward and reluBackward: NaN, -0, infinities and every length', () => {
+    const special = [NaN, -0, 0, -Infinity, Infinity, -1e-45, 1e-45, 3.5, -2];
+    for (const n of [0, 1, 3, 4, 7, 9, 33]) {
+      const x = fill(new Float32Array(n), 40 + n);
+      for (let i = 0; i < Math.min(n, special.length); i++) x[i] = special[i];
+      const dy = fill(new Float32Array(n), 50 + n);
+      const y = new Float32Array(n), yRef = new Float32Array(n), dx = new Float32Array(n), dxRef = new Float32Array(n);
+      tsVector.reluForward(yRef, x, n);
+      wk.reluForward(y, x, n);
+      expectBits(y, yRef, `reluForward n=${n}`);
+      tsVector.reluBackward(dxRef, dy, yRef, n);
+      wk.reluBackward(dx, dy, yRef, n);
+      expectBits(dx, dxRef, `reluBackward n=${n}`);
+    }
+  });
+
   it('refuses operands that are too short, naming them', () => {
     expect(() => wk.addInto(new Float32Array(3), new Float32Array(2), 3)).toThrow(/addInto: b has 2 floats, needs 3/);
     expect(() => wk.sgdRange(new Float32Array(4), new Float32Array(4), null, 0, 4, 0.1, 0.9, 0, false, false)).toThrow(/velocity/);

@@ -4,8 +4,10 @@
 //
 // The token travels in the link's fragment (/join#token=...), which a
 // browser never sends to any server; the page moves it to sessionStorage
-// and out of the address bar. A reload of a tab that had joined joins again
+// and out of the address bar (link-secret.ts). A reload of a tab that had joined joins again
 // by itself (sessionStorage keeps both for this tab only).
+import { browserName } from './browser-name.js';
+import { secretFromLink } from './link-secret.js';
 import type { PageToTab, TabStatus, TabToPage, TestHooks } from './tab-messages.js';
 
 const TOKEN_KEY = 'dptrain.token';
@@ -16,16 +18,6 @@ function byId(id: string): HTMLElement {
   const el = document.getElementById(id);
   if (el === null) throw new Error(`the page lacks #${id}`);
   return el;
-}
-
-function tokenFromLink(): string {
-  const params = new URLSearchParams(location.hash.slice(1));
-  const fromLink = params.get('token');
-  if (fromLink !== null) {
-    sessionStorage.setItem(TOKEN_KEY, fromLink);
-    history.replaceState(null, '', `${location.pathname}${location.search}`);
-  }
-  return sessionStorage.getItem(TOKEN_KEY) ?? '';
 }
 
 const STATE_LABEL: Record<TabStatus['state'], string> = {
@@ -97,7 +89,9 @@ function leave(): void {
   byId('leave').hidden = true;
 }
 
-const token = tokenFromLink();
+// What the tab will tell the coordinator about this browser, word for word.
+byId('browser-name').textContent = browserName(navigator);
+const token = secretFromLink('token', TOKEN_KEY);
 byId('join').addEventListener('click', () => join(token));
 byId('leave').addEventListener('click', leave);
 if (sessionStorage.getItem(JOINED_KEY) === '1') join(token);

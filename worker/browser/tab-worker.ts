@@ -16,6 +16,7 @@ import * as z from 'zod';
 import type { Task, Welcome } from '../../src/protocol/messages.js';
 import { GIVE_UP_AFTER_MS, Reconnector } from '../session/reconnect.js';
 import { WorkerSession, type Computed, type SessionEnd, type SessionEvent, type Wire } from '../session/session.js';
+import { browserName } from './browser-name.js';
 import { loadDataset } from './dataset-store.js';
 import type { ComputeToTab, PageToTab, TabState, TabStatus, TabToCompute, TabToPage, TestHooks } from './tab-messages.js';
 
@@ -100,14 +101,6 @@ function report(): void {
   scope.postMessage({ ...status });
 }
 
-/** "Chrome 131 on Linux x86_64": the host a tab gives in hello (the dashboard's workers table shows it). */
-function browserName(): string {
-  const ua = scope.navigator.userAgent;
-  const m = /(Firefox|Edg|OPR|Chrome|Version)\/(\d+)/.exec(ua);
-  const name = m === null ? 'a browser' : `${m[1] === 'Version' ? 'Safari' : m[1] === 'Edg' ? 'Edge' : m[1] === 'OPR' ? 'Opera' : m[1]} ${m[2]}`;
-  return `${name} on ${scope.navigator.platform || 'unknown'}`.slice(0, 256);
-}
-
 // ---- the connection
 
 function connect(): void {
@@ -124,7 +117,7 @@ function connect(): void {
   };
   const s = new WorkerSession(wire, {
     hello: {
-      token: o.token, kind: 'tab', kernels: o.kernels, threads: 1, host: browserName(),
+      token: o.token, kind: 'tab', kernels: o.kernels, threads: 1, host: browserName(scope.navigator),
       software: `dptrain tab, ${scope.navigator.userAgent.slice(0, 200)}`,
     },
     log,

@@ -2,16 +2,17 @@
 // snapshot, then updates, see coordinator/live/status-types.ts) and keeps
 // the page in step: the progress figures, the two curves (charts.ts), the
 // workers table, the evaluations (the lines of metrics.jsonl), the run's
-// config and the coordinator's events. Read-only: it sends nothing.
+// config and the coordinator's events. Read-only: it sends nothing but its
+// viewer token, to sign in (viewer-session.ts), when the link carried one.
 //
 // Numbers the tests compare with metrics.jsonl are also in data-value
 // attributes, unrounded.
 import 'uplot/dist/uPlot.min.css';
 import './dashboard.css';
-import type { WorkerSummary } from '../../../src/dispatch/contract.js';
-import type { EvalPoint, LiveEvent, LiveMessage, LossPoint, RunInfo, RunProgress } from '../live/status-types.js';
+import type { EvalPoint, LiveEvent, LiveMessage, LossPoint, RunInfo, RunProgress, ViewerWorker } from '../live/status-types.js';
 import { createCharts } from './charts.js';
 import { workerKindsText } from './words.js';
+import { forgetViewerToken, signIn, viewerToken } from './viewer-session.js';
 
 function byId(id: string): HTMLElement {
   const el = document.getElementById(id);
@@ -86,12 +87,12 @@ class Dashboard {
     if (m.type === 'snapshot' || m.events.length > 0) this.showEvents();
   }
 
-  offline(): void {
+  offline(text = 'Lost the connection to the coordinator; retrying…'): void {
     if (this.phase === 'done' || this.phase === 'failed') return;
     this.setPhase('offline');
     const banner = byId('banner');
     banner.hidden = false;
-    banner.textContent = 'Lost the connection to the coordinator; retrying…';
+    banner.textContent = text;
   }
 
   online(): void {
@@ -156,7 +157,7 @@ class Dashboard {
     setText('accuracy-sub', last === undefined ? 'after the first epoch' : `after epoch ${last.epoch}`);
   }
 
-  private showWorkers(workers: WorkerSummary[]): void {
+  private showWorkers(workers: ViewerWorker[]): void {
     const live = workers.filter((w) => w.state === 'idle' || w.state === 'busy');
     setText('workers-live', String(live.length), live.length);
     setText('workers-kinds', workerKindsText(live));
@@ -172,7 +173,7 @@ class Dashboard {
       badge.className = `kind ${w.kind}`;
       badge.textContent = w.kind;
       kind.append(badge);
-      cell(row, w.host, { cls: 'host', title: w.host });
+      cell(row, w.runsIn, { cls: 'host' });
       cell(row, String(w.threads), { num: true });
       cell(row, w.samplesPerSec > 0 ? whole(w.samplesPerSec) : '–', { num: true, value: w.samplesPerSec });
       cell(row, whole(w.microShards), { num: true, value: w.microShards });
@@ -212,12 +213,54 @@ class Dashboard {
   }
 }
 
+/** The session cookie lives 15 minutes (viewer-access.ts): renewed well before. */
+const RENEW_MS = 5 * 60_000;
+/** Before opening the feed again after the server refused it (401 once the cookie ran out, 429, 503). */
+const REOPEN_MS = 3000;
+
 const dashboard = new Dashboard();
-const feed = new EventSource('/live');
-const onMessage = (e: MessageEvent<string>) => {
-  dashboard.online();
-  dashboard.apply(JSON.parse(e.data) as LiveMessage);
-};
-feed.addEventListener('snapshot', onMessage);
-feed.addEventListener('update', onMessage);
-feed.addEventListener('error', () => dashboard.offline());
+let token = viewerToken();
+// A link pasted into this very tab changes the fragment only (no new page load): its token is the one to use.
+window.addEventListener('hashchange', () => { token = viewerToken(); });
+
+/**
+ * Signs in (when this tab holds a viewer token) and opens /live. EventSource
+ * reconnects by itself after a network error, not after an HTTP refusal:
+ * then the feed is closed and this starts over.
+ */
+async function openFeed(): Promise<void> {
+  if (token !== '') {
+    const outcome = await signIn(token);
+    if (outcome === 'refused') {
+      forgetViewerToken();
+      dashboard.offline('The coordinator no longer accepts this viewer link (restarted with another viewer token?): ask the organizer for the current one.');
+      return;
+    }
+  }
+  const feed = new EventSource('/live');
+  const onMessage = (e: MessageEvent<string>) => {
+    dashboard.online();
+    dashboard.apply(JSON.parse(e.data) as LiveMessage);
+  };
+  feed.addEventListener('snapshot', onMessage);
+  feed.addEventListener('update', onMessage);
+  feed.addEventListener('error', () => {
+    dashboard.offline();
+    if (feed.readyState === EventSource.CLOSED) setTimeout(() => void reopen(), REOPEN_MS);
+  });
+}
+
+/** After a refusal: a tab with no token of its own whose cookie ran out goes to the sign-in page (a reload gets it). */
+async function reopen(): Promise<void> {
+  if (token === '') {
+    const probe = await fetch('/live', { method: 'HEAD', cache: 'no-store' }).catch(() => null);
+    if (probe?.status === 401) {
+      location.reload();
+      return;
+    }
+  }
+  await openFeed();
+}
+
+setInterval(() => { if (token !== '') void signIn(token); }, RENEW_MS);
+void openFeed();

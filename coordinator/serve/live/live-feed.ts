@@ -2,18 +2,24 @@
 // connects gets a `snapshot` of the run status, then an `update` with what
 // changed every intervalMs. One way only: a dashboard can send nothing, so
 // it cannot disturb training. Bounded: at most maxClients pages at once
-// (503 beyond, the browser retries by itself), and a page that does not
+// (503 beyond; the dashboard tries again), and a page that does not
 // read what it is sent (more than MAX_BUFFERED bytes waiting) is cut off;
-// its EventSource reconnects and starts over from a snapshot.
+// its EventSource reconnects and starts over from a snapshot. What it
+// sends is what viewers may see: every message goes through forViewers
+// (viewer-view.ts: no address, no host name, no secret).
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { WorkerSummary } from '../../../src/dispatch/contract.js';
 import { getRoute, sendText, type Handler } from '../../../node/http/server.js';
 import type { RunStatus, StatusCursor } from './run-status.js';
 import type { LiveMessage } from './status-types.js';
+import { forViewers, type ViewerRedaction } from './viewer-view.js';
 
 const MAX_BUFFERED = 4 << 20;
 
 export interface LiveFeedOptions {
   status: RunStatus;
+  /** What viewers never see: the secrets, and the host names hellos gave. */
+  redaction: ViewerRedaction;
   /** Pages connected at once (default 32). */
   maxClients?: number;
   /** Between updates (default 500 ms). */
@@ -41,9 +47,9 @@ export function createLiveFeed(opts: LiveFeedOptions): LiveFeed {
   const clients = new Set<Client>();
   let timer: NodeJS.Timeout | null = null;
 
-  const send = (c: Client, m: LiveMessage) => {
+  const send = (c: Client, m: LiveMessage<WorkerSummary>) => {
     if (c.res.writableLength > MAX_BUFFERED) { c.res.destroy(); return; }
-    c.res.write(`event: ${m.type}\ndata: ${JSON.stringify(m)}\n\n`);
+    c.res.write(`event: ${m.type}\ndata: ${forViewers(m, opts.redaction)}\n\n`);
   };
   const tick = () => {
     for (const c of clients) {

@@ -2,14 +2,39 @@
 // layer by layer, the optimizer, the batch), never the token.
 import { basename } from 'node:path';
 import type { LayerSpec } from '../../../src/model/spec.js';
+import { isAdam } from '../../../src/optim/optimizer.js';
 import { microShardsOf, type TrainConfig } from '../../run/config.js';
 import type { RunInfo } from './status-types.js';
 
-/** "dense 128 relu", "dropout 0.2", "lstm 128 (sequences)". */
+/** "3x3" or "3" for a [h, w] pair or a number: the square case in one number. */
+function pairText(v: number | readonly [number, number]): string {
+  return typeof v === 'number' ? `${v}x${v}` : `${v[0]}x${v[1]}`;
+}
+
+/** " relu", or nothing for a linear activation. */
+function activationText(act: string | undefined): string {
+  return act === undefined || act === 'linear' ? '' : ` ${act}`;
+}
+
+/** "dense 128 relu", "dropout 0.2", "lstm 128 (sequences)", "conv2d 8@5x5 relu", "maxpool2d 2x2". */
 export function describeLayer(layer: LayerSpec): string {
   switch (layer.type) {
     case 'dense':
-      return `dense ${layer.units}${layer.activation === undefined || layer.activation === 'linear' ? '' : ` ${layer.activation}`}`;
+      return `dense ${layer.units}${activationText(layer.activation)}`;
+    case 'conv2d': {
+      const extra: string[] = [];
+      if (layer.stride !== undefined && layer.stride !== 1) extra.push(`stride ${pairText(layer.stride)}`);
+      if (layer.padding !== undefined && layer.padding !== 'valid' && layer.padding !== 0) {
+        extra.push(`padding ${typeof layer.padding === 'string' ? layer.padding : pairText(layer.padding)}`);
+      }
+      if (layer.dilation !== undefined && layer.dilation !== 1) extra.push(`dilation ${pairText(layer.dilation)}`);
+      return `conv2d ${layer.filters}@${pairText(layer.kernelSize)}${extra.map((e) => `, ${e}`).join('')}${activationText(layer.activation)}`;
+    }
+    case 'maxpool2d':
+    case 'avgpool2d': {
+      const stride = layer.stride === undefined ? '' : ` stride ${pairText(layer.stride)}`;
+      return `${layer.type} ${pairText(layer.poolSize)}${stride}`;
+    }
     case 'dropout':
       return `dropout ${layer.rate}`;
     case 'lstm':
@@ -24,9 +49,15 @@ export function describeLayer(layer: LayerSpec): string {
 
 export function describeOptimizer(config: TrainConfig): string {
   const o = config.optimizer;
-  const parts = [`SGD lr ${o.lr}`];
-  if ((o.momentum ?? 0) > 0) parts.push(`momentum ${o.momentum}${o.nesterov === true ? ' (Nesterov)' : ''}`);
-  if ((o.weightDecay ?? 0) > 0) parts.push(`weight decay ${o.weightDecay}`);
+  const parts: string[] = [];
+  if (isAdam(o)) {
+    parts.push(`${o.type === 'adam' ? 'Adam' : 'AdamW'} lr ${o.lr}`, `betas ${o.betas[0]}, ${o.betas[1]}`);
+    if (o.eps !== 1e-8) parts.push(`eps ${o.eps}`);
+  } else {
+    parts.push(`SGD lr ${o.lr}`);
+    if (o.momentum > 0) parts.push(`momentum ${o.momentum}${o.nesterov ? ' (Nesterov)' : ''}`);
+  }
+  if (o.weightDecay > 0) parts.push(`weight decay ${o.weightDecay}`);
   if (config.schedule.type !== 'constant') parts.push(`${config.schedule.type} schedule`);
   if (config.warmupSteps > 0) parts.push(`${config.warmupSteps} warm-up steps`);
   return parts.join(', ');

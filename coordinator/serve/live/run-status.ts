@@ -111,7 +111,7 @@ export class RunStatus {
   }
 
   /** Everything, for a page that connects (or must start over); and the cursor after it. */
-  snapshot(): { message: LiveSnapshot; cursor: StatusCursor } {
+  snapshot(): { message: LiveSnapshot<WorkerSummary>; cursor: StatusCursor } {
     return {
       message: {
         type: 'snapshot', info: this.info, progress: this.progress(), lossStride: this.lossStride,
@@ -122,7 +122,7 @@ export class RunStatus {
   }
 
   /** What changed since `cursor` (null: the loss series was thinned, send a snapshot instead); and the new cursor. */
-  since(cursor: StatusCursor): { message: LiveUpdate; cursor: StatusCursor } | null {
+  since(cursor: StatusCursor): { message: LiveUpdate<WorkerSummary>; cursor: StatusCursor } | null {
     if (cursor.lossEpoch !== this.lossEpoch) return null;
     const newEvents = Math.min(this.eventCount - cursor.events, this.events.length);
     return {

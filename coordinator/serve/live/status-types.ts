@@ -2,8 +2,12 @@
 // one `snapshot` when a page connects (and again whenever the loss series is
 // thinned), then an `update` with what changed every half second. Types
 // only: the coordinator (run-status.ts, live-feed.ts) and the dashboard page
-// (coordinator/dashboard/) import them, nothing else.
+// (coordinator/serve/dashboard/) import them, nothing else. The run status
+// holds the workers as the dispatcher sums them up (WorkerSummary, with
+// host names); what leaves on the feed is the viewers' view of them
+// (ViewerWorker, viewer-view.ts), with no address and no host name.
 import type { DispatchStats, WorkerSummary } from '../../../src/dispatch/contract.js';
+import type { WorkerKind } from '../../../src/protocol/messages.js';
 
 /** The run as configured: shown once, never changes. */
 export interface RunInfo {
@@ -65,10 +69,28 @@ export interface LiveEvent {
   line: string;
 }
 
+/** A worker as viewers see it: a pseudonym, what it runs in, its figures; never an address or a host name. */
+export interface ViewerWorker {
+  /** Its id for the run (`thread-1`, `p3`, `b7`): the one its own page and the coordinator's log show. */
+  id: string;
+  /** The --name a process gave. */
+  name?: string;
+  kind: WorkerKind;
+  /** `coordinator` (a thread), `Node.js` (a process), a tab's browser family (`Chrome`, `Firefox`, ...). */
+  runsIn: string;
+  threads: number;
+  microShards: number;
+  samplesPerSec: number;
+  faults: number;
+  verified: number;
+  state: WorkerSummary['state'];
+}
+
 /** [step, mean training loss of the steps since the previous point] */
 export type LossPoint = [number, number];
 
-export interface LiveSnapshot {
+/** `W`: the workers as the run status holds them (WorkerSummary) or as the feed sends them (ViewerWorker, the default). */
+export interface LiveSnapshot<W = ViewerWorker> {
   type: 'snapshot';
   info: RunInfo;
   progress: RunProgress;
@@ -76,18 +98,18 @@ export interface LiveSnapshot {
   lossStride: number;
   losses: LossPoint[];
   evals: EvalPoint[];
-  workers: WorkerSummary[];
+  workers: W[];
   events: LiveEvent[];
 }
 
-export interface LiveUpdate {
+export interface LiveUpdate<W = ViewerWorker> {
   type: 'update';
   progress: RunProgress;
   /** Points, evaluations and events added since the last message. */
   losses: LossPoint[];
   evals: EvalPoint[];
   events: LiveEvent[];
-  workers: WorkerSummary[];
+  workers: W[];
 }
 
-export type LiveMessage = LiveSnapshot | LiveUpdate;
+export type LiveMessage<W = ViewerWorker> = LiveSnapshot<W> | LiveUpdate<W>;

@@ -1,16 +1,18 @@
 // GET /data/<hash>: the training set, content-addressed, for workers that
 // have no copy of it (a tab caches it in IndexedDB, a process on disk). The
-// run's token is required as a bearer token when the run has one; a
-// quarantined address is served nothing.
+// run's token is required as a bearer token when the run has one (the
+// viewer token never passes); a quarantined address is served nothing.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pathOf, sendText, type Handler } from '../../../node/http/server.js';
-import { tokenMatches } from '../../../node/net/secret.js';
+import { bearerToken, pathOf, sendText, type Handler } from '../../../node/http/server.js';
+import { workerTokenProblem } from '../../../node/net/secret.js';
 
 export interface DatasetRouteOptions {
   /** The training set's blob and its SHA-256. */
   dataset: { blob: Uint8Array; hash: string };
   /** The shared token; '' serves anyone. */
   token: string;
+  /** The read-only viewer token ('' for none): refused here. */
+  viewerToken: string;
   /** Whether an address is refused (quarantined). */
   refused(address: string): boolean;
   log(line: string): void;
@@ -27,14 +29,11 @@ export function datasetRoute(opts: DatasetRouteOptions): Handler {
       sendText(res, 405, `${req.method ?? '?'} is not allowed on ${path}; use GET or HEAD\n`, { allow: 'GET, HEAD' });
       return true;
     }
-    if (opts.token !== '') {
-      const auth = req.headers.authorization ?? '';
-      const given = auth.startsWith('Bearer ') ? auth.slice(7) : '';
-      if (!tokenMatches(given, opts.token)) {
-        opts.log(`refused a dataset download from ${req.socket.remoteAddress ?? '?'}: ${given === '' ? 'no token' : 'wrong token'}`);
-        sendText(res, 401, 'a token is required (Authorization: Bearer <token>)\n', { 'www-authenticate': 'Bearer' });
-        return true;
-      }
+    const problem = workerTokenProblem(bearerToken(req), opts.token, opts.viewerToken);
+    if (problem !== null) {
+      opts.log(`refused a dataset download from ${req.socket.remoteAddress ?? '?'}: ${problem}`);
+      sendText(res, 401, `the run's token is required (Authorization: Bearer <token>): ${problem}\n`, { 'www-authenticate': 'Bearer' });
+      return true;
     }
     const address = req.socket.remoteAddress ?? '?';
     if (opts.refused(address)) {

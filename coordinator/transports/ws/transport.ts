@@ -33,13 +33,14 @@ import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { encode, type FrameLimits } from '../../../src/protocol/codec.js';
-import type { KernelName, RefusalCode, Session } from '../../../src/protocol/messages.js';
+import type { KernelName, RefusalCode, Session, WorkerKind } from '../../../src/protocol/messages.js';
 import { treeHeight } from '../../../src/reduce/tree.js';
 import type { Dispatcher } from '../../../src/dispatch/dispatcher.js';
 import type { WeightsBoard } from '../../../src/dispatch/weights-board.js';
 import type { Handler } from '../../../node/http/server.js';
 import type { AddressLimit } from '../../../node/net/address-limit.js';
 import { CLOSE_GOING_AWAY, CLOSE_NORMAL, Connection, type ConnectionContext } from './connection.js';
+import type { CollectivePort } from '../../../src/collective/port.js';
 import { datasetRoute } from './dataset-route.js';
 import { admitUpgrade } from './upgrade.js';
 
@@ -56,6 +57,8 @@ export interface WsTransportOptions {
   kernels: KernelName;
   /** The shared token; '' accepts any worker. */
   token: string;
+  /** The read-only viewer token ('' for none): refused at hello and at /data. */
+  viewerToken?: string;
   /** Floats per gradient vector and the largest micro-shard count (they size the frame caps). */
   gradLen: number;
   maxMicroShards: number;
@@ -68,6 +71,8 @@ export interface WsTransportOptions {
   log: (line: string) => void;
   /** A connection was refused (metrics). */
   onRefused?: (code: RefusalCode | 'message' | 'origin', address: string) => void;
+  /** A hello named this host (a tab's browser, a process's host name). */
+  onHello?: (host: string, kind: WorkerKind) => void;
   /** Whether the server speaks TLS (the scheme of its own origin). */
   tls?: boolean;
   /** Origins besides the coordinator's own whose pages may connect (`--allow-origin`). */
@@ -76,6 +81,8 @@ export interface WsTransportOptions {
   addressLimit?: AddressLimit;
   /** Bytes of the dataset sent in one response. */
   onDatasetServed?: (bytes: number, address: string) => void;
+  /** The collective (issue 21): workers that advertise a peer address become its members. */
+  collective?: CollectivePort;
 }
 
 export interface WsTransport {
@@ -106,7 +113,8 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
   const maxBlocks = 2 * treeHeight(opts.maxMicroShards) + 1;
   const limits: FrameLimits = {
     maxFrameBytes: maxBlocks * opts.gradLen * 4 + (64 << 10),
-    maxPayloadFloats: { result: maxBlocks * opts.gradLen },
+    // A member's reduced slice is at most one gradient vector.
+    maxPayloadFloats: { result: maxBlocks * opts.gradLen, reduced: opts.gradLen },
   };
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false });
   const live = new Set<Connection>();
@@ -127,11 +135,13 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
   const cx: ConnectionContext = {
     dispatcher, limits, session: opts.session, configHash: opts.configHash,
     dataset: { hash: opts.dataset.hash, bytes: opts.dataset.blob.length }, kernels: opts.kernels, token: opts.token,
+    viewerToken: opts.viewerToken ?? '', onHello: opts.onHello,
     runId, heartbeatMs, handshakeTimeoutMs, readyTimeoutMs, quarantined, wire, log, onRefused: opts.onRefused,
     closing: () => closing,
     nextWorkerId: (kind) => `${kind === 'tab' ? 'b' : 'p'}${nextId++}`,
     weightsFrame: framedWeights,
     forget: (conn) => { live.delete(conn); },
+    ...(opts.collective === undefined ? {} : { collective: opts.collective }),
   };
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -174,7 +184,7 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
 
 
   const datasetHandler = datasetRoute({
-    dataset: opts.dataset, token: opts.token, log,
+    dataset: opts.dataset, token: opts.token, viewerToken: opts.viewerToken ?? '', log,
     refused: (address) => quarantined.has(address),
     served: (bytes, address) => { bytesServed += bytes; opts.onDatasetServed?.(bytes, address); },
   });

@@ -1,14 +1,15 @@
 // The conformance runner's core: one parsed fixture file in, a result per
 // case out. Which checker runs is decided by the file's `name` (the files
-// of test/fixtures/reference and any other set in the same format); SGD
-// trajectory cases are recognised by their `batches` input.
+// of test/fixtures/reference and any other set in the same format);
+// trajectory cases (SGD, Adam) are recognised by their `batches` input.
 import type { FixtureCase, FixtureFile } from '../fixture.js';
 import { F32_TOL } from '../fixture.js';
 import { CaseChecker, type CaseResult } from './result.js';
 import {
   activationCase, batchNormCase, denseCase, gruCase, lossCase, lstmCase, metricsCase, regularizationCase,
 } from './ops.js';
-import { runSgdCase } from './sgd.js';
+import { runTrajectoryCase } from './trajectory.js';
+import { conv2dCase, pool2dCase } from './conv-ops.js';
 
 export type { CaseResult } from './result.js';
 
@@ -33,6 +34,8 @@ const RUNNERS: Record<string, CaseRunner> = {
   lstm: lstmCase,
   gru: gruCase,
   metrics: metricsCase,
+  conv2d: conv2dCase,
+  pool2d: pool2dCase,
 };
 
 export interface Tolerance { rtol: number; atol: number }
@@ -40,10 +43,10 @@ export interface Tolerance { rtol: number; atol: number }
 export function runFixtureFile(fileLabel: string, fixture: FixtureFile, tol: Tolerance = F32_TOL): FileResult {
   const results: CaseResult[] = fixture.cases.map((c) => {
     try {
-      if (c.inputs.batches !== undefined) return runSgdCase(c, tol.rtol, tol.atol).result;
+      if (c.inputs.batches !== undefined) return runTrajectoryCase(c, tol.rtol, tol.atol).result;
       const runner = RUNNERS[fixture.name];
       const ck = new CaseChecker(c.label, c.op, tol.rtol, tol.atol);
-      if (runner === undefined) ck.fail(`no checker for fixture set '${fixture.name}' (known: ${Object.keys(RUNNERS).join(', ')}, and SGD trajectories)`);
+      if (runner === undefined) ck.fail(`no checker for fixture set '${fixture.name}' (known: ${Object.keys(RUNNERS).join(', ')}, and trajectories)`);
       else runner(c, ck);
       return ck.result;
     } catch (err) {

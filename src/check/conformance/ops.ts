@@ -16,23 +16,9 @@ import { FIXTURE_LOSS_OPS } from '../../losses/fixture-ops.js';
 import { addL1Grad, addL2Grad, l1Penalty, l2Penalty } from '../../optim/regularization.js';
 import { classificationReport, confusionMatrix } from '../../metrics/index.js';
 import { CaseChecker } from './result.js';
+import { checkAll, need } from './check-all.js';
 
 type Cfg = Record<string, unknown>;
-
-function need(map: Record<string, FixtureTensor> | undefined, key: string, where: string): FixtureTensor {
-  const t = map?.[key];
-  if (t === undefined) throw new Error(`${where}.${key} is missing`);
-  return t;
-}
-
-/** Compare every tensor of `expected` that `actual` has; a key we cannot produce fails. */
-function checkAll(ck: CaseChecker, where: string, expected: Record<string, FixtureTensor> | undefined, actual: Record<string, ArrayLike<number>>): void {
-  for (const [key, t] of Object.entries(expected ?? {})) {
-    const a = actual[key];
-    if (a === undefined) ck.fail(`${where}.${key}: not produced by the core`);
-    else ck.check(`${where}.${key}`, a, t);
-  }
-}
 
 function last(shape: readonly number[]): number {
   return shape.length === 0 ? 1 : shape[shape.length - 1];

@@ -1,10 +1,11 @@
 // deploy/compose.yaml under podman-compose (1.0.3 here), with real
 // containers of the image built once for the suite: a coordinator and 3
 // workers (DPTRAIN_WORKERS: podman-compose ignores --scale) train a config
-// mounted from DPTRAIN_CONFIG, with the token from the env file and the run
-// folder on the named volume. Mid-run, with the step held (rehearsal-
-// scenario.ts's config): the HEALTHCHECK of the coordinator (--listen) and
-// of a worker (--health-listen), the metrics on the published port;
+// mounted from DPTRAIN_CONFIG, with the token and the viewer token from the
+// env file and the run folder on the named volume. Mid-run, with the step
+// held (rehearsal-scenario.ts's config): the HEALTHCHECK of the coordinator
+// (--listen) and of a worker (--health-listen), the metrics on the published
+// port (401 without the viewer token, the dashboard link in the log);
 // `podman stop` of the coordinator (SIGTERM: a checkpoint, exit 143) and
 // `podman start` of the same container (--auto-resume; the workers come
 // back by themselves); a 4th worker added by `up -d` with DPTRAIN_WORKERS=4
@@ -60,7 +61,7 @@ describe.runIf(ready)('deploy/compose.yaml under podman-compose', () => {
     const ref = await runCli(['train', '--json', '--quiet', '--config', writeJson(dir, 'reference.json', REFERENCE_CONFIG), '--out', join(dir, 'ref'), '--workers', '0']);
     expect(ref.code, ref.stderr).toBe(0);
     const envFile = join(dir, 'dptrain.env');
-    writeFileSync(envFile, 'DPTRAIN_TOKEN=compose-container-token\n');
+    writeFileSync(envFile, 'DPTRAIN_TOKEN=compose-container-token\nDPTRAIN_VIEWER_TOKEN=compose-container-viewer\n');
     const port = await freePort();
     env = {
       DPTRAIN_IMAGE: TAG, DPTRAIN_WORKERS: '3', DPTRAIN_PORT: String(port),
@@ -78,8 +79,12 @@ describe.runIf(ready)('deploy/compose.yaml under podman-compose', () => {
       expect(hc.code, `${c}: ${hc.stdout}${hc.stderr}`).toBe(0);
     }
     expect(await inspect(COORDINATOR, '{{.State.Health.Status}}')).toBe('healthy');
-    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    // Off loopback (the published port): the metrics and the dashboard need the viewer token; the link carries it.
+    expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(401);
+    expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(401);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: 'Bearer compose-container-viewer' } })).text();
     expect(metrics).toMatch(/^dptrain_phase\{phase="training"\} 1$/m);
+    expect(await logLines(COORDINATOR, /^dashboard: /)).toEqual([expect.stringContaining('http://0.0.0.0:8080/#view=compose-container-viewer (read-only link; the viewer token;')]);
 
     // podman stop: SIGTERM to dptrain as PID 1, which checkpoints and exits 143 (not 137 after the grace period).
     const stop = await podman(['stop', COORDINATOR]);

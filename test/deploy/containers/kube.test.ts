@@ -12,7 +12,8 @@
 //   - the worker Deployment is played as written (3 replicas), its probes
 //     fetched by the test at the pod IPs (as a kubelet does: podman itself
 //     turns an httpGet probe into a `curl` the image does not have);
-//   - the Secret is made as `kubectl create secret` would;
+//   - the Secrets (the run's token, the viewer token) are made as `kubectl
+//     create secret` would;
 //   - the played containers leave out `ports:`: podman 4.3 publishes every
 //     containerPort on the host (a missing hostPort defaults to it), so
 //     replicas would collide on 8081. They only name the ports the probes
@@ -52,8 +53,8 @@ async function play(file: string, docs: Obj[]): Promise<void> {
 /** The IP of a container's pod on the run's network. */
 const podIp = (container: string) => inspect(container, `{{(index .NetworkSettings.Networks "${NETWORK}").IPAddress}}`);
 
-async function get(url: string): Promise<{ status: number; body: string }> {
-  const res = await fetch(url);
+async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  const res = await fetch(url, { headers });
   return { status: res.status, body: (await res.text()).trim() };
 }
 
@@ -78,7 +79,7 @@ afterAll(async () => {
   if (!ready) return;
   if (pods.length > 0) await podman(['pod', 'rm', '-f', '-t', '0', ...pods]);
   if (volumes.length > 0) await podman(['volume', 'rm', '-f', ...volumes]);
-  await podman(['secret', 'rm', `dptrain-token-${SFX}`]);
+  await podman(['secret', 'rm', `dptrain-token-${SFX}`, `dptrain-viewer-token-${SFX}`]);
   await podman(['network', 'rm', '-f', NETWORK]);
 });
 
@@ -99,13 +100,13 @@ describe.runIf(ready)('deploy/k8s under podman kube play', () => {
     // This run's names; the image built for the suite (kustomize's `images:` would set it).
     const renamed: Record<string, string> = {};
     for (const o of [claim, configMap]) o.metadata.name = renamed[o.metadata.name] = `${o.metadata.name}-${SFX}`;
-    const secretName = `dptrain-token-${SFX}`;
+    const secretNames: Record<string, string> = { 'dptrain-token': `dptrain-token-${SFX}`, 'dptrain-viewer-token': `dptrain-viewer-token-${SFX}` };
     const coordinatorName = `${service.metadata.name}-${SFX}`; // the Service's name, borne by the pod
     const namespaced = (pod: Obj): Obj => {
       for (const v of pod.volumes as Obj[]) {
         if (v.persistentVolumeClaim !== undefined) v.persistentVolumeClaim.claimName = renamed[v.persistentVolumeClaim.claimName];
         if (v.configMap !== undefined) v.configMap.name = renamed[v.configMap.name];
-        if (v.secret !== undefined) { expect(v.secret.secretName).toBe('dptrain-token'); v.secret.secretName = secretName; }
+        if (v.secret !== undefined) { expect(Object.keys(secretNames)).toContain(v.secret.secretName); v.secret.secretName = secretNames[v.secret.secretName]; }
         if (v.emptyDir !== undefined) { // podman names an emptyDir's volume after it, machine-wide
           const name = `${v.name}-${SFX}`;
           for (const m of pod.containers[0].volumeMounts as Obj[]) if (m.name === v.name) m.name = name;
@@ -126,11 +127,12 @@ describe.runIf(ready)('deploy/k8s under podman kube play', () => {
     const playedWorkerSpec = namespaced(deployment.spec.template.spec);
     const workerDeployment = (name: string, replicas: number): Obj =>
       ({ ...deployment, metadata: { ...deployment.metadata, name }, spec: { ...deployment.spec, replicas, template: { ...deployment.spec.template, spec: playedWorkerSpec } } });
-    volumes.push(claim.metadata.name, configMap.metadata.name, secretName);
+    volumes.push(claim.metadata.name, configMap.metadata.name, ...Object.values(secretNames));
 
     expect((await podman(['network', 'create', NETWORK])).code).toBe(0);
-    // As `kubectl create secret generic dptrain-token --from-literal=token=...` makes it.
-    await play('secret.yaml', [{ apiVersion: 'v1', kind: 'Secret', metadata: { name: secretName }, type: 'Opaque', data: { token: Buffer.from('kube-play-token').toString('base64') } }]);
+    // As `kubectl create secret generic dptrain-token --from-literal=token=...` (and dptrain-viewer-token) make them.
+    const secret = (name: string, token: string): Obj => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name }, type: 'Opaque', data: { token: Buffer.from(token).toString('base64') } });
+    await play('secret.yaml', [secret(secretNames['dptrain-token'], 'kube-play-token'), secret(secretNames['dptrain-viewer-token'], 'kube-play-viewer')]);
     await play('coordinator.yaml', [claim, configMap, coordinatorPod]);
     pods.push(coordinatorName);
     const coordinator = `${coordinatorName}-coordinator`;
@@ -146,7 +148,11 @@ describe.runIf(ready)('deploy/k8s under podman kube play', () => {
     expect(await probe(coordinatorSpec, coordinator, ['startupProbe', 'livenessProbe', 'readinessProbe'])).toEqual({ startupProbe: 200, livenessProbe: 200, readinessProbe: 200 });
     for (const w of workers) expect(await probe(workerSpec, w, ['livenessProbe', 'readinessProbe'])).toEqual({ livenessProbe: 200, readinessProbe: 200 });
     const a = coordinatorPod.metadata.annotations as Record<string, string>;
-    const metrics = await get(`http://${await podIp(coordinator)}:${a['prometheus.io/port']}${a['prometheus.io/path']}`);
+    const metricsUrl = `http://${await podIp(coordinator)}:${a['prometheus.io/port']}${a['prometheus.io/path']}`;
+    expect((await get(metricsUrl)).status).toBe(401);
+    // podman 4.3 mounts a Secret's `data` as written, base64 and all (a kubelet decodes it): the token
+    // the coordinator read from its file is the base64 text. (The run's token is the same text on both sides.)
+    const metrics = await get(metricsUrl, { authorization: `Bearer ${Buffer.from('kube-play-viewer').toString('base64')}` });
     expect(metrics.body).toMatch(/^dptrain_phase\{phase="training"\} 1$/m);
     expect(await inspect(coordinator, '{{.HostConfig.ReadonlyRootfs}} {{.Config.User}}')).toBe('true 1000:1000');
 

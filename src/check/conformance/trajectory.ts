@@ -1,17 +1,20 @@
-// The SGD trajectory fixtures (test/fixtures/reference/README.md, section 12): rebuild the model from the
-// file's config, load its initial weights, run its exact minibatches through
-// the trainer's own step (micro-shards, tree reduction, applyStep) and
-// compare per-step losses, the parameters after step 1 and at the end, the
-// step-1 gradients and the final model's full-data outputs.
+// The trajectory fixtures (test/fixtures/reference/README.md, section 12:
+// sgd_*.json; adam.json): rebuild the model and the optimizer from the
+// file's config (trajectory-models.ts), load its initial weights, run its
+// exact minibatches through the trainer's own step (micro-shards, tree
+// reduction, applyStep) and compare per-step losses, the parameters after
+// step 1 and at the end, the step-1 gradients, the optimizer's moments
+// where the file has them (<param>_exp_avg(_sq)_after_step<k>) and the
+// final model's full-data outputs.
 import type { FixtureCase, FixtureTensor } from '../fixture.js';
 import { toF32, transpose } from '../fixture.js';
 import { buildModel, initModel, type Model } from '../../model/model.js';
-import type { ModelSpec } from '../../model/spec.js';
 import { getLoss } from '../../losses/index.js';
-import { SgdConfig, createSgdState } from '../../optim/sgd.js';
+import { OptimizerConfig, createOptimizerState, type OptimizerState } from '../../optim/optimizer.js';
 import { applyStep, gradLength, leafGradient, planStep } from '../../train/step.js';
 import { computeBatch, shardBounds, type BatchData } from '../../train/batch.js';
 import { CaseChecker } from './result.js';
+import { num, optimizerFor, specFor } from './trajectory-models.js';
 
 type Cfg = Record<string, unknown>;
 
@@ -21,50 +24,6 @@ interface Binding {
   entry: number;
   /** The fixture stores it transposed relative to us ([out, in] vs our [in, out]). */
   transposed: boolean;
-}
-
-function num(cfg: Cfg, key: string, fallback?: number): number {
-  const v = cfg[key];
-  if (typeof v === 'number') return v;
-  if (fallback !== undefined) return fallback;
-  throw new Error(`config.${key} is missing or not a number`);
-}
-
-function specFor(c: FixtureCase): { spec: ModelSpec; names: (string | null)[][] } {
-  const cfg = c.config as Cfg;
-  if (c.op === 'gru' || c.op === 'lstm') {
-    const T = num(cfg, 'timesteps'), F = num(cfg, 'input_size'), H = num(cfg, 'hidden_size'), C = num(cfg, 'classes');
-    return {
-      spec: { inputShape: [T, F], layers: [{ type: c.op, units: H }, { type: 'dense', units: C }] },
-      names: [['weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'], ['W_fc', 'b_fc']],
-    };
-  }
-  const sizes = cfg.layer_sizes as number[];
-  if (!Array.isArray(sizes) || sizes.length !== 4) throw new Error('config.layer_sizes must be [IN, H1, H2, C]');
-  const [IN, H1, H2, C] = sizes;
-  if ('bn_gamma' in c.params) {
-    return {
-      spec: {
-        inputShape: [IN], layers: [
-          { type: 'dense', units: H1 }, { type: 'batchnorm', momentum: 0.1, eps: 1e-5 }, { type: 'tanh' },
-          { type: 'dense', units: H2, activation: 'relu' }, { type: 'dense', units: C },
-        ],
-      },
-      names: [['W1', 'b1'], ['bn_gamma', 'bn_beta', 'bn_running_mean', 'bn_running_var'], [], ['W2', 'b2'], ['W3', 'b3']],
-    };
-  }
-  const l2 = num(cfg, 'l2_lambda', 0);
-  const reg = l2 > 0 ? { l2 } : {};
-  return {
-    spec: {
-      inputShape: [IN], layers: [
-        { type: 'dense', units: H1, activation: 'tanh', ...reg },
-        { type: 'dense', units: H2, activation: 'relu', ...reg },
-        { type: 'dense', units: C, ...reg },
-      ],
-    },
-    names: [['W1', 'b1'], ['W2', 'b2'], ['W3', 'b3']],
-  };
 }
 
 /** Fixture name -> our tensor, for every parameter and statistics buffer. */
@@ -104,7 +63,18 @@ function load(model: Model, b: Binding, t: FixtureTensor): void {
   v.set(b.transposed ? transpose(t.data, e.shape[1], e.shape[0]) : toF32(t));
 }
 
-export function runSgdCase(c: FixtureCase, rtol: number, atol: number): CaseChecker {
+/** The outputs <param>_exp_avg(_sq)_after_step<k> that fall on the update just applied (state.step = k). */
+function checkMoments(checker: CaseChecker, c: FixtureCase, model: Model, bind: Map<string, Binding>, state: OptimizerState): void {
+  for (const [key, t] of Object.entries(c.outputs)) {
+    const m = /^(.+)_exp_avg(_sq)?_after_step(\d+)$/.exec(key);
+    if (m === null || Number(m[3]) !== state.step) continue;
+    const b = bind.get(m[1]);
+    if (b === undefined || state.m.length === 0) checker.fail(`outputs.${key}: no matching parameter or optimizer moment`);
+    else checker.check(`outputs.${key}`, ours(model, m[2] === undefined ? state.m : state.v, b), t);
+  }
+}
+
+export function runTrajectoryCase(c: FixtureCase, rtol: number, atol: number): CaseChecker {
   const checker = new CaseChecker(c.label, c.op, rtol, atol);
   const cfg = c.config as Cfg;
   const { spec, names } = specFor(c);
@@ -122,8 +92,8 @@ export function runSgdCase(c: FixtureCase, rtol: number, atol: number): CaseChec
   const batches = c.inputs.batches;
   const steps = num(cfg, 'steps', batches.shape[0]);
   const bs = batches.shape[1];
-  const sgd = SgdConfig.parse({ lr: num(cfg, 'lr'), momentum: num(cfg, 'momentum', 0) });
-  const state = createSgdState(sgd, model.numTrainable);
+  const optimizer = OptimizerConfig.parse(optimizerFor(cfg));
+  const state = createOptimizerState(optimizer, model.numTrainable);
   const plan = planStep(model);
   const workers = num(cfg, 'workers', 1);
   const uniform = cfg.weighting === 'uniform_1_over_K';
@@ -168,8 +138,9 @@ export function runSgdCase(c: FixtureCase, rtol: number, atol: number): CaseChec
         }
       }
     }
-    const result = applyStep(model, plan, sum, sgd, state, sgd.lr);
+    const result = applyStep(model, plan, sum, optimizer, state, optimizer.lr);
     losses.push(result.loss);
+    checkMoments(checker, c, model, bind, state);
     if (t === 0) {
       for (const [name, g] of Object.entries(c.grads ?? {})) {
         const b = bind.get(name);
