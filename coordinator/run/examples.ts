@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const EXAMPLE_NAMES = ['mnist-mlp', 'mnist-mlp-bn-dropout', 'mnist-lstm', 'mnist-gru', 'csv-blobs'] as const;
+export const EXAMPLE_NAMES = ['mnist-mlp', 'mnist-mlp-bn-dropout', 'mnist-lstm', 'mnist-gru', 'mnist-cnn', 'csv-blobs'] as const;
 export type ExampleName = (typeof EXAMPLE_NAMES)[number];
 
 /** examples/ of the package, from dist/coordinator/run/ (the package) or coordinator/run/ (the sources, in tests). */

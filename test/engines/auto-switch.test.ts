@@ -81,7 +81,7 @@ describe('the default engine switching engines mid-run', () => {
       refStepper.apply(step, refSum);
       if (step % 10 === 9 || step === last - 1) {
         expect(bits(model.params), `weights after step ${step + 1}`).toEqual(bits(ref.params));
-        expect(bits(stepper.sgdState.velocity), `velocity after step ${step + 1}`).toEqual(bits(refStepper.sgdState.velocity));
+        expect(bits(stepper.optimizerState.velocity), `velocity after step ${step + 1}`).toEqual(bits(refStepper.optimizerState.velocity));
       }
     }
     // Threads, then the coordinator's thread while they were slow, then the threads again.

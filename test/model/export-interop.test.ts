@@ -6,12 +6,11 @@
 //   - TF.js: tf.loadLayersModel through tfjs's own model.json reader
 //     (getModelArtifactsForJSON, which its http and file loaders use), then
 //     getUserDefinedMetadata(), scale, predict, argmax, name: the docs' lines;
-//   - PyTorch: the docs' lines, as written for torch, run by Python with numpy
-//     in place of torch (this machine has no torch): the safetensors header
-//     read as the format says, the metadata's inference JSON, the scaling in
-//     float64 then float32, nn.Linear as x @ weight.T + bias. Skipped, and
-//     said so, without python3 and numpy.
+//   - PyTorch: the docs' lines, run by PyTorch itself (torch_recipe.py, with
+//     Debian's python3-torch: test/helpers/torch.ts; skipped, and said so,
+//     without it, a failure under DPTRAIN_REQUIRE_TORCH=1).
 import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -19,6 +18,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeSafetensors } from '../../src/model/safetensors.js';
 import type { ExportMetadata } from '../../src/model/export-info.js';
 import { ROOT, runCli, tempDir } from '../helpers/cli.js';
+import { findTorch } from '../helpers/torch.js';
 
 const dir = tempDir();
 const BLOBS = join(ROOT, 'examples/data/blobs.csv');
@@ -28,16 +28,9 @@ const FEATURES = ['feature_a', 'feature_b', 'feature_c', 'temperature'];
 let rows: number[][] = [];
 let expected: string[] = [];
 
-function pythonWithNumpy(): string | null {
-  try {
-    execFileSync('python3', ['-c', 'import numpy'], { stdio: 'pipe' });
-    return null;
-  } catch {
-    return 'python3 with numpy is not available';
-  }
-}
-const PYTHON_SKIP = pythonWithNumpy();
-if (PYTHON_SKIP !== null) console.warn(`export-interop: the PyTorch recipe check is skipped: ${PYTHON_SKIP}`);
+const torch = findTorch();
+if (torch.skipReason !== null) console.warn(`export-interop: the PyTorch recipe check is skipped: ${torch.skipReason}`);
+const RECIPE = fileURLToPath(new URL('./torch_recipe.py', import.meta.url));
 
 beforeAll(async () => {
   const t = await runCli(['train', '--config', join(ROOT, 'examples/csv-blobs.json'), '--out', join(dir, 'run'), '--workers', '0', '--epochs', '3', '--quiet']);
@@ -99,27 +92,9 @@ describe('exports carry the scaling and the class names', () => {
     net.dispose();
   });
 
-  it.skipIf(PYTHON_SKIP !== null)('PyTorch: the docs\' recipe (numpy for torch) predicts the classes `dptrain predict` predicts', () => {
+  it.skipIf(torch.skipReason !== null)('PyTorch: the docs\' recipe predicts the classes `dptrain predict` predicts', () => {
     writeFileSync(join(dir, 'rows.json'), JSON.stringify(rows));
-    // The docs' PyTorch lines with numpy in torch's place: safe_open(...).metadata() is the header's
-    // __metadata__, load_file the tensors, nn.Linear(x) = x @ weight.T + bias.
-    const script = `
-import json, struct, sys
-import numpy as np
-path, rows = sys.argv[1], json.load(open(sys.argv[2]))
-raw = open(path, "rb").read()
-n = struct.unpack("<Q", raw[:8])[0]
-header = json.loads(raw[8:8 + n])
-meta = header.pop("__metadata__")
-t = {k: np.frombuffer(raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], dtype="<f4").reshape(v["shape"]) for k, v in header.items()}
-info = json.loads(meta["inference"])
-mean, scale = (np.array(info["scaling"][k], dtype=np.float64) for k in ("mean", "scale"))
-x = ((np.array(rows, dtype=np.float64) - mean) / scale).astype(np.float32)
-h = np.tanh(x @ t["0.weight"].T + t["0.bias"])
-y = h @ t["2.weight"].T + t["2.bias"]
-print(json.dumps([info["classNames"][i] for i in y.argmax(-1)]))
-`;
-    const out = execFileSync('python3', ['-c', script, join(dir, 'blobs.safetensors'), join(dir, 'rows.json')], { encoding: 'utf8' });
+    const out = execFileSync(torch.python, [RECIPE, join(dir, 'blobs.safetensors'), join(dir, 'rows.json')], { encoding: 'utf8' });
     expect(JSON.parse(out)).toEqual(expected);
   });
 });
