@@ -86,7 +86,7 @@ describe.runIf(problem === null || required)('a cluster across network namespace
       const staller = await Promise.race(ws.map((w) => w.waitFor(/chaos: step 5: stalling/).then(() => w)));
       const host = hosts[ws.indexOf(staller)];
       lan2.cut(host);
-      await c.proc.waitFor(new RegExp(`dropping worker p\\d \\(\\S+, ${host.ip.replace(/\./g, '\\.')}\\): (silent|sent nothing) for \\d+ ms`));
+      await c.proc.waitFor(new RegExp(`dropping worker p\\d (?:"[^"]*" )?\\(\\S+, ${host.ip.replace(/\./g, '\\.')}\\): (silent|sent nothing) for \\d+ ms`));
       expect(await c.proc.exited).toMatchObject({ code: 0 });
       const s = summaryOf(c.proc);
       expect(s.weightsSha256).toBe(lastJson(ref.stdout).weightsSha256);
