@@ -3,7 +3,7 @@
 // when that name on PATH is this very program (a global install, the
 // container image), `npx dptrain` when npx finds it from the working
 // directory (a clone, or a project that installed the package), else `node`
-// and the path of this script.
+// and the path of this script (relative when it lies below cwd).
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { delimiter, dirname, join, relative } from 'node:path';
 
@@ -48,5 +48,7 @@ export function commandName(script = process.argv[1] ?? 'dptrain', cwd = process
     if (dir !== '' && sameFile(join(dir, 'dptrain'), script)) return 'dptrain';
   }
   if (npxFinds(script, cwd)) return 'npx dptrain';
-  return `node ${shellWord(relative(cwd, script) || script)}`;
+  // A path up and over (../../app/bin/...) reads worse than the absolute one.
+  const rel = relative(cwd, script);
+  return `node ${shellWord(rel === '' || rel.startsWith('..') ? script : rel)}`;
 }

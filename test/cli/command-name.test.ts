@@ -41,10 +41,12 @@ describe('commandName', () => {
     expect(commandName(script, root, `/usr/bin:${join(root, 'global', 'bin')}`)).toBe('dptrain');
   });
 
-  it('elsewhere: node and the path of the script, quoted for a shell if need be', () => {
+  it('elsewhere: node and the path of the script (relative below cwd, else absolute), quoted for a shell if need be', () => {
     const script = packageAt(join(root, 'some where'));
     mkdirSync(join(root, 'elsewhere'));
-    expect(commandName(script, join(root, 'elsewhere'), '/usr/bin')).toBe(`node '../some where/bin/dptrain.js'`);
+    expect(commandName(script, join(root, 'elsewhere'), '/usr/bin')).toBe(`node ${shellWord(script)}`);
+    expect(shellWord(script)).toMatch(/^'\/.*some where\/bin\/dptrain\.js'$/);
+    expect(commandName(script, root, '/usr/bin')).toBe(`node 'some where/bin/dptrain.js'`);
     expect(shellWord('runs/a-1')).toBe('runs/a-1');
     expect(shellWord("it's")).toBe(`'it'\\''s'`);
   });
