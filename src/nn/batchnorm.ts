@@ -18,11 +18,14 @@
 // are not written here: the layer adds B * statistic into ds and the trainer
 // applies s = (1 - m) s + m (reduced ds / N) after the fixed-order reduction.
 //
-// NOTE (bits): every sum over a channel runs over n, then s, in order, in
-// float64; with S = 1 that is the order the last-axis layer always had, so
-// flat and sequence models keep their bits.
+// The loops are the norm kernels' (src/tensor/norm.ts: a TypeScript
+// reference and WebAssembly SIMD, the same bits). NOTE (bits): every sum
+// over a channel runs in float64 in a fixed order (norm.ts); with S = 1 it
+// is the plain sum in order the last-axis layer always had, so flat and
+// sequence models keep their bits.
 import { dptError, fmtShape } from '../errors.js';
 import type { BatchNormSpec } from '../model/spec.js';
+import { normKernels } from '../tensor/norm.js';
 import { sizeOf, Workspace, type Layer, type ParamSpec, type StatSpec, checkForwardInput } from './layer.js';
 
 /**
@@ -37,27 +40,10 @@ export function batchNormTrainForward(
   // deviations). The one-pass E[x^2] - E[x]^2 cancels catastrophically for a
   // large offset and gives a nonzero variance for a constant channel (the
   // fixtures' edge cases; PyTorch's own float32 kernel returns 3e-5 there).
-  const M = N * S;
-  for (let c = 0; c < C; c++) {
-    let sum = 0;
-    for (let n = 0; n < N; n++) {
-      const o = (n * C + c) * S;
-      for (let s = 0; s < S; s++) sum += x[o + s];
-    }
-    const mu = sum / M;
-    let sq = 0;
-    for (let n = 0; n < N; n++) {
-      const o = (n * C + c) * S;
-      for (let s = 0; s < S; s++) {
-        const d = x[o + s] - mu;
-        sq += d * d;
-      }
-    }
-    mean[c] = mu;
-    varBiased[c] = sq / M;
-    rstd[c] = 1 / Math.sqrt(varBiased[c] + eps);
-  }
-  normalize(y, xhat, x, mean, rstd, gamma, beta, N, C, S);
+  const k = normKernels();
+  k.moments(mean, varBiased, x, N, C, S);
+  for (let c = 0; c < C; c++) rstd[c] = 1 / Math.sqrt(varBiased[c] + eps);
+  k.normalize(y, xhat, x, mean, rstd, gamma, beta, N, C, S);
 }
 
 /** Evaluation forward: as training, with the running statistics in place of the batch's. */
@@ -67,26 +53,24 @@ export function batchNormEvalForward(
   runningMean: ArrayLike<number>, runningVar: ArrayLike<number>, N: number, C: number, S: number, eps: number,
 ): void {
   for (let c = 0; c < C; c++) rstd[c] = 1 / Math.sqrt(runningVar[c] + eps);
-  normalize(y, xhat, x, runningMean, rstd, gamma, beta, N, C, S);
+  normKernels().normalize(y, xhat, x, runningMean, rstd, gamma, beta, N, C, S);
 }
 
-/** xhat = (x - mean) rstd, y = gamma xhat + beta (y from the float64 xhat). */
-function normalize(
-  y: Float32Array, xhat: Float32Array, x: Float32Array, mean: ArrayLike<number>, rstd: Float64Array,
-  gamma: Float32Array, beta: Float32Array, N: number, C: number, S: number,
-): void {
-  for (let n = 0; n < N; n++) {
-    for (let c = 0; c < C; c++) {
-      const o = (n * C + c) * S;
-      const mu = mean[c], r = rstd[c], g = gamma[c], b = beta[c];
-      for (let s = 0; s < S; s++) {
-        const xh = (x[o + s] - mu) * r;
-        xhat[o + s] = xh;
-        y[o + s] = g * xh + b;
-      }
+/** Per-channel scratch of the backward passes (C, float64), grown as needed. */
+class ChannelScratch {
+  sumG = new Float64Array(0);
+  sumGx = new Float64Array(0);
+  k = new Float64Array(0);
+  ensure(C: number): this {
+    if (this.k.length < C) {
+      this.sumG = new Float64Array(C);
+      this.sumGx = new Float64Array(C);
+      this.k = new Float64Array(C);
     }
+    return this;
   }
 }
+const scratch = new ChannelScratch();
 
 /**
  * Training backward: the gradient flows through the batch mean and variance.
@@ -99,17 +83,15 @@ export function batchNormTrainBackward(
   dy: Float32Array, xhat: Float32Array, gamma: Float32Array, rstd: Float64Array, N: number, C: number, S: number,
 ): void {
   const M = N * S;
+  const { sumG, sumGx, k } = scratch.ensure(C);
+  const kernels = normKernels();
+  kernels.gradSums(sumG, sumGx, dy, xhat, N, C, S);
   for (let c = 0; c < C; c++) {
-    const [sumG, sumGx] = channelSums(dy, xhat, c, N, C, S);
-    dgamma[c] += sumGx;
-    dbeta[c] += sumG;
-    if (dx === null) continue;
-    const k = (gamma[c] * rstd[c]) / M;
-    for (let n = 0; n < N; n++) {
-      const o = (n * C + c) * S;
-      for (let s = 0; s < S; s++) dx[o + s] = k * (M * dy[o + s] - sumG - xhat[o + s] * sumGx);
-    }
+    dgamma[c] += sumGx[c];
+    dbeta[c] += sumG[c];
+    k[c] = (gamma[c] * rstd[c]) / M;
   }
+  if (dx !== null) kernels.trainInputGrad(dx, dy, xhat, k, sumG, sumGx, N, C, S);
 }
 
 /** Evaluation backward: a fixed affine map, dx = G gamma rstd. */
@@ -117,35 +99,15 @@ export function batchNormEvalBackward(
   dx: Float32Array | null, dgamma: Float32Array, dbeta: Float32Array,
   dy: Float32Array, xhat: Float32Array, gamma: Float32Array, rstd: Float64Array, N: number, C: number, S: number,
 ): void {
+  const { sumG, sumGx, k } = scratch.ensure(C);
+  const kernels = normKernels();
+  kernels.gradSums(sumG, sumGx, dy, xhat, N, C, S);
   for (let c = 0; c < C; c++) {
-    const [sumG, sumGx] = channelSums(dy, xhat, c, N, C, S);
-    dgamma[c] += sumGx;
-    dbeta[c] += sumG;
-    if (dx === null) continue;
-    const k = gamma[c] * rstd[c];
-    for (let n = 0; n < N; n++) {
-      const o = (n * C + c) * S;
-      for (let s = 0; s < S; s++) dx[o + s] = dy[o + s] * k;
-    }
+    dgamma[c] += sumGx[c];
+    dbeta[c] += sumG[c];
+    k[c] = gamma[c] * rstd[c];
   }
-}
-
-const sums: [number, number] = [0, 0];
-
-/** [sum G, sum G xhat] over channel c, in float64, n then s in order (the returned pair is reused). */
-function channelSums(dy: Float32Array, xhat: Float32Array, c: number, N: number, C: number, S: number): [number, number] {
-  let sumG = 0, sumGx = 0;
-  for (let n = 0; n < N; n++) {
-    const o = (n * C + c) * S;
-    for (let s = 0; s < S; s++) {
-      const G = dy[o + s];
-      sumG += G;
-      sumGx += G * xhat[o + s];
-    }
-  }
-  sums[0] = sumG;
-  sums[1] = sumGx;
-  return sums;
+  if (dx !== null) kernels.evalInputGrad(dx, dy, k, N, C, S);
 }
 
 /**
