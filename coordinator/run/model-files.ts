@@ -9,7 +9,7 @@ import { DptrainError, dptError } from '../../src/errors.js';
 import type { Model } from '../../src/model/model.js';
 import type { InferenceInfo } from '../../src/model/inference-info.js';
 import { loadModel, saveModel, type LoadedModel } from '../../src/model/save.js';
-import { exportSafetensorsTorch } from '../../src/model/torch-export.js';
+import { exportSafetensorsTorch, type TorchExportOptions } from '../../src/model/torch-export.js';
 import { exportTfjs, TFJS_MODEL_FILE, TFJS_WEIGHTS_FILE } from '../../src/model/tfjs-export.js';
 import { ensureFolder, writeOutputFile } from './output-paths.js';
 
@@ -68,8 +68,8 @@ function startsLikeSafetensors(bytes: Uint8Array): boolean {
 }
 
 /** Writes the PyTorch-style state_dict safetensors file. */
-export function writeTorchSafetensors(file: string, model: Model): void {
-  writeOutputFile(file, exportSafetensorsTorch(model), 'the safetensors export');
+export function writeTorchSafetensors(file: string, model: Model, options: TorchExportOptions = {}): void {
+  writeOutputFile(file, exportSafetensorsTorch(model, options), 'the safetensors export');
 }
 
 /**

@@ -18,10 +18,12 @@ export function exportModelFile(modelFile: string, format: string, out: string, 
   if (!(EXPORT_FORMATS as readonly string[]).includes(format)) {
     throw dptError('DPT_ERR_USAGE', `--format must be one of ${EXPORT_FORMATS.join(', ')}, got "${format}"`);
   }
-  const { model } = loadModelFile(modelFile);
+  const { model, extras } = loadModelFile(modelFile);
   if (format === 'torch') {
     checkOutputFile(out, 'the safetensors export');
-    writeTorchSafetensors(out, model);
+    // BatchNorm's num_batches_tracked: the steps `dptrain train` wrote into the model file.
+    const steps = extras.steps === undefined ? NaN : Number(extras.steps);
+    writeTorchSafetensors(out, model, Number.isSafeInteger(steps) && steps >= 0 ? { batchesTracked: steps } : {});
     return [out];
   }
   ensureFolder(out, 'the TF.js model folder');
