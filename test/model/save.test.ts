@@ -13,7 +13,7 @@ import { exportSafetensorsTorch } from '../../src/model/torch-export.js';
 import { lstmTorch } from '../../src/nn/lstm.js';
 import { gruTorch } from '../../src/nn/gru.js';
 import { loadModelFile, saveModelFile, writeTorchSafetensors } from '../../coordinator/run/model-files.js';
-import { bytesOf, EVERY_LAYER_SPEC, predict, randomInput, randomModel } from './helpers.js';
+import { BATCHNORM_SPECS, BATCHNORM_TORCH_SPECS, bytesOf, EVERY_LAYER_SPEC, predict, randomInput, randomModel } from './helpers.js';
 
 function expectModelFileError(fn: () => unknown, ...fragments: string[]): void {
   let error: unknown;
@@ -59,6 +59,19 @@ describe('saveModel / loadModel', () => {
     const { model: again } = loadModel(bytes);
     const x = randomInput(model, 7, 5);
     expect(bytesOf(predict(again, x, 7))).toEqual(bytesOf(predict(model, x, 7)));
+  });
+
+  test('batch normalization on every axis (per channel of an image: gamma, beta and statistics [C]) reloads to the same bits and predictions', () => {
+    for (const [name, spec] of Object.entries({ ...BATCHNORM_SPECS, ...BATCHNORM_TORCH_SPECS })) {
+      const bn = randomModel(spec, 21);
+      const { model: again } = loadModel(saveModel(bn));
+      expect(again.spec, name).toEqual(bn.spec);
+      expect(bytesOf(again.params.subarray(0, again.size)), name).toEqual(bytesOf(bn.params.subarray(0, bn.size)));
+      const x = randomInput(bn, 5, 6);
+      expect(bytesOf(predict(again, x, 5)), name).toEqual(bytesOf(predict(bn, x, 5)));
+    }
+    const image = loadModel(saveModel(randomModel(BATCHNORM_SPECS.image, 21))).model;
+    expect(image.entries.filter((e) => e.name === 'running_var').map((e) => e.shape)).toEqual([[3], [6], [4], [48]]);
   });
 
   test('stores every flat tensor under its entryName in our layouts', () => {
