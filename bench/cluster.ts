@@ -1,28 +1,39 @@
 // `npm run bench:cluster`: training samples/s of the same step sequence in
 // the coordinator's own thread (`inproc`, --workers 0), on 2 worker threads
-// (`threads`) and on 2 `dptrain worker` processes over WebSockets (`ws`),
-// for the MLP 784-128-10 (batch 256) and the row LSTM (hidden 128, batch
-// 64). All engines are built first (threads and worker processes started,
-// connected, holding the model, and warmed up: --warmup-ms of untimed
-// steps, 3 s by default, so that every isolate has compiled its code), then
-// they take turns in rounds; the
-// figure is the best round (other work on the machine only slows a round
-// down), the median is printed too. Bytes on the wire per step and where a
-// step's time goes (coordinator: broadcast, waiting, reduction, SGD; the
+// (`threads`) and on W `dptrain worker` processes over WebSockets (`ws`, one
+// thread each, for every W of --workers-list), for the MLP 784-128-10 at
+// batch 256 and 1024 and the row LSTM (hidden 128) at batch 64. All engines
+// are built first (threads and worker processes started, connected, holding
+// the model, and warmed up: --warmup-ms of untimed steps, 3 s by default,
+// so that every isolate has compiled its code), then they take turns in
+// rounds; the figure is the best round (other work on the machine only
+// slows a round down), the median is printed too. Bytes per step and where
+// a step's time goes (coordinator: broadcast, waiting, reduction, SGD; the
 // workers' own compute) are reported for the ws runs.
 //
-//   node dist/bench/cluster.js [--json] [--only mlp,lstm] [--rounds R] [--steps-mlp N] [--steps-lstm N]
-//        [--warmup-ms MS] [--netns RATE] [--listen HOST:PORT --external-workers]
+//   node dist/bench/cluster.js [--json] [--only mlp,mlp@1024,lstm] [--rounds R] [--steps-mlp N] [--steps-mlp1024 N]
+//        [--steps-lstm N] [--warmup-ms MS] [--workers-list 2,4] [--topology star] [--netns RATE]
+//        [--save-calibration FILE] [--listen HOST:PORT --external-workers]
 //
-// --netns RATE (root): the two workers run in network namespaces of their
-// own behind veth links shaped with tc tbf to RATE (e.g. 1gbit), the
-// coordinator on the bridge's address, as separate hosts of a LAN would.
-// --listen/--external-workers: listen there and wait for 2 workers started
-// by hand instead of spawning them.
+// --netns RATE (root): every host in a network namespace of its own behind
+// its own link shaped with tc tbf to RATE (e.g. 100mbit, 1gbit), the
+// coordinator too (bench/virtual-lan.ts, coordinatorLink): a switch with
+// one port per machine. Bytes are then read from each link's counters
+// (frames on the wire: payload, WebSocket, TCP, IP); over loopback, the
+// coordinator's from its WebSocket payloads.
+// --save-calibration FILE: the ws runs' measured ms per step, with the date,
+// the machine and its load, merged into FILE (what `npm run sim:cluster`
+// calibrates against: bench/calibration/cluster.json).
+// --listen/--external-workers: listen there and wait for W workers started
+// by hand instead of spawning them (one W only).
 //
 // With --json the last line of stdout is {"results": [{"model", "batch",
-// "transport", "workers", "samplesPerSec", "bytesPerStep"}], "ratios", "split"}.
+// "transport", "topology" (ws), "workers", "link", "wire", "samplesPerSec",
+// "coordinatorBytesPerStep", "workerBytesPerStep" (the busiest worker's in +
+// out), "workerBytesInPerStep", "workerBytesOutPerStep" (the busiest each
+// way), "msPerStep"}], "ratios", "split", "link", "machine"}.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { readConfigFile, type TrainConfig } from '../coordinator/run/config.js';
 import { loadTrainData } from '../coordinator/data/load.js';
@@ -34,6 +45,7 @@ import { allocFloats } from '../src/tensor/alloc.js';
 import { gradLength } from '../src/train/step.js';
 import { setupKernels } from '../node/kernels/setup.js';
 import { COORDINATOR_IP, netnsProblem, VirtualLan, type Host } from './virtual-lan.js';
+import { saveCalibration, type CalibrationPoint } from './calibration.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = `${ROOT}bin/dptrain.js`;
@@ -43,11 +55,14 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-interface Bench { model: 'mlp' | 'lstm'; config: string; batch: number; steps: number }
+interface Bench { model: 'mlp' | 'lstm'; name: string; config: string; batch: number; steps: number }
 const BENCHES: Bench[] = [
-  { model: 'mlp', config: 'examples/mnist-mlp.json', batch: 256, steps: Number(arg('--steps-mlp') ?? 40) },
-  { model: 'lstm', config: 'examples/mnist-lstm.json', batch: 64, steps: Number(arg('--steps-lstm') ?? 8) },
+  { model: 'mlp', name: 'mlp', config: 'examples/mnist-mlp.json', batch: 256, steps: Number(arg('--steps-mlp') ?? 40) },
+  { model: 'mlp', name: 'mlp@1024', config: 'examples/mnist-mlp.json', batch: 1024, steps: Number(arg('--steps-mlp1024') ?? 12) },
+  { model: 'lstm', name: 'lstm', config: 'examples/mnist-lstm.json', batch: 64, steps: Number(arg('--steps-lstm') ?? 8) },
 ];
+const TOPOLOGIES = ['star', 'collective'] as const;
+type Topology = (typeof TOPOLOGIES)[number];
 const ROUNDS = Number(arg('--rounds') ?? 6);
 const WARMUP = 3;
 /** Untimed milliseconds every engine runs first (--warmup-ms): see warmUp. */
@@ -55,42 +70,59 @@ const WARMUP_MS = Number(arg('--warmup-ms') ?? 3000);
 const json = process.argv.includes('--json');
 const only = arg('--only')?.split(',');
 const netnsRate = arg('--netns');
+const workersList = (arg('--workers-list') ?? '2').split(',').map(Number);
+const topologies = (arg('--topology') ?? TOPOLOGIES.join(',')).split(',') as Topology[];
 const listen = arg('--listen') ?? (netnsRate === undefined ? '127.0.0.1:0' : `${COORDINATOR_IP}:0`);
 const external = process.argv.includes('--external-workers');
+const calibrationFile = arg('--save-calibration');
+for (const w of workersList) if (!(Number.isInteger(w) && w >= 1 && w <= 32)) throw new Error(`--workers-list: ${w} is not a worker count in 1..32`);
+for (const t of topologies) {
+  if (!(TOPOLOGIES as readonly string[]).includes(t)) throw new Error(`--topology: "${t}" is not one of ${TOPOLOGIES.join(', ')}`);
+}
+if (external && workersList.length !== 1) throw new Error('--external-workers needs one worker count (--workers-list W)');
+
 let lan: VirtualLan | null = null;
 const hosts: Host[] = [];
 if (netnsRate !== undefined) {
   const problem = netnsProblem();
   if (problem !== null) throw new Error(`--netns: ${problem}`);
-  lan = new VirtualLan(`b${process.pid % 1000}`);
-  for (const name of ['a', 'b']) {
-    const h = lan.addHost(name);
+  lan = new VirtualLan(`b${process.pid % 1000}`, { coordinatorLink: true });
+  lan.shape(lan.coordinator!, netnsRate);
+  for (let i = 0; i < Math.max(...workersList); i++) {
+    const h = lan.addHost(String.fromCharCode(97 + i));
     lan.shape(h, netnsRate);
     hosts.push(h);
   }
   process.on('exit', () => lan?.destroy());
 }
+const link = netnsRate ?? 'loopback';
 const kernelName = setupKernels('wasm');
 const log = (line: string) => { if (!json || process.env.DPTRAIN_BENCH_VERBOSE) process.stderr.write(line + '\n'); };
+const loadAtStart = loadavg()[0];
 
 type Transport = 'inproc' | 'threads' | 'ws';
 
 interface ClusterRunner extends Runner {
   transport: Transport;
+  topology?: Topology;
+  count: number;
   procs: ChildProcess[];
+  /** The hosts its workers run on (netns). */
+  hosts: Host[];
 }
 
 /** Untimed steps at the start of every round (see rounds.ts). */
 const LEAD = 3;
 
-/** Spawns the worker processes once the coordinator says where it listens. */
-function workerSpawner(count: number, procs: ChildProcess[]): (line: string) => void {
+/** Spawns the worker processes once the coordinator says where it listens (members of the collective with a peer port). */
+function workerSpawner(count: number, procs: ChildProcess[], topology?: Topology): (line: string) => void {
   return (line) => {
     log(line);
     const m = /listening on (ws:\/\/\S+)/.exec(line);
     if (m === null || external) return;
     for (let i = 0; i < count; i++) {
-      const argv = [...(hosts[i]?.exec ?? []), process.execPath, BIN, 'worker', '--connect', m[1], '--threads', '1', '--name', `bench-${i}`];
+      const peer = topology === 'collective' ? ['--peer-listen', `${hosts[i]?.ip ?? '127.0.0.1'}:0`] : [];
+      const argv = [...(hosts[i]?.exec ?? []), process.execPath, BIN, 'worker', '--connect', m[1], '--threads', '1', '--name', `bench-${i}`, ...peer];
       const child = spawn(argv[0], argv.slice(1), {
         cwd: ROOT, stdio: ['ignore', 'ignore', process.env.DPTRAIN_BENCH_VERBOSE ? 'inherit' : 'ignore'],
       });
@@ -99,68 +131,127 @@ function workerSpawner(count: number, procs: ChildProcess[]): (line: string) => 
   };
 }
 
-async function makeRunner(b: Bench, config: TrainConfig, data: Awaited<ReturnType<typeof loadTrainData>>, transport: Transport): Promise<ClusterRunner> {
+async function makeRunner(b: Bench, config: TrainConfig, data: Awaited<ReturnType<typeof loadTrainData>>, transport: Transport, count: number, topology?: Topology): Promise<ClusterRunner> {
   const procs: ChildProcess[] = [];
-  const workers = transport === 'threads' ? 2 : 0;
+  const workers = transport === 'threads' ? count : 0;
   const cluster = transport === 'ws'
-    ? { listen: parseListen(listen), minWorkers: 2, token: '', peerTimeoutMs: 30_000, verifyFraction: 0, allowOrigins: [], maxConnectionsPerAddress: 32 }
+    ? { listen: parseListen(listen), minWorkers: count, token: '', peerTimeoutMs: 30_000, verifyFraction: 0, allowOrigins: [], maxConnectionsPerAddress: 32 }
     : undefined;
-  const choice = chooseEngine(config, workers, transport === 'ws' ? workerSpawner(2, procs) : log, cluster);
+  const choice = chooseEngine({ ...config, ...(topology === undefined ? {} : { topology }) }, workers, transport === 'ws' ? workerSpawner(count, procs, topology) : log, cluster);
   const model = buildTrainModel(config, choice.allocParams);
   const prepared = choice.prepare(data);
   const stepper = createStepper(config, model, prepared.train.n, choice.allocParams);
   const engine = await choice.create(model, prepared, b.batch);
-  const runner: ClusterRunner = { transport, workers: transport === 'inproc' ? 0 : 2, engine, stepper, sum: allocFloats(gradLength(model)), step: 0, procs };
+  const runner: ClusterRunner = {
+    transport, ...(topology === undefined ? {} : { topology }), count, workers: transport === 'inproc' ? 0 : count, engine, stepper,
+    sum: allocFloats(gradLength(model)), step: 0, procs, hosts: transport === 'ws' ? hosts.slice(0, count) : [],
+  };
   await warmUp(runner, WARMUP_MS, WARMUP);
   return runner;
 }
 
-const results: { model: string; batch: number; transport: Transport; workers: number; samplesPerSec: number; bytesPerStep: number }[] = [];
+/** Bytes on a set of links so far. */
+function linkBytes(hs: readonly Host[]): { sent: number; received: number }[] {
+  return hs.map((h) => lan!.linkBytes(h));
+}
+
+/** A timed round with the bytes every host moved in it (from the links' counters under --netns). */
+interface Measured extends Round {
+  coordinator: { sent: number; received: number } | null;
+  workers: { sent: number; received: number }[];
+}
+
+async function measure(r: ClusterRunner, steps: number): Promise<Measured> {
+  await runSteps(r, LEAD);
+  const c0 = lan === null || r.transport !== 'ws' ? null : lan.linkBytes(lan.coordinator!);
+  const w0 = lan === null ? [] : linkBytes(r.hosts);
+  const round = await runSteps(r, steps);
+  const c1 = c0 === null ? null : lan!.linkBytes(lan!.coordinator!);
+  const w1 = lan === null ? [] : linkBytes(r.hosts);
+  const per = (a: { sent: number; received: number }, b: { sent: number; received: number }) => ({ sent: (b.sent - a.sent) / steps, received: (b.received - a.received) / steps });
+  return { ...round, coordinator: c0 === null ? null : per(c0, c1!), workers: w0.map((x, i) => per(x, w1[i])) };
+}
+
+interface Result {
+  model: string; batch: number; transport: Transport; topology?: Topology; workers: number; link: string; wire: 'f32';
+  samplesPerSec: number; msPerStep: number;
+  coordinatorBytesPerStep: number | null; workerBytesPerStep: number | null; workerBytesInPerStep: number | null; workerBytesOutPerStep: number | null;
+}
+const results: Result[] = [];
 const ratios: Record<string, number> = {};
 const split: Record<string, unknown>[] = [];
+const calibration: CalibrationPoint[] = [];
 
-for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.model))) {
-  const config: TrainConfig = { ...readConfigFile(`${ROOT}${b.config}`), batchSize: b.batch, stepTimeoutMs: 0 };
+for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.name))) {
+  // Epochs enough that the rounds never go round the run's steps again: a step out of turn resyncs the collective's members.
+  const config: TrainConfig = { ...readConfigFile(`${ROOT}${b.config}`), batchSize: b.batch, stepTimeoutMs: 0, epochs: 1000 };
   const data = await loadTrainData(config.data, {});
   const runners: ClusterRunner[] = [];
-  for (const t of ['inproc', 'threads', 'ws'] as const) runners.push(await makeRunner(b, config, data, t));
-  const rounds = new Map<Transport, Round[]>(runners.map((r) => [r.transport, []]));
+  runners.push(await makeRunner(b, config, data, 'inproc', 0));
+  runners.push(await makeRunner(b, config, data, 'threads', 2));
+  for (const t of topologies) for (const w of workersList) runners.push(await makeRunner(b, config, data, 'ws', w, t));
+  const label = (r: ClusterRunner) => (r.transport === 'ws' ? `ws ${r.topology} ${r.count}` : r.transport);
+  const rounds = new Map<ClusterRunner, Measured[]>(runners.map((r) => [r, []]));
   for (let i = 0; i < ROUNDS; i++) {
-    for (const r of runners) rounds.get(r.transport)!.push(await runSteps(r, b.steps, LEAD));
+    for (const r of runners) rounds.get(r)!.push(await measure(r, b.steps));
   }
   for (const r of runners) await r.engine.close();
   await Promise.all(runners.flatMap((r) => r.procs.map((p) => new Promise((resolve) => { if (p.exitCode !== null) resolve(null); else p.on('close', resolve); }))));
 
   if (!json) {
     console.log(`${b.model}, batch ${b.batch}, ${config.microShards ?? Math.min(16, b.batch)} micro-shards, ${kernelName} kernels, ws over ` +
-      `${netnsRate === undefined ? 'loopback' : `network namespaces, links shaped to ${netnsRate}`} (best of ${ROUNDS} rounds of ${b.steps} steps):`);
+      `${netnsRate === undefined ? 'loopback' : `network namespaces, every link (the coordinator's too) shaped to ${netnsRate}`} (best of ${ROUNDS} rounds of ${b.steps} steps):`);
   }
-  const rate: Partial<Record<Transport, number>> = {};
+  let inproc = NaN;
   for (const r of runners) {
-    const rs = rounds.get(r.transport)!;
+    const rs = rounds.get(r)!;
     const best = rs.reduce((a, x) => (x.seconds < a.seconds ? x : a));
     const samplesPerSec = (b.batch * b.steps) / best.seconds;
     const stepMs = (1000 * best.seconds) / b.steps;
-    rate[r.transport] = samplesPerSec;
-    results.push({ model: b.model, batch: b.batch, transport: r.transport, workers: r.workers as number, samplesPerSec: Math.round(samplesPerSec * 10) / 10, bytesPerStep: Math.round(best.bytes) });
-    split.push({ model: b.model, transport: r.transport, stepMs, dispatchMs: best.dispatchMs, waitMs: best.waitMs, combineMs: best.combineMs, applyMs: best.applyMs, workerComputeMs: best.workerMs / Math.max(1, r.workers as number) });
+    if (r.transport === 'inproc') inproc = samplesPerSec;
+    const coordinatorBytes = best.coordinator !== null ? best.coordinator.sent + best.coordinator.received : r.transport === 'ws' ? best.bytes : null;
+    const busiest = (f: (x: { sent: number; received: number }) => number) => (best.workers.length === 0 ? null : Math.round(Math.max(...best.workers.map(f))));
+    results.push({
+      model: b.model, batch: b.batch, transport: r.transport, ...(r.topology === undefined ? {} : { topology: r.topology }), workers: r.count, link, wire: 'f32',
+      samplesPerSec: Math.round(samplesPerSec * 10) / 10, msPerStep: Math.round(stepMs * 1000) / 1000,
+      coordinatorBytesPerStep: coordinatorBytes === null ? null : Math.round(coordinatorBytes),
+      workerBytesPerStep: busiest((x) => x.sent + x.received), workerBytesInPerStep: busiest((x) => x.received), workerBytesOutPerStep: busiest((x) => x.sent),
+    });
+    if (r.transport === 'ws') {
+      ratios[`${b.name}/${label(r).replace(/ /g, '-')}`] = samplesPerSec / inproc;
+      calibration.push({ model: b.model, batch: b.batch, topology: r.topology!, workers: r.count, link, measuredMsPerStep: stepMs });
+    } else if (r.transport === 'threads') {
+      ratios[`${b.name}/threads`] = samplesPerSec / inproc;
+    } else {
+      calibration.push({ model: b.model, batch: b.batch, topology: 'inproc', workers: 0, link, measuredMsPerStep: stepMs });
+    }
+    split.push({
+      model: b.model, batch: b.batch, transport: r.transport, topology: r.topology, workers: r.count, stepMs, dispatchMs: best.dispatchMs, waitMs: best.waitMs,
+      combineMs: best.combineMs, applyMs: best.applyMs, workerComputeMs: best.workerMs / Math.max(1, r.count),
+      ...(r.topology === 'collective' ? { collectiveComputeMs: best.collectiveComputeMs, collectiveExchangeMs: best.collectiveExchangeMs } : {}),
+    });
     if (!json) {
       const medianRate = median(rs.map((x) => (b.batch * b.steps) / x.seconds));
-      console.log(`  ${r.transport.padEnd(7)} ${String(r.workers)} workers: ${samplesPerSec.toFixed(0).padStart(6)} samples/s (median ${medianRate.toFixed(0)}), ${stepMs.toFixed(2)} ms/step` +
-        (r.transport === 'inproc' ? '' : best.loopComputeMs > 0
+      const bytes = coordinatorBytes === null ? '' : `; coordinator ${(coordinatorBytes / 1e6).toFixed(2)} MB per step` +
+        (best.workers.length === 0 ? '' : `, busiest worker ${(Math.max(...best.workers.map((x) => x.sent + x.received)) / 1e6).toFixed(2)} MB`);
+      console.log(`  ${label(r).padEnd(12)} ${String(r.count).padStart(2)} workers: ${samplesPerSec.toFixed(0).padStart(6)} samples/s (median ${medianRate.toFixed(0)}), ` +
+        `${stepMs.toFixed(2)} ms/step, ${(samplesPerSec / inproc).toFixed(2)}x inproc` +
+        (r.transport === 'inproc' ? '' : r.topology === 'collective'
+          ? `; members computing ${best.collectiveComputeMs.toFixed(2)} ms, then the exchange of parts and slices ${best.collectiveExchangeMs.toFixed(2)} ms`
+          : best.loopComputeMs > 0
           ? `; step loop, per thread: computing ${best.loopComputeMs.toFixed(2)}, waiting for the other ${best.loopWaitMs.toFixed(2)}, ` +
             `reducing + applying its slice ${best.loopApplyMs.toFixed(2)} ms`
           : `; coordinator: broadcast ${best.dispatchMs.toFixed(2)}, waiting ${best.waitMs.toFixed(2)} ` +
-            `(each worker computing ${(best.workerMs / (r.workers as number)).toFixed(2)}), reduction ${best.combineMs.toFixed(2)}, SGD ${best.applyMs.toFixed(2)} ms`) +
-        (best.bytes > 0 ? `; ${(best.bytes / 1e6).toFixed(2)} MB on the wire per step` : ''));
+            `(each worker computing ${(best.workerMs / r.count).toFixed(2)}), reduction ${best.combineMs.toFixed(2)}, SGD ${best.applyMs.toFixed(2)} ms`) +
+        bytes);
     }
-  }
-  for (const t of ['threads', 'ws'] as const) ratios[`${b.model}/${t}`] = rate[t]! / rate.inproc!;
-  if (!json) {
-    console.log(`  2 threads vs inproc: ${ratios[`${b.model}/threads`].toFixed(2)}x; 2 ws processes vs inproc: ${ratios[`${b.model}/ws`].toFixed(2)}x ` +
-      `(goal ${b.model === 'lstm' ? '1.8' : '1.5'}x)`);
   }
 }
 
 lan?.destroy();
-if (json) console.log(JSON.stringify({ results, ratios, split, link: netnsRate ?? 'loopback' }));
+const machine = { cpu: cpus()[0]?.model ?? '?', cores: cpus().length, load1: { start: loadAtStart, end: loadavg()[0] }, node: process.version };
+if (calibrationFile !== undefined) {
+  saveCalibration(calibrationFile, calibration, machine);
+  log(`calibration: ${calibration.length} points merged into ${calibrationFile}`);
+}
+if (json) console.log(JSON.stringify({ results, ratios, split, link, machine }));

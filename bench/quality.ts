@@ -3,7 +3,11 @@
 // real `dptrain train --json` process; the table gives the test accuracy
 // against the stated target and the time it took.
 //
-//   node dist/bench/quality.js [--only mlp,lstm,cnn] [--workers N] [--json]
+//   node dist/bench/quality.js [--only mlp,lstm,cnn] [--workers N] [--grad-wire f32,bf16] [--json]
+//
+// --grad-wire f32,bf16 trains every config with each wire (bf16: every node
+// of the reduction tree rounded to bfloat16, docs/collective.md) and gives
+// bf16's accuracy beside f32's.
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,24 +51,26 @@ function run(config: string, extra: string[]): Promise<Record<string, any>> {
 const only = arg('--only')?.split(',');
 const workers = arg('--workers');
 const json = process.argv.includes('--json');
+const wires = (arg('--grad-wire') ?? 'f32').split(',');
+for (const w of wires) if (w !== 'f32' && w !== 'bf16') throw new Error(`--grad-wire: "${w}" is not f32 or bf16`);
 const rows: Record<string, unknown>[] = [];
-for (const t of TARGETS.filter((x) => only === undefined || only.includes(x.name))) {
-  const s = await run(t.config, workers !== undefined ? ['--workers', workers] : []);
+for (const t of TARGETS.filter((x) => only === undefined || only.includes(x.name))) for (const wire of wires) {
+  const s = await run(t.config, [...(workers !== undefined ? ['--workers', workers] : []), '--grad-wire', wire]);
   const row = {
-    model: t.name, config: t.config, epochs: s.epochs, steps: s.steps,
+    model: t.name, config: t.config, wire, epochs: s.epochs, steps: s.steps,
     accuracy: s.test.accuracy, f1Macro: s.test.f1Macro, target: t.minAccuracy,
     passed: s.test.accuracy >= t.minAccuracy, wallSeconds: s.wallSeconds, samplesPerSec: s.samplesPerSec,
     weightsSha256: s.weightsSha256,
   };
   rows.push(row);
-  process.stderr.write(`${t.name}: accuracy ${(100 * s.test.accuracy).toFixed(2)}% (target ${(100 * t.minAccuracy).toFixed(1)}%), macro-F1 ${s.test.f1Macro.toFixed(4)}, ${s.wallSeconds.toFixed(0)} s, ${Math.round(s.samplesPerSec)} samples/s\n`);
+  process.stderr.write(`${t.name} (${wire}): accuracy ${(100 * s.test.accuracy).toFixed(2)}% (target ${(100 * t.minAccuracy).toFixed(1)}%), macro-F1 ${s.test.f1Macro.toFixed(4)}, ${s.wallSeconds.toFixed(0)} s, ${Math.round(s.samplesPerSec)} samples/s\n`);
 }
 if (json) {
   process.stdout.write(JSON.stringify({ results: rows }) + '\n');
 } else {
-  process.stdout.write('model            accuracy  target  macro-F1  seconds  samples/s\n');
+  process.stdout.write('model            wire  accuracy  target  macro-F1  seconds  samples/s\n');
   for (const r of rows as any[]) {
-    process.stdout.write(`${r.model.padEnd(16)} ${(100 * r.accuracy).toFixed(2).padStart(7)}%  ${(100 * r.target).toFixed(1)}%  ${r.f1Macro.toFixed(4)}  ${r.wallSeconds.toFixed(0).padStart(7)}  ${Math.round(r.samplesPerSec).toString().padStart(9)}  ${r.passed ? 'ok' : 'BELOW TARGET'}\n`);
+    process.stdout.write(`${r.model.padEnd(16)} ${r.wire.padEnd(4)} ${(100 * r.accuracy).toFixed(2).padStart(7)}%  ${(100 * r.target).toFixed(1)}%  ${r.f1Macro.toFixed(4)}  ${r.wallSeconds.toFixed(0).padStart(7)}  ${Math.round(r.samplesPerSec).toString().padStart(9)}  ${r.passed ? 'ok' : 'BELOW TARGET'}\n`);
   }
 }
 if (rows.some((r) => !(r as any).passed)) process.exitCode = 1;

@@ -3,7 +3,7 @@
 // share, the hand-off to threads, the step loop's phases, bytes on the
 // wire). Shared by bench:scaling and bench:cluster, so both time a step the
 // way the trainer takes it (runStep: the engine's own step where it has one).
-import type { GradientEngine } from '../coordinator/engines/engine.js';
+import type { EngineStats, GradientEngine } from '../coordinator/engines/engine.js';
 import type { Stepper } from '../coordinator/run/stepper.js';
 
 export type Workers = number | 'default';
@@ -23,6 +23,8 @@ export interface Round {
   loopComputeMs: number; loopWaitMs: number; loopApplyMs: number; fallbacks: number;
   /** Per step: waiting for the workers (dispatch to the last answer), the workers' own compute summed, bytes to and from network workers. */
   waitMs: number; workerMs: number; bytes: number;
+  /** The collective's, per collective step: ordered to computed by every member, then to the sum whole at the coordinator. */
+  collectiveComputeMs: number; collectiveExchangeMs: number;
 }
 
 /**
@@ -74,6 +76,7 @@ export async function runSteps(r: Runner, steps: number, lead = 0): Promise<Roun
     combineMs: per('combineMs'), waitMs: per('waitMs'), workerMs: per('workerMs'),
     wakeMs: perOrder('wakeMs'), workMs: perOrder('workMs'), replyMs: perOrder('replyMs'),
     bytes: wire0 && wire1 ? (wire1.sent + wire1.received - wire0.sent - wire0.received) / steps : 0,
+    ...collectivePer(before?.collective, after?.collective),
   };
 }
 
@@ -86,6 +89,11 @@ export async function runSteps(r: Runner, steps: number, lead = 0): Promise<Roun
 export async function warmUp(r: Runner, ms: number, minSteps: number): Promise<void> {
   const until = performance.now() + ms;
   for (let done = 0; done < minSteps || performance.now() < until; done += 10) await runSteps(r, 10);
+}
+
+function collectivePer(a: EngineStats['collective'], b: EngineStats['collective']): { collectiveComputeMs: number; collectiveExchangeMs: number } {
+  const n = a !== undefined && b !== undefined ? b.steps - a.steps : 0;
+  return n > 0 ? { collectiveComputeMs: (b!.computeMs - a!.computeMs) / n, collectiveExchangeMs: (b!.exchangeMs - a!.exchangeMs) / n } : { collectiveComputeMs: 0, collectiveExchangeMs: 0 };
 }
 
 export function median(xs: number[]): number {

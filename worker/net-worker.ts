@@ -24,7 +24,10 @@ import type { Task, Welcome } from '../src/protocol/messages.js';
 import { alignedBlocks } from '../src/reduce/tree.js';
 import { activeKernelKind } from '../src/tensor/setup.js';
 import { readBlob, readCachedBlob, sha256Node, writeBlob } from '../node/files/blobs.js';
-import { httpUrl } from '../node/net/address.js';
+import { httpUrl, type ListenAddress } from '../node/net/address.js';
+import { treeHeight } from '../src/reduce/tree.js';
+import { PeerLinks } from './peer/links.js';
+import { NetMember } from './peer/net-member.js';
 import { inlineCompute, threadedCompute, type RangeCompute } from './range-compute.js';
 import { Backoff } from './session/backoff.js';
 import { WorkerSession, type Computed, type SessionEnd, type Wire } from './session/session.js';
@@ -55,12 +58,19 @@ export interface NetWorkerOptions {
   log: (line: string) => void;
   /** The version string of this program, for hello. */
   software: string;
+  /** Join the collective (issue 21): listen for peers here, and tell them this address (default: the listen address, or this host's name when it listens on all interfaces). */
+  peer?: { listen: ListenAddress; advertise?: string; tls?: { cert: Buffer; key: Buffer } };
 }
 
 /** What a worker holds for one session (model, loss, seed, dataset): kept across reconnects to the same run. */
 interface Held {
   readonly key: string;
   readonly compute: RangeCompute;
+}
+
+/** HOST:PORT, with an IPv6 host in brackets. */
+function withPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /** The exit code a connection's end leads to, or null to reconnect. */
@@ -83,6 +93,13 @@ export class NetWorker {
   private wake: (() => void) | null = null;
   private readonly backoff: Backoff;
   private current: WorkerState = 'connecting';
+  /** The collective: this process's peer links, and its member while a coordinator has welcomed it. */
+  private links: PeerLinks | null = null;
+  /** The peer address given or bound (null with a wildcard listen and no --advertise: see peerAddress()). */
+  private advertised: string | null = null;
+  private peerPort = 0;
+  private member: NetMember | null = null;
+  private welcome: Welcome | null = null;
 
   constructor(private readonly opts: NetWorkerOptions) {
     this.backoff = new Backoff(opts.backoffMs ?? { first: 250, max: 10_000 });
@@ -96,6 +113,7 @@ export class NetWorker {
 
   /** Runs until the run is finished, the worker is refused for good, or stop(); resolves with the exit code. */
   async run(): Promise<number> {
+    if (this.opts.peer !== undefined) await this.startPeers(this.opts.peer);
     while (this.exitCode === null) {
       const end = await this.connect();
       if (this.stopping) { this.exitCode ??= 0; break; }
@@ -111,7 +129,32 @@ export class NetWorker {
       this.wake = null;
     }
     await this.held?.compute.close();
+    await this.links?.close();
     return this.exitCode;
+  }
+
+  /** The peer port: links to and from the other members of the collective. */
+  private async startPeers(peer: NonNullable<NetWorkerOptions['peer']>): Promise<void> {
+    const links = await PeerLinks.start({
+      listen: peer.listen, token: this.opts.token,
+      ...(peer.tls === undefined ? {} : { tls: { ...peer.tls, ...(this.opts.tlsCa === undefined ? {} : { ca: this.opts.tlsCa }) } }),
+      identity: () => (this.welcome === null ? null : { memberId: this.welcome.workerId, runId: this.welcome.runId }),
+      limits: () => {
+        // A part: at most 2 ceil(log2 K) + 1 blocks of a slice; K is at most the batch's rows.
+        const g = this.held?.compute.gradLen ?? 0;
+        const blocks = 2 * treeHeight(Math.max(1, this.welcome?.session.maxBatch ?? 1)) + 1;
+        return { maxFrameBytes: blocks * g * 4 + (64 << 10), maxPayloadFloats: { part: blocks * g, reduced: g } };
+      },
+      onMessage: (from, m) => (this.member === null ? 'this worker is not a member of the collective now' : this.member.fromPeer(from, m)),
+      onBroken: (peer, reason) => this.member?.peerBroken(peer, reason),
+      log: this.opts.log,
+    });
+    this.links = links;
+    const wildcard = peer.listen.host === '0.0.0.0' || peer.listen.host === '::';
+    this.peerPort = links.port;
+    this.advertised = peer.advertise ?? (wildcard ? null : withPort(peer.listen.host, links.port));
+    this.opts.log(`peers: listening on port ${links.port}${peer.tls === undefined ? '' : ' (TLS)'}, advertised as ` +
+      (this.advertised ?? `the address this worker reaches the coordinator from, port ${links.port} (--advertise HOST:PORT behind NAT)`));
   }
 
   /**
@@ -131,7 +174,8 @@ export class NetWorker {
 
   /** One connection, until it closes: how it ended. */
   private connect(): Promise<SessionEnd> {
-    const { url, log } = this.opts;
+    const opts = this.opts;
+    const { url, log } = opts;
     return new Promise<SessionEnd>((resolve) => {
       const ws = new WebSocket(url, {
         maxPayload: FROM_COORDINATOR_LIMITS.maxFrameBytes, perMessageDeflate: false, handshakeTimeout: 10_000,
@@ -147,10 +191,21 @@ export class NetWorker {
         terminate: () => ws.terminate(),
         isOpen: () => ws.readyState === WebSocket.OPEN,
       };
+      const peerAddress = (): string | null => {
+        if (this.advertised !== null || this.peerPort === 0) return this.advertised;
+        // A wildcard listen: the address this connection leaves from is the one the coordinator's
+        // network reaches (a pod's IP, a container's on its compose network, the LAN interface).
+        const local = (ws as unknown as { _socket?: { localAddress?: string } })._socket?.localAddress;
+        return local === undefined ? null : withPort(local.replace(/^::ffff:/, ''), this.peerPort);
+      };
       const session = new WorkerSession(wire, {
-        hello: {
-          token: this.opts.token, kind: 'process', kernels: activeKernelKind(), threads: this.opts.threads, host: hostname().slice(0, 256),
-          ...(this.opts.name === undefined ? {} : { name: this.opts.name }), software: this.opts.software,
+        get hello() {
+          const address = peerAddress();
+          return {
+            token: opts.token, kind: 'process' as const, kernels: activeKernelKind(), threads: opts.threads, host: hostname().slice(0, 256),
+            ...(opts.name === undefined ? {} : { name: opts.name }), software: opts.software,
+            ...(address === null ? {} : { peer: { address } }),
+          };
         },
         log,
         prepare: (w) => this.prepare(w, wire),
@@ -166,9 +221,19 @@ export class NetWorker {
           process.exit(70);
         },
         event: (e) => {
-          if (e.type === 'welcomed') this.current = 'preparing';
-          else if (e.type === 'ready') this.current = 'ready';
+          if (e.type === 'welcomed') {
+            this.current = 'preparing';
+            this.welcome = e.welcome;
+            this.member = null;
+          }
+          else if (e.type === 'ready') {
+            this.current = 'ready';
+            if (this.links !== null && this.held !== null) {
+              this.member = new NetMember(e.welcome.workerId, e.welcome.session, this.held.compute, this.links, (m) => session.sendMember(m), log);
+            }
+          }
         },
+        ...(this.links === null ? {} : { collective: (m) => this.member?.fromCoordinator(m) }),
       });
       this.session = session;
       ws.on('open', () => {
@@ -182,6 +247,10 @@ export class NetWorker {
       ws.on('error', (err) => log(`connection error: ${err.message}`));
       ws.on('close', () => {
         this.session = null;
+        this.member = null;
+        this.welcome = null;
+        // The next connection gives this worker another id: links opened under this one would name it wrongly.
+        this.links?.reset();
         this.current = 'connecting';
         resolve(session.closed());
       });

@@ -14,6 +14,7 @@ import { getLoss } from '../src/losses/index.js';
 import { buildModel } from '../src/model/model.js';
 import type { Session } from '../src/protocol/messages.js';
 import { createRangeWorker, type RangeRequest } from '../src/train/range.js';
+import { nodeRounding } from '../src/reduce/bf16.js';
 import { gradLength } from '../src/train/step.js';
 import { Dispatcher } from '../src/dispatch/dispatcher.js';
 import type { WeightsBoard } from '../src/dispatch/weights-board.js';
@@ -27,7 +28,7 @@ export interface RangeCompute {
   readonly version: number;
   /** Takes weights version `version` (copied: `params` may be a view into a received frame). */
   setWeights(version: number, params: Float32Array): void;
-  /** Writes the aligned-block sums of the request's range into `sums` (blocks × gradLen floats). */
+  /** Writes the aligned-block sums of the request's range into `sums` (blocks × gradLen floats), nodes rounded as the session's gradWire says. */
   compute(request: RangeRequest & { version: number }, sums: Float32Array): Promise<void>;
   close(): Promise<void>;
 }
@@ -41,6 +42,7 @@ export function inlineCompute(session: Session, train: Dataset): RangeCompute {
   // The coordinator's version numbers start again when it restarts: count our own, so new weights are never mistaken for held ones.
   let held = -1;
   let local = 0;
+  const round = nodeRounding(session.gradWire ?? 'f32', model.numTrainable);
   return {
     size: model.size,
     gradLen: worker.gradLen,
@@ -53,7 +55,7 @@ export function inlineCompute(session: Session, train: Dataset): RangeCompute {
       const problem = worker.check(request);
       if (problem !== null) throw new Error(problem);
       const g = worker.gradLen;
-      worker.compute(request, (b, _node, sum) => sums.set(sum, b * g));
+      worker.compute(request, (b, _node, sum) => sums.set(sum, b * g), round);
     },
     async close() {},
   };
@@ -66,11 +68,13 @@ export async function threadedCompute(
   const model = buildModel(session.model); // for its layout only: the threads build their own
   const size = model.size;
   const gradLen = gradLength(model);
-  const dispatcher = new Dispatcher({ gradLen, stepTimeoutMs: 0, log: (line) => log(`threads: ${line}`) });
+  // The threads round the nodes they form, the local combine those it forms (--grad-wire bf16).
+  const round = nodeRounding(session.gradWire ?? 'f32', model.numTrainable);
+  const dispatcher = new Dispatcher({ gradLen, stepTimeoutMs: 0, log: (line) => log(`threads: ${line}`), ...(round === undefined ? {} : { round }) });
   const board: WeightsBoard = { version: 0, params: sharedParams(size) };
   const transport = await startThreadTransport({
     threads, dispatcher, board, model: session.model, loss: session.loss, seed: session.seed,
-    session: sessionKey, train, maxBatch: session.maxBatch, log,
+    session: sessionKey, train, maxBatch: session.maxBatch, log, ...(session.gradWire === undefined ? {} : { gradWire: session.gradWire }),
   });
   // Local versions count up on every new set of weights (the threads copy on a version change);
   // `held` is the coordinator's number for them.

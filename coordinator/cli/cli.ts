@@ -102,6 +102,7 @@ async function trainUntilStopped(flags: TrainFlags, progress: ProgressSink, stop
       `test: loss ${t.loss.toFixed(4)}` + (t.accuracy !== null ? `, accuracy ${(100 * t.accuracy).toFixed(2)}%, macro-F1 ${t.f1Macro!.toFixed(4)}` : '') + '\n' +
       `weights sha256 ${summary.weightsSha256}\n` +
       (summary.workersChoice === undefined ? '' : `workers: ${summary.workersChoice.reason}\n`) +
+      (summary.topology === undefined ? '' : `topology: ${summary.topology.ran} (${summary.topology.wire}): ${summary.topology.reason}\n`) +
       summary.workerStats.filter((w) => w.kind !== 'thread').map((w) =>
         `worker ${w.id} (${w.kind} ${w.host}${w.name === undefined ? '' : ` "${w.name}"`}, ${w.threads} thread${w.threads === 1 ? '' : 's'}): ` +
         `${w.microShards} micro-shards, ${Math.round(w.samplesPerSec)} samples/s, ${w.faults} fault${w.faults === 1 ? '' : 's'}\n`).join('') +
@@ -143,7 +144,15 @@ function addRunOptions(cmd: Command, workersMin: number): Command {
     .option('--workers <n>', `worker threads${workersMin === 0 ? ", 0 = the coordinator's own thread" : ''} (config: workers; default: one per core)`, wholeNumber('--workers', workersMin))
     .option('--step-timeout-ms <ms>', 'reassign micro-shards a worker has not answered within ms, 0 = never (config: stepTimeoutMs; default 30000)', wholeNumber('--step-timeout-ms', 0))
     .option('--kernels <kind>', `wasm (WebAssembly SIMD, default) or ts (the pure-TypeScript reference); env ${KERNELS_ENV}`, (v: string) => kernelKind(v))
-    .option('--chaos <spec>', 'inject faults at fixed steps, e.g. "crash:worker=1,step=30;stall:worker=0,step=50,ms=2000" (config: chaos)', chaosSpec);
+    .option('--chaos <spec>', 'inject faults at fixed steps, e.g. "crash:worker=1,step=30;stall:worker=0,step=50,ms=2000" (config: chaos)', chaosSpec)
+    .option('--grad-wire <wire>', 'f32, or bf16: every node of the reduction tree rounded to bfloat16 on every engine, half the bytes on the wire (config: gradWire; default f32)', oneOf('--grad-wire', ['f32', 'bf16']));
+}
+
+function oneOf(option: string, values: readonly string[]): (value: string) => string {
+  return (value) => {
+    if (!values.includes(value)) throw new InvalidArgumentError(`${option}: expected one of ${values.join(', ')}, got "${value}"`);
+    return value;
+  };
 }
 
 function kernelKind(value: string): string {
@@ -197,6 +206,7 @@ export function buildProgram(): Command {
     .option('--verify-fraction <f>', 'with --listen: recompute this fraction (0 to 1) of the ranges that processes and tabs answer on another worker and compare the bits; a worker that differs is quarantined (default 0)', fraction('--verify-fraction'))
     .option('--allow-origin <url>', 'with --listen: also let web pages of this origin open a WebSocket (repeatable; default: only the coordinator\'s own pages)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--max-connections-per-address <n>', 'with --listen: WebSocket and dashboard connections at once from one address (default 32)', wholeNumber('--max-connections-per-address', 1))
+    .option('--topology <t>', 'with --listen: auto (workers started with --peer-listen reduce among themselves), star (every partial sum to the coordinator) or collective (config: topology; default auto)', oneOf('--topology', ['auto', 'star', 'collective']))
     .action(train);
   program.command('worker')
     .description('work for a coordinator started with `train --listen`: compute micro-shards on this machine\'s threads')
@@ -209,6 +219,10 @@ export function buildProgram(): Command {
     .option('--cache <dir>', 'where downloaded datasets are kept (default: the dataset cache, $DPTRAIN_CACHE)')
     .option('--tls-ca <file>', 'trust this PEM certificate for wss:// (a self-signed coordinator)')
     .option('--health-listen <host:port>', 'serve GET /healthz (alive) and /readyz (connected, ready) on this address, for container probes')
+    .option('--peer-listen <host:port>', 'join the collective: take peer links from the other workers on this address (port 0 picks one); the workers then reduce among themselves')
+    .option('--advertise <host:port>', 'with --peer-listen: the address peers reach this worker at, when it is not the listen address (NAT, containers, pod IPs)')
+    .option('--peer-tls-cert <file>', 'with --peer-listen: PEM certificate chain of the peer port (a run over wss:// needs it; peers trust it with --tls-ca)')
+    .option('--peer-tls-key <file>', 'with --peer-listen: PEM private key of --peer-tls-cert')
     .option('--kernels <kind>', `wasm (default) or ts; must match the coordinator's; env ${KERNELS_ENV}`, (v: string) => kernelKind(v))
     .action(async (flags: WorkerFlags) => {
       process.exitCode = await runWorkerCommand(flags, `dptrain ${packageVersion()}, node ${process.version}`);

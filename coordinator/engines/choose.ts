@@ -14,6 +14,8 @@ import { hashConfig } from '../run/checkpoint.js';
 import type { TrainConfig } from '../run/config.js';
 import type { EngineOutcome, GradientEngine, WorkersChoice } from './engine.js';
 import { createDispatchEngine } from './dispatch-engine.js';
+import { createCollectiveEngine } from './collective.js';
+import { nodeRounding } from '../../src/reduce/bf16.js';
 import { createLocalEngine } from './local.js';
 import { createAutoEngine } from './auto.js';
 import { buildModel } from '../../src/model/model.js';
@@ -54,7 +56,7 @@ export interface EngineChoice {
  */
 function localOnCopy(model: Model, config: TrainConfig, data: TrainData, maxBatch: number): GradientEngine {
   const copy = buildModel(model.spec);
-  const engine = createLocalEngine(copy, getLoss(config.loss), data.train, config.seed, maxBatch);
+  const engine = createLocalEngine(copy, getLoss(config.loss), data.train, config.seed, maxBatch, config.gradWire);
   return {
     ...engine,
     async batchGradient(job, out) {
@@ -88,7 +90,7 @@ function checkChaosIndex(faults: readonly Fault[], gradLen: number): void {
 
 /** Key under which worker threads cache the model: what they compute depends on nothing else. */
 export function sessionKey(config: TrainConfig): string {
-  return hashConfig({ model: config.model, loss: config.loss, seed: config.seed });
+  return hashConfig({ model: config.model, loss: config.loss, seed: config.seed, ...(config.gradWire === 'f32' ? {} : { gradWire: config.gradWire }) });
 }
 
 /**
@@ -113,7 +115,7 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
       workers: 0, allocParams: (n) => new Float32Array(n),
       prepare: (data) => data,
       async create(model, data, maxBatch) {
-        const engine = createLocalEngine(model, getLoss(config.loss), data.train, config.seed, maxBatch);
+        const engine = createLocalEngine(model, getLoss(config.loss), data.train, config.seed, maxBatch, config.gradWire);
         return choice === undefined ? engine : { ...engine, choice: () => choice };
       },
     };
@@ -127,6 +129,7 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
     const verifyFraction = cluster?.verifyFraction ?? 0;
     const dispatcher = new Dispatcher({
       gradLen, stepTimeoutMs: config.stepTimeoutMs, chaos, log,
+      ...(config.gradWire === 'f32' ? {} : { round: nodeRounding(config.gradWire, model.numTrainable) }),
       onMembership: () => node?.metrics.setWorkers(dispatcher.liveCount()),
       ...(verifyFraction > 0 ? {
         verifyFraction, verifyKey: randomInt(0, 2 ** 32),
@@ -144,11 +147,24 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
     const closers: ((outcome: EngineOutcome) => Promise<void>)[] = [];
     const closeAll = async (outcome: EngineOutcome) => { for (const c of closers.reverse()) await c(outcome); };
     let threads: ThreadTransport | null = null;
+    // The collective (issue 21): with network workers, unless the topology is star or ranges are cross-checked
+    // (--verify-fraction: the coordinator must see every range's sums).
+    let dispatching: GradientEngine | null = null;
+    const topology = config.topology;
+    if (topology === 'collective' && verifyFraction > 0) throw dptError('DPT_ERR_USAGE', '--topology collective: the coordinator cannot recompute ranges it never sees; use --verify-fraction 0 or --topology star');
+    const collective = cluster !== undefined
+      ? createCollectiveEngine({
+        star: () => dispatching!, dispatcher, board, model, wire: config.gradWire, stepTimeoutMs: config.stepTimeoutMs,
+        topology: verifyFraction > 0 ? 'star' : topology,
+        starReason: verifyFraction > 0 ? 'ranges are cross-checked (--verify-fraction): the coordinator must see every range' : 'topology star (--topology)',
+        checkEvery: config.replicaCheckEvery, chaos, log,
+      })
+      : null;
     try {
       if (workers > 0) {
         const t = await startThreadTransport({
           threads: workers, dispatcher, board, model: config.model, loss: config.loss, seed: config.seed,
-          session: sessionKey(config), train: data.train, maxBatch, log,
+          session: sessionKey(config), train: data.train, maxBatch, log, gradWire: config.gradWire,
         });
         threads = t;
         closers.push(() => t.close());
@@ -156,8 +172,9 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
       if (cluster !== undefined) {
         node = await startCoordinatorNode({
           cluster, dispatcher, board, train: data.train, log, gradLen, maxMicroShards: microShardsOf(config),
-          session: { model: config.model, loss: config.loss, seed: config.seed, maxBatch },
+          session: { model: config.model, loss: config.loss, seed: config.seed, maxBatch, ...(config.gradWire === 'f32' ? {} : { gradWire: config.gradWire }) },
           kernels: activeKernelKind(),
+          ...(collective === null ? {} : { collective: collective.port }),
         });
         const n = node;
         closers.push((outcome) => n.close(outcome.kind, outcome.reason));
@@ -172,7 +189,7 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
       throw err;
     }
     let reassigned = 0;
-    const dispatching = createDispatchEngine(dispatcher, board, closeAll, {
+    dispatching = createDispatchEngine(dispatcher, board, closeAll, {
       ...(node === null ? {} : { wireBytes: () => node.transport.wireBytes() }),
       ...(threads === null ? {} : { handoff: () => threads.handoff() }),
       stepDone(report) {
@@ -185,6 +202,7 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
     });
     // Thread-only runs without injected faults: the threads run whole steps (reduction and update included).
     const steps = threads?.steps ?? null;
+    if (collective !== null) return collective;
     return steps !== null && node === null && chaos.length === 0
       ? createStepLoopEngine({ lanes: steps, general: dispatching, weights: board, model, stepTimeoutMs: config.stepTimeoutMs, log })
       : dispatching;

@@ -5,6 +5,7 @@
 // whichever of those measures faster (auto.ts) is the engine's business.
 import type { DispatchStats, WorkerSummary } from '../../src/dispatch/contract.js';
 import type { HandoffStats } from '../../node/threads/transport.js';
+import type { CollectiveStats } from '../../src/collective/conductor.js';
 import type { BatchJob, Stepper, StepOutcome } from '../run/stepper.js';
 
 export type { BatchJob, StepOutcome, WorkerSummary };
@@ -26,12 +27,21 @@ export interface LoopStats {
 
 
 /** Where a step's time went (cumulative, ms): the coordinator's own (DispatchStats) and, with worker threads, the hand-offs and the step loop. */
-export type EngineStats = DispatchStats & { handoff?: HandoffStats; loop?: LoopStats };
+export type EngineStats = DispatchStats & { handoff?: HandoffStats; loop?: LoopStats; collective?: CollectiveStats };
 
 /** What the default engine chose between worker threads and the coordinator's thread, and why (auto-engine.ts). */
 export interface WorkersChoice {
   /** Worker threads the run computes on from then on (0: the coordinator's thread). */
   workers: number;
+  reason: string;
+}
+
+/** How the steps of a run with network workers were reduced: among the workers (the collective), on the star, or both. */
+export interface TopologyReport {
+  ran: 'star' | 'collective' | 'mixed';
+  collectiveSteps: number;
+  starSteps: number;
+  wire: 'f32' | 'bf16';
   reason: string;
 }
 
@@ -59,6 +69,8 @@ export interface GradientEngine {
   summaries?(): WorkerSummary[];
   /** Bytes on the wire to and from network workers so far (engines with a network transport). */
   wireBytes?(): { sent: number; received: number };
+  /** Which topology ran the steps (the collective engine, issue 21), for the summary. */
+  topology?(): TopologyReport;
   /** The default engine's choice, once made (auto-engine.ts). */
   choice?(): WorkersChoice | undefined;
   /** A step was applied (metrics). */

@@ -57,6 +57,16 @@ export const TrainConfig = z.strictObject({
   stepTimeoutMs: wholeNonNeg.default(30_000),
   /** Deterministic fault injection (see src/dispatch/chaos.ts and docs/one-machine.md); `--chaos` wins. */
   chaos: z.string().optional(),
+  /**
+   * How the gradient's partial sums travel and are rounded (issue 21): f32, or bf16, every node of the
+   * reduction tree rounded to bfloat16 on its trainable part wherever it is formed (it changes the bits,
+   * on every engine alike). `--grad-wire` wins.
+   */
+  gradWire: z.enum(['f32', 'bf16']).default('f32'),
+  /** With network workers: auto (workers that advertise a peer address reduce among themselves), star or collective. `--topology` wins. */
+  topology: z.enum(['auto', 'star', 'collective']).default('auto'),
+  /** In the collective, compare the workers' replicas with the coordinator's every this many steps (0: never). */
+  replicaCheckEvery: wholeNonNeg.default(100),
 }).superRefine((c, ctx) => {
   if (c.microShards !== undefined && c.microShards > c.batchSize) {
     ctx.addIssue({ code: 'custom', path: ['microShards'], message: `must be at most batchSize (${c.batchSize}), got ${c.microShards}` });

@@ -38,6 +38,8 @@ export interface RunOverrides {
   workers?: number;
   stepTimeoutMs?: number;
   chaos?: string;
+  gradWire?: 'f32' | 'bf16';
+  topology?: 'auto' | 'star' | 'collective';
 }
 
 /** `dptrain train`'s options by their camelCase names (`--max-steps` is maxSteps). */
@@ -74,7 +76,7 @@ export interface TrainHooks {
   warn(line: string): void;
 }
 
-const OVERRIDES: (keyof RunOverrides & keyof TrainConfig)[] = ['epochs', 'seed', 'maxSteps', 'checkpointEvery', 'workers', 'stepTimeoutMs', 'chaos'];
+const OVERRIDES: (keyof RunOverrides & keyof TrainConfig)[] = ['epochs', 'seed', 'maxSteps', 'checkpointEvery', 'workers', 'stepTimeoutMs', 'chaos', 'gradWire', 'topology'];
 
 /**
  * The config with the overrides applied (they win); `config` is a file or a

@@ -27,7 +27,7 @@ import type { InferenceInfo } from '../../src/model/inference-info.js';
 import type { TrainConfig } from './config.js';
 import { bytesOf, CHECKPOINT_FILE, floatsOf, hashConfig, readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
 import { stateArrays } from '../../src/optim/optimizer.js';
-import { runStep, type EngineOutcome, type GradientEngine, type WorkersChoice, type WorkerSummary } from '../engines/engine.js';
+import { runStep, type EngineOutcome, type GradientEngine, type TopologyReport, type WorkersChoice, type WorkerSummary } from '../engines/engine.js';
 import { buildTrainModel, createStepper, type Stepper, type StepOutcome } from './stepper.js';
 import { saveModelFile } from './model-files.js';
 import { unlessAborted } from './interrupt.js';
@@ -91,6 +91,8 @@ export interface RunSummary {
   workerStats: WorkerSummary[];
   /** Without a worker count: what the run chose between worker threads and the coordinator's thread, and why. */
   workersChoice?: WorkersChoice;
+  /** With network workers: which topology reduced the steps, and why (the collective engine). */
+  topology?: TopologyReport;
 }
 
 export function weightsSha256(params: Float32Array): string {
@@ -108,9 +110,10 @@ export function weightsSha256(params: Float32Array): string {
 export function trajectoryConfig(config: TrainConfig): object {
   const {
     maxSteps: _m, checkpointEvery: _c, evalBatchSize: _e, description: _d,
-    workers: _w, stepTimeoutMs: _t, chaos: _x, ...rest
+    workers: _w, stepTimeoutMs: _t, chaos: _x, topology: _o, replicaCheckEvery: _r, gradWire, ...rest
   } = config;
-  return rest;
+  // bf16 changes the bits; f32, the default, leaves the hash of configs written before the option as it was.
+  return gradWire === 'f32' ? rest : { ...rest, gradWire };
 }
 
 export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | InterruptedRun> {
@@ -261,6 +264,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
     outDir,
     workerStats: engine.summaries?.() ?? [],
     ...(engine.choice?.() === undefined ? {} : { workersChoice: engine.choice()! }),
+    ...(engine.topology === undefined ? {} : { topology: engine.topology() }),
   };
 }
 

@@ -23,6 +23,7 @@ import { AddressLimit } from '../../node/net/address-limit.js';
 import { createRunMetrics, type RefusalReason, type RunMetrics } from './metrics.js';
 import { startHttpServer, type Handler } from '../../node/http/server.js';
 import type { ListenAddress } from '../../node/net/address.js';
+import type { CollectivePort } from '../../src/collective/port.js';
 import { attachWsTransport, type WsTransport } from '../transports/ws/transport.js';
 
 export interface ClusterOptions {
@@ -79,6 +80,8 @@ export async function startCoordinatorNode(opts: {
   gradLen: number;
   maxMicroShards: number;
   log: (line: string) => void;
+  /** The collective engine's port: members join it through the transport. */
+  collective?: CollectivePort;
 }): Promise<CoordinatorNode> {
   const { cluster, log } = opts;
   const tls = cluster.tls === undefined ? undefined : { cert: readPem(cluster.tls.certFile, '--tls-cert'), key: readPem(cluster.tls.keyFile, '--tls-key') };
@@ -121,6 +124,7 @@ export async function startCoordinatorNode(opts: {
       metrics.datasetServed(bytes);
       log(`dataset: sent ${bytes} bytes to ${address}`);
     },
+    ...(opts.collective === undefined ? {} : { collective: opts.collective }),
   });
   const wsUrl = `${tls === undefined ? 'ws' : 'wss'}${http.url.slice(http.url.indexOf(':'))}/ws`;
   const setPhase = (p: Phase) => { phase = p; metrics.setPhase(p); status?.setPhase(p); };

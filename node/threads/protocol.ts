@@ -62,6 +62,8 @@ export const ThreadSetup = z.strictObject({
   seed: whole,
   /** Largest global batch, in rows. */
   maxBatch: positive,
+  /** --grad-wire: bf16 rounds every tree node the thread forms; absent: f32. */
+  gradWire: z.enum(['f32', 'bf16']).optional(),
   /**
    * The training set on shared memory: x (n, xSize) and y (n, ySize)
    * float32; with `ownCopy`, each thread copies it once into its own memory

@@ -37,6 +37,7 @@ import {
 import { markSeen, openMailbox, ORDER_STEPS, postReply, readOrder, W, type Mailbox, type MailboxReply } from './mailbox.js';
 import { H, MAX_LANES, MAX_STATE_ARRAYS, openStepBoard, type StepBoard } from '../../src/steploop/board.js';
 import { NOT_EQUAL, runStepLoop, waitFor, type Leave, type StepSession } from '../../src/steploop/lane.js';
+import { nodeRounding } from '../../src/reduce/bf16.js';
 import type { FaultOrder } from '../../src/protocol/messages.js';
 
 interface Session extends StepSession {
@@ -70,7 +71,10 @@ function openSession(id: string): Session {
   }
   if (model.inSize !== xSize) throw dptError('DPT_ERR_MESSAGE', `worker thread: the model takes ${model.inSize} inputs, the dataset has ${xSize}`);
   const worker = createRangeWorker(model, getLoss(setup.loss), setup.seed, { x, y, n, xSize, ySize }, setup.maxBatch);
-  const session: Session = { id, worker, control: new Int32Array(setup.control), shared, maxBatch: setup.maxBatch };
+  const session: Session = {
+    id, worker, control: new Int32Array(setup.control), shared, maxBatch: setup.maxBatch, wire: setup.gradWire ?? 'f32',
+    round: nodeRounding(setup.gradWire ?? 'f32', model.numTrainable),
+  };
   sessions.set(id, session);
   return session;
 }
@@ -145,7 +149,7 @@ export function runOrder(session: string, raw: unknown, regionOf: (id: number) =
     // Summed in the kernels' memory, then copied out once (the region is outside it).
     region.set(sum, b * gradLen);
     if (b === 0) faultMidRange(t.fault, t.taskId);
-  });
+  }, s.round);
   if (t.fault?.kind === 'corrupt') region[t.fault.index ?? 0] += 1;
 
   const version = Atomics.load(s.control, CONTROL_VERSION);

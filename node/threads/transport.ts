@@ -63,6 +63,8 @@ export interface ThreadTransportOptions {
   train: Dataset;
   /** Largest global batch, in rows. */
   maxBatch: number;
+  /** --grad-wire (default f32). */
+  gradWire?: 'f32' | 'bf16';
   /** Link ids are `${idPrefix}${i}`. Default 't'. */
   idPrefix?: string;
   /** How long a thread spins on its mailbox after an answer before it sleeps (default DEFAULT_SPIN_US). */
@@ -106,7 +108,7 @@ export async function startThreadTransport(opts: ThreadTransportOptions): Promis
   const train = wholeShared(opts.train);
   const setup: ThreadSetup = {
     protocol: THREAD_PROTOCOL_VERSION, session: opts.session, model: opts.model, loss: opts.loss as ThreadSetup['loss'],
-    seed: opts.seed, maxBatch: opts.maxBatch,
+    seed: opts.seed, maxBatch: opts.maxBatch, ...(opts.gradWire === undefined ? {} : { gradWire: opts.gradWire }),
     train: {
       x: train.x.buffer as SharedArrayBuffer, y: train.y.buffer as SharedArrayBuffer, n: train.n,
       xSize: train.x.length / train.n, ySize: train.y.length / train.n,

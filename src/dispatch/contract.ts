@@ -4,6 +4,7 @@
 // engines, the dashboard and the network worker's own local dispatcher
 // import these types; none of them needs the dispatcher's insides.
 import type { FaultOrder, WorkerKind } from '../protocol/messages.js';
+import type { NodeRounding } from '../reduce/tree.js';
 import type { Fault } from './chaos.js';
 import type { Clock } from './clock.js';
 
@@ -111,6 +112,8 @@ export function noDispatchStats(): DispatchStats {
 }
 
 export interface DispatcherOptions {
+  /** --grad-wire bf16: rounds every tree node the combine forms (the workers round theirs). */
+  round?: NodeRounding;
   /** Floats in one gradient vector (gradLength(model)). */
   gradLen: number;
   /** Reassign a range whose attempt is older than this (0: never, only warn). */

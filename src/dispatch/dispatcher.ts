@@ -388,7 +388,7 @@ export class Dispatcher {
   private finish(r: Round): void {
     const t0 = performance.now();
     try {
-      combineRound(r, this.opts.gradLen, this.scratch);
+      combineRound(r, this.opts.gradLen, this.scratch, this.opts.round);
     } catch (err) {
       this.settle(r, err as Error);
       return;

@@ -4,7 +4,7 @@
 // a worker is named and summed up. dispatcher.ts moves them; the stall
 // inspector and the cross-check read them.
 import { dptError } from '../errors.js';
-import { alignedBlocks, combineNode, nodeKey, type TreeNode } from '../reduce/tree.js';
+import { alignedBlocks, combineNode, nodeKey, type NodeRounding, type TreeNode } from '../reduce/tree.js';
 import { shardBounds } from '../train/batch.js';
 import { rowsOf } from '../train/range.js';
 import type { FaultOrder } from '../protocol/messages.js';
@@ -188,14 +188,14 @@ export function rangeOrder(job: RangeJob, slot: Slot, taskId: number, fault: Fau
 }
 
 /** Combines every range's answer into the round's aligned blocks, in the fixed tree order (throws if a micro-shard is uncovered). */
-export function combineRound(r: Round, gradLen: number, scratch: Float32Array[]): void {
+export function combineRound(r: Round, gradLen: number, scratch: Float32Array[], round?: NodeRounding): void {
   const g = gradLen;
   const sums = new Map<string, Float32Array>();
   for (const slot of r.slots) {
     const ans = slot.answer!;
     slot.blocks.forEach((node, b) => sums.set(nodeKey(node.level, node.index), ans.sums.subarray(b * g, (b + 1) * g)));
   }
-  alignedBlocks(r.job.k, r.job.start, r.job.end).forEach((node, b) => combineNode(r.job.k, node.level, node.index, sums, r.out(b), scratch));
+  alignedBlocks(r.job.k, r.job.start, r.job.end).forEach((node, b) => combineNode(r.job.k, node.level, node.index, sums, r.out(b), scratch, round));
 }
 
 /** The step fails: a range failed or was dispatched too often. */

@@ -4,7 +4,10 @@
 //   offset 4   H bytes  the message without its payload field, msgpack
 //              zeros    up to P = align4(4 + H)
 //   offset P   rest     the payload: float32 little-endian (weights.params,
-//                       result.sums), absent for the other messages
+//                       result.sums), absent for the other messages; for the
+//                       collective's part, reduced and commit, packed as their
+//                       header's `pack` says (packed.ts: bf16 heads, float32
+//                       tails; plain float32 when half is 0)
 //
 // The float payload is raw bytes at a 4-aligned offset, so the receiver
 // views it as a Float32Array in place whenever the frame itself is aligned
@@ -16,9 +19,11 @@ import { Packr, Unpackr } from 'msgpackr';
 import { dptError } from '../errors.js';
 import { formatZodError } from '../check/zod-format.js';
 import {
-  Message, PAYLOAD_FIELD, SENT_BY,
-  type CoordinatorMessage, type MessageType, type Sender, type WorkerMessage,
+  Message, PACKED_TYPES, PAYLOAD_FIELD, SENT_BY,
+  type CoordinatorMessage, type MessageType, type PeerMessage, type Sender, type WorkerMessage,
 } from './messages.js';
+import { Pack } from './collective-messages.js';
+import { packedBytes, packFloats, unpackFloats } from './packed.js';
 
 /** Headers above this size are refused before they are parsed (a task for a batch of 2^20 rows stays below). */
 export const MAX_HEADER_BYTES = 8 << 20;
@@ -57,12 +62,15 @@ export function encode(message: Message): Uint8Array {
   }
   const head = packr.pack(header);
   const at = align4(4 + head.length);
-  const frame = new Uint8Array(at + (payload === null ? 0 : payload.length * 4));
+  const pack = (message as { pack?: Pack }).pack;
+  const payloadBytes = payload === null ? 0 : pack !== undefined ? packedBytes(pack) : payload.length * 4;
+  const frame = new Uint8Array(at + payloadBytes);
   new DataView(frame.buffer).setUint32(0, head.length, true);
   frame.set(head, 4);
   if (payload !== null) {
     if (!LITTLE_ENDIAN_HOST) throw new Error('dptrain frames need a little-endian host');
-    frame.set(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength), at);
+    if (pack !== undefined) packFloats(payload, pack, frame.subarray(at));
+    else frame.set(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength), at);
   }
   return frame;
 }
@@ -78,6 +86,12 @@ function floatsAt(frame: Uint8Array, at: number, count: number): Float32Array {
   const out = new Float32Array(count);
   new Uint8Array(out.buffer).set(frame.subarray(at, at + count * 4));
   return out;
+}
+
+/** bytes [at, at + n) of the frame, at a 4-aligned offset of their buffer (copied when the frame is not). */
+function alignedBytes(frame: Uint8Array, at: number, n: number): Uint8Array {
+  if ((frame.byteOffset + at) % 4 === 0) return frame.subarray(at, at + n);
+  return frame.slice(at, at + n);
 }
 
 function decodeAny(frame: Uint8Array, from: Sender, limits: FrameLimits): Message {
@@ -110,11 +124,21 @@ function decodeAny(frame: Uint8Array, from: Sender, limits: FrameLimits): Messag
     if (payloadBytes !== 0) fail(from, `${t}: ${payloadBytes} payload bytes, but "${t}" carries no payload`);
   } else {
     if (field in fields) fail(from, `${t}.${field}: must travel as the payload, not in the header`);
-    if (payloadBytes % 4 !== 0) fail(from, `${t}.${field}: payload of ${payloadBytes} bytes is not a whole number of float32s`);
-    const count = payloadBytes / 4;
     const cap = limits.maxPayloadFloats?.[t];
-    if (cap !== undefined && count > cap) fail(from, `${t}.${field}: ${count} floats exceed the limit of ${cap}`);
-    fields[field] = floatsAt(frame, at, count);
+    if (PACKED_TYPES.has(t) && fields.pack !== undefined) {
+      const pack = Pack.safeParse(fields.pack);
+      if (!pack.success) fail(from, `${t}.pack: ${formatZodError(pack.error).replace(/\n/g, '; ')}`);
+      const count = pack.data.vectors * pack.data.length;
+      if (cap !== undefined && count > cap) fail(from, `${t}.${field}: ${count} floats exceed the limit of ${cap}`);
+      const want = packedBytes(pack.data);
+      if (payloadBytes !== want) fail(from, `${t}.${field}: payload of ${payloadBytes} bytes, the pack (${pack.data.vectors} x ${pack.data.length}, ${pack.data.half} in bf16) needs ${want}`);
+      fields[field] = unpackFloats(alignedBytes(frame, at, want), pack.data);
+    } else {
+      if (payloadBytes % 4 !== 0) fail(from, `${t}.${field}: payload of ${payloadBytes} bytes is not a whole number of float32s`);
+      const count = payloadBytes / 4;
+      if (cap !== undefined && count > cap) fail(from, `${t}.${field}: ${count} floats exceed the limit of ${cap}`);
+      fields[field] = floatsAt(frame, at, count);
+    }
   }
   const parsed = MESSAGE_SCHEMAS[t].safeParse(fields);
   if (!parsed.success) fail(from, `${t}: ${formatZodError(parsed.error).replace(/\n/g, '; ')}`);
@@ -138,7 +162,12 @@ export function decodeFromCoordinator(frame: Uint8Array, limits: FrameLimits): C
   return decodeAny(frame, 'coordinator', limits) as CoordinatorMessage;
 }
 
-/** decode() for either side: `from` is who sent the frame. */
+/** A frame received over a peer link of the collective: a peer's message, validated. */
+export function decodeFromPeer(frame: Uint8Array, limits: FrameLimits): PeerMessage {
+  return decodeAny(frame, 'peer', limits) as PeerMessage;
+}
+
+/** decode() for any side: `from` is who sent the frame. */
 export function decode(frame: Uint8Array, from: Sender, limits: FrameLimits): Message {
   return decodeAny(frame, from, limits);
 }

@@ -23,31 +23,17 @@
 import { z } from 'zod';
 import { LOSS_NAMES } from '../losses/index.js';
 import { shardBounds } from '../data/microshard.js';
-import { FAULT_KINDS } from './faults.js';
+import { COLLECTIVE_SCHEMAS } from './collective-messages.js';
+import { FaultOrder, floats, MAX_BATCH_ROWS, MAX_MICRO_SHARDS, positive, sha256, text, TreeNodeRef, whole } from './fields.js';
+
+export { FaultOrder, MAX_BATCH_ROWS, MAX_MICRO_SHARDS, TreeNodeRef };
 
 /** Bumped on any incompatible change of a message below. */
 export const PROTOCOL_VERSION = 2;
 
-const whole = z.number().int().nonnegative().max(2 ** 31 - 1);
-const positive = whole.min(1);
-const sha256 = z.string().regex(/^[0-9a-f]{64}$/, { error: 'expected a SHA-256 hex digest' });
-const text = (max: number) => z.string().max(max);
-const floats = z.custom<Float32Array>((v) => v instanceof Float32Array, { error: 'expected a float32 payload' });
-
-/** At most this many rows in one global batch (and so in one task). */
-export const MAX_BATCH_ROWS = 1 << 20;
-/** At most this many micro-shards per batch; a range has at most 2 log2 K aligned blocks. */
-export const MAX_MICRO_SHARDS = 1 << 16;
-
 export const KernelName = z.enum(['wasm', 'ts']);
 export const WorkerKind = z.enum(['thread', 'process', 'tab']);
 
-/** A fault a worker must carry out (`--chaos`, see src/dispatch/chaos.ts): tests and demonstrations only. */
-export const FaultOrder = z.strictObject({
-  kind: z.enum(FAULT_KINDS),
-  ms: whole.optional(),
-  index: whole.optional(),
-});
 
 export const Hello = z.strictObject({
   type: z.literal('hello'),
@@ -66,6 +52,8 @@ export const Hello = z.strictObject({
   name: text(128).optional(),
   /** Software and runtime, e.g. "dptrain 0.1.0, node v20.20.2". */
   software: text(256),
+  /** A process that can join the collective (issue 21): the host:port its peers reach it at (`--peer-listen`, `--advertise`). */
+  peer: z.strictObject({ address: text(300).regex(/^[^\s/]+:\d{1,5}$/, { error: 'expected HOST:PORT' }) }).optional(),
 });
 
 /** What a worker needs to compute: the parts of the config that change its bits. */
@@ -77,6 +65,8 @@ export const Session = z.strictObject({
   seed: whole,
   /** Rows in the largest global batch (sizes the worker's buffers). */
   maxBatch: positive.max(MAX_BATCH_ROWS),
+  /** --grad-wire: bf16 rounds every tree node a worker forms (src/reduce/bf16.ts); absent: f32. */
+  gradWire: z.enum(['f32', 'bf16']).optional(),
 });
 
 export const DatasetRef = z.strictObject({
@@ -176,7 +166,6 @@ export const Task = z.strictObject({
   }
 });
 
-export const TreeNodeRef = z.strictObject({ level: whole.max(64), index: whole });
 
 export const Result = z.strictObject({
   type: z.literal('result'),
@@ -222,7 +211,7 @@ export const Bye = z.strictObject({
 });
 
 export const Message = z.discriminatedUnion('type', [
-  Hello, Welcome, Refuse, Ready, Weights, Task, Result, Failed, Heartbeat, Alive, Bye,
+  Hello, Welcome, Refuse, Ready, Weights, Task, Result, Failed, Heartbeat, Alive, Bye, ...COLLECTIVE_SCHEMAS,
 ]);
 
 export type Hello = z.infer<typeof Hello>;
@@ -250,14 +239,36 @@ export type WorkerKind = z.infer<typeof WorkerKind>;
 export const SENT_BY = {
   worker: ['hello', 'ready', 'result', 'failed', 'heartbeat', 'bye'],
   coordinator: ['welcome', 'refuse', 'weights', 'task', 'alive', 'bye'],
-} as const satisfies Record<'worker' | 'coordinator', readonly MessageType[]>;
+  /**
+   * The collective (collective-messages.ts): a worker admitted as a member
+   * (it advertised a peer address) may send more on its connection than a
+   * worker, and the coordinator sends it more; a member's peers over a peer
+   * link send only these. The connection decodes as `member`/`conductor`
+   * once the worker is a member, so a star worker's collective message is
+   * refused like any other stray type. The coordinator sends parts too: of
+   * the blocks its star workers (threads, tabs) computed.
+   */
+  member: ['hello', 'ready', 'result', 'failed', 'heartbeat', 'bye', 'computed', 'reduced', 'peer-fault', 'need', 'replica-hash'],
+  conductor: ['welcome', 'refuse', 'weights', 'task', 'alive', 'bye', 'replica', 'order', 'commit', 'reduced', 'part'],
+  peer: ['peer-hello', 'peer-welcome', 'refuse', 'part', 'reduced', 'bye'],
+} as const satisfies Record<'worker' | 'coordinator' | 'member' | 'conductor' | 'peer', readonly MessageType[]>;
 
 export type Sender = keyof typeof SENT_BY;
 export type WorkerMessage = Extract<Message, { type: (typeof SENT_BY.worker)[number] }>;
 export type CoordinatorMessage = Extract<Message, { type: (typeof SENT_BY.coordinator)[number] }>;
+export type PeerMessage = Extract<Message, { type: (typeof SENT_BY.peer)[number] }>;
+export type MemberMessage = Extract<Message, { type: (typeof SENT_BY.member)[number] }>;
+export type ConductorMessage = Extract<Message, { type: (typeof SENT_BY.conductor)[number] }>;
 
 /** The field of a message type that travels as the raw float32 payload. */
-export const PAYLOAD_FIELD: Partial<Record<MessageType, 'params' | 'sums'>> = {
+export const PAYLOAD_FIELD: Partial<Record<MessageType, 'params' | 'sums' | 'sum' | 'state'>> = {
   weights: 'params',
   result: 'sums',
+  part: 'sums',
+  reduced: 'sums',
+  commit: 'sum',
+  replica: 'state',
 };
+
+/** Types whose payload may be packed (bf16 heads: packed.ts), as their header's `pack` says. */
+export const PACKED_TYPES: ReadonlySet<MessageType> = new Set(['part', 'reduced', 'commit']);

@@ -13,6 +13,12 @@
 // of the maximal tree nodes inside it (alignedBlocks: O(log K) of them); the
 // coordinator combines those blocks into the root with combineBlocks. The
 // result is the same whichever worker held which range.
+//
+// `round` (optional, `--grad-wire bf16`: src/reduce/bf16.ts) is applied to
+// every node when it is formed: a leaf once computed, an inner node once its
+// children are added. A node given whole (a block another worker formed) is
+// taken as it is: it was rounded where it was formed. So the rounding, like
+// the additions, depends on the tree alone.
 
 import { allocFloats } from '../tensor/alloc.js';
 import { vector } from '../tensor/vector.js';
@@ -66,31 +72,36 @@ export function alignedBlocks(k: number, start: number, end: number): TreeNode[]
 function sumNode(
   k: number, level: number, index: number,
   known: (level: number, index: number, out: Float32Array) => boolean,
-  out: Float32Array, scratch: Float32Array[],
+  out: Float32Array, scratch: Float32Array[], round: NodeRounding | undefined,
 ): void {
   if (known(level, index, out)) return;
   if (level === 0) throw new Error(`no partial sum covers micro-shard ${index}`);
-  sumNode(k, level - 1, 2 * index, known, out, scratch);
+  sumNode(k, level - 1, 2 * index, known, out, scratch, round);
   const right = nodeAt(k, level - 1, 2 * index + 1);
   if (right.start >= k) return;
   // One scratch buffer per level: depth-first needs at most `height` of them.
   let buf = scratch[level];
   if (buf === undefined || buf.length !== out.length) buf = scratch[level] = allocFloats(out.length);
-  sumNode(k, level - 1, 2 * index + 1, known, buf, scratch);
+  sumNode(k, level - 1, 2 * index + 1, known, buf, scratch, round);
   addInto(out, buf);
+  round?.(out);
 }
+
+/** Rounds a node's vector in place when the node is formed (`--grad-wire bf16`); absent: float32 throughout. */
+export type NodeRounding = (node: Float32Array) => void;
 
 /** Computes the sum of node (level, index) into `out`; `leaf(i, buf)` writes leaf i's vector into buf. */
 export function reduceNode(
   k: number, level: number, index: number,
   leaf: (i: number, out: Float32Array) => void,
-  out: Float32Array, scratch: Float32Array[] = [],
+  out: Float32Array, scratch: Float32Array[] = [], round?: NodeRounding,
 ): void {
   sumNode(k, level, index, (l, i, dst) => {
     if (l !== 0) return false;
     leaf(i, dst);
+    round?.(dst);
     return true;
-  }, out, scratch);
+  }, out, scratch, round);
 }
 
 /** out += b elementwise (float32 adds; the active vector kernels, WebAssembly SIMD or the reference). */
@@ -111,13 +122,14 @@ export function nodeKey(level: number, index: number): string {
  */
 export function combineNode(
   k: number, level: number, index: number, blocks: ReadonlyMap<string, Float32Array>, out: Float32Array, scratch: Float32Array[] = [],
+  round?: NodeRounding,
 ): void {
   sumNode(k, level, index, (l, i, dst) => {
     const given = blocks.get(nodeKey(l, i));
     if (given === undefined) return false;
     dst.set(given);
     return true;
-  }, out, scratch);
+  }, out, scratch, round);
 }
 
 /**
@@ -126,7 +138,7 @@ export function combineNode(
  * cover every micro-shard.
  */
 export function combineBlocks(
-  k: number, blocks: ReadonlyMap<string, Float32Array>, out: Float32Array, scratch: Float32Array[] = [],
+  k: number, blocks: ReadonlyMap<string, Float32Array>, out: Float32Array, scratch: Float32Array[] = [], round?: NodeRounding,
 ): void {
-  combineNode(k, treeHeight(k), 0, blocks, out, scratch);
+  combineNode(k, treeHeight(k), 0, blocks, out, scratch, round);
 }

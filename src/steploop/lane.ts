@@ -12,7 +12,8 @@
 import { dptError } from '../errors.js';
 import type { Model } from '../model/model.js';
 import { isAdam, type OptimizerState } from '../optim/optimizer.js';
-import { alignedBlocks, combineNode, nodeKey, treeHeight } from '../reduce/tree.js';
+import { alignedBlocks, combineNode, nodeKey, treeHeight, type NodeRounding } from '../reduce/tree.js';
+import { nodeRounding, type GradWire } from '../reduce/bf16.js';
 import { allocFloats } from '../tensor/alloc.js';
 import { vector } from '../tensor/vector.js';
 import { rowsOf, type RangeRequest, type RangeWorker } from '../train/range.js';
@@ -23,6 +24,10 @@ import {
 
 /** What the step loop needs of a thread's session. */
 export interface StepSession {
+  /** --grad-wire: bf16 rounds every tree node the thread forms (its blocks, and its slice's combine). */
+  readonly wire: GradWire;
+  /** The rounding of whole vectors (undefined: f32). */
+  readonly round?: NodeRounding;
   readonly worker: RangeWorker;
   /** The master weights (shared): read whole before a step, written a slice at a time. */
   readonly shared: Float32Array;
@@ -142,6 +147,8 @@ export function runStepLoop(session: StepSession, board: StepBoard, o: StepLoopO
   const { plan, sum, tree, own: mine } = scratch;
   const { lane, lanes } = o;
   const [from, to] = sliceOf(gradLen, lanes, lane);
+  // --grad-wire bf16: the nodes this thread forms in its slice, rounded on the slice's trainable elements.
+  const roundSlice = nodeRounding(session.wire, model.numTrainable - from);
   const { optimizer } = optimizerOf(board);
   // This thread's slice of the weights and of the optimizer's state arrays: in its own memory, where
   // its update runs in place, written out to the shared buffers after every step. Only the threads
@@ -221,7 +228,7 @@ export function runStepLoop(session: StepSession, board: StepBoard, o: StepLoopO
           if (from > 0) own.set(blockSum.subarray(0, from), b * gradLen);
           if (to < gradLen) own.set(blockSum.subarray(to), b * gradLen + to);
           (pair ? sumSlice : mine[b]).set(blockSum.subarray(from, to));
-        });
+        }, session.round);
       }
       markTime(slot, lane, 1);
       Atomics.store(w, S.PHASE + lane, PHASE_READY);
@@ -237,8 +244,12 @@ export function runStepLoop(session: StepSession, board: StepBoard, o: StepLoopO
       markTime(slot, lane, 2);
       Atomics.store(w, S.PHASE + lane, PHASE_APPLYING);
       // This thread's slice of every thread's blocks, combined in the tree's order.
-      if (combining.other !== null) vector().addInto(sumSlice, combining.other, sumSlice.length);
-      else combineNode(k, treeHeight(k), 0, combining.blocks, sumSlice, tree);
+      if (combining.other !== null) {
+        vector().addInto(sumSlice, combining.other, sumSlice.length);
+        roundSlice?.(sumSlice); // the root, formed here
+      } else {
+        combineNode(k, treeHeight(k), 0, combining.blocks, sumSlice, tree, roundSlice);
+      }
       if (from <= model.size && model.size < to) setLoss(slot, sum[model.size]);
       // The update of the slice on this thread's copy of the weights, then into the master weights.
       state.step = updateOf(slot) - 1;

@@ -4,7 +4,7 @@
 // aligned blocks of the range they are given (range.ts).
 import type { Loss } from '../losses/loss.js';
 import type { Model } from '../model/model.js';
-import { reduceNode, treeHeight } from '../reduce/tree.js';
+import { reduceNode, treeHeight, type NodeRounding } from '../reduce/tree.js';
 import { leafGradient } from './step.js';
 import { shardBounds } from '../data/microshard.js';
 
@@ -29,10 +29,10 @@ export interface BatchKeys {
   step: number;
 }
 
-/** Sum of tree node (level, index) into out. */
+/** Sum of tree node (level, index) into out; `round` (--grad-wire bf16) rounds every node as it is formed. */
 export function computeNode(
   model: Model, loss: Loss, data: BatchData, k: number, keys: BatchKeys,
-  level: number, index: number, out: Float32Array, scratch: Float32Array[] = [],
+  level: number, index: number, out: Float32Array, scratch: Float32Array[] = [], round?: NodeRounding,
 ): void {
   reduceNode(k, level, index, (i, buf) => {
     const [s, e] = shardBounds(data.rows, k, i);
@@ -42,12 +42,12 @@ export function computeNode(
       data.y.subarray(s * data.ySize, e * data.ySize),
       e - s, { training: true, seed: keys.seed, step: keys.step, rowOffset: s }, buf,
     );
-  }, out, scratch);
+  }, out, scratch, round);
 }
 
 /** The whole batch's reduced sum (the tree's root) into out. */
 export function computeBatch(
-  model: Model, loss: Loss, data: BatchData, k: number, keys: BatchKeys, out: Float32Array, scratch: Float32Array[] = [],
+  model: Model, loss: Loss, data: BatchData, k: number, keys: BatchKeys, out: Float32Array, scratch: Float32Array[] = [], round?: NodeRounding,
 ): void {
-  computeNode(model, loss, data, k, keys, treeHeight(k), 0, out, scratch);
+  computeNode(model, loss, data, k, keys, treeHeight(k), 0, out, scratch, round);
 }

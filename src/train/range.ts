@@ -10,7 +10,7 @@
 // row) are the same as in a single-process run.
 import type { Loss } from '../losses/loss.js';
 import type { Model } from '../model/model.js';
-import { alignedBlocks, type TreeNode } from '../reduce/tree.js';
+import { alignedBlocks, type NodeRounding, type TreeNode } from '../reduce/tree.js';
 import { allocFloats } from '../tensor/alloc.js';
 import { computeNode, shardBounds, type BatchData } from './batch.js';
 import { gradLength } from './step.js';
@@ -56,7 +56,7 @@ export interface RangeWorker {
    * `emit(b, node, sum)` with each block's sum (a buffer reused for the next
    * block: copy it out). Returns the blocks.
    */
-  compute(request: RangeRequest, emit: (b: number, node: TreeNode, sum: Float32Array) => void): TreeNode[];
+  compute(request: RangeRequest, emit: (b: number, node: TreeNode, sum: Float32Array) => void, round?: NodeRounding): TreeNode[];
 }
 
 /** Rows [start, end) of the batch that micro-shards [request.start, request.end) hold. */
@@ -115,7 +115,7 @@ export function createRangeWorker(model: Model, loss: Loss, seed: number, data: 
       version = v;
     },
     check,
-    compute(r, emit) {
+    compute(r, emit, round) {
       const [rowStart, rowEnd] = rowsOf(r);
       const { xSize, ySize } = data;
       for (let row = rowStart; row < rowEnd; row++) {
@@ -128,7 +128,7 @@ export function createRangeWorker(model: Model, loss: Loss, seed: number, data: 
       const keys = { seed, step: r.step };
       const blocks = alignedBlocks(r.k, r.start, r.end);
       for (let b = 0; b < blocks.length; b++) {
-        computeNode(model, loss, batch, r.k, keys, blocks[b].level, blocks[b].index, blockSum, scratch);
+        computeNode(model, loss, batch, r.k, keys, blocks[b].level, blocks[b].index, blockSum, scratch, round);
         emit(b, blocks[b], blockSum);
       }
       return blocks;

@@ -62,4 +62,36 @@ describe.runIf(problem === null || required)('a cluster across network namespace
     for (const h of [hostA, hostB]) expect(c.proc.out()).toMatch(new RegExp(`worker p\\d \\(\\S+, ${h.ip.replace(/\./g, '\\.')}\\) joined`));
     for (const w of s.workerStats.slice(0, 2)) expect(w.microShards).toBeGreaterThan(0);
   });
+
+  it('the collective: a member whose cable is pulled mid-step is dropped, the step redone by the others on their own links; the --workers 0 weights', async () => {
+    // One LAN at a time: the test before leaves its own (afterAll destroys it), and both would hold the coordinator's address.
+    lan?.destroy();
+    lan = null;
+    const lan2 = new VirtualLan(`u${process.pid % 1000}`);
+    try {
+      const hosts = ['a', 'b', 'c'].map((n) => lan2.addHost(n));
+      const dir = tempDir('dptrain-netns-coll-');
+      const config = writeJson(dir, 'mlp.json', smallMlpConfig({ epochs: 3 }));
+      const ref = await runCli(['train', '--json', '--quiet', '--config', config, '--out', join(dir, 'ref'), '--workers', '0']);
+      expect(ref.code, ref.stderr).toBe(0);
+      // Step 5 waits (no step timeout) for the member in slot 0, which stalls until its cable is pulled.
+      const c = await startCoordinator(['--json', '--config', config, '--out', join(dir, 'run'), '--min-workers', '3',
+        '--peer-timeout-ms', '1500', '--step-timeout-ms', '0', '--chaos', 'stall:worker=0,step=5,ms=600000'], {}, 0, COORDINATOR_IP);
+      const cache = join(dir, 'cache');
+      const ws = hosts.map((h) => startWorker(c.url, ['--cache', cache, '--threads', '1', '--name', `host-${h.name}`, '--peer-listen', `${h.ip}:0`], {}, `member on ${h.name}`, h.exec));
+      const staller = await Promise.race(ws.map((w) => w.waitFor(/chaos: step 5: stalling/).then(() => w)));
+      const host = hosts[ws.indexOf(staller)];
+      lan2.cut(host);
+      await c.proc.waitFor(new RegExp(`dropping worker p\\d \\(\\S+, ${host.ip.replace(/\./g, '\\.')}\\): (silent|sent nothing) for \\d+ ms`));
+      expect(await c.proc.exited).toMatchObject({ code: 0 });
+      const s = summaryOf(c.proc);
+      expect(s.weightsSha256).toBe(lastJson(ref.stdout).weightsSha256);
+      expect(s.topology).toMatchObject({ ran: 'collective' });
+      expect(c.proc.out()).toMatch(/collective: step 5: attempt 1 lost p\d \(.*\); attempt 2 with the others/);
+      // The members reached each other at their own addresses.
+      for (const h of hosts) expect(c.proc.out()).toMatch(new RegExp(`collective: p\\d \\(peers reach it at ${h.ip.replace(/\./g, '\\.')}:\\d+\\) joins`));
+    } finally {
+      lan2.destroy();
+    }
+  });
 });

@@ -84,9 +84,12 @@ it('compose.yaml: a coordinator and 3 workers; the coordinator stopped and start
     async startWorker(): Promise<Container> {
       const instance = machine.create(`worker_${++workers}`, worker);
       const health = listenPort(worker.args, '--health-listen');
+      const peer = listenPort(worker.args, '--peer-listen');
       const proc = machine.start(instance, worker, {
         [`coordinator:${port}`]: coordinatorAt,
         [`0.0.0.0:${health}`]: `127.0.0.1:${await freePort()}`,
+        // The collective's peer port: the container's own address is loopback here.
+        [`0.0.0.0:${peer}`]: `127.0.0.1:${await freePort()}`,
       });
       await proc.waitFor(/health on http:/);
       return { proc, alive: [healthcheckOf(proc.child.pid!)], ready: [] };

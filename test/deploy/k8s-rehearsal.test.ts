@@ -47,8 +47,9 @@ async function listenPorts(args: string[], given: Record<number, number> = {}): 
   return ports;
 }
 
+/** A pod's listen addresses at their host ports (a worker advertises its peer port at the address it reaches the coordinator from). */
 const addressesOf = (ports: Record<number, number>) =>
-  Object.fromEntries(Object.entries(ports).map(([c, h]) => [`0.0.0.0:${c}`, `127.0.0.1:${h}`]));
+  Object.fromEntries(Object.entries(ports).flatMap(([c, h]) => [[`0.0.0.0:${c}`, `127.0.0.1:${h}`], [`127.0.0.1:${c}`, `127.0.0.1:${h}`]]));
 
 /** The HTTP probes of a container, at this pod's host ports. */
 async function probes(pod: Obj, ports: Record<number, number>, kinds: string[]): Promise<Probe[]> {

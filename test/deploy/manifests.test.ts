@@ -179,7 +179,12 @@ describe('deploy/k8s', () => {
     // The workers' on their --health-listen port.
     const health = listenPort(['--listen', arg(w.args, '--health-listen')]);
     expect(arg(w.args, '--health-listen')).toBe(`0.0.0.0:${health}`);
-    expect(w.ports).toEqual([{ name: 'health', containerPort: health }]);
+    // And the collective's peer port on every interface: a worker advertises the address it reaches the
+    // coordinator from (its pod's IP), so no downward API is needed (podman kube play has none for status.podIP).
+    const peer = listenPort(['--listen', arg(w.args, '--peer-listen')]);
+    expect(arg(w.args, '--peer-listen')).toBe(`0.0.0.0:${peer}`);
+    expect(w.args).not.toContain('--advertise');
+    expect(w.ports).toEqual([{ name: 'health', containerPort: health }, { name: 'peer', containerPort: peer }]);
     expect([w.livenessProbe.httpGet, w.readinessProbe.httpGet]).toEqual([{ path: '/healthz', port: 'health' }, { path: '/readyz', port: 'health' }]);
 
     // Every volume names an object of the kustomization; every path flag lies in its mount.

@@ -155,6 +155,8 @@ export function podContainer(pod: Obj, objects: Obj[], secrets: Record<string, R
     if (from === undefined) value = expandK8s(String(e.value ?? ''), env);
     else if (from.secretKeyRef !== undefined) value = secret(from.secretKeyRef.name)[from.secretKeyRef.key];
     else if (from.configMapKeyRef !== undefined) value = configMap(from.configMapKeyRef.name)[from.configMapKeyRef.key];
+    // The pod's own address (the downward API): every pod of the rehearsal is on this machine's loopback.
+    else if (from.fieldRef?.fieldPath === 'status.podIP') value = '127.0.0.1';
     if (value === undefined) throw new Error(`${c.name}: env ${e.name} has no value here`);
     env[e.name] = value;
   }

@@ -2,11 +2,11 @@
 // a Float32Array in place (or copied when the frame is unaligned), and every
 // kind of bad frame is refused by the one decode() with DPT_ERR_MESSAGE
 // naming what is wrong.
-import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { decode, decodeFromCoordinator, decodeFromWorker, encode, type FrameLimits } from '../../src/protocol/codec.js';
 import { PROTOCOL_VERSION, type Message } from '../../src/protocol/messages.js';
 import { canonicalJson, hashJson } from '../../src/protocol/content-hash.js';
+import { rawFrame } from '../helpers/frames.js';
 
 const LIMITS: FrameLimits = { maxFrameBytes: 1 << 20, maxPayloadFloats: { weights: 1000, result: 3000 } };
 const H = 'a'.repeat(64);
@@ -32,16 +32,7 @@ function from(m: Message): 'worker' | 'coordinator' {
   return ['hello', 'ready', 'result', 'failed', 'heartbeat'].includes(m.type) ? 'worker' : 'coordinator';
 }
 
-/** A frame with its header length rewritten, or bytes appended. */
-function frame(header: unknown, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
-  const head = pack(header);
-  const at = (4 + head.length + 3) & ~3;
-  const out = new Uint8Array(at + payload.length);
-  new DataView(out.buffer).setUint32(0, head.length, true);
-  out.set(head, 4);
-  out.set(payload, at);
-  return out;
-}
+const frame = rawFrame;
 
 describe('protocol codec', () => {
   it('round-trips every message; the payload arrives as float32 in place', () => {

@@ -12,6 +12,8 @@ import { buildModel } from '../../src/model/model.js';
 import { alignedBlocks } from '../../src/reduce/tree.js';
 import { activeKernelName, useKernels, useWasmKernels } from '../../src/tensor/setup.js';
 import { createRangeWorker, rowsOf, type RangeWorker } from '../../src/train/range.js';
+import type { NodeRounding } from '../../src/reduce/tree.js';
+import { nodeRounding } from '../../src/reduce/bf16.js';
 import type { ComputeToTab, TabToCompute } from './tab-messages.js';
 
 // Under the page's Content-Security-Policy zod must not try `new Function`.
@@ -23,7 +25,8 @@ interface Scope {
 }
 const scope = self as unknown as Scope;
 
-let session: { key: string; worker: RangeWorker } | null = null;
+/** --grad-wire bf16: the nodes the tab forms are rounded as everywhere else. */
+let session: { key: string; worker: RangeWorker; round: NodeRounding | undefined } | null = null;
 // Messages are handled one at a time, in order (init is asynchronous).
 let queue: Promise<void> = Promise.resolve();
 
@@ -49,6 +52,7 @@ async function handle(m: TabToCompute): Promise<void> {
         session = {
           key: m.key,
           worker: createRangeWorker(model, getLoss(m.session.loss), m.session.seed, { x: ds.x, y: ds.y, n: ds.n, xSize, ySize: ds.y.length / ds.n }, m.session.maxBatch),
+          round: nodeRounding(m.session.gradWire ?? 'f32', model.numTrainable),
         };
       }
       scope.postMessage({ type: 'ready', key: m.key });
@@ -69,7 +73,7 @@ async function handle(m: TabToCompute): Promise<void> {
       const g = w.gradLen;
       const sums = new Float32Array(alignedBlocks(t.k, t.start, t.end).length * g);
       try {
-        const blocks = w.compute(t, (b, _node, sum) => sums.set(sum, b * g));
+        const blocks = w.compute(t, (b, _node, sum) => sums.set(sum, b * g), session?.round);
         const [r0, r1] = rowsOf(t);
         scope.postMessage({ type: 'result', taskId: t.taskId, blocks, sums, computeMs: performance.now() - t0, samples: r1 - r0 });
       } catch (err) {

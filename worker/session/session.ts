@@ -20,11 +20,12 @@
 //
 // Every frame goes through the protocol's one decode (src/protocol/codec.ts);
 // an undecodable frame closes the connection. Pure: no Node, no DOM.
-import { decodeFromCoordinator, encode, FROM_COORDINATOR_LIMITS } from '../../src/protocol/codec.js';
+import { decode, decodeFromCoordinator, encode, FROM_COORDINATOR_LIMITS } from '../../src/protocol/codec.js';
+import type { Commit, Order, Part, Reduced, Replica } from '../../src/protocol/collective-messages.js';
 import { hashJson } from '../../src/protocol/content-hash.js';
 import { garbledFrame } from '../../src/protocol/faults.js';
 import {
-  PROTOCOL_VERSION, type ByeCode, type CoordinatorMessage, type Hello, type RefusalCode, type Task, type Welcome, type WorkerMessage,
+  PROTOCOL_VERSION, type ByeCode, type ConductorMessage, type CoordinatorMessage, type Hello, type MemberMessage, type RefusalCode, type Task, type Welcome, type WorkerMessage,
 } from '../../src/protocol/messages.js';
 
 /** The shell's socket. */
@@ -60,6 +61,12 @@ export interface SessionShell {
   crash(task: Task, wire: Wire): void;
   /** What the session did, for the shell's status (a tab's page, a worker's /readyz). */
   event?(e: SessionEvent): void;
+  /**
+   * A process that can be a member of the collective (hello.peer): the
+   * collective's messages from the coordinator go here (and the connection
+   * decodes as a member's).
+   */
+  collective?(message: Order | Commit | Reduced | Part | Replica): void;
 }
 
 export type SessionEvent =
@@ -133,9 +140,11 @@ export class WorkerSession {
       this.wire.terminate();
       return;
     }
-    let msg: CoordinatorMessage;
+    let msg: CoordinatorMessage | ConductorMessage;
     try {
-      msg = decodeFromCoordinator(data, FROM_COORDINATOR_LIMITS);
+      msg = this.shell.collective === undefined
+        ? decodeFromCoordinator(data, FROM_COORDINATOR_LIMITS)
+        : decode(data, 'conductor', FROM_COORDINATOR_LIMITS) as ConductorMessage;
     } catch (err) {
       this.shell.log(`closing: ${(err as Error).message}`);
       this.wire.terminate();
@@ -166,9 +175,21 @@ export class WorkerSession {
     if (this.wire.isOpen()) this.wire.send(encode(m));
   }
 
-  private onMessage(msg: CoordinatorMessage): void {
+  /** A member's message to the coordinator (the collective). */
+  sendMember(m: MemberMessage): void {
+    if (this.wire.isOpen()) this.wire.send(encode(m));
+  }
+
+  private onMessage(msg: CoordinatorMessage | ConductorMessage): void {
     const { shell } = this;
     switch (msg.type) {
+      case 'order':
+      case 'commit':
+      case 'reduced':
+      case 'part':
+      case 'replica':
+        shell.collective?.(msg);
+        return;
       case 'welcome':
         this.onWelcome(msg);
         return;

@@ -70,7 +70,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
   const stepperS = createStepper(config, single, data.train.n);
   const stepperP = createStepper(config, parallel, data.train.n, choice.allocParams);
   const steps = Math.min(opts.steps, stepperS.lastStep);
-  const engineS = createLocalEngine(single, getLoss(config.loss), data.train, config.seed, config.batchSize);
+  const engineS = createLocalEngine(single, getLoss(config.loss), data.train, config.seed, config.batchSize, config.gradWire);
   const engineP = await choice.create(parallel, data, config.batchSize);
   const sumS = new Float32Array(gradLength(single));
   const sumP = new Float32Array(gradLength(parallel));

@@ -6,10 +6,12 @@
 // the socket, naming the peer and why, and the dispatcher reassigns what
 // the worker held.
 import type { WebSocket } from 'ws';
-import { decodeFromWorker, encode, type FrameLimits } from '../../../src/protocol/codec.js';
+import { decode, decodeFromWorker, encode, type FrameLimits } from '../../../src/protocol/codec.js';
 import {
-  PROTOCOL_VERSION, type CoordinatorMessage, type Hello, type KernelName, type RefusalCode, type Session, type WorkerKind, type WorkerMessage,
+  PROTOCOL_VERSION, type ConductorMessage, type CoordinatorMessage, type Hello, type KernelName, type MemberMessage, type RefusalCode, type Session,
+  type WorkerKind, type WorkerMessage,
 } from '../../../src/protocol/messages.js';
+import type { CollectivePort } from '../../../src/collective/port.js';
 import type { Dispatcher } from '../../../src/dispatch/dispatcher.js';
 import type { RangeOrder, WorkerInfo, WorkerLink } from '../../../src/dispatch/contract.js';
 import { workerTokenProblem } from '../../../node/net/secret.js';
@@ -53,6 +55,8 @@ export interface ConnectionContext {
   weightsFrame(version: number, step: number): Uint8Array;
   /** The connection is closed: no more pings. */
   forget(conn: Connection): void;
+  /** The collective (issue 21): workers that advertise a peer address become its members. */
+  readonly collective?: CollectivePort;
 }
 
 export class Connection {
@@ -65,6 +69,8 @@ export class Connection {
   lastMessage: number;
   timer: NodeJS.Timeout | null;
   tasksDone = 0;
+  /** The address its peers reach it at, when it is a member of the collective (its frames then decode as a member's). */
+  peerAddress: string | null = null;
 
   constructor(readonly cx: ConnectionContext, readonly ws: WebSocket, readonly address: string, readonly release: () => void) {
     this.lastHeard = this.lastMessage = performance.now();
@@ -100,9 +106,10 @@ export class Connection {
     this.cx.wire.received += data.length;
     if (this.state === 'closed') return;
     if (!isBinary) { this.drop('sent a text frame (the protocol is binary)'); return; }
-    let msg: WorkerMessage;
+    let msg: WorkerMessage | MemberMessage;
     try {
-      msg = decodeFromWorker(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), this.cx.limits);
+      const frame = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      msg = this.peerAddress === null ? decodeFromWorker(frame, this.cx.limits) : decode(frame, 'member', this.cx.limits) as MemberMessage;
     } catch (err) {
       this.cx.onRefused?.('message', this.address);
       this.drop(`bad message: ${(err as Error).message}`);
@@ -111,8 +118,21 @@ export class Connection {
     this.onMessage(msg);
   }
 
-  onMessage(msg: WorkerMessage): void {
+  /** A message of the collective, to a member. */
+  sendConductor(message: ConductorMessage): void {
+    this.sendFrame(encode(message));
+  }
+
+  onMessage(msg: WorkerMessage | MemberMessage): void {
     switch (msg.type) {
+      case 'computed':
+      case 'reduced':
+      case 'peer-fault':
+      case 'need':
+      case 'replica-hash':
+        if (this.state !== 'active') return this.drop(`sent ${msg.type} while ${this.state}`);
+        this.cx.collective?.message(this.info!.id, msg);
+        return;
       case 'hello':
         if (this.state !== 'hello') return this.drop('said hello twice');
         return this.onHello(msg);
@@ -128,6 +148,9 @@ export class Connection {
         this.clearTimer();
         this.cx.log(`${this.name()} joined: ${this.info!.threads} thread${this.info!.threads === 1 ? '' : 's'}`);
         this.cx.dispatcher.join(this.link());
+        if (this.peerAddress !== null) {
+          this.cx.collective?.joined(this.info!.id, this.peerAddress, (m) => this.sendConductor(m), (reason) => this.drop(reason, 'kicked'));
+        }
         return;
       case 'result':
         if (this.state !== 'active') return this.drop(`sent a result while ${this.state}`);
@@ -166,6 +189,7 @@ export class Connection {
       return this.refuse('kernels', `kernels ${h.kernels}, the run computes with ${this.cx.kernels}`, false);
     }
     const id = this.cx.nextWorkerId(h.kind);
+    if (h.peer !== undefined && this.cx.collective?.accepts(h) === true) this.peerAddress = h.peer.address;
     this.info = { id, kind: h.kind, host: h.host, threads: h.threads, ...(h.name === undefined ? {} : { name: h.name }) };
     this.state = 'fetching';
     this.clearTimer();
@@ -250,6 +274,7 @@ export class Connection {
     this.release();
     const id = this.info?.id;
     if (id !== undefined) this.cx.dispatcher.leave(id, reason);
+    if (id !== undefined && this.peerAddress !== null) this.cx.collective?.left(id, reason);
   }
 
   clearTimer(): void {

@@ -40,6 +40,7 @@ import type { WeightsBoard } from '../../../src/dispatch/weights-board.js';
 import type { Handler } from '../../../node/http/server.js';
 import type { AddressLimit } from '../../../node/net/address-limit.js';
 import { CLOSE_GOING_AWAY, CLOSE_NORMAL, Connection, type ConnectionContext } from './connection.js';
+import type { CollectivePort } from '../../../src/collective/port.js';
 import { datasetRoute } from './dataset-route.js';
 import { admitUpgrade } from './upgrade.js';
 
@@ -80,6 +81,8 @@ export interface WsTransportOptions {
   addressLimit?: AddressLimit;
   /** Bytes of the dataset sent in one response. */
   onDatasetServed?: (bytes: number, address: string) => void;
+  /** The collective (issue 21): workers that advertise a peer address become its members. */
+  collective?: CollectivePort;
 }
 
 export interface WsTransport {
@@ -110,7 +113,8 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
   const maxBlocks = 2 * treeHeight(opts.maxMicroShards) + 1;
   const limits: FrameLimits = {
     maxFrameBytes: maxBlocks * opts.gradLen * 4 + (64 << 10),
-    maxPayloadFloats: { result: maxBlocks * opts.gradLen },
+    // A member's reduced slice is at most one gradient vector.
+    maxPayloadFloats: { result: maxBlocks * opts.gradLen, reduced: opts.gradLen },
   };
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false });
   const live = new Set<Connection>();
@@ -137,6 +141,7 @@ export function attachWsTransport(opts: WsTransportOptions): WsTransport {
     nextWorkerId: (kind) => `${kind === 'tab' ? 'b' : 'p'}${nextId++}`,
     weightsFrame: framedWeights,
     forget: (conn) => { live.delete(conn); },
+    ...(opts.collective === undefined ? {} : { collective: opts.collective }),
   };
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
