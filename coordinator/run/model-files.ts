@@ -10,7 +10,7 @@ import type { Model } from '../../src/model/model.js';
 import type { InferenceInfo } from '../../src/model/inference-info.js';
 import { loadModel, saveModel, type LoadedModel } from '../../src/model/save.js';
 import type { ExportInfo } from '../../src/model/export-info.js';
-import { exportSafetensorsTorch } from '../../src/model/torch-export.js';
+import { exportSafetensorsTorch, type TorchExportOptions } from '../../src/model/torch-export.js';
 import { exportTfjs, TFJS_MODEL_FILE, TFJS_WEIGHTS_FILE } from '../../src/model/tfjs-export.js';
 import { ensureFolder, writeOutputFile } from './output-paths.js';
 
@@ -68,9 +68,9 @@ function startsLikeSafetensors(bytes: Uint8Array): boolean {
   return headerLength >= 2n && headerLength <= BigInt(bytes.byteLength - 8) && bytes[8] === 0x7b; // '{'
 }
 
-/** Writes the PyTorch-style state_dict safetensors file (with the scaling and names `info` gives). */
-export function writeTorchSafetensors(file: string, model: Model, info?: ExportInfo): void {
-  writeOutputFile(file, exportSafetensorsTorch(model, info), 'the safetensors export');
+/** Writes the PyTorch-style state_dict safetensors file (with the scaling, names and step count `options` give). */
+export function writeTorchSafetensors(file: string, model: Model, options: TorchExportOptions = {}): void {
+  writeOutputFile(file, exportSafetensorsTorch(model, options), 'the safetensors export');
 }
 
 /**

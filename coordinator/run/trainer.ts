@@ -261,7 +261,8 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
   // Every worker that took part (one that reconnected counts again), or 0 for the coordinator's own thread.
   const workers = engine.summaries?.().length ?? engine.workers;
   if (lastEval === null) lastEval = evaluate(model, loss, data.test, config.evalBatchSize);
-  saveModelFile(join(outDir, MODEL_FILE), model, { loss: config.loss }, opts.inference);
+  // steps: the training steps the model took (the PyTorch export's BatchNorm num_batches_tracked).
+  saveModelFile(join(outDir, MODEL_FILE), model, { loss: config.loss, steps: String(lastStep) }, opts.inference);
   const samples = sampleCount(lastStep, stepsPerEpoch, config.batchSize, n);
   return {
     steps: lastStep,

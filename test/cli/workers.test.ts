@@ -4,12 +4,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { lastJson, ROOT, runCli, smallCnnConfig, smallMlpConfig, startCli, tempDir, writeJson } from '../helpers/cli.js';
+import { lastJson, ROOT, runCli, smallCnnBnConfig, smallCnnConfig, smallMlpConfig, startCli, tempDir, writeJson } from '../helpers/cli.js';
 
 /** Small, fast variants of the example families. */
 const CONFIGS: Record<string, Record<string, unknown>> = {
   // Adam's moments and update count in the threads' step loop; AdamW's decay on the weights only.
   cnnAdam: smallCnnConfig(),
+  // Batch normalization per channel: statistics per micro-shard (32 images in 6), running statistics in the step loop.
+  cnnBn: smallCnnBnConfig(),
   mlpAdamW: smallMlpConfig({
     data: { type: 'mnist', view: 'flat', trainLimit: 320, testLimit: 200 }, batchSize: 40, microShards: 7,
     optimizer: { type: 'adamw', lr: 0.003, betas: [0.85, 0.99], weightDecay: 0.05 }, schedule: { type: 'cosine' },
@@ -57,7 +59,7 @@ describe('dptrain train --workers (real processes, real threads)', () => {
   }
 
   it('the pure-TypeScript kernels (--kernels ts) give the WebAssembly kernels\' bits on models without recurrent layers', async () => {
-    for (const name of ['mlp', 'bnDropout', 'cnnAdam']) {
+    for (const name of ['mlp', 'bnDropout', 'cnnAdam', 'cnnBn']) {
       const ts = await trainJson(['--config', files[name], '--out', join(dir, `${name}-ts`), '--workers', '2', '--kernels', 'ts']);
       expect(ts.kernels).toBe('typescript');
       expect(ts.weightsSha256).toBe(hashes[name] ?? (await trainJson(['--config', files[name], '--out', join(dir, `${name}-wasm`), '--workers', '0'])).weightsSha256);

@@ -7,7 +7,7 @@ import { PROTOCOL_VERSION } from '../../src/protocol/messages.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { lastJson, ROOT, runCli, smallMlpConfig, tempDir, writeJson } from '../helpers/cli.js';
+import { lastJson, ROOT, runCli, smallCnnBnConfig, smallMlpConfig, tempDir, writeJson } from '../helpers/cli.js';
 import { AFTER_TASK, BEFORE_HELLO, offend, type Offense } from '../helpers/evil-worker.js';
 import { killAll, startCoordinator, startWorker, summaryOf, type Proc } from '../helpers/procs.js';
 
@@ -25,6 +25,7 @@ const CONFIGS = {
       layers: [{ type: 'dense', units: 32 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'dropout', rate: 0.3 }, { type: 'dense', units: 10 }],
     },
   }),
+  cnnBn: smallCnnBnConfig({ epochs: 1 }),
   lstm: smallMlpConfig({
     epochs: 1, batchSize: 32, microShards: 8,
     data: { type: 'mnist', view: 'rows', trainLimit: 256, testLimit: 128 },
@@ -61,7 +62,7 @@ afterEach(killAll);
 afterAll(killAll);
 
 describe('a cluster on loopback (real processes, real sockets)', () => {
-  for (const name of ['mlp', 'bn'] as const) {
+  for (const name of ['mlp', 'bn', 'cnnBn'] as const) {
     it(`${name}: a coordinator and 2 worker processes (one with 2 threads) give the --workers 0 weights`, async () => {
       const c = await startCoordinator(['--json', '--config', files[name], '--out', out(), '--min-workers', '2'], ENV);
       const w1 = worker(c.url, ['--threads', '2', '--name', 'two-threads']);

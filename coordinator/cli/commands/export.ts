@@ -23,7 +23,9 @@ export function exportModelFile(modelFile: string, format: string, out: string, 
   const info = { inference, loss: extras.loss };
   if (format === 'torch') {
     checkOutputFile(out, 'the safetensors export');
-    writeTorchSafetensors(out, model, info);
+    // BatchNorm's num_batches_tracked: the steps `dptrain train` wrote into the model file.
+    const steps = extras.steps === undefined ? NaN : Number(extras.steps);
+    writeTorchSafetensors(out, model, { ...info, ...(Number.isSafeInteger(steps) && steps >= 0 ? { batchesTracked: steps } : {}) });
     return [out];
   }
   ensureFolder(out, 'the TF.js model folder');
