@@ -16,6 +16,16 @@ import tseslint from 'typescript-eslint';
 
 const NODE_MODULES = ['node:*', 'fs', 'fs/*', 'path', 'os', 'crypto', 'http', 'https', 'net', 'stream', 'url', 'child_process', 'worker_threads', 'ws', 'piscina'];
 
+/**
+ * zod as a namespace (`import * as z from 'zod'`): esbuild then leaves out
+ * what is not used; a named `z` puts all of zod (454 KB with its 64
+ * locales) in every browser bundle (test/browser/bundle-size.test.ts).
+ */
+const ZOD_AS_NAMESPACE = {
+  selector: "ImportDeclaration[source.value='zod'] > ImportSpecifier[imported.name='z']",
+  message: "import * as z from 'zod': a named z puts all of zod (454 KB, its 64 locales) in the browser bundles",
+};
+
 /** No Node module in code that also runs in a browser. */
 const browserSafe = {
   'no-restricted-imports': ['error', {
@@ -50,6 +60,7 @@ export default tseslint.config(
       'no-unused-private-class-members': 'error',
       'no-unreachable': 'error',
       'no-fallthrough': 'error',
+      'no-restricted-syntax': ['error', ZOD_AS_NAMESPACE],
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
       'import-x/no-self-import': 'error',
       'import-x/no-useless-path-segments': 'error',

@@ -5,7 +5,7 @@
 // --save-calibration FILE`). A point is keyed by model, batch, topology,
 // workers and link; a new measurement replaces the old one of its key.
 import { existsSync, readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { writeOutputFile } from '../coordinator/run/output-paths.js';
 
 export const CalibrationPoint = z.strictObject({

@@ -7,6 +7,7 @@ export * from '../src/index.js';
 export { initKernels } from './api/kernels.js';
 export { createModel, loadModelFile, saveModelFile } from './api/model-files.js';
 export { train } from './api/train.js';
+export { examples, examplesDir, EXAMPLE_NAMES, type ExampleName } from './run/examples.js';
 export type { TestMetrics, TrainInterrupted, TrainOptions, TrainProgress, TrainResult, TrainSummary } from './api/train.js';
 export { readCsvInput, type CsvInput } from './data/predict-csv.js';
 export type { TrainConfigInput } from './run/config.js';

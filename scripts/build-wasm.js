@@ -1,6 +1,7 @@
 // Compiles the WebAssembly SIMD kernels: wasm/gemm.ts (matrix products),
 // wasm/cells.ts (LSTM/GRU cells, row sums), wasm/vector.ts (tree adds, SGD), wasm/adam.ts,
-// wasm/conv.ts and wasm/pool.ts (convolution, pooling) -> dist/wasm/kernels.wasm, one
+// wasm/conv.ts and wasm/pool.ts (convolution, pooling), wasm/norm.ts (batch
+// normalization) -> dist/wasm/kernels.wasm, one
 // module (AssemblyScript, baseline 128-bit SIMD, no threads, no relaxed SIMD).
 // Run after tsc (scripts/build.js empties dist/ first):  node scripts/build-wasm.js
 //
@@ -11,7 +12,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const sources = ['wasm/gemm.ts', 'wasm/cells.ts', 'wasm/vector.ts', 'wasm/conv.ts', 'wasm/pool.ts', 'wasm/adam.ts'];
+const sources = ['wasm/gemm.ts', 'wasm/cells.ts', 'wasm/vector.ts', 'wasm/conv.ts', 'wasm/pool.ts', 'wasm/adam.ts', 'wasm/norm.ts'];
 const outDir = root + 'dist/wasm/';
 const outFile = outDir + 'kernels.wasm';
 

@@ -13,7 +13,9 @@ export type ErrorCode =
   | 'DPT_ERR_CHECKPOINT'      // a checkpoint is missing, corrupt or of another config
   | 'DPT_ERR_MESSAGE'         // a protocol message failed validation
   | 'DPT_ERR_USAGE'           // a command-line argument is invalid (exit code 2)
-  | 'DPT_ERR_WORKER'          // workers failed: a range failed too often in one step, or threads did not start
+  | 'DPT_ERR_WORKER'          // workers failed: a range failed too often in one step, threads did not start, a worker cannot take part
+  | 'DPT_ERR_CONNECT'         // a worker reached no coordinator within --give-up-after (never welcomed)
+  | 'DPT_ERR_REFUSED'         // the coordinator refused a worker for good (token, protocol, kernels, quarantined)
   | 'DPT_ERR_OUTPUT'          // a path the user gave cannot be written (names the path and the cause)
   | 'DPT_ERR_DIVERGED'        // training diverged: the loss is not finite
   | 'DPT_ERR_MEMORY'          // the kernels' fixed WebAssembly memory is full

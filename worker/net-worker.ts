@@ -10,8 +10,12 @@
 // `crash` fault that exits the process.
 //
 // Exit codes: 0 when the run is finished (the coordinator said so) or the
-// worker was asked to stop; 1 when it was refused for good (wrong token,
-// protocol, kernels) or cannot use the session.
+// worker was asked to stop; run() throws a DptrainError (exit 1, one
+// `dptrain: error [CODE]: ...` line) when it was refused for good
+// (DPT_ERR_REFUSED: wrong token, protocol, kernels, quarantined), cannot use
+// the session (DPT_ERR_WORKER), or reached no coordinator within
+// giveUpAfterMs without ever being welcomed (DPT_ERR_CONNECT; see
+// session/reconnect.ts). One line per reconnection attempt.
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { hostname } from 'node:os';
@@ -29,7 +33,7 @@ import { treeHeight } from '../src/reduce/tree.js';
 import { PeerLinks } from './peer/links.js';
 import { NetMember } from './peer/net-member.js';
 import { inlineCompute, threadedCompute, type RangeCompute } from './range-compute.js';
-import { Backoff } from './session/backoff.js';
+import { GIVE_UP_AFTER_MS, Reconnector } from './session/reconnect.js';
 import { WorkerSession, type Computed, type SessionEnd, type Wire } from './session/session.js';
 
 /**
@@ -55,6 +59,8 @@ export interface NetWorkerOptions {
   tlsCa?: Buffer;
   /** Reconnect backoff: first delay and cap, ms. */
   backoffMs?: { first: number; max: number };
+  /** Give up after this long without ever having been welcomed by a coordinator (0: never; default 5 minutes). */
+  giveUpAfterMs?: number;
   log: (line: string) => void;
   /** The version string of this program, for hello. */
   software: string;
@@ -73,16 +79,6 @@ function withPort(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
-/** The exit code a connection's end leads to, or null to reconnect. */
-function exitCodeOf(end: SessionEnd): number | null {
-  switch (end.kind) {
-    case 'finished': return 0;
-    case 'refused':
-    case 'failed': return 1;
-    case 'lost': return null;
-  }
-}
-
 export class NetWorker {
   private held: Held | null = null;
   private session: WorkerSession | null = null;
@@ -91,8 +87,9 @@ export class NetWorker {
   private sums = new Float32Array(0);
   private exitCode: number | null = null;
   private wake: (() => void) | null = null;
-  private readonly backoff: Backoff;
   private current: WorkerState = 'connecting';
+  /** What ended the last connection attempt (the socket's error), if anything did. */
+  private lastError: string | null = null;
   /** The collective: this process's peer links, and its member while a coordinator has welcomed it. */
   private links: PeerLinks | null = null;
   /** The peer address given or bound (null with a wildcard listen and no --advertise: see peerAddress()). */
@@ -101,9 +98,7 @@ export class NetWorker {
   private member: NetMember | null = null;
   private welcome: Welcome | null = null;
 
-  constructor(private readonly opts: NetWorkerOptions) {
-    this.backoff = new Backoff(opts.backoffMs ?? { first: 250, max: 10_000 });
-  }
+  constructor(private readonly opts: NetWorkerOptions) {}
 
   /** Where the worker stands now (asked on every /readyz). */
   state(): WorkerState {
@@ -111,26 +106,41 @@ export class NetWorker {
     return this.stopping || this.exitCode !== null ? 'leaving' : this.current;
   }
 
-  /** Runs until the run is finished, the worker is refused for good, or stop(); resolves with the exit code. */
+  /**
+   * Runs until the run is finished or stop() (resolves 0); throws a
+   * DptrainError when refused for good, unable to take part, or when no
+   * coordinator welcomed it within giveUpAfterMs.
+   */
   async run(): Promise<number> {
-    if (this.opts.peer !== undefined) await this.startPeers(this.opts.peer);
-    while (this.exitCode === null) {
-      const end = await this.connect();
-      if (this.stopping) { this.exitCode ??= 0; break; }
-      this.exitCode = exitCodeOf(end);
-      if (this.exitCode !== null) break;
-      if (end.kind === 'lost' && end.welcomed) this.backoff.reset();
-      const delay = this.backoff.next();
-      this.opts.log(`reconnecting in ${Math.round(delay)} ms`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, delay);
-        this.wake = () => { clearTimeout(t); resolve(); };
-      });
-      this.wake = null;
+    const url = this.opts.url.href;
+    const reconnect = new Reconnector({
+      url, backoff: this.opts.backoffMs ?? { first: 500, max: 10_000 },
+      giveUpAfterMs: this.opts.giveUpAfterMs ?? GIVE_UP_AFTER_MS, giveUpHint: 'or wait longer (--give-up-after SECONDS)', now: () => performance.now(),
+    });
+    try {
+      if (this.opts.peer !== undefined) await this.startPeers(this.opts.peer);
+      while (this.exitCode === null) {
+        this.lastError = null;
+        const end = await this.connect();
+        if (this.stopping) { this.exitCode ??= 0; break; }
+        if (end.kind === 'finished') { this.exitCode = 0; break; }
+        if (end.kind === 'refused') throw dptError('DPT_ERR_REFUSED', `the coordinator at ${url} refused this worker: ${end.reason}`);
+        if (end.kind === 'failed') throw dptError(end.code ?? 'DPT_ERR_WORKER', `cannot take part in the run at ${url}: ${end.reason}`);
+        const next = reconnect.next(end.welcomed, this.lastError ?? 'the connection closed');
+        if (next.kind === 'give-up') throw dptError('DPT_ERR_CONNECT', next.message);
+        this.opts.log(next.line);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, next.delayMs);
+          this.wake = () => { clearTimeout(t); resolve(); };
+        });
+        this.wake = null;
+      }
+      return this.exitCode;
+    } finally {
+      this.exitCode ??= 1;
+      await this.held?.compute.close();
+      await this.links?.close();
     }
-    await this.held?.compute.close();
-    await this.links?.close();
-    return this.exitCode;
   }
 
   /** The peer port: links to and from the other members of the collective. */
@@ -244,7 +254,8 @@ export class NetWorker {
       ws.on('message', (data: Buffer, isBinary: boolean) => {
         session.frame(isBinary ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data.toString());
       });
-      ws.on('error', (err) => log(`connection error: ${err.message}`));
+      // Said once, with the reconnection line (run()).
+      ws.on('error', (err) => { this.lastError = err.message; });
       ws.on('close', () => {
         this.session = null;
         this.member = null;

@@ -19,6 +19,8 @@ export interface WorkerFlags extends TokenSources {
   tlsCa?: string;
   /** HOST:PORT for /healthz and /readyz (container probes); none by default. */
   healthListen?: string;
+  /** Seconds to keep trying to reach a coordinator that never welcomed this worker (0: forever). */
+  giveUpAfter?: number;
   /** HOST:PORT for the collective's peer links (issue 21); none: this worker stays on the star. */
   peerListen?: string;
   /** HOST:PORT peers reach this worker at, when not the --peer-listen address (NAT, containers, pod IPs). */
@@ -59,6 +61,7 @@ export async function runWorkerCommand(flags: WorkerFlags, software: string): Pr
     ...(flags.name === undefined ? {} : { name: flags.name }),
     ...(flags.data === undefined ? {} : { dataFile: flags.data }),
     ...(tlsCa === undefined ? {} : { tlsCa }),
+    ...(flags.giveUpAfter === undefined ? {} : { giveUpAfterMs: flags.giveUpAfter * 1000 }),
     ...(peerListen === undefined ? {} : {
       peer: { listen: peerListen, ...(flags.advertise === undefined ? {} : { advertise: flags.advertise }), ...(peerTls === undefined ? {} : { tls: peerTls }) },
     }),

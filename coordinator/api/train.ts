@@ -6,11 +6,12 @@
 // stop request is an AbortSignal instead of SIGINT. The result carries the
 // trained model, loaded back from the model file the run wrote.
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { DptrainModel } from '../../src/api/model.js';
 import { formatZodError, plainIssueMessage } from '../../src/check/zod-format.js';
 import { dptError } from '../../src/errors.js';
 import { wholeNonNeg, wholePos, type TrainConfigInput } from '../run/config.js';
+import { API_OPTION_NAMES } from '../run/option-names.js';
 import { MODEL_FILE } from '../run/run-folder.js';
 import { runTrainRequest } from '../run/train-run.js';
 import type { ProgressSink, RunSummary } from '../run/trainer.js';
@@ -26,6 +27,7 @@ export interface TestMetrics {
 
 /** What a run reports while it trains; epochs count from 1, steps are the steps done. */
 export type TrainProgress =
+  /** workers: the worker threads, 0 for this thread; null while the default engine has not measured (a `note` says what it chose). */
   | { type: 'start'; totalSteps: number; firstStep: number; workers: number | null }
   | { type: 'step'; epoch: number; step: number; loss: number; samplesPerSec: number }
   | { type: 'epoch'; epoch: number; step: number; trainLoss: number; test: TestMetrics }
@@ -102,7 +104,7 @@ export type TrainResult = TrainSummary | TrainInterrupted;
 
 function progressSink(emit: (event: TrainProgress) => void): ProgressSink {
   return {
-    start: (totalSteps, firstStep, workers) => emit({ type: 'start', totalSteps, firstStep, workers: workers ?? null }),
+    start: (totalSteps, firstStep, workers) => emit({ type: 'start', totalSteps, firstStep, workers: workers === 'auto' ? null : workers ?? null }),
     step: (i) => emit({ type: 'step', epoch: i.epoch + 1, step: i.step, loss: i.loss, samplesPerSec: i.samplesPerSec }),
     epoch: (i) => emit({
       type: 'epoch', epoch: i.epoch, step: i.step, trainLoss: i.trainLoss,
@@ -125,6 +127,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     progress: progressSink(emit), stopSignal: signal,
     notice: (message) => emit({ type: 'note', message }),
     warn: (message) => emit({ type: 'note', message: `warning: ${message}` }),
+    names: API_OPTION_NAMES,
   });
   if ('interrupted' in outcome) return { status: 'interrupted', step: outcome.step, outDir: outcome.outDir };
   const { workerStats: _workerStats, ...summary } = outcome;

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DptrainError, dptError } from '../../src/errors.js';
 import { errorLine, exitCodeOf, fromCommanderError, warningLine } from './errors.js';
+import { commandName, shellWord } from './command-name.js';
 import { parseChaos } from '../../src/dispatch/chaos.js';
 import { loadTrainData } from '../data/load.js';
 import { chaosOf, defaultWorkers } from '../engines/choose.js';
@@ -87,7 +88,7 @@ async function trainUntilStopped(flags: TrainFlags, progress: ProgressSink, stop
   });
   if ('interrupted' in outcome) {
     const name = stop.received() ?? 'SIGTERM';
-    process.stderr.write(`dptrain: interrupted at step ${outcome.step}; resume with: dptrain train --resume ${shellWord(outcome.outDir)}\n`);
+    process.stderr.write(`dptrain: interrupted at step ${outcome.step}; resume with: ${commandName()} train --resume ${shellWord(outcome.outDir)}\n`);
     process.exitCode = SIGNAL_EXIT_CODES[name];
     return;
   }
@@ -109,11 +110,6 @@ async function trainUntilStopped(flags: TrainFlags, progress: ProgressSink, stop
       `wrote ${summary.outDir}/{config.json,metrics.jsonl,model.dptmodel,checkpoint.msgpack}\n`,
     );
   }
-}
-
-/** `path` as one shell word (quoted if it needs to be), for a command line the user can paste. */
-function shellWord(path: string): string {
-  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
 }
 
 async function verify(flags: VerifyFlags): Promise<void> {
@@ -219,6 +215,7 @@ export function buildProgram(): Command {
     .option('--cache <dir>', 'where downloaded datasets are kept (default: the dataset cache, $DPTRAIN_CACHE)')
     .option('--tls-ca <file>', 'trust this PEM certificate for wss:// (a self-signed coordinator)')
     .option('--health-listen <host:port>', 'serve GET /healthz (alive) and /readyz (connected, ready) on this address, for container probes')
+    .option('--give-up-after <seconds>', 'exit 1 (DPT_ERR_CONNECT) if no coordinator welcomed this worker within this many seconds; 0 = keep trying (default 300)', wholeNumber('--give-up-after', 0))
     .option('--peer-listen <host:port>', 'join the collective: take peer links from the other workers on this address (port 0 picks one); the workers then reduce among themselves')
     .option('--advertise <host:port>', 'with --peer-listen: the address peers reach this worker at, when it is not the listen address (NAT, containers, pod IPs)')
     .option('--peer-tls-cert <file>', 'with --peer-listen: PEM certificate chain of the peer port (a run over wss:// needs it; peers trust it with --tls-ca)')

@@ -87,7 +87,8 @@ export function createProgress(opts: ProgressOptions = {}): ProgressSink {
   };
 }
 
-function workersLabel(workers: number | undefined): string {
+function workersLabel(workers: number | 'auto' | undefined): string {
   if (workers === undefined) return 'in one thread';
+  if (workers === 'auto') return "on worker threads or in the coordinator's thread, whichever measures faster";
   return workers === 0 ? 'in the coordinator thread (--workers 0)' : `on ${workers} worker${workers === 1 ? '' : 's'}`;
 }

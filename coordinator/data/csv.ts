@@ -31,7 +31,7 @@
 // returned, for use at inference.
 
 import { basename, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { dptError } from '../../src/errors.js';
 import { plainIssueMessage } from '../../src/check/zod-format.js';
 import { type Dataset, validateDataset } from '../../src/data/dataset.js';

@@ -36,7 +36,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { dptError } from '../../src/errors.js';
 import { type Dataset } from '../../src/data/dataset.js';
 import { decodeDataset } from '../../src/data/binary.js';

@@ -24,6 +24,7 @@ import { Dispatcher } from '../../src/dispatch/dispatcher.js';
 import { sharedParams, startThreadTransport, wholeShared, type ThreadTransport } from '../../node/threads/transport.js';
 import { gradLength } from '../../src/train/step.js';
 import { activeKernelKind } from '../../src/tensor/setup.js';
+import { unlessAborted } from '../run/interrupt.js';
 import type { TrainData } from '../run/trainer.js';
 import { startCoordinatorNode, type ClusterOptions, type CoordinatorNode } from '../serve/cluster.js';
 import type { WeightsBoard } from '../../src/dispatch/weights-board.js';
@@ -45,7 +46,8 @@ export interface EngineChoice {
   allocParams(n: number): Float32Array;
   /** The data as this engine wants it: for threads, the training set moved onto shared memory once. */
   prepare(data: TrainData): TrainData;
-  create(model: Model, data: TrainData, maxBatch: number): Promise<GradientEngine>;
+  /** The engine; a stop request ends a wait for network workers (the run then stops before its first step). */
+  create(model: Model, data: TrainData, maxBatch: number, stopSignal?: AbortSignal): Promise<GradientEngine>;
 }
 
 /**
@@ -54,7 +56,7 @@ export interface EngineChoice {
  * it computes on a copy of the model in the kernels' memory, the weights
  * copied in once per step.
  */
-function localOnCopy(model: Model, config: TrainConfig, data: TrainData, maxBatch: number): GradientEngine {
+export function localOnCopy(model: Model, config: TrainConfig, data: TrainData, maxBatch: number): GradientEngine {
   const copy = buildModel(model.spec);
   const engine = createLocalEngine(copy, getLoss(config.loss), data.train, config.seed, maxBatch, config.gradWire);
   return {
@@ -70,15 +72,15 @@ function localOnCopy(model: Model, config: TrainConfig, data: TrainData, maxBatc
  * The faults of the config's chaos SPEC, checked against the thread count
  * (DPT_ERR_USAGE); with network workers the slots are whoever is connected.
  */
-export function chaosOf(config: TrainConfig, workers: number, networked = false): Fault[] {
+export function chaosOf(config: TrainConfig, workers: number, networked = false, option = '--chaos'): Fault[] {
   let faults: Fault[];
   try {
     faults = config.chaos === undefined ? [] : parseChaos(config.chaos);
   } catch (err) {
-    throw dptError('DPT_ERR_USAGE', `--chaos: ${(err as Error).message}`);
+    throw dptError('DPT_ERR_USAGE', `${option}: ${(err as Error).message}`);
   }
   const problem = networked ? null : checkChaosWorkers(faults, workers);
-  if (problem !== null) throw dptError('DPT_ERR_USAGE', `--chaos: ${problem}`);
+  if (problem !== null) throw dptError('DPT_ERR_USAGE', `${option}: ${problem}`);
   return faults;
 }
 
@@ -121,7 +123,7 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
     };
   }
   /** The threads (and network workers) under one dispatcher; thread-only runs without faults in the step loop. */
-  const startWorkers = async (model: Model, data: TrainData, maxBatch: number): Promise<GradientEngine> => {
+  const startWorkers = async (model: Model, data: TrainData, maxBatch: number, stopSignal?: AbortSignal): Promise<GradientEngine> => {
     const gradLen = gradLength(model);
     checkChaosIndex(chaos, gradLen);
     let node: CoordinatorNode | null = null;
@@ -180,7 +182,8 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
         closers.push((outcome) => n.close(outcome.kind, outcome.reason));
         if (dispatcher.liveCount() < cluster.minWorkers) {
           log(`waiting for ${cluster.minWorkers} worker${cluster.minWorkers === 1 ? '' : 's'} (${dispatcher.liveCount()} connected)`);
-          await dispatcher.whenWorkers(cluster.minWorkers);
+          // A stop request ends the wait: the trainer sees it before the first step and stops there.
+          await unlessAborted(dispatcher.whenWorkers(cluster.minWorkers), stopSignal);
         }
         n.setPhase('training');
       }
@@ -212,10 +215,16 @@ export function chooseEngine(config: TrainConfig, count: number | 'auto', log: (
     // Threads read the master weights (and the optimizer state) in place, and in the step loop write them.
     workers, allocParams: workers > 0 ? sharedParams : (n) => new Float32Array(n),
     prepare: (data) => (workers > 0 ? { ...data, train: wholeShared(data.train) } : data),
-    async create(model, data, maxBatch) {
+    async create(model, data, maxBatch, stopSignal) {
       // The default engine starts the threads only if its own steps are long enough to gain from them.
-      if (auto) return createAutoEngine(localOnCopy(model, config, data, maxBatch), workers, () => startWorkers(model, data, maxBatch), gradLength(model), log);
-      return startWorkers(model, data, maxBatch);
+      if (auto) {
+        // The threads start before the first step, as with --workers N: starting them (spawning, each
+        // building its session) would otherwise run beside the first steps and slow them several times.
+        const started = startWorkers(model, data, maxBatch);
+        await started.catch(() => {}); // a failure is the auto engine's to report (it keeps its own thread)
+        return createAutoEngine(localOnCopy(model, config, data, maxBatch), workers, () => started, gradLength(model), log);
+      }
+      return startWorkers(model, data, maxBatch, stopSignal);
     },
   };
 }

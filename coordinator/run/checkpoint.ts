@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pack, unpack } from 'msgpackr';
-import { z } from 'zod';
+import * as z from 'zod';
 import { dptError } from '../../src/errors.js';
 import { formatZodError } from '../../src/check/zod-format.js';
 import { hashJson } from '../../src/protocol/content-hash.js';

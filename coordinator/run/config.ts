@@ -2,15 +2,17 @@
 // Every field is documented in docs/config.md; command-line
 // options override the file's values.
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ModelSpec } from '../../src/model/spec.js';
 import { OptimizerConfig } from '../../src/optim/optimizer.js';
 import { ScheduleConfig } from '../../src/optim/schedule.js';
 import { LOSS_NAMES } from '../../src/losses/index.js';
+import { parseJsonText } from '../../src/check/json-text.js';
 import { formatZodError, plainIssueMessage } from '../../src/check/zod-format.js';
 import { dptError } from '../../src/errors.js';
 import { CsvDataSpec } from '../data/csv.js';
 import { parseChaos } from '../../src/dispatch/chaos.js';
+import { packageExampleFor } from './examples.js';
 
 export const MnistDataSpec = z.strictObject({
   type: z.literal('mnist'),
@@ -101,13 +103,16 @@ export function readConfigFile(file: string): TrainConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw dptError('DPT_ERR_CONFIG', `${file}: cannot read the config file (${(err as Error).message})`);
+    // `examples/csv-blobs.json` from a project that installed the package: say where the package's copy is.
+    const example = (err as NodeJS.ErrnoException).code === 'ENOENT' ? packageExampleFor(file) : null;
+    const hint = example === null ? '' : `; the package's example is ${example}`;
+    throw dptError('DPT_ERR_CONFIG', `${file}: cannot read the config file (${(err as Error).message})${hint}`);
   }
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = parseJsonText(text);
   } catch (err) {
-    throw dptError('DPT_ERR_CONFIG', `${file}: not valid JSON (${(err as Error).message})`);
+    throw dptError('DPT_ERR_CONFIG', `${file}: not valid JSON: ${(err as Error).message}`);
   }
   return parseConfig(json, file);
 }

@@ -9,7 +9,8 @@ import { DptrainError, dptError } from '../../src/errors.js';
 import type { Model } from '../../src/model/model.js';
 import type { InferenceInfo } from '../../src/model/inference-info.js';
 import { loadModel, saveModel, type LoadedModel } from '../../src/model/save.js';
-import { exportSafetensorsTorch } from '../../src/model/torch-export.js';
+import type { ExportInfo } from '../../src/model/export-info.js';
+import { exportSafetensorsTorch, type TorchExportOptions } from '../../src/model/torch-export.js';
 import { exportTfjs, TFJS_MODEL_FILE, TFJS_WEIGHTS_FILE } from '../../src/model/tfjs-export.js';
 import { ensureFolder, writeOutputFile } from './output-paths.js';
 
@@ -67,18 +68,18 @@ function startsLikeSafetensors(bytes: Uint8Array): boolean {
   return headerLength >= 2n && headerLength <= BigInt(bytes.byteLength - 8) && bytes[8] === 0x7b; // '{'
 }
 
-/** Writes the PyTorch-style state_dict safetensors file. */
-export function writeTorchSafetensors(file: string, model: Model): void {
-  writeOutputFile(file, exportSafetensorsTorch(model), 'the safetensors export');
+/** Writes the PyTorch-style state_dict safetensors file (with the scaling, names and step count `options` give). */
+export function writeTorchSafetensors(file: string, model: Model, options: TorchExportOptions = {}): void {
+  writeOutputFile(file, exportSafetensorsTorch(model, options), 'the safetensors export');
 }
 
 /**
  * Writes `<dir>/model.json` and `<dir>/weights.bin` (creating dir). The
  * weights go first, so a model.json on disk never points at missing weights.
  */
-export function writeTfjsModel(dir: string, model: Model): { modelJsonFile: string; weightsFile: string } {
+export function writeTfjsModel(dir: string, model: Model, info?: ExportInfo): { modelJsonFile: string; weightsFile: string } {
   ensureFolder(dir, 'the TF.js model folder');
-  const { modelJson, weightsBin } = exportTfjs(model);
+  const { modelJson, weightsBin } = exportTfjs(model, info);
   const weightsFile = join(dir, TFJS_WEIGHTS_FILE);
   const modelJsonFile = join(dir, TFJS_MODEL_FILE);
   writeOutputFile(weightsFile, weightsBin, 'the TF.js weights');

@@ -9,6 +9,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { dptError } from '../../src/errors.js';
 import { CHECKPOINT_FILE, readCheckpoint } from './checkpoint.js';
+import { CLI_OPTION_NAMES, type OptionNames } from './option-names.js';
 import type { TrainConfig } from './config.js';
 import { ensureFolder, outputError, statOrNull, TEMP_FILE_RE, writeOutputFile } from './output-paths.js';
 
@@ -27,10 +28,10 @@ export function defaultRunDir(configFile: string): string {
 }
 
 /** `--resume DIR`: refused before anything else unless DIR holds a checkpoint. */
-export function requireCheckpoint(dir: string): void {
+export function requireCheckpoint(dir: string, n: OptionNames = CLI_OPTION_NAMES): void {
   const checkpoint = join(dir, CHECKPOINT_FILE);
   if (statOrNull(checkpoint) === null) {
-    throw dptError('DPT_ERR_CHECKPOINT', `--resume ${dir}: no checkpoint here (expected ${checkpoint}); pass the --out folder of an earlier run`);
+    throw dptError('DPT_ERR_CHECKPOINT', `${n.set('resume', dir)}: no checkpoint here (expected ${checkpoint}); pass the ${n.name('out')} folder of an earlier run`);
   }
 }
 
@@ -42,6 +43,8 @@ export interface OutFolderRequest {
   force: boolean;
   /** The hash a checkpoint of this config carries (hashConfig(trajectoryConfig(config))). */
   configHash: string;
+  /** How messages name the options (default: the command line's flags). */
+  names?: OptionNames;
 }
 
 /** The entries of dir that count: everything but temporary files a killed writer left. */
@@ -62,9 +65,10 @@ function listed(names: string[]): string {
  */
 export function planOutFolder(req: OutFolderRequest): 'new' | 'replace' | 'resume' {
   const { dir } = req;
+  const n = req.names ?? CLI_OPTION_NAMES;
   const st = statOrNull(dir);
   if (st === null) return 'new';
-  if (!st.isDirectory()) throw dptError('DPT_ERR_OUTPUT', `--out ${dir}: cannot write the run folder: it is a file, not a folder`);
+  if (!st.isDirectory()) throw dptError('DPT_ERR_OUTPUT', `${n.set('out', dir)}: cannot write the run folder: it is a file, not a folder`);
   if (req.autoResume && statOrNull(join(dir, CHECKPOINT_FILE)) !== null) {
     let sameConfig: boolean;
     try {
@@ -75,16 +79,16 @@ export function planOutFolder(req: OutFolderRequest): 'new' | 'replace' | 'resum
     }
     if (sameConfig) return 'resume';
     if (req.force) return 'replace';
-    throw dptError('DPT_ERR_CHECKPOINT', `--out ${dir} (--auto-resume): the checkpoint here was written by another config; ` +
-      `give that config, add --force to start this one over in ${dir}, or give another folder`);
+    throw dptError('DPT_ERR_CHECKPOINT', `${n.set('out', dir)} (${n.name('autoResume')}): the checkpoint here was written by another config; ` +
+      `give that config, add ${n.set('force')} to start this one over in ${dir}, or give another folder`);
   }
   const contents = contentsOf(dir);
   if (contents.length === 0) return 'new';
   if (req.force) return 'replace';
   const isRun = contents.includes(CHECKPOINT_FILE);
-  throw dptError('DPT_ERR_OUTPUT', `--out ${dir}: ${isRun ? 'holds a run' : 'is not empty'} (${listed(contents)}); ` +
-    (isRun ? `continue that run with --resume ${dir}, ` : '') +
-    `add --force to start a new run in it (replacing ${RUN_FILES.join(', ')}), or give another folder`);
+  throw dptError('DPT_ERR_OUTPUT', `${n.set('out', dir)}: ${isRun ? 'holds a run' : 'is not empty'} (${listed(contents)}); ` +
+    (isRun ? `continue that run with ${n.set('resume', dir)}, ` : '') +
+    `add ${n.set('force')} to start a new run in it (replacing ${RUN_FILES.join(', ')}), or give another folder`);
 }
 
 /** Creates the folder of a new run, or empties a forced one of an earlier run's files. */

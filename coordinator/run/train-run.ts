@@ -5,10 +5,11 @@
 //      (epochs, seed, workers, ...: the command line wins over the file)
 //      and its CSV paths made absolute; with --resume and no config, the
 //      run folder's config.json;
-//   3. the engine (threads, the coordinator's own thread, network workers
-//      with --listen), the run folder's plan (new, replace, resume);
-//   4. the data, then runTraining, which saves the model with what inference
-//      needs (the data's feature names, scaling and class names).
+//   3. the run folder's plan (new, replace, resume), the data (a bad CSV is
+//      refused before the engine says anything), the engine (threads, the
+//      coordinator's own thread, network workers with --listen);
+//   4. runTraining, which saves the model with what inference needs (the
+//      data's feature names, scaling and class names).
 // Printing, signals and exit codes stay with the callers.
 import { dirname, join, resolve } from 'node:path';
 import { dptError } from '../../src/errors.js';
@@ -28,6 +29,7 @@ import { activeKernelKind } from '../../src/tensor/setup.js';
 import { CONFIG_FILE, defaultRunDir, planOutFolder, requireCheckpoint } from './run-folder.js';
 import { runTraining, trajectoryConfig, type InterruptedRun, type ProgressSink, type RunSummary } from './trainer.js';
 import { runLength } from './stepper.js';
+import { CLI_OPTION_NAMES, type OptionNames } from './option-names.js';
 
 /** The options that shape a run, each also a config field (the option wins). */
 export interface RunOverrides {
@@ -74,21 +76,28 @@ export interface TrainHooks {
   notice(line: string): void;
   /** A warning that does not stop the run (a --chaos fault the run never reaches). */
   warn(line: string): void;
+  /** How errors name options: the command line's flags (default) or the library's option names. */
+  names?: OptionNames;
 }
 
 const OVERRIDES: (keyof RunOverrides & keyof TrainConfig)[] = ['epochs', 'seed', 'maxSteps', 'checkpointEvery', 'workers', 'stepTimeoutMs', 'chaos', 'gradWire', 'topology'];
 
 /**
- * The config with the overrides applied (they win); `config` is a file or a
+ * The config with the overrides applied (they win); `given` is a file or a
  * value. Its CSV paths become absolute (against the file's folder, or
  * baseDir for a value, default the working directory): the run folder's
- * config.json, which --resume reads, lives elsewhere.
+ * config.json, which --resume reads, lives elsewhere. A relative file path
+ * resolves against baseDir when given.
  */
-export function resolveConfig(config: string | object, overrides: RunOverrides, baseDir?: string): TrainConfig {
+export function resolveConfig(given: string | object, overrides: RunOverrides, baseDir?: string): TrainConfig {
+  // A config file's relative path resolves against baseDir too, when given.
+  const config = typeof given === 'string' && baseDir !== undefined ? resolve(baseDir, given) : given;
   const base = typeof config === 'string' ? readConfigFile(config) : config;
   const merged = { ...base } as Record<string, unknown>;
   for (const field of OVERRIDES) if (overrides[field] !== undefined) merged[field] = overrides[field];
-  const parsed = parseConfig(merged, typeof config === 'string' ? `${config} (with command-line overrides)` : 'config');
+  const overridden = OVERRIDES.filter((field) => overrides[field] !== undefined);
+  const where = typeof config === 'string' ? config : 'config';
+  const parsed = parseConfig(merged, overridden.length === 0 ? where : `${where} (with ${overridden.join(', ')} overridden)`);
   if (parsed.data.type !== 'csv') return parsed;
   const from = typeof config === 'string' ? dirname(config) : baseDir ?? process.cwd();
   const data = { ...parsed.data, train: resolve(from, parsed.data.train) };
@@ -104,51 +113,52 @@ export function warnUnreachedFaults(faults: Fault[], lastStep: number, warn: (li
 }
 
 /** The combinations of run-folder options that mean nothing, refused as usage errors. */
-function checkRunFolderOptions(req: TrainRequest): void {
+function checkRunFolderOptions(req: TrainRequest, n: OptionNames): void {
   const usage = (message: string) => dptError('DPT_ERR_USAGE', message);
   if (req.resume !== undefined) {
-    if (req.out !== undefined) throw usage('--resume and --out: give one (--resume continues the run in its own folder)');
-    if (req.autoResume) throw usage('--resume and --auto-resume: give one (--auto-resume goes with --out)');
-    if (req.force) throw usage('--force starts a new run; it does not go with --resume');
+    if (req.out !== undefined) throw usage(`${n.name('resume')} and ${n.name('out')}: give one (${n.name('resume')} continues the run in its own folder)`);
+    if (req.autoResume) throw usage(`${n.name('resume')} and ${n.name('autoResume')}: give one (${n.name('autoResume')} goes with ${n.name('out')})`);
+    if (req.force) throw usage(`${n.name('force')} starts a new run; it does not go with ${n.name('resume')}`);
   }
-  if (req.autoResume && req.out === undefined) throw usage('--auto-resume needs --out DIR: the folder to continue the run in, or to start it in');
+  if (req.autoResume && req.out === undefined) throw usage(`${n.name('autoResume')} needs ${n.set('out', 'DIR')}: the folder to continue the run in, or to start it in`);
 }
 
 /** The cluster options of `--listen`, checked; undefined without it. */
-export function clusterOptions(req: TrainRequest): ClusterOptions | undefined {
+export function clusterOptions(req: TrainRequest, n: OptionNames = CLI_OPTION_NAMES): ClusterOptions | undefined {
   if (req.listen === undefined) {
     const stray = (['minWorkers', 'token', 'tokenFile', 'tlsCert', 'tlsKey', 'peerTimeoutMs', 'verifyFraction', 'allowOrigin', 'maxConnectionsPerAddress',
       'viewerToken', 'viewerTokenFile', 'publicDashboard'] as const)
       .find((f) => req[f] !== undefined);
-    if (stray !== undefined) throw dptError('DPT_ERR_USAGE', `--${stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --listen HOST:PORT`);
+    if (stray !== undefined) throw dptError('DPT_ERR_USAGE', `${n.name(stray)} needs ${n.set('listen', 'HOST:PORT')}`);
     return undefined;
   }
-  if ((req.tlsCert === undefined) !== (req.tlsKey === undefined)) throw dptError('DPT_ERR_USAGE', '--tls-cert and --tls-key go together');
-  const listen = parseListen(req.listen);
-  const token = resolveToken(req);
+  if ((req.tlsCert === undefined) !== (req.tlsKey === undefined)) throw dptError('DPT_ERR_USAGE', `${n.name('tlsCert')} and ${n.name('tlsKey')} go together`);
+  const listen = parseListen(req.listen, n.name('listen'));
+  const token = resolveToken(req, process.env, n.name);
   return {
     listen,
     minWorkers: req.minWorkers ?? 1,
     token,
-    viewer: viewerPolicy({ listenHost: listen.host, token, viewerToken: resolveViewerToken(req), publicDashboard: req.publicDashboard === true }),
+    viewer: viewerPolicy({ listenHost: listen.host, token, viewerToken: resolveViewerToken(req, process.env, n.name), publicDashboard: req.publicDashboard === true }),
     peerTimeoutMs: req.peerTimeoutMs ?? 5000,
     verifyFraction: req.verifyFraction ?? 0,
-    allowOrigins: (req.allowOrigin ?? []).map(parseAllowedOrigin),
+    allowOrigins: (req.allowOrigin ?? []).map((origin) => parseAllowedOrigin(origin, n.name('allowOrigin'))),
     maxConnectionsPerAddress: req.maxConnectionsPerAddress ?? 32,
     ...(req.tlsCert === undefined ? {} : { tls: { certFile: req.tlsCert, keyFile: req.tlsKey! } }),
   };
 }
 
 export async function runTrainRequest(req: TrainRequest, hooks: TrainHooks): Promise<RunSummary | InterruptedRun> {
-  checkRunFolderOptions(req);
+  const names = hooks.names ?? CLI_OPTION_NAMES;
+  checkRunFolderOptions(req, names);
   let config = req.config;
   if (req.resume !== undefined) {
-    requireCheckpoint(req.resume);
+    requireCheckpoint(req.resume, names);
     config ??= join(req.resume, CONFIG_FILE);
   }
-  if (config === undefined) throw dptError('DPT_ERR_USAGE', 'no config: give a config (a file or an object), or --resume DIR');
+  if (config === undefined) throw dptError('DPT_ERR_USAGE', `no config: give ${names.name('config')} (a file or an object), or ${names.set('resume', 'DIR')}`);
   const resolved = resolveConfig(config, req, req.baseDir);
-  const cluster = clusterOptions(req);
+  const cluster = clusterOptions(req, names);
   let progress = hooks.progress;
   let stepsPerEpoch = 1;
   if (cluster !== undefined) {
@@ -161,16 +171,17 @@ export async function runTrainRequest(req: TrainRequest, hooks: TrainHooks): Pro
   // A coordinator that listens computes nothing itself unless --workers says so; otherwise, without
   // a worker count, threads or the coordinator's thread, whichever is faster (auto-engine.ts).
   const workers = resolved.workers ?? (cluster === undefined ? 'auto' : 0);
-  const faults = chaosOf(resolved, workers === 'auto' ? defaultWorkers() : workers, cluster !== undefined);
+  const faults = chaosOf(resolved, workers === 'auto' ? defaultWorkers() : workers, cluster !== undefined, names.name('chaos'));
   const outDir = req.resume ?? req.out ?? defaultRunDir(typeof config === 'string' ? config : 'train');
   const plan = req.resume !== undefined ? 'resume' : planOutFolder({
     dir: outDir, autoResume: req.autoResume === true, force: req.force === true,
-    configHash: hashConfig(trajectoryConfig(resolved)),
+    configHash: hashConfig(trajectoryConfig(resolved)), names,
   });
-  if (plan === 'replace') hooks.notice(`dptrain: --force: starting a new run in ${outDir}, replacing the run files there`);
+  if (plan === 'replace') hooks.notice(`dptrain: ${names.name('force')}: starting a new run in ${outDir}, replacing the run files there`);
+  // The data first: a bad CSV is refused before anything is said about the engine.
+  const loaded = await loadTrainData(resolved.data);
   // After a stop request the engine is closed under its step; its complaints about that are noise.
   const engine = chooseEngine(resolved, workers, (line) => { if (hooks.stopSignal?.aborted !== true) progress.note?.(line); }, cluster);
-  const loaded = await loadTrainData(resolved.data);
   const data = engine.prepare(loaded);
   const length = runLength(resolved, data.train.n);
   warnUnreachedFaults(faults, length.lastStep, hooks.warn);

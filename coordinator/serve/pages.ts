@@ -3,7 +3,10 @@
 // page that viewer-access.ts answers with its 401), `/join` the volunteer
 // page, and what they load from /static/
 // (the esbuild bundles of scripts/build.js in dist/web/, and the same
-// kernels.wasm Node computes with). Read into memory once at start.
+// kernels.wasm Node computes with). Read into memory once at start, and
+// gzipped once: a browser that accepts gzip (all do) gets the compressed
+// bytes, a third of the size (what a volunteer's phone downloads:
+// test/browser/bundle-size.test.ts).
 //
 // Every page and script is served with a Content-Security-Policy that
 // allows only this origin: scripts from 'self' (the chart library is
@@ -11,7 +14,9 @@
 // needs it to compile the kernels), Web Workers from 'self', fetch,
 // EventSource and WebSocket to 'self', no framing, no plugins, no forms.
 import { existsSync, readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { constants, gzipSync } from 'node:zlib';
 import { wasmKernelsPath } from '../../node/kernels/wasm-load.js';
 import { getRoute, sendText, type Handler } from '../../node/http/server.js';
 
@@ -46,6 +51,8 @@ const STATIC: Record<string, string> = {
   'join.css': 'text/css; charset=utf-8',
   'tab-worker.js': 'text/javascript; charset=utf-8',
   'compute-worker.js': 'text/javascript; charset=utf-8',
+  // What both workers import, once (scripts/build-web.js).
+  'shared.js': 'text/javascript; charset=utf-8',
 };
 
 export interface PagesOptions {
@@ -67,6 +74,28 @@ export function webDir(): string | null {
 
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+interface StaticFile {
+  type: string;
+  bytes: Buffer;
+  gzipped: Buffer;
+}
+
+function staticFile(type: string, bytes: Buffer): StaticFile {
+  return { type, bytes, gzipped: gzipSync(bytes, { level: constants.Z_BEST_COMPRESSION }) };
+}
+
+/** Whether the request's Accept-Encoding takes gzip (and does not refuse it with q=0). */
+export function acceptsGzip(req: IncomingMessage): boolean {
+  const header = req.headers['accept-encoding'];
+  if (typeof header !== 'string') return false;
+  return header.split(',').some((part) => {
+    const [coding, ...params] = part.trim().toLowerCase().split(';').map((p) => p.trim());
+    if (coding !== 'gzip' && coding !== '*') return false;
+    const q = params.find((p) => p.startsWith('q='));
+    return q === undefined || Number(q.slice(2)) > 0;
+  });
 }
 
 /** The page a browser gets with the 401 at `/` (it signs in from the link's fragment), or null without the bundles. */
@@ -91,9 +120,9 @@ export function pageHandlers(opts: PagesOptions): Handler[] {
   const fill = (file: string) => readFileSync(`${dir}${file}`, 'utf8')
     .replaceAll('%TITLE%', escapeHtml(opts.title))
     .replaceAll('%KERNELS%', escapeHtml(opts.kernels));
-  const files = new Map<string, [string, Buffer]>();
-  for (const [name, type] of Object.entries(STATIC)) files.set(`/static/${name}`, [type, readFileSync(`${dir}${name}`)]);
-  files.set('/static/kernels.wasm', ['application/wasm', readFileSync(wasmKernelsPath())]);
+  const files = new Map<string, StaticFile>();
+  for (const [name, type] of Object.entries(STATIC)) files.set(`/static/${name}`, staticFile(type, readFileSync(`${dir}${name}`)));
+  files.set('/static/kernels.wasm', staticFile('application/wasm', readFileSync(wasmKernelsPath())));
 
   const page = (path: string, html: string): Handler => getRoute(path, (_req, res) => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache', ...SECURITY_HEADERS });
@@ -108,8 +137,13 @@ export function pageHandlers(opts: PagesOptions): Handler[] {
       sendText(res, 405, `${req.method ?? '?'} is not allowed on ${path}; use GET or HEAD\n`, { allow: 'GET, HEAD' });
       return true;
     }
-    res.writeHead(200, { 'content-type': file[0], 'content-length': String(file[1].length), 'cache-control': 'no-cache', ...SECURITY_HEADERS });
-    res.end(req.method === 'HEAD' ? undefined : file[1]);
+    const gzip = acceptsGzip(req);
+    const body = gzip ? file.gzipped : file.bytes;
+    res.writeHead(200, {
+      'content-type': file.type, 'content-length': String(body.length), 'cache-control': 'no-cache', vary: 'accept-encoding',
+      ...(gzip ? { 'content-encoding': 'gzip' } : {}), ...SECURITY_HEADERS,
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
     return true;
   };
   return [page('/', fill('index.html')), page('/join', fill('join.html')), statics];

@@ -8,15 +8,15 @@ import type { IncomingMessage } from 'node:http';
 import { dptError } from '../../src/errors.js';
 
 /** `--allow-origin URL`: the origin (scheme://host[:port]) of a URL, checked. */
-export function parseAllowedOrigin(value: string): string {
+export function parseAllowedOrigin(value: string, option = '--allow-origin'): string {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw dptError('DPT_ERR_USAGE', `--allow-origin must be a URL like https://example.org or http://10.0.0.5:7070, got "${value}"`);
+    throw dptError('DPT_ERR_USAGE', `${option} must be a URL like https://example.org or http://10.0.0.5:7070, got "${value}"`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw dptError('DPT_ERR_USAGE', `--allow-origin: the scheme must be http: or https:, got "${url.protocol}"`);
+    throw dptError('DPT_ERR_USAGE', `${option}: the scheme must be http: or https:, got "${url.protocol}"`);
   }
   return url.origin;
 }

@@ -23,31 +23,35 @@ export interface ViewerTokenSources {
   viewerTokenFile?: string;
 }
 
-/** One secret from a flag, a file flag or an environment variable (in that order), or '' for none. */
-function resolveSecret(value: string | undefined, file: string | undefined, flag: string, envName: string, env: NodeJS.ProcessEnv): string {
-  if (value !== undefined && file !== undefined) throw dptError('DPT_ERR_USAGE', `give ${flag} or ${flag}-file, not both`);
-  if (value !== undefined) return checkToken(value, flag);
+/** How errors spell an option given by its camelCase name: the command line's flag by default (the library's train() names its own). */
+export type OptionSpelling = (option: string) => string;
+const flagOf: OptionSpelling = (option) => `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** One secret from an option, a file option or an environment variable (in that order), or '' for none; the options spelled as given. */
+function resolveSecret(value: string | undefined, file: string | undefined, names: { value: string; file: string }, envName: string, env: NodeJS.ProcessEnv): string {
+  if (value !== undefined && file !== undefined) throw dptError('DPT_ERR_USAGE', `give ${names.value} or ${names.file}, not both`);
+  if (value !== undefined) return checkToken(value, names.value);
   if (file !== undefined) {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw dptError('DPT_ERR_USAGE', `${flag}-file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      throw dptError('DPT_ERR_USAGE', `${names.file} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
-    return checkToken(text.trim(), `${flag}-file ${file}`);
+    return checkToken(text.trim(), `${names.file} ${file}`);
   }
   const fromEnv = env[envName];
   return fromEnv === undefined ? '' : checkToken(fromEnv.trim(), `$${envName}`);
 }
 
 /** The token from --token, --token-file or $DPTRAIN_TOKEN (in that order), or '' for none. */
-export function resolveToken(src: TokenSources, env: NodeJS.ProcessEnv = process.env): string {
-  return resolveSecret(src.token, src.tokenFile, '--token', TOKEN_ENV, env);
+export function resolveToken(src: TokenSources, env: NodeJS.ProcessEnv = process.env, name: OptionSpelling = flagOf): string {
+  return resolveSecret(src.token, src.tokenFile, { value: name('token'), file: name('tokenFile') }, TOKEN_ENV, env);
 }
 
 /** The viewer token from --viewer-token, --viewer-token-file or $DPTRAIN_VIEWER_TOKEN (in that order), or '' for none. */
-export function resolveViewerToken(src: ViewerTokenSources, env: NodeJS.ProcessEnv = process.env): string {
-  return resolveSecret(src.viewerToken, src.viewerTokenFile, '--viewer-token', VIEWER_TOKEN_ENV, env);
+export function resolveViewerToken(src: ViewerTokenSources, env: NodeJS.ProcessEnv = process.env, name: OptionSpelling = flagOf): string {
+  return resolveSecret(src.viewerToken, src.viewerTokenFile, { value: name('viewerToken'), file: name('viewerTokenFile') }, VIEWER_TOKEN_ENV, env);
 }
 
 function checkToken(token: string, where: string): string {

@@ -25,7 +25,7 @@
 // The thread validates every order, the coordinator every reply; a
 // malformed reply is a failed order.
 import { MessagePort } from 'node:worker_threads';
-import { z } from 'zod';
+import * as z from 'zod';
 import { formatZodError } from '../../src/check/zod-format.js';
 import { dptError } from '../../src/errors.js';
 import { LOSS_NAMES } from '../../src/losses/index.js';

@@ -14,7 +14,7 @@
 //     loader { '.wasm': 'file' }), Vite's `dptrain/kernels.wasm?url`;
 //   - its bytes, or a compiled WebAssembly.Module.
 // Node: `dptrain`'s initKernels reads the file itself (no fetch of file: URLs).
-import { z } from 'zod';
+import * as z from 'zod';
 import { formatZodError, plainIssueMessage } from '../check/zod-format.js';
 import { DptrainError, dptError } from '../errors.js';
 import { activeKernelName, useKernels, useWasmKernels } from '../tensor/setup.js';

@@ -6,7 +6,7 @@
 // The TypeScript types of the options are inferred from their zod schemas;
 // a bad spec fails with the CLI's DPT_ERR_MODEL_SPEC / DPT_ERR_SHAPE
 // messages (`model.layers[1].units: expected a positive integer`).
-import { z } from 'zod';
+import * as z from 'zod';
 import { formatZodError, plainIssueMessage } from '../check/zod-format.js';
 import type { Dataset } from '../data/dataset.js';
 import { validateDataset } from '../data/dataset.js';

@@ -1,7 +1,7 @@
 // The reference-fixture format of test/fixtures/reference/README.md, as zod
 // schemas, plus the comparison the conformance runner and the tests use.
 // Pure: reading the files is the caller's business.
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const FixtureTensor = z.object({
   shape: z.array(z.number().int().nonnegative()),

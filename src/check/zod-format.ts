@@ -2,7 +2,8 @@
 // `layers[2].units: expected a positive integer`. plainIssueMessage words
 // zod's stock messages the same way (`optimizer.lr: must be > 0, got -0.1`,
 // not `Too small: expected number to be >0`).
-import type { z } from 'zod';
+import type * as z from 'zod';
+import { closestName, didYouMean } from './did-you-mean.js';
 
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
@@ -19,7 +20,8 @@ export function formatZodError(error: z.ZodError, prefix = ''): string {
       const path = formatPath(issue.path);
       const where = prefix && path ? `${prefix}.${path}` : prefix || path || '(root)';
       let message = issue.message;
-      if (issue.code === 'unrecognized_keys') message = `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+      // plainIssueMessage words it with the known fields; zod's stock message does not name them.
+      if (issue.code === 'unrecognized_keys' && !message.startsWith('unknown field')) message = unknownFieldsMessage(issue.keys, []);
       return `${where}: ${message}`;
     })
     .join('\n');
@@ -33,8 +35,32 @@ function shown(value: unknown): string {
   return String(value);
 }
 
+/** `unknown field "epoch"; did you mean "epochs"?`, or several fields, each with its closest known one. */
+export function unknownFieldsMessage(keys: readonly string[], known: readonly string[]): string {
+  if (keys.length === 1) return `unknown field "${keys[0]}"${didYouMean(keys[0], known)}`;
+  return `unknown fields ${keys.map((k) => {
+    const close = closestName(k, known);
+    return `"${k}"${close === null ? '' : ` (did you mean "${close}"?)`}`;
+  }).join(', ')}`;
+}
+
+/** The fields an object schema knows (the `inst` of an unrecognized_keys issue), or none. */
+function knownFields(inst: unknown): string[] {
+  const shape = (inst as { _zod?: { def?: { shape?: unknown } } } | undefined)?._zod?.def?.shape;
+  return shape !== null && typeof shape === 'object' ? Object.keys(shape) : [];
+}
+
+/** The allowed values of an enum or union, as strings, for a "did you mean". */
+function stringValues(values: readonly unknown[]): string[] {
+  return values.filter((v): v is string => typeof v === 'string');
+}
+
 function plural(n: number | bigint, word: string): string {
   return `${n} ${word}${n === 1 || n === 1n ? '' : 's'}`;
+}
+
+function suggestion(given: unknown, values: readonly string[]): string {
+  return typeof given === 'string' ? didYouMean(given, values) : '';
 }
 
 /**
@@ -65,14 +91,17 @@ export const plainIssueMessage: z.core.$ZodErrorMap = (issue) => {
     case 'invalid_value':
       return issue.values.length === 1
         ? `must be ${shown(issue.values[0])}, got ${shown(input)}`
-        : `must be one of ${issue.values.map(shown).join(', ')}, got ${shown(input)}`;
+        : `must be one of ${issue.values.map(shown).join(', ')}, got ${shown(input)}${suggestion(input, stringValues(issue.values))}`;
     case 'invalid_union':
       if (typeof issue.discriminator === 'string' && Array.isArray(issue.options)) {
         // The issue's path ends at the discriminator, its input is the object around it.
         const given = input !== null && typeof input === 'object' ? (input as Record<string, unknown>)[issue.discriminator] : input;
-        return `must be one of ${(issue.options as unknown[]).map(shown).join(', ')}, got ${shown(given)}`;
+        const options = issue.options as unknown[];
+        return `must be one of ${options.map(shown).join(', ')}, got ${shown(given)}${suggestion(given, stringValues(options))}`;
       }
       return undefined;
+    case 'unrecognized_keys':
+      return unknownFieldsMessage(issue.keys, knownFields(issue.inst));
     default:
       return undefined;
   }

@@ -18,7 +18,7 @@
 // the header's keys are written in a fixed order and padding must be zero,
 // so equal datasets give equal blobs and equal hashes.
 
-import { z } from 'zod';
+import * as z from 'zod';
 import { dptError, fmtShape } from '../errors.js';
 import { type Dataset, sampleSize, validateDataset } from './dataset.js';
 import { type HashFn, sha256Hex } from './sha256.js';

@@ -134,9 +134,14 @@ export function checkAnswer(r: Round, slot: Slot, m: Member, ans: RangeAnswer, g
   return null;
 }
 
-/** How logs name a worker: `worker t0`, `worker p3 (process on HOST)`. */
+/** A worker's --name for a log line: ` "laptop"` (quoted and escaped: it is the worker's to choose), or ''. */
+export function quotedName(name: string | undefined): string {
+  return name === undefined || name === '' ? '' : ` ${JSON.stringify(name)}`;
+}
+
+/** How logs name a worker: `worker t0`, `worker p3 "laptop" (process on HOST)`. */
 export function who(m: Member): string {
-  return `worker ${m.info.id}` + (m.info.kind === 'thread' ? '' : ` (${m.info.kind} on ${m.info.host})`);
+  return `worker ${m.info.id}${quotedName(m.info.name)}` + (m.info.kind === 'thread' ? '' : ` (${m.info.kind} on ${m.info.host})`);
 }
 
 /** The ranges and who holds them, for stall lines. */

@@ -8,7 +8,7 @@
 // Stored as JSON in the model file's __metadata__ under `inference`
 // (save.ts); every field is optional, and a file without it (written before
 // this existed) predicts from already-scaled inputs with class ids as names.
-import { z } from 'zod';
+import * as z from 'zod';
 import { formatZodError, plainIssueMessage } from '../check/zod-format.js';
 import { dptError } from '../errors.js';
 

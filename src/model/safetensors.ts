@@ -1,17 +1,18 @@
 // The safetensors container (https://github.com/huggingface/safetensors),
-// float32 tensors only:
+// float32 tensors, and int64 ones for the counters PyTorch keeps as int64
+// (BatchNorm's num_batches_tracked in the PyTorch export):
 //
 //   [ u64 little-endian N ][ N bytes of JSON header ][ data ]
 //
-// The header maps each tensor name to { dtype: "F32", shape: [...],
+// The header maps each tensor name to { dtype: "F32" | "I64", shape: [...],
 // data_offsets: [begin, end] } (byte offsets into the data section), plus an
 // optional "__metadata__" object of string -> string. We pad the header with
 // spaces to a multiple of 8 so the data section is 8-byte aligned in the file.
 //
 // The decoder checks everything the reference implementation checks and
 // names the tensor or field at fault: the header length fits the file, the
-// header is a JSON object, every dtype is F32, every shape is a list of
-// non-negative integers whose product times 4 is the tensor's byte length,
+// header is a JSON object, every dtype is F32 or I64, every shape is a list of
+// non-negative integers whose product times 4 (8) is the tensor's byte length,
 // and the tensors tile the data section exactly (in range, no overlap, no
 // gaps, nothing after the last one). Every failure is DPT_ERR_MODEL_FILE.
 //
@@ -24,9 +25,17 @@ export interface F32Tensor {
   readonly data: Float32Array;
 }
 
+/** An int64 tensor (PyTorch's num_batches_tracked: a scalar count). */
+export interface I64Tensor {
+  readonly shape: readonly number[];
+  readonly data: BigInt64Array;
+}
+
 export interface DecodedSafetensors {
-  /** Tensors in file order (ascending data offset). Each data array is a fresh copy. */
+  /** The F32 tensors in file order (ascending data offset). Each data array is a fresh copy. */
   readonly tensors: Map<string, F32Tensor>;
+  /** The I64 tensors, likewise (none in a native model file). */
+  readonly ints: Map<string, I64Tensor>;
   /** The "__metadata__" object, {} when absent. */
   readonly metadata: Record<string, string>;
 }
@@ -57,7 +66,7 @@ function elementCount(shape: readonly number[]): number {
  * shape that does not match its data length.
  */
 export function encodeSafetensors(
-  tensors: Iterable<readonly [string, F32Tensor]>,
+  tensors: Iterable<readonly [string, F32Tensor | I64Tensor]>,
   metadata: Record<string, string> = {},
 ): Uint8Array {
   const header: Record<string, unknown> = {};
@@ -70,7 +79,7 @@ export function encodeSafetensors(
     }
     header[METADATA_KEY] = meta;
   }
-  const list: F32Tensor[] = [];
+  const list: (F32Tensor | I64Tensor)[] = [];
   let offset = 0;
   for (const [name, t] of tensors) {
     if (name === '' || name === METADATA_KEY) throw new RangeError(`safetensors: invalid tensor name "${name}"`);
@@ -80,11 +89,12 @@ export function encodeSafetensors(
     }
     const n = elementCount(t.shape);
     if (n !== t.data.length) {
-      throw new RangeError(`safetensors: tensor "${name}" has shape ${fmtShape(t.shape)} (${n} elements) but ${t.data.length} floats`);
+      throw new RangeError(`safetensors: tensor "${name}" has shape ${fmtShape(t.shape)} (${n} elements) but ${t.data.length} values`);
     }
-    header[name] = { dtype: 'F32', shape: [...t.shape], data_offsets: [offset, offset + 4 * n] };
+    const bytes = t.data.BYTES_PER_ELEMENT * n;
+    header[name] = { dtype: isI64(t) ? 'I64' : 'F32', shape: [...t.shape], data_offsets: [offset, offset + bytes] };
     list.push(t);
-    offset += 4 * n;
+    offset += bytes;
   }
 
   const json = new TextEncoder().encode(JSON.stringify(header));
@@ -100,6 +110,8 @@ export function encodeSafetensors(
   for (const t of list) {
     if (LITTLE_ENDIAN) {
       out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), pos);
+    } else if (isI64(t)) {
+      for (let i = 0; i < t.data.length; i++) view.setBigInt64(pos + 8 * i, t.data[i], true);
     } else {
       for (let i = 0; i < t.data.length; i++) view.setFloat32(pos + 4 * i, t.data[i], true);
     }
@@ -108,8 +120,13 @@ export function encodeSafetensors(
   return out;
 }
 
+function isI64(t: F32Tensor | I64Tensor): t is I64Tensor {
+  return t.data instanceof BigInt64Array;
+}
+
 interface RawEntry {
   name: string;
+  dtype: 'F32' | 'I64';
   shape: number[];
   begin: number;
   end: number;
@@ -126,8 +143,8 @@ function checkEntry(name: string, value: unknown): RawEntry {
   for (const key of Object.keys(v)) {
     if (key !== 'dtype' && key !== 'shape' && key !== 'data_offsets') fail(`${where}: unknown header field "${key}"`);
   }
-  if (v.dtype !== 'F32') {
-    fail(`${where}: dtype ${JSON.stringify(v.dtype)} is not supported; only F32 tensors can be read`);
+  if (v.dtype !== 'F32' && v.dtype !== 'I64') {
+    fail(`${where}: dtype ${JSON.stringify(v.dtype)} is not supported; only F32 (and I64) tensors can be read`);
   }
   if (!Array.isArray(v.shape) || !v.shape.every(isNonNegInt)) {
     fail(`${where}: shape must be a list of non-negative integers, got ${JSON.stringify(v.shape)}`);
@@ -138,14 +155,15 @@ function checkEntry(name: string, value: unknown): RawEntry {
   }
   const shape = v.shape;
   const [begin, end] = offs;
-  const expected = 4 * elementCount(shape);
+  const dtype = v.dtype;
+  const expected = (dtype === 'I64' ? 8 : 4) * elementCount(shape);
   if (end - begin !== expected) {
-    fail(`${where}: shape ${fmtShape(shape)} needs ${expected} bytes of F32 but data_offsets [${begin}, ${end}] span ${end - begin}`);
+    fail(`${where}: shape ${fmtShape(shape)} needs ${expected} bytes of ${dtype} but data_offsets [${begin}, ${end}] span ${end - begin}`);
   }
-  return { name, shape, begin, end };
+  return { name, dtype, shape, begin, end };
 }
 
-/** Decodes and validates a safetensors file of F32 tensors. */
+/** Decodes and validates a safetensors file of F32 (and I64) tensors. */
 export function decodeSafetensors(bytes: Uint8Array): DecodedSafetensors {
   if (bytes.length < 8) fail(`file is ${bytes.length} bytes, too short for the 8-byte header length (truncated?)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -204,7 +222,14 @@ export function decodeSafetensors(bytes: Uint8Array): DecodedSafetensors {
   if (expected !== dataLen) fail(`the data section is ${dataLen} bytes but the tensors cover ${expected} (trailing bytes)`);
 
   const tensors = new Map<string, F32Tensor>();
+  const ints = new Map<string, I64Tensor>();
   for (const e of entries) {
+    if (e.dtype === 'I64') {
+      const data = new BigInt64Array((e.end - e.begin) / 8);
+      for (let i = 0; i < data.length; i++) data[i] = view.getBigInt64(dataStart + e.begin + 8 * i, true);
+      ints.set(e.name, { shape: e.shape, data });
+      continue;
+    }
     const n = (e.end - e.begin) / 4;
     const data = new Float32Array(n);
     const at = dataStart + e.begin;
@@ -215,5 +240,5 @@ export function decodeSafetensors(bytes: Uint8Array): DecodedSafetensors {
     }
     tensors.set(e.name, { shape: e.shape, data });
   }
-  return { tensors, metadata };
+  return { tensors, ints, metadata };
 }

@@ -58,7 +58,7 @@ function fail(message: string): never {
 
 /** Decodes a native model file, rebuilds the model and fills its weights. */
 export function loadModel(bytes: Uint8Array, options: BuildOptions = {}): LoadedModel {
-  const { tensors, metadata } = decodeSafetensors(bytes);
+  const { tensors, ints, metadata } = decodeSafetensors(bytes);
   if (metadata.format !== MODEL_FORMAT) {
     fail(`__metadata__.format is ${JSON.stringify(metadata.format)}, expected "${MODEL_FORMAT}" (not a dptrain model file; ` +
       'a PyTorch-style export cannot be loaded back)');
@@ -89,10 +89,12 @@ export function loadModel(bytes: Uint8Array, options: BuildOptions = {}): Loaded
     const t = tensors.get(name);
     if (t === undefined) fail(`tensor "${name}" ${fmtShape(e.shape)} is missing`);
     if (t.shape.length !== e.shape.length || t.shape.some((d, i) => d !== e.shape[i])) {
-      fail(`tensor "${name}" has shape ${fmtShape(t.shape)}; the spec needs ${fmtShape(e.shape)}`);
+      // NOTE: before batchnorm normalized an image [C, H, W] per channel, it normalized W.
+      const hint = e.layerType === 'batchnorm' ? ' (a batchnorm of an image written before it normalized channels: its spec needs "axis": "last")' : '';
+      fail(`tensor "${name}" has shape ${fmtShape(t.shape)}; the spec needs ${fmtShape(e.shape)}${hint}`);
     }
   }
-  for (const name of tensors.keys()) {
+  for (const name of [...tensors.keys(), ...ints.keys()]) {
     if (!expected.has(name)) fail(`tensor "${name}" is not part of the model the spec describes`);
   }
   for (const e of model.entries) model.params.set(tensors.get(entryName(e))!.data, e.offset);

@@ -1,6 +1,6 @@
 // The model spec: a JSON document listing the layers, checked by zod.
 // The TypeScript types are inferred from the schemas, never written twice.
-import { z } from 'zod';
+import * as z from 'zod';
 
 const positiveInt = z.number({ error: 'expected a positive integer' })
   .int({ error: 'expected a positive integer' })
@@ -39,6 +39,14 @@ export const DropoutSpec = z.strictObject({
 
 export const BatchNormSpec = z.strictObject({
   type: z.literal('batchnorm'),
+  /**
+   * The axis normalized (one mean, variance, gamma and beta per index of it,
+   * statistics over the batch and every other axis): 'channels' is the first
+   * axis of the per-sample shape (the C of [C, H, W]: PyTorch's BatchNorm2d),
+   * 'last' the last one (the F of [F] and of a sequence [T, F]). Default:
+   * 'channels' for an input of three or more axes (an image), 'last' otherwise.
+   */
+  axis: z.enum(['channels', 'last']).optional(),
   /** Weight of the new batch statistic in the running estimate (PyTorch convention). */
   momentum: z.number().min(0).max(1).optional(),
   eps: z.number().positive().optional(),

@@ -9,7 +9,11 @@
 //   dense      Dense(activation "linear")   kernel [I, O] = W, bias [O] = b
 //   relu...    Activation("relu" | "sigmoid" | "tanh" | "softmax")
 //   dropout    Dropout(rate)
-//   batchnorm  BatchNormalization(axis -1, momentum 1 - m, epsilon eps)
+//   batchnorm  BatchNormalization(momentum 1 - m, epsilon eps) on the last axis: axis -1
+//              (ours on the last axis; on the channels of a [C, L] between two
+//              Permute([2, 1])), or 3: ours on the channels of an image, in NHWC,
+//              or on its last axis, in NCHW (a Permute in front if need be);
+//              more than 3 axes per sample: refused (DPT_ERR_MODEL_FILE)
 //                gamma, beta, moving_mean = running_mean, moving_variance = running_var
 //   lstm       LSTM(recurrent_activation "sigmoid")
 //                kernel [F, 4H] = W_ih, recurrent_kernel [H, 4H] = W_hh, bias [4H] = b
@@ -23,6 +27,11 @@
 //              NHWC, with Permute layers and permuted Dense rows where the
 //              layout changes (tfjs-image.ts)
 //
+// What prediction needs besides the weights (export-info.ts: featureNames,
+// scaling {mean, scale}, classNames, loss, outputs, scalingFormula) goes into
+// model.json's userDefinedMetadata, which tf.loadLayersModel hands back as
+// model.getUserDefinedMetadata().
+//
 // NOTE: recurrent_activation is written explicitly: tfjs's default is
 // hard_sigmoid, Keras 2's is sigmoid; ours is the sigmoid.
 // NOTE: TensorFlow.js 4.22's GRUCell throws "GRUCell does not support
@@ -32,7 +41,9 @@
 // Keras form (reset_after true, correct for Keras in Python via the
 // tensorflowjs converter) that tf.loadLayersModel in JavaScript refuses.
 import { dptError } from '../errors.js';
+import { batchNormAxis } from '../nn/batchnorm.js';
 import { layerTensors } from './save.js';
+import { exportMetadata, type ExportInfo, type ExportMetadata } from './export-info.js';
 import { denseFollows, hwcToChw, permuteLayer, permuteRows, windowLayers, type KerasLayerOut } from './tfjs-image.js';
 import type { Model } from './model.js';
 import type { F32Tensor } from './safetensors.js';
@@ -56,6 +67,7 @@ export interface TfjsModelJson {
     backend: string;
   };
   weightsManifest: { paths: string[]; weights: TfjsWeightSpec[] }[];
+  userDefinedMetadata: ExportMetadata;
 }
 
 export interface TfjsExport {
@@ -72,7 +84,6 @@ const KERAS_CLASS: Record<string, [className: string, baseName: string]> = {
   tanh: ['Activation', 'activation'],
   softmax: ['Activation', 'activation'],
   dropout: ['Dropout', 'dropout'],
-  batchnorm: ['BatchNormalization', 'batch_normalization'],
   lstm: ['LSTM', 'lstm'],
   gru: ['GRU', 'gru'],
   flatten: ['Flatten', 'flatten'],
@@ -103,8 +114,8 @@ export function gruGatesToKeras(a: Float32Array, rows: number, H: number): Float
   return out;
 }
 
-/** Builds model.json (as an object) and weights.bin for tf.loadLayersModel. */
-export function exportTfjs(model: Model): TfjsExport {
+/** Builds model.json (as an object) and weights.bin for tf.loadLayersModel; `info` fills userDefinedMetadata. */
+export function exportTfjs(model: Model, info: ExportInfo = { inference: null }): TfjsExport {
   const kerasLayers: { class_name: string; config: Record<string, unknown> }[] = [];
   const weights: TfjsWeightSpec[] = [];
   const blobs: Float32Array[] = [];
@@ -142,6 +153,27 @@ export function exportTfjs(model: Model): TfjsExport {
       for (const k of windowLayers(layer, spec, where, t)) emit(k);
       return;
     }
+    if (layer.type === 'batchnorm' && spec.type === 'batchnorm') {
+      const channels = batchNormAxis(layer.inShape, spec) === 'channels';
+      const rank = layer.inShape.length;
+      if (rank > 3) {
+        throw dptError('DPT_ERR_MODEL_FILE', `${where}: TensorFlow.js normalizes inputs of at most 3 axes per sample, this one is ${JSON.stringify(layer.inShape)}; ` +
+          'no TensorFlow.js export for this model (the PyTorch export has it)');
+      }
+      if (channels && rank === 3 && !nhwc) emit(permuteLayer([2, 3, 1]));
+      // On the last axis (W) of an image: back to NCHW, whose axis 3 is W (a later window layer permutes again).
+      if (!channels && nhwc) emit(permuteLayer([3, 1, 2]));
+      if (rank === 3) nhwc = channels;
+      // NOTE: TF.js 4.22 normalizes a non-last axis wrong (its cpu kernel cycles the
+      // statistics along the last axis): the channels of a [C, L] go last and back.
+      const swap = channels && rank === 2;
+      if (swap) emit(permuteLayer([2, 1]));
+      // After a Flatten of NHWC features, the vectors in Keras's (h, w, c) order.
+      const order = perm;
+      emit(batchNormLayer(model, i, spec.eps ?? 1e-5, rank === 3 ? 3 : -1, t, where, (x) => (order === null ? x.data : permuteRows(x.data, order, 1))));
+      if (swap) emit(permuteLayer([2, 1]));
+      return;
+    }
     if (nhwc && layer.type === 'flatten') {
       const [C, H, W] = layer.inShape;
       if (denseFollows(model.layers, i)) perm = hwcToChw(C, H, W);
@@ -151,7 +183,7 @@ export function exportTfjs(model: Model): TfjsExport {
       return;
     }
     const elementwise = layer.type === 'relu' || layer.type === 'sigmoid' || layer.type === 'tanh' || layer.type === 'dropout';
-    if ((nhwc && !elementwise) || (perm !== null && !elementwise && layer.type !== 'dense' && layer.type !== 'batchnorm')) {
+    if ((nhwc && !elementwise) || (perm !== null && !elementwise && layer.type !== 'dense')) {
       throw dptError('DPT_ERR_MODEL_FILE', `${where}: on an image in TF.js's NHWC layout it would act on the channels where ours acts on the last axis; ` +
         'no TensorFlow.js export for this model (flatten first)');
     }
@@ -161,7 +193,7 @@ export function exportTfjs(model: Model): TfjsExport {
     const name = nameOf(baseName);
     const config: Record<string, unknown> = { name, trainable: true, dtype: 'float32' };
     if (kerasLayers.length === 0) config.batch_input_shape = [null, ...model.inShape];
-    // After a Flatten of NHWC features: the Dense's rows, BatchNorm's vectors in Keras's (h, w, c) order.
+    // After a Flatten of NHWC features: the Dense's rows in Keras's (h, w, c) order.
     const reorder = (x: F32Tensor, cols: number): Float32Array => (perm === null ? x.data : permuteRows(x.data, perm, cols));
 
     switch (layer.type) {
@@ -187,17 +219,6 @@ export function exportTfjs(model: Model): TfjsExport {
       case 'dropout':
         config.rate = spec.type === 'dropout' ? spec.rate : 0;
         break;
-      case 'batchnorm': {
-        const eps = spec.type === 'batchnorm' ? spec.eps ?? 1e-5 : 1e-5;
-        const mean = model.entries.find((e) => e.layerIndex === i && e.name === 'running_mean');
-        const momentum = mean?.momentum ?? 0.1;
-        Object.assign(config, { axis: -1, momentum: 1 - momentum, epsilon: eps, center: true, scale: true });
-        for (const [ours, keras] of [['gamma', 'gamma'], ['beta', 'beta'], ['running_mean', 'moving_mean'], ['running_var', 'moving_variance']]) {
-          const x = tensor(t, ours, where);
-          addWeight(name, keras, x.shape, reorder(x, 1));
-        }
-        break;
-      }
       case 'lstm': {
         const Wih = tensor(t, 'W_ih', where), Whh = tensor(t, 'W_hh', where);
         const bih = tensor(t, 'b_ih', where), bhh = tensor(t, 'b_hh', where);
@@ -258,8 +279,25 @@ export function exportTfjs(model: Model): TfjsExport {
         backend: 'tensor_flow.js',
       },
       weightsManifest: [{ paths: [TFJS_WEIGHTS_FILE], weights }],
+      userDefinedMetadata: exportMetadata(info, model.outSize),
     },
     weightsBin,
+  };
+}
+
+/** BatchNormalization of layer i on Keras axis `axis`; `vector` orders its four vectors. */
+function batchNormLayer(model: Model, i: number, eps: number, axis: number, t: Map<string, F32Tensor>, where: string,
+  vector: (x: F32Tensor) => Float32Array): KerasLayerOut {
+  const mean = model.entries.find((e) => e.layerIndex === i && e.name === 'running_mean');
+  const momentum = mean?.momentum ?? 0.1;
+  const weights: KerasLayerOut['weights'] = [];
+  for (const [ours, keras] of [['gamma', 'gamma'], ['beta', 'beta'], ['running_mean', 'moving_mean'], ['running_var', 'moving_variance']]) {
+    const x = tensor(t, ours, where);
+    weights.push([keras, x.shape, vector(x)]);
+  }
+  return {
+    className: 'BatchNormalization', baseName: 'batch_normalization',
+    config: { axis, momentum: 1 - momentum, epsilon: eps, center: true, scale: true }, weights,
   };
 }
 

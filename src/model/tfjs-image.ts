@@ -17,8 +17,12 @@
 //     permuted alike); with no Dense after it, a Permute([3, 1, 2]) goes
 //     before the Flatten instead, as it does at the end of a model whose
 //     output is an image.
-// Layers that act on the last axis of an NHWC tensor (dense, batchnorm,
-// softmax, reshape, recurrent) would act on C where ours act on W: refused.
+//   - batchnorm on the channels of an image is BatchNormalization on axis 3
+//     of the NHWC tensor (a Permute in front when the image is still NCHW);
+//     on the last axis of an image (axis 'last'), on axis 3 of the NCHW
+//     tensor (a Permute([3, 1, 2]) back in front when it is NHWC).
+// Layers that act on the last axis of an NHWC tensor (dense, softmax,
+// reshape, recurrent) would act on C where ours act on W: refused.
 import { dptError } from '../errors.js';
 import { toHwio } from '../nn/conv2d.js';
 import { conv2dGeometry } from '../nn/conv2d.js';

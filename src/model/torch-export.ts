@@ -8,7 +8,9 @@
 // expansion: a dense layer with activation "relu" is two modules, Linear then
 // ReLU. Mapping, ours -> PyTorch:
 //   dense      Linear          weight [O, I] = W^T, bias [O] = b
-//   batchnorm  BatchNorm1d     weight = gamma, bias = beta, running_mean, running_var
+//   batchnorm  BatchNorm1d / BatchNorm2d / BatchNorm3d (flat or [C, L] / [C, H, W] / [C, D, H, W]
+//              on its channels)   weight = gamma, bias = beta, running_mean, running_var,
+//                                 num_batches_tracked (int64: the training steps the model took)
 //   lstm       LSTM(batch_first=True)
 //                              weight_ih_l0 [4H, F] = W_ih^T, weight_hh_l0 [4H, H] = W_hh^T,
 //                              bias_ih_l0 = b, bias_hh_l0 = zeros (PyTorch adds the two)
@@ -24,20 +26,29 @@
 // to put in front.
 //   reshape    no nn module (x.reshape(-1, *shape), or nn.Unflatten(1, shape) on a flat input)
 //
-// NOTE: BatchNorm1d's num_batches_tracked is an int64 scalar in PyTorch; the
-// container here holds F32 only, so it is omitted. Load with strict=False (it
-// is only used when momentum=None). Caveats a user must know are listed in
-// __metadata__.modules: nn.LSTM/nn.GRU return (output, state) and need a
-// small wrapper in a Sequential (and output[:, -1] when returnSequences is
-// false); a BatchNorm1d on a [T, F] input normalizes our LAST axis, so feed
-// it x.transpose(1, 2).
+// NOTE: num_batches_tracked is the number of training steps (our running
+// statistics move once per step, as PyTorch's do once per training forward);
+// the caller knows it (a model file of `dptrain train` says it in its
+// metadata), 0 otherwise. PyTorch reads it only with momentum=None. Caveats
+// a user must know are listed in __metadata__.modules: nn.LSTM/nn.GRU
+// return (output, state) and need a small wrapper in a Sequential (and
+// output[:, -1] when returnSequences is false); a batchnorm on the LAST
+// axis of a [T, F] input is a BatchNorm1d of x.transpose(1, 2).
+//
+// What prediction needs besides the weights (export-info.ts) goes into
+// __metadata__ too: `inference` (JSON: featureNames, scaling {mean, scale},
+// classNames, as in the native file), `loss`, `outputs` (what the outputs
+// mean) and `scaling_formula`. Without them a user feeding raw values gets
+// wrong predictions and cannot tell the class order.
 import { fmtShape } from '../errors.js';
+import { batchNormAxis } from '../nn/batchnorm.js';
 import { conv2dGeometry } from '../nn/conv2d.js';
 import { pool2dGeometry } from '../nn/pool2d.js';
 import { transposeInto } from '../nn/recurrent.js';
 import { layerTensors } from './save.js';
+import { exportMetadata, type ExportInfo } from './export-info.js';
 import type { Model } from './model.js';
-import { encodeSafetensors, type F32Tensor } from './safetensors.js';
+import { encodeSafetensors, type F32Tensor, type I64Tensor } from './safetensors.js';
 
 function tensor(tensors: Map<string, F32Tensor>, name: string, where: string): F32Tensor {
   const t = tensors.get(name);
@@ -82,6 +93,28 @@ function windowModule(model: Model, i: number): string {
   return text;
 }
 
+/** BatchNorm1d/2d/3d of layer i: the module that normalizes what ours does, or how to feed it. */
+function batchNormModule(model: Model, i: number): string {
+  const layer = model.layers[i];
+  const spec = model.spec.layers[layer.index];
+  if (spec.type !== 'batchnorm') return `${layer.type} [no PyTorch equivalent known]`;
+  const shape = layer.inShape;
+  const channels = batchNormAxis(shape, spec) === 'channels';
+  const C = channels ? shape[0] : shape[shape.length - 1];
+  const args = `${C}, eps=${spec.eps ?? 1e-5}, momentum=${spec.momentum ?? 0.1}`;
+  if (shape.length === 1) return `BatchNorm1d(${args})`;
+  // PyTorch's BatchNorm{1,2,3}d take (N, C, L), (N, C, H, W), (N, C, D, H, W): one per rank.
+  const nd = Math.min(shape.length - 1, 3);
+  const flat = shape.length > 4 ? '.flatten(2)' : '';
+  if (!channels) {
+    // The last axis moved to the channels' place (and back after): the other axes keep their statistics' role.
+    const feed = shape.length === 2 ? 'x.transpose(1, 2)' : `x.movedim(-1, 1)${flat}`;
+    return `BatchNorm${flat === '' ? nd : 1}d(${args}) [input ${fmtShape(shape)}: normalizes the last axis, apply to ${feed}]`;
+  }
+  if (flat === '') return `BatchNorm${nd}d(${args})`;
+  return `BatchNorm1d(${args}) [input ${fmtShape(shape)}: normalizes the channels, apply to x${flat}]`;
+}
+
 /** One line per module of the equivalent nn.Sequential, with the caveats. */
 export function torchModuleList(model: Model): string[] {
   const lines: string[] = [];
@@ -101,14 +134,9 @@ export function torchModuleList(model: Model): string[] {
       case 'dropout':
         text = `Dropout(p=${spec.type === 'dropout' ? spec.rate : '?'})`;
         break;
-      case 'batchnorm': {
-        const eps = spec.type === 'batchnorm' ? spec.eps ?? 1e-5 : 1e-5;
-        const momentum = spec.type === 'batchnorm' ? spec.momentum ?? 0.1 : 0.1;
-        text = `BatchNorm1d(${inLast}, eps=${eps}, momentum=${momentum})`;
-        if (layer.inShape.length > 1) text += ` [input ${fmtShape(layer.inShape)}: normalizes the last axis, apply to x.transpose(1, 2)]`;
-        text += ' [num_batches_tracked omitted: int64]';
+      case 'batchnorm':
+        text = batchNormModule(model, i);
         break;
-      }
       case 'lstm':
       case 'gru': {
         const name = layer.type === 'lstm' ? 'LSTM' : 'GRU';
@@ -134,9 +162,16 @@ export function torchModuleList(model: Model): string[] {
   return lines;
 }
 
+export interface TorchExportOptions extends Partial<ExportInfo> {
+  /** BatchNorm's num_batches_tracked: the training steps the model took (default 0: not known). */
+  batchesTracked?: number;
+}
+
 /** The state_dict tensors of the equivalent nn.Sequential, in module order. */
-export function torchStateDict(model: Model): [string, F32Tensor][] {
-  const out: [string, F32Tensor][] = [];
+export function torchStateDict(model: Model, options: TorchExportOptions = {}): [string, F32Tensor | I64Tensor][] {
+  const tracked = options.batchesTracked ?? 0;
+  if (!Number.isSafeInteger(tracked) || tracked < 0) throw new RangeError(`batchesTracked must be a non-negative integer, got ${tracked}`);
+  const out: [string, F32Tensor | I64Tensor][] = [];
   model.layers.forEach((layer, i) => {
     const where = `module ${i} (${layer.type})`;
     const t = layerTensors(model, i);
@@ -150,6 +185,7 @@ export function torchStateDict(model: Model): [string, F32Tensor][] {
         out.push([`${i}.bias`, tensor(t, 'beta', where)]);
         out.push([`${i}.running_mean`, tensor(t, 'running_mean', where)]);
         out.push([`${i}.running_var`, tensor(t, 'running_var', where)]);
+        out.push([`${i}.num_batches_tracked`, { shape: [], data: BigInt64Array.of(BigInt(tracked)) }]);
         break;
       case 'lstm':
         out.push([`${i}.weight_ih_l0`, transposed(tensor(t, 'W_ih', where))]);
@@ -174,15 +210,25 @@ export function torchStateDict(model: Model): [string, F32Tensor][] {
   return out;
 }
 
-/** Encodes the PyTorch-style state_dict as safetensors with a module list in __metadata__. */
-export function exportSafetensorsTorch(model: Model): Uint8Array {
-  return encodeSafetensors(torchStateDict(model), {
+/**
+ * Encodes the PyTorch-style state_dict as safetensors with a module list in
+ * __metadata__, and with what inference needs (the scaling, the names, what
+ * the outputs mean) when `options` gives it.
+ */
+export function exportSafetensorsTorch(model: Model, options: TorchExportOptions = {}): Uint8Array {
+  const { outputs, loss, scalingFormula, ...inference } = exportMetadata({ inference: options.inference ?? null, loss: options.loss }, model.outSize);
+  const extra: Record<string, string> = { outputs };
+  if (loss !== undefined) extra.loss = loss;
+  if (Object.keys(inference).length > 0) extra.inference = JSON.stringify(inference);
+  if (scalingFormula !== undefined) extra.scaling_formula = scalingFormula;
+  return encodeSafetensors(torchStateDict(model, options), {
+    ...extra,
     format: 'pt',
     producer: 'dptrain',
     description: 'state_dict of the equivalent torch.nn.Sequential; module i is model layer i after activation expansion',
     modules: torchModuleList(model).join('\n'),
     input_shape: fmtShape(model.inShape),
-    notes: 'BatchNorm1d num_batches_tracked (int64) is omitted: load with strict=False. ' +
+    notes: `BatchNorm num_batches_tracked (int64) is ${options.batchesTracked === undefined ? '0: the training steps were not known' : 'the training steps'}. ` +
       'LSTM bias_hh_l0 is zero: dptrain keeps one bias (= bias_ih + bias_hh).',
   });
 }

@@ -15,7 +15,7 @@
 // (powInt), not Math.pow, whose last bits may differ between engines.
 // The update is a pure function of the slice [from, to): threads and
 // workers that each apply a slice get the bits of one whole update.
-import { z } from 'zod';
+import * as z from 'zod';
 import { allocFloats } from '../tensor/alloc.js';
 import { vector } from '../tensor/vector.js';
 import { forDecayRuns } from './decay-runs.js';

@@ -7,7 +7,7 @@
 // v) plus the number of updates applied so far: the coordinator applies it
 // whole, the threads' step loop and a collective of workers a slice each,
 // and every element gets the same bits whichever slices it falls in.
-import { z } from 'zod';
+import * as z from 'zod';
 import { allocFloats } from '../tensor/alloc.js';
 import { AdamConfig, AdamWConfig, adamSlice, createAdamState } from './adam.js';
 import { SgdConfig, sgdSlice, type SgdState } from './sgd.js';

@@ -1,6 +1,6 @@
 // Learning-rate schedules: the rate at a step, as a pure function of the
 // step number, so a resumed run continues on the same curve.
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const ScheduleConfig = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('constant') }),

@@ -5,7 +5,7 @@
 //   w <- w - lr * step
 // The coordinator is the only writer of weights (docs/design.md principle 7);
 // this state (velocity) is part of every checkpoint.
-import { z } from 'zod';
+import * as z from 'zod';
 import { allocFloats } from '../tensor/alloc.js';
 import { vector } from '../tensor/vector.js';
 import { forDecayRuns } from './decay-runs.js';

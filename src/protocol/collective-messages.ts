@@ -20,7 +20,7 @@
 //
 // `part`, `reduced` and `commit` carry their floats as a packed payload
 // (packed.ts): bf16 heads with `--grad-wire bf16`.
-import { z } from 'zod';
+import * as z from 'zod';
 import { FaultOrder, floats, MAX_BATCH_ROWS, MAX_MICRO_SHARDS, positive, sha256, text, TreeNodeRef, whole } from './fields.js';
 
 /** Most contributors (members and the coordinator) in one step. */

@@ -1,7 +1,7 @@
 // The field types every protocol schema is built from (messages.ts, the
 // worker protocol; collective-messages.ts, the collective's): one
 // definition each, so a cap or a format changes in one place.
-import { z } from 'zod';
+import * as z from 'zod';
 import { FAULT_KINDS } from './faults.js';
 
 export const whole = z.number().int().nonnegative().max(2 ** 31 - 1);

@@ -20,7 +20,7 @@
 // The codec sends it as raw aligned bytes after the msgpack header, never
 // inside it (PAYLOAD_FIELD below), so it is neither framed per tensor nor
 // copied by the msgpack decoder.
-import { z } from 'zod';
+import * as z from 'zod';
 import { LOSS_NAMES } from '../losses/index.js';
 import { shardBounds } from '../data/microshard.js';
 import { COLLECTIVE_SCHEMAS } from './collective-messages.js';

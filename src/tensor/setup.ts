@@ -5,6 +5,7 @@
 //   cells, row sums setCellKernels  (cells.ts)
 //   tree adds, SGD  setVectorKernels (vector.ts)
 //   conv, pooling   setConvKernels  (conv.ts)
+//   batch norm      setNormKernels  (norm.ts)
 //   buffers         setAllocator    (alloc.ts: Workspace, buildModel's params and grads)
 //
 // Call it once, before any model is built (buffers allocated earlier stay
@@ -22,6 +23,7 @@ import { setAllocator } from './alloc.js';
 import { setCellKernels } from './cells.js';
 import { setConvKernels } from './conv.js';
 import { kernels, setKernels, tsKernels } from './kernels.js';
+import { setNormKernels } from './norm.js';
 import { setVectorKernels } from './vector.js';
 import {
   instantiateWasmKernels, instantiateWasmKernelsSync, type WasmKernels, type WasmKernelsOptions, type WasmSource,
@@ -40,6 +42,7 @@ export function useKernels(k: WasmKernels | null): void {
   setCellKernels(k);
   setVectorKernels(k);
   setConvKernels(k);
+  setNormKernels(k);
   setAllocator(k);
 }
 

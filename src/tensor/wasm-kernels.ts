@@ -1,7 +1,8 @@
 // The WebAssembly SIMD implementation of the kernel interfaces: Kernels
 // (gemm, wasm/gemm.ts), CellKernels (the LSTM/GRU cells and row sums,
 // wasm/cells.ts), ConvKernels (wasm/conv.ts, wasm/pool.ts, wrapped in
-// wasm-conv.ts), Adam (wasm/adam.ts, wasm-adam.ts) and FloatAllocator
+// wasm-conv.ts), Adam (wasm/adam.ts, wasm-adam.ts), NormKernels (batch
+// normalization: wasm/norm.ts, wasm-norm.ts) and FloatAllocator
 // (buffers in the module's memory), built
 // by scripts/build-wasm.js into dist/wasm/kernels.wasm.
 //
@@ -38,6 +39,8 @@ import type { VectorKernels } from './vector.js';
 import { wasmCellSteps, type CellExports } from './wasm-cells.js';
 import { wasmConvKernels, type ConvExports, type WasmConvKernels } from './wasm-conv.js';
 import { wasmAdam, type AdamExports } from './wasm-adam.js';
+import type { NormKernels } from './norm.js';
+import { wasmNorm, type NormExports } from './wasm-norm.js';
 import { isDim, tooShort, WasmHeap } from './wasm-heap.js';
 
 // NOTE: tsconfig's lib is ES2022 without DOM and @types/node 20 does not
@@ -74,7 +77,7 @@ export interface WasmKernelsOptions {
   memoryBytes?: number;
 }
 
-export interface WasmKernels extends Kernels, CellKernels, VectorKernels, WasmConvKernels, FloatAllocator {
+export interface WasmKernels extends Kernels, CellKernels, VectorKernels, WasmConvKernels, NormKernels, FloatAllocator {
   readonly name: string;
   /** The module's memory; its buffer never changes (the memory never grows). */
   readonly memory: WasmMemory;
@@ -90,7 +93,7 @@ export interface WasmKernels extends Kernels, CellKernels, VectorKernels, WasmCo
   bytesInUse(): number;
 }
 
-interface KernelExports extends CellExports, ConvExports, AdamExports {
+interface KernelExports extends CellExports, ConvExports, AdamExports, NormExports {
   heapBase(): number;
   workspaceBytes(): number;
   setWorkspace(ptr: number): void;
@@ -200,6 +203,7 @@ function wrap(instance: WasmInstance, memory: WasmMemory): WasmKernels {
     ...wasmCellSteps(ex, heap),
     ...wasmConvKernels(ex, heap),
     ...wasmAdam(ex, heap),
+    ...wasmNorm(ex, heap),
 
     addInto(out, b, n) {
       if (!isDim(n)) throw dptError('DPT_ERR_SHAPE', `addInto: n must be a non-negative integer, got ${n}`);

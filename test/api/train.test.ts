@@ -61,14 +61,18 @@ describe('train()', () => {
 
   it('coordinates a network worker with listen, to the same weights', async () => {
     let worker: ReturnType<typeof startWorker> | undefined;
+    const notes: string[] = [];
     const summary = finished(await train({
       config: CONFIG, baseDir: EXAMPLES, workers: 0, out: join(tempDir(), 'run'), listen: '127.0.0.1:0', minWorkers: 1,
       onProgress: (e) => {
+        if (e.type === 'note') notes.push(e.message);
         const m = e.type === 'note' ? /listening on (ws:\/\/127\.0\.0\.1:\d+\/ws)/.exec(e.message) : null;
         if (m !== null) worker = startWorker(m[1], ['--name', 'api-test']);
       },
     }));
     expect(worker).toBeDefined();
+    // The worker's --name in the coordinator's log lines.
+    expect(notes).toContainEqual(expect.stringMatching(/^worker p\d+ "api-test" \(\S+, 127\.0\.0\.1\) joined: /));
     expect(summary.workers).toBe(1);
     expect(summary.weightsSha256).toBe(reference.weightsSha256);
     expect(await worker!.exited).toEqual({ code: 0, signal: null });
@@ -79,13 +83,37 @@ describe('train()', () => {
       code: 'DPT_ERR_USAGE', message: 'train options.workers: expected a whole number',
     });
     await expect(train({ config: CONFIG, worker: 2 } as never)).rejects.toMatchObject({
-      code: 'DPT_ERR_USAGE', message: 'train options: unknown field(s) "worker"',
+      code: 'DPT_ERR_USAGE', message: 'train options: unknown field "worker"; did you mean "workers"?',
     });
     await expect(train({ config: { ...CONFIG, epochs: 0 } })).rejects.toMatchObject({
       code: 'DPT_ERR_CONFIG', message: 'config: invalid config\nepochs: expected a positive whole number',
     });
     await expect(train({})).rejects.toMatchObject({ code: 'DPT_ERR_USAGE', message: expect.stringContaining('no config') });
-    await expect(train({ config: CONFIG, resume: '/nonexistent', out: 'x' })).rejects.toMatchObject({ code: 'DPT_ERR_USAGE', message: expect.stringContaining('--resume and --out') });
-    await expect(train({ config: CONFIG, minWorkers: 2 })).rejects.toMatchObject({ code: 'DPT_ERR_USAGE', message: '--min-workers needs --listen HOST:PORT' });
+    await expect(train({ config: CONFIG, resume: '/nonexistent', out: 'x' })).rejects.toMatchObject({
+      code: 'DPT_ERR_USAGE', message: 'resume and out: give one (resume continues the run in its own folder)',
+    });
+    await expect(train({ config: CONFIG, minWorkers: 2 })).rejects.toMatchObject({ code: 'DPT_ERR_USAGE', message: 'minWorkers needs listen: "HOST:PORT"' });
+    await expect(train({ config: CONFIG, autoResume: true })).rejects.toMatchObject({ code: 'DPT_ERR_USAGE', message: expect.stringMatching(/^autoResume needs out: "DIR"/) });
+    await expect(train({ config: CONFIG, force: true, resume: '/nonexistent' })).rejects.toMatchObject({ code: 'DPT_ERR_USAGE', message: 'force starts a new run; it does not go with resume' });
+    await expect(train({ resume: '/nonexistent' })).rejects.toMatchObject({
+      code: 'DPT_ERR_CHECKPOINT', message: expect.stringMatching(/^resume: "\/nonexistent": no checkpoint here .*; pass the out folder of an earlier run$/),
+    });
+    await expect(train({ config: CONFIG, listen: '127.0.0.1:0', tokenFile: '/nonexistent' })).rejects.toMatchObject({
+      code: 'DPT_ERR_USAGE', message: expect.stringMatching(/^tokenFile \/nonexistent: cannot read it/),
+    });
+    await expect(train({ config: CONFIG, listen: 'nope' })).rejects.toMatchObject({ code: 'DPT_ERR_USAGE', message: expect.stringMatching(/^listen must be HOST:PORT/) });
+  });
+
+  it('a second run into the same out: the advice names the options of train(), not the command line\'s', async () => {
+    const out = join(tempDir(), 'run');
+    finished(await train({ config: CONFIG, baseDir: EXAMPLES, out, workers: 0, maxSteps: 2 }));
+    const again = train({ config: CONFIG, baseDir: EXAMPLES, out, workers: 0, maxSteps: 2 });
+    await expect(again).rejects.toMatchObject({
+      code: 'DPT_ERR_OUTPUT',
+      message: expect.stringContaining(`out: ${JSON.stringify(out)}: holds a run (`),
+    });
+    const message = await again.catch((e: Error) => e.message);
+    expect(message).toContain(`continue that run with resume: ${JSON.stringify(out)}, add force: true to start a new run in it`);
+    expect(message).not.toContain('--');
   });
 });

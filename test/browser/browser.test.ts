@@ -114,8 +114,8 @@ describe.skipIf(CHROMIUM.skipReason !== null)('headless Chromium', () => {
       expect(b.subtleSha256, `${b.name}: sha256.ts against crypto.subtle`).toBe(b.weightsSha256);
       expect(b.weightsSha256, `${b.name}: browser vs Node, wasm kernels`).toBe(node[i].weightsSha256);
     }
-    // The TypeScript kernels, for the record: the MLP and the CNN are bit-identical to the wasm run everywhere.
-    for (const name of ['mlp', 'cnn']) {
+    // The TypeScript kernels, for the record: the MLP and the CNNs are bit-identical to the wasm run everywhere.
+    for (const name of ['mlp', 'cnn', 'cnn-bn']) {
       const i = RUNS.findIndex((r) => r.name === name);
       expect(result.ts[i].weightsSha256, `${name}: browser TypeScript kernels vs Node wasm`).toBe(node[i].weightsSha256);
     }

@@ -5,8 +5,8 @@
 // test/browser/browser.test.ts) and in the browser page (page.ts).
 //
 // The runs cover every layer family: an MLP with batch normalization,
-// dropout and L2, a row LSTM, a CNN trained with Adam and a row GRU
-// returning sequences, on the first
+// dropout and L2, a row LSTM, a CNN trained with Adam, a CNN with batch
+// normalization per channel and a row GRU returning sequences, on the first
 // samples of the MNIST training split (the dataset blob of src/data/binary.ts).
 import type { Dataset } from '../../src/data/dataset.js';
 import { sha256Hex } from '../../src/data/sha256.js';
@@ -69,6 +69,27 @@ export const RUNS: readonly FingerprintRun[] = [
     loss: 'softmax_cross_entropy',
     batch: 32, microShards: 4, steps: 6,
     optimizer: { type: 'adam', lr: 0.003, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.0001 },
+  },
+  {
+    // Batch normalization per channel after each convolution (ghost batch norm over the micro-shards), SGD.
+    name: 'cnn-bn',
+    spec: {
+      inputShape: [1, 28, 28],
+      layers: [
+        { type: 'conv2d', filters: 6, kernelSize: 5, useBias: false, kernelInit: 'he_uniform' },
+        { type: 'batchnorm' },
+        { type: 'relu' },
+        { type: 'maxpool2d', poolSize: 2 },
+        { type: 'conv2d', filters: 8, kernelSize: 3, padding: 'same', useBias: false },
+        { type: 'batchnorm', momentum: 0.2 },
+        { type: 'relu' },
+        { type: 'avgpool2d', poolSize: 2 },
+        { type: 'flatten' },
+        { type: 'dense', units: 10 },
+      ],
+    },
+    loss: 'softmax_cross_entropy',
+    batch: 32, microShards: 4, steps: 6,
   },
   {
     name: 'gru',

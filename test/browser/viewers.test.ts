@@ -74,7 +74,7 @@ describe.skipIf(CHROMIUM.skipReason !== null)('viewers of the dashboard (real Ch
     expect((await tab.textContent('#sharing'))!.replace(/\s+/g, ' '))
       .toMatch(/with the organizer's coordinator only, your browser \(Chrome .*\) and your network address; the run's dashboard shows neither, .* Closing the tab stops it at once\./);
     // The organizer's log names the addresses and hosts.
-    await c.proc.waitFor(/worker p\d+ \(\S+, 127\.0\.0\.1\) joined: 1 thread/);
+    await c.proc.waitFor(/worker p\d+ (?:"[^"]*" )?\(\S+, 127\.0\.0\.1\) joined: 1 thread/);
     await Promise.race([worker.waitFor(/chaos: stalling task/), tab.waitForFunction(() => (document.getElementById('log')?.textContent ?? '').includes('chaos: stalling task'))]);
     return { c, base, tab, tabHost };
   }
@@ -93,7 +93,7 @@ describe.skipIf(CHROMIUM.skipReason !== null)('viewers of the dashboard (real Ch
     const text = await page.evaluate(() => document.body.innerText);
     const html = await page.evaluate(() => document.documentElement.outerHTML);
     expect(text).toMatch(/worker b\d+ \(Chrome\) joined: 1 thread/);
-    expect(text).toMatch(/worker p\d+ joined: 1 thread/);
+    expect(text).toMatch(/worker p\d+ (?:"alice-laptop" )?joined: 1 thread/);
     const live = await readLive(base, headers);
     expect(live.status).toBe(200);
     const snapshot = liveMessages(live.text)[0];
@@ -137,7 +137,7 @@ describe.skipIf(CHROMIUM.skipReason !== null)('viewers of the dashboard (real Ch
     await page.waitForFunction(() => document.querySelectorAll('#workers tbody tr[data-worker]').length === 2);
     // The organizer's stderr still names them.
     expect(c.proc.out()).toContain(`(${tabHost}, 127.0.0.1) joined`);
-    expect(c.proc.out()).toMatch(/worker p\d+ \(\S+, 127\.0\.0\.1\) joined/);
+    expect(c.proc.out()).toMatch(/worker p\d+ (?:"[^"]*" )?\(\S+, 127\.0\.0\.1\) joined/);
     for (const p of [page, tab]) await p.close();
   });
 

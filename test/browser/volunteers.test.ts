@@ -105,7 +105,11 @@ describe.skipIf(CHROMIUM.skipReason !== null)('browser volunteers (real Chromium
     }
     for (const tab of tabs) {
       await tabState(tab, 'finished');
-      expect(Number(await tab.getAttribute('#micro-shards', 'data-value'))).toBeGreaterThan(0);
+      const done = Number(await tab.getAttribute('#micro-shards', 'data-value'));
+      expect(done).toBeGreaterThan(0);
+      // The state says the run is finished; the detail does not say it again.
+      expect(await tab.textContent('#state')).toBe('the run is finished');
+      expect(await tab.textContent('#detail')).toBe(`thank you! This tab computed ${done.toLocaleString('en')} micro-shards.`);
       await tab.close();
     }
     expect(c.proc.out()).toMatch(/worker b\d \(Chrome \d+ on .*, 127\.0\.0\.1\) joined: 1 thread/);

@@ -1,6 +1,6 @@
-// The convolution, pooling and Adam fixtures (test/fixtures/reference, from
-// section 14 of its README) through the conformance runner with both kernel
-// kinds, and proof that the runner reads what it claims to check.
+// The convolution, pooling, Adam and BatchNorm2d fixtures (test/fixtures/reference,
+// sections 14 and 15 of its README) through the conformance runner with both
+// kernel kinds, and proof that the runner reads what it claims to check.
 import { afterAll, describe, expect, it } from 'vitest';
 import { runFixtureFile } from '../../src/check/conformance/index.js';
 import type { FixtureFile } from '../../src/check/fixture.js';
@@ -8,7 +8,7 @@ import { useKernels } from '../../src/tensor/setup.js';
 import { loadFixture } from '../helpers/fixtures.js';
 import { newKernels } from '../tensor/wasm-helpers.js';
 
-const FILES = ['conv2d.json', 'pool2d.json', 'adam.json'];
+const FILES = ['conv2d.json', 'pool2d.json', 'adam.json', 'batchnorm2d.json'];
 
 afterAll(() => useKernels(null));
 
@@ -57,5 +57,21 @@ describe('the runner checks what the files hold', () => {
     strided.config.stride = [1, 1];
     fixture.cases = [strided];
     expect(failures('conv2d.json', fixture).length).toBe(1);
+  });
+
+  it('batchnorm2d.json: the running statistics of a trajectory are compared', () => {
+    useKernels(null);
+    const fixture = structuredClone(loadFixture('batchnorm2d.json'));
+    fixture.cases = fixture.cases.filter((c) => c.op === 'trajectory').slice(0, 1);
+    fixture.cases[0].outputs.final_bn_running_var.data[2] *= 1.001;
+    expect(failures('batchnorm2d.json', fixture).join('\n')).toMatch(/outputs\.final_bn_running_var: worst ratio/);
+  });
+
+  it('batchnorm2d.json: ghost batch norm takes its micro-shards from config.workers (run as one shard, it fails)', () => {
+    const fixture = structuredClone(loadFixture('batchnorm2d.json'));
+    const ghost = fixture.cases.find((c) => c.op === 'trajectory' && c.config.workers === 3)!;
+    expect(failures('batchnorm2d.json', { ...fixture, cases: [ghost] })).toEqual([]);
+    ghost.config.workers = 1;
+    expect(failures('batchnorm2d.json', { ...fixture, cases: [ghost] }).join('\n')).toMatch(/grads\.conv_W|outputs\.losses/);
   });
 });

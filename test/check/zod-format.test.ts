@@ -1,6 +1,6 @@
 // plainIssueMessage: zod's stock messages in our wording, with the value given.
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { formatZodError, plainIssueMessage } from '../../src/check/zod-format.js';
 
 const Schema = z.strictObject({

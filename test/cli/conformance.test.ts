@@ -22,13 +22,13 @@ describe('dptrain conformance (real process)', () => {
   });
 
   for (const kernels of ['wasm', 'ts']) {
-    it(`passes every fixture, convolution, pooling and Adam included, with --kernels ${kernels}`, async () => {
+    it(`passes every fixture, convolution, pooling, Adam and BatchNorm2d included, with --kernels ${kernels}`, async () => {
       const r = await runCli(['conformance', FIXTURES_DIR, '--json', '--kernels', kernels]);
       const report = lastJson(r.stdout);
       expect(report.passed, r.stdout).toBe(true);
       expect(r.code).toBe(0);
       const results = new Map(report.files.map((f: any) => [f.file, f]));
-      for (const [file, cases] of [['conv2d.json', 7], ['pool2d.json', 7], ['adam.json', 3]] as const) {
+      for (const [file, cases] of [['conv2d.json', 7], ['pool2d.json', 7], ['adam.json', 3], ['batchnorm2d.json', 13]] as const) {
         expect(results.get(file)).toMatchObject({ cases, failed: 0 });
       }
     });
@@ -68,7 +68,7 @@ describe('dptrain conformance (real process)', () => {
     expect(r.code).toBe(1);
     const report = lastJson(r.stdout);
     expect(report.passed).toBe(false);
-    expect(report.files.find((f: any) => f.file === 'broken.json').error).toBeTruthy();
+    expect(report.files.find((f: any) => f.file === 'broken.json').error).toBe('not valid JSON: line 1, column 31: expected a field name in double quotes, found the end of the text');
   });
 
   it('refuses a folder that does not exist', async () => {

@@ -27,6 +27,28 @@ describe('training on CSV data (real process)', () => {
     expect(r.stderr).toMatch(/blobs\.csv:17: column "feature_a": "oops" is not a number/);
   });
 
+  // The data is checked before the engine is chosen: the error is the only line (no "workers: ..." first).
+  const badCsv: [string, (lines: string[]) => string[] | null, RegExp][] = [
+    ['a missing file', () => null, /^dptrain: error \[DPT_ERR_DATASET\]: .*blobs\.csv/],
+    ['an empty cell', (lines) => { lines[5] = lines[5].replace(/^[^,]+/, ''); return lines; }, /^dptrain: error \[DPT_ERR_DATASET\]: .*blobs\.csv:6: column "feature_a"/],
+    ['a text cell', (lines) => { lines[9] = lines[9].replace(/^[^,]+/, 'n/a'); return lines; }, /^dptrain: error \[DPT_ERR_DATASET\]: .*blobs\.csv:10: column "feature_a": "n\/a" is not a number/],
+  ];
+  for (const [what, edit, message] of badCsv) {
+    it(`${what}: one error line, and nothing about the engine before it`, async () => {
+      const dir = tempDir();
+      const edited = edit(readFileSync(join(ROOT, 'examples/data/blobs.csv'), 'utf8').split('\n'));
+      if (edited !== null) writeFileSync(join(dir, 'blobs.csv'), edited.join('\n'));
+      const config = JSON.parse(readFileSync(join(ROOT, 'examples/csv-blobs.json'), 'utf8'));
+      config.data.train = 'blobs.csv';
+      writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+      const r = await runCli(['train', '--config', join(dir, 'config.json'), '--out', join(dir, 'run')]);
+      expect(r.code).toBe(1);
+      const lines = r.stderr.trimEnd().split('\n');
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(message);
+    });
+  }
+
   it('resumes a CSV run from its folder alone: config.json holds the data files\' absolute paths', async () => {
     const dir = tempDir();
     const config = join(ROOT, 'examples/csv-blobs.json');

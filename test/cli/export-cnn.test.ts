@@ -1,8 +1,10 @@
-// The CNN example end to end: trained by `dptrain train`, exported by
+// The CNN example, and a small CNN with batch normalization per channel after
+// each convolution, end to end: trained by `dptrain train`, exported by
 // `dptrain export` for PyTorch and TF.js, loaded by PyTorch (torch.nn, Debian's
 // python3-torch) and by tf.loadLayersModel, and run on the 2,000 MNIST test
 // digits: the classes of `dptrain predict` on every digit, the logits of the
-// model file within 1e-4.
+// model file within 1e-4 (BatchNorm2d / BatchNormalization with the running
+// statistics, num_batches_tracked = the training steps).
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { loadTrainData } from '../../coordinator/data/load.js';
 import { loadModelFile } from '../../coordinator/run/model-files.js';
 import type { TfjsModelJson } from '../../src/model/tfjs-export.js';
-import { ROOT, runCli, tempDir } from '../helpers/cli.js';
+import { ROOT, runCli, smallCnnBnConfig, tempDir, writeJson } from '../helpers/cli.js';
 import { findTorch } from '../helpers/torch.js';
 
 const torch = findTorch();
@@ -32,10 +34,16 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-describe('the exported CNN example predicts like dptrain, in PyTorch and TF.js', () => {
+const STEPS = 40;
+const CASES: [name: string, config: (dir: string) => string][] = [
+  ['the CNN example', () => join(ROOT, 'examples/mnist-cnn.json')],
+  ['a CNN with batch normalization per channel', (dir) => writeJson(dir, 'cnn-bn.json', smallCnnBnConfig({ epochs: 4 }))],
+];
+
+describe.each(CASES)('exported, %s predicts like dptrain, in PyTorch and TF.js', (_name, config) => {
   it('on the 2,000 test digits: the same classes as dptrain predict, logits within 1e-4', async () => {
     const dir = tempDir('dptrain-export-cnn-');
-    const t = await runCli(['train', '--config', join(ROOT, 'examples/mnist-cnn.json'), '--out', join(dir, 'run'), '--workers', '0', '--max-steps', '40', '--quiet']);
+    const t = await runCli(['train', '--config', config(dir), '--out', join(dir, 'run'), '--workers', '0', '--max-steps', String(STEPS), '--quiet']);
     expect(t.code, t.stderr).toBe(0);
     const modelFile = join(dir, 'run', 'model.dptmodel');
 
@@ -84,6 +92,9 @@ describe('the exported CNN example predicts like dptrain, in PyTorch and TF.js',
     const script = fileURLToPath(new URL('../model/torch_predict.py', import.meta.url));
     const r = spawnSync(torch.python, [script, join(dir, 'cnn.safetensors'), join(dir, 'x.f32'), String(n), join(dir, 'y.f32')], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout.trim().split('\n').pop()!) as { num_batches_tracked: Record<string, number> };
+    const norms = model.layers.filter((l) => l.type === 'batchnorm').length;
+    expect(Object.values(report.num_batches_tracked)).toEqual(new Array(norms).fill(STEPS));
     const ptLogits = new Float32Array(new Uint8Array(readFileSync(join(dir, 'y.f32'))).buffer);
     expect(argmax(ptLogits, n, 10)).toEqual(predicted);
     expect(maxAbsDiff(ptLogits, logits)).toBeLessThan(1e-4);

@@ -34,7 +34,7 @@ describe('SIGINT / SIGTERM', () => {
       expect(r.code, r.stderr).toBe(exitCode);
       expect(r.stderr).toContain(`dptrain: ${signal}: stopping after a checkpoint`);
       expect(r.stderr).toContain(`checkpoint: step 9 -> ${join(out, 'checkpoint.msgpack')}\n`);
-      expect(r.stderr.trimEnd().split('\n').pop()).toBe(`dptrain: interrupted at step 9; resume with: dptrain train --resume ${out}`);
+      expect(r.stderr.trimEnd().split('\n').pop()).toBe(`dptrain: interrupted at step 9; resume with: npx dptrain train --resume ${out}`); // a clone: npx finds the bin
       expect(r.stdout).toBe('');
 
       const resumed = await runCli(['train', '--resume', out, '--workers', '1', '--json']);

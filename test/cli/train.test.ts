@@ -76,9 +76,18 @@ describe('dptrain train (real process)', () => {
   it('refuses a config file that is not JSON', async () => {
     const dir = tempDir();
     const file = join(dir, 'x.json');
-    (await import('node:fs')).writeFileSync(file, '{ nope');
+    (await import('node:fs')).writeFileSync(file, '{\n  "epochs": 3\n  "seed": 1\n}\n');
     const r = await runCli(['train', '--config', file]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/x\.json: not valid JSON/);
+    expect(r.stderr).toContain('x.json: not valid JSON: line 3, column 3: expected "," or "}" after a value, found """\n  3 |   "seed": 1\n    |   ^\n');
+  });
+
+  it('suggests the field meant by a misspelt one', async () => {
+    const dir = tempDir();
+    const cfg = smallMlpConfig({ epoch: 2 });
+    delete cfg.epochs;
+    const r = await runCli(['train', '--config', writeJson(dir, 'typo.json', cfg), '--out', join(dir, 'x')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('(root): unknown field "epoch"; did you mean "epochs"?');
   });
 });

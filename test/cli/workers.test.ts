@@ -4,12 +4,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { lastJson, ROOT, runCli, smallCnnConfig, smallMlpConfig, startCli, tempDir, writeJson } from '../helpers/cli.js';
+import { lastJson, ROOT, runCli, smallCnnBnConfig, smallCnnConfig, smallMlpConfig, startCli, tempDir, writeJson } from '../helpers/cli.js';
 
 /** Small, fast variants of the example families. */
 const CONFIGS: Record<string, Record<string, unknown>> = {
   // Adam's moments and update count in the threads' step loop; AdamW's decay on the weights only.
   cnnAdam: smallCnnConfig(),
+  // Batch normalization per channel: statistics per micro-shard (32 images in 6), running statistics in the step loop.
+  cnnBn: smallCnnBnConfig(),
   mlpAdamW: smallMlpConfig({
     data: { type: 'mnist', view: 'flat', trainLimit: 320, testLimit: 200 }, batchSize: 40, microShards: 7,
     optimizer: { type: 'adamw', lr: 0.003, betas: [0.85, 0.99], weightDecay: 0.05 }, schedule: { type: 'cosine' },
@@ -57,7 +59,7 @@ describe('dptrain train --workers (real processes, real threads)', () => {
   }
 
   it('the pure-TypeScript kernels (--kernels ts) give the WebAssembly kernels\' bits on models without recurrent layers', async () => {
-    for (const name of ['mlp', 'bnDropout', 'cnnAdam']) {
+    for (const name of ['mlp', 'bnDropout', 'cnnAdam', 'cnnBn']) {
       const ts = await trainJson(['--config', files[name], '--out', join(dir, `${name}-ts`), '--workers', '2', '--kernels', 'ts']);
       expect(ts.kernels).toBe('typescript');
       expect(ts.weightsSha256).toBe(hashes[name] ?? (await trainJson(['--config', files[name], '--out', join(dir, `${name}-wasm`), '--workers', '0'])).weightsSha256);
@@ -78,7 +80,7 @@ describe('dptrain train --workers (real processes, real threads)', () => {
 
   it('without a worker count, the run measures threads and its own thread, keeps the faster, says why, and gets the same weights', async () => {
     // 8 epochs of 50 steps: the choice comes after 12 steps (short steps), or once the threads have started
-    // (the steps go on meanwhile) and 48 more (auto-engine.ts).
+    // (the steps go on meanwhile), warmed and measured (engines/auto.ts).
     const file = writeJson(dir, 'auto.json', {
       ...CONFIGS.bnDropout, data: { type: 'mnist', view: 'flat', trainLimit: 2000, testLimit: 200 }, epochs: 8,
     });
@@ -91,9 +93,11 @@ describe('dptrain train --workers (real processes, real threads)', () => {
     expect(summary.weightsSha256).toBe(single.weightsSha256);
     expect([0, availableParallelism()]).toContain(summary.workersChoice.workers);
     expect(summary.workers).toBe(summary.workersChoice.workers);
-    expect(summary.workersChoice.reason).toMatch(new RegExp("^a step took [\\d.]+ ms (on \\d+ worker threads? and [\\d.]+ ms in the coordinator's thread \\(median of 8 steps each\\)|" +
-      "in the coordinator's thread \\(median of 8\\), too short for \\d+ worker threads? to gain .*\\)): training (on the \\d+ threads|in the coordinator's thread \\(as --workers 0\\))$"));
+    expect(summary.workersChoice.reason).toMatch(new RegExp("^(at step \\d+, )?a step took [\\d.]+ ms (on \\d+ worker threads? and [\\d.]+ ms in the coordinator's thread \\(median of \\d+ steps each\\)|" +
+      "in the coordinator's thread \\(median of 8\\), too short for \\d+ worker threads? to gain .*\\)): (switching to )?training (on the \\d+ threads|in the coordinator's thread \\(as --workers 0\\))$"));
     expect(auto.stderr).toContain(`workers: ${summary.workersChoice.reason}`);
+    // Where it trains is said once measured, not before.
+    expect(auto.stderr).toMatch(/^training: 400 steps, on worker threads or in the coordinator's thread, whichever measures faster$/m);
   });
 
   it('without a worker count, a tiny model trains in the coordinator\'s thread and never starts threads, to the same weights', async () => {

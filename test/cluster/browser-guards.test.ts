@@ -134,7 +134,7 @@ describe('the coordinator facing browsers (real process, real sockets)', () => {
     expect(c.proc.out()).toMatch(/step 2: quarantining worker p\d .*: its sums for micro-shards \d+(-\d+)? of step 2 differ from the coordinator's recomputation \(element 3 of block 0\)/);
     const codes = (await Promise.all(ws.map((w) => w.exited))).map((e) => e.code).sort();
     expect(codes).toEqual([0, 1]);
-    const liar = ws.find((w) => /refused: quarantined: /.test(w.out()))!;
+    const liar = ws.find((w) => /\[DPT_ERR_REFUSED\]: .* refused this worker: quarantined: /.test(w.out()))!;
     expect(liar.out()).not.toMatch(/reconnecting in/);
     expect(s.workerStats.map((w: { state: string }) => w.state).sort()).toEqual(['gone', 'quarantined']);
   });
@@ -144,13 +144,13 @@ describe('the coordinator facing browsers (real process, real sockets)', () => {
     const c = await startCoordinator(['--config', CONFIG, '--out', out(), '--min-workers', '2', '--verify-fraction', '1', '--step-timeout-ms', '0',
       '--chaos', 'corrupt:worker=0,step=2;stall:worker=0,step=6,ms=600000'], ENV);
     const ws = [worker(c, 'a'), worker(c, 'b')];
-    const liar = await Promise.race(ws.map((w) => w.waitFor(/refused: quarantined: /).then(() => w)));
+    const liar = await Promise.race(ws.map((w) => w.waitFor(/refused this worker: quarantined: /).then(() => w)));
     expect((await liar.exited).code).toBe(1);
     const honest = ws.find((w) => w !== liar)!;
     await honest.waitFor(/chaos: stalling task/);
     const newcomer = worker(c, 'newcomer');
     expect((await newcomer.exited).code).toBe(1);
-    expect(newcomer.out()).toMatch(/refused: address 127\.0\.0\.1 was quarantined earlier in this run \(a worker there answered wrongly\)/);
+    expect(newcomer.out()).toMatch(/^dptrain: error \[DPT_ERR_REFUSED\]: .* refused this worker: address 127\.0\.0\.1 was quarantined earlier in this run \(a worker there answered wrongly\)$/m);
     const data = await fetch(`http://127.0.0.1:${c.port}/data/${'0'.repeat(64)}`, { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(data.status).toBe(403);
     expect(c.proc.out()).toMatch(/quarantined address 127\.0\.0\.1 for the rest of the run/);

@@ -51,7 +51,9 @@ describe.runIf(problem === null || required)('a cluster across network namespace
     const staller = await Promise.race([a, b].map((w) => w.waitFor(/chaos: stalling task/).then(() => w)));
     const stallerHost = staller === a ? hostA : hostB;
     lan.cut(stallerHost);
-    await c.proc.waitFor(new RegExp(`dropping worker p\\d \\(\\S+, ${stallerHost.ip.replace(/\./g, '\\.')}\\): (silent|sent nothing) for \\d+ ms`));
+    // The coordinator's lines name a worker by its --name too.
+    const named = (w: typeof a) => (w === a ? '"host-a"' : '"host-b"');
+    await c.proc.waitFor(new RegExp(`dropping worker p\\d ${named(staller)} \\(\\S+, ${stallerHost.ip.replace(/\./g, '\\.')}\\): (silent|sent nothing) for \\d+ ms`));
     lan.restore(stallerHost);
     expect(await c.proc.exited).toMatchObject({ code: 0 });
     await staller.waitFor(/reconnecting in \d+ ms/);
@@ -59,7 +61,9 @@ describe.runIf(problem === null || required)('a cluster across network namespace
     expect(s.weightsSha256).toBe(lastJson(ref.stdout).weightsSha256);
     expect(c.proc.out()).toMatch(/step 5: worker p\d .*left: .*; reassigning/);
     // Both hosts joined from their own addresses and did work.
-    for (const h of [hostA, hostB]) expect(c.proc.out()).toMatch(new RegExp(`worker p\\d \\(\\S+, ${h.ip.replace(/\./g, '\\.')}\\) joined`));
+    for (const [h, name] of [[hostA, 'host-a'], [hostB, 'host-b']] as const) {
+      expect(c.proc.out()).toMatch(new RegExp(`worker p\\d "${name}" \\(\\S+, ${h.ip.replace(/\./g, '\\.')}\\) joined`));
+    }
     for (const w of s.workerStats.slice(0, 2)) expect(w.microShards).toBeGreaterThan(0);
   });
 
@@ -82,7 +86,7 @@ describe.runIf(problem === null || required)('a cluster across network namespace
       const staller = await Promise.race(ws.map((w) => w.waitFor(/chaos: step 5: stalling/).then(() => w)));
       const host = hosts[ws.indexOf(staller)];
       lan2.cut(host);
-      await c.proc.waitFor(new RegExp(`dropping worker p\\d \\(\\S+, ${host.ip.replace(/\./g, '\\.')}\\): (silent|sent nothing) for \\d+ ms`));
+      await c.proc.waitFor(new RegExp(`dropping worker p\\d (?:"[^"]*" )?\\(\\S+, ${host.ip.replace(/\./g, '\\.')}\\): (silent|sent nothing) for \\d+ ms`));
       expect(await c.proc.exited).toMatchObject({ code: 0 });
       const s = summaryOf(c.proc);
       expect(s.weightsSha256).toBe(lastJson(ref.stdout).weightsSha256);

@@ -80,7 +80,7 @@ describe('the viewer credential (real coordinator on 0.0.0.0, real sockets)', ()
     const c = await coordinatorOnAnyAddress(['--viewer-token-file', VIEWER_FILE], { DPTRAIN_TOKEN: TOKEN });
     const w = startWorker(`ws://127.0.0.1:${c.port}`, ['--cache', join(dir, 'cache')], { DPTRAIN_TOKEN: VIEWER }, 'viewer-as-worker');
     expect((await w.exited).code).toBe(1);
-    expect(w.out()).toMatch(/refused: that is the viewer token \(read-only: it opens the dashboard\); a worker needs the run's token \(--token-file or DPTRAIN_TOKEN; a tab, the \/join#token=\.\.\. link\)/);
+    expect(w.out()).toMatch(/dptrain: error \[DPT_ERR_REFUSED\]: the coordinator at \S+ refused this worker: that is the viewer token \(read-only: it opens the dashboard\); a worker needs the run's token \(--token-file or DPTRAIN_TOKEN; a tab, the \/join#token=\.\.\. link\)/);
     await c.proc.waitFor(/refused a worker on \S+ \(127\.0\.0\.1\): that is the viewer token/);
     const data = await fetch(`${c.base}/data/${'0'.repeat(64)}`, { headers: bearer(VIEWER) });
     expect(data.status).toBe(401);

@@ -1,7 +1,8 @@
 // The default engine (no worker count): it measures its first steps on the
-// worker threads and in the coordinator's thread, then keeps the faster and
-// says why. Driven here with fake engines whose steps take the time a fake
-// clock says (no real threads, no timing of this machine).
+// worker threads and in the coordinator's thread, keeps the faster, says
+// why, and checks its verdict as the run goes on (switching when the other
+// engine has become faster). Driven here with fake engines whose steps take
+// the time a fake clock says (no real threads, no timing of this machine).
 import { describe, expect, it } from 'vitest';
 import { createAutoEngine } from '../../coordinator/engines/auto.js';
 import type { BatchJob, GradientEngine } from '../../coordinator/engines/engine.js';
@@ -10,12 +11,12 @@ import { FakeClock } from '../helpers/fake-clock.js';
 
 interface Fake extends GradientEngine { steps: number[]; closed: boolean }
 
-/** An engine whose steps take `ms` on the clock (or ms(i) for its i-th step) and write their step number into out[0]. */
-function fake(clock: FakeClock, ms: number | ((i: number) => number), workers: number): Fake {
+/** An engine whose steps take `ms` on the clock (or ms(i, now) for its i-th step) and write their step number into out[0]. */
+function fake(clock: FakeClock, ms: number | ((i: number, now: number) => number), workers: number): Fake {
   const e: Fake = {
     workers, steps: [], closed: false,
     async batchGradient(job: BatchJob, out: Float32Array) {
-      clock.advance(typeof ms === 'number' ? ms : ms(e.steps.length));
+      clock.advance(typeof ms === 'number' ? ms : ms(e.steps.length, clock.now()));
       e.steps.push(job.step);
       out[0] = job.step;
     },
@@ -35,86 +36,178 @@ const stepper = {
 
 const job = (step: number): BatchJob => ({ epoch: 0, step, indices: new Uint32Array(1), microShards: 1 });
 
-let next = 0;
-async function run(engine: GradientEngine, steps: number): Promise<void> {
-  for (const end = next + steps; next < end; next++) await engine.step!(job(next), stepper, job(next + 1));
+function runner(engine: GradientEngine) {
+  let next = 0;
+  return {
+    async run(steps: number): Promise<void> {
+      for (const end = next + steps; next < end; next++) await engine.step!(job(next), stepper, job(next + 1));
+    },
+    /** Runs until the engine has chosen (at most `limit` steps); the steps it took. */
+    async untilChosen(limit = 2000): Promise<number> {
+      const start = next;
+      while (engine.choice!() === undefined && next - start < limit) await this.run(1);
+      return next - start;
+    },
+    step: () => next,
+  };
 }
 
 describe('the default engine: threads or the coordinator\'s thread, measured', () => {
-  it('keeps the threads when they are faster, and says so with the figures', async () => {
-    next = 0;
+  it('keeps the threads when they are faster, says so only then, with the figures; checks now and then, less and less often', async () => {
     const clock = new FakeClock();
     const local = fake(clock, 1.0, 0);
-    const threads = fake(clock, 0.6, 2);
+    const threads = fake(clock, 0.8, 2);
     const log: string[] = [];
     let started = 0;
     const auto = createAutoEngine(local, 2, async () => { started++; return threads; }, 1, (l) => log.push(l), clock);
-    expect(auto.workers).toBe(2);
-    // 12 steps here (4 not timed, 8 timed: 1 ms is worth the threads), then blocks of 6 in turns, the first 2 of each
-    // and the first 2 steps of a block not counted: the 48th step of the blocks decides.
-    await run(auto, 12);
+    const r = runner(auto);
+    // 12 steps here (4 not timed, 8 timed: 1 ms is worth the threads); then blocks of 8 in turns.
+    await r.run(12);
     expect(started).toBe(1);
-    await run(auto, 47);
-    expect(auto.choice!()).toBeUndefined();
-    await run(auto, 1);
+    expect(log).toEqual([]);
+    const steps = await r.untilChosen();
+    // The threads' steps count once they have computed for 40 ms (50 steps of 0.8 ms), and 12 of them are needed
+    // (0.8 against 1.0 is no clear case).
+    expect(threads.steps.length * 0.8).toBeGreaterThanOrEqual(40 + 12 * 0.8);
+    expect(steps).toBeLessThan(400);
     expect(auto.choice!()).toMatchObject({ workers: 2 });
-    expect(auto.choice!()!.reason).toBe('a step took 0.60 ms on 2 worker threads and 1.00 ms in the coordinator\'s thread ' +
-      '(median of 8 steps each): training on the 2 threads');
+    expect(auto.choice!()!.reason).toBe('a step took 0.80 ms on 2 worker threads and 1.00 ms in the coordinator\'s thread ' +
+      '(median of 12 steps each): training on the 2 threads');
     expect(log).toEqual([`workers: ${auto.choice!()!.reason}`]);
-    const before = local.steps.length;
-    await run(auto, 10);
-    expect(local.steps.length).toBe(before);
+    // Checks: a block of 8 steps here (then 8 on the threads, side by side) after 64 steps on the threads, then
+    // after 128, 256, ...: the verdict stands.
+    const here = () => local.steps.length;
+    const before = here();
+    await r.run(64);
+    expect(here()).toBe(before);
+    await r.run(8);
+    expect(here()).toBe(before + 8);
+    await r.run(8 + 128);
+    expect(here()).toBe(before + 8);
+    await r.run(8);
+    expect(here()).toBe(before + 16);
+    expect(log).toHaveLength(1);
     expect(threads.closed).toBe(false);
+    expect(auto.workers).toBe(2);
     expect(auto.summaries!()).toHaveLength(1);
   });
 
-  it('falls back to the coordinator\'s thread when the threads are slower, and closes them', async () => {
-    next = 0;
+  it('keeps the coordinator\'s thread when the threads are slower, and keeps checking them (they stay started)', async () => {
     const clock = new FakeClock();
     const local = fake(clock, 0.5, 0);
     const threads = fake(clock, 0.9, 2);
     const auto = createAutoEngine(local, 2, async () => threads, 1, () => {}, clock);
-    await run(auto, 12 + 240);
-    expect(auto.choice!()).toMatchObject({ workers: 0, reason: expect.stringMatching(/^a step took 0\.90 ms on 2 worker threads and 0\.50 ms .*training in the coordinator's thread \(as --workers 0\)$/) });
-    expect(threads.closed).toBe(true);
+    const r = runner(auto);
+    await r.run(12);
+    await r.untilChosen();
+    expect(auto.choice!()).toMatchObject({ workers: 0, reason: expect.stringMatching(/^a step took 0\.90 ms on 2 worker threads and 0\.50 ms .*: training in the coordinator's thread \(as --workers 0\)$/) });
     expect(auto.workers).toBe(0);
     expect(auto.summaries!()).toEqual([]);
-    // 12 steps here, then blocks of 6 steps in turns while measuring: slower, the threads are given 100 ms of
-    // steps to warm up before the verdict (19 blocks of 5.4 ms), then only the coordinator's thread.
-    expect(threads.steps).toEqual(Array.from({ length: 19 * 6 }, (_, i) => 12 + 12 * Math.floor(i / 6) + (i % 6)));
-    expect(local.steps.slice(-12)).toEqual(Array.from({ length: 12 }, (_, i) => 240 + i));
+    const onThreads = threads.steps.length;
+    await r.run(64 + 8);
+    expect(threads.steps.length).toBe(onThreads + 8);
+    expect(auto.choice!()!.workers).toBe(0);
+    expect(threads.closed).toBe(false);
     await auto.close();
+    expect(threads.closed).toBe(true);
     expect(local.closed).toBe(true);
   });
 
-  it('waits for threads that are still warming up (faster block after block) before it rules against them', async () => {
-    next = 0;
+  it('decides early when one engine is clearly faster, and checks a far slower one seldom: checks cost at most 3% of the run', async () => {
     const clock = new FakeClock();
     const local = fake(clock, 1.0, 0);
-    // Their code compiling: 2 ms a step at first, 0.05 ms less each step, down to 0.6.
-    const threads = fake(clock, (i) => Math.max(0.6, 2.0 - 0.05 * i), 2);
+    // Another process on the machine: two threads that must run at once take 6 ms a step.
+    const threads = fake(clock, 6.0, 2);
     const auto = createAutoEngine(local, 2, async () => threads, 1, () => {}, clock);
-    // At the 48th step of the blocks, the last 8 counted thread steps (1.30-0.85 ms) are slower than here (1.00):
-    // measured once, the threads would be dropped; their last block was faster than the one before, so it waits.
-    await run(auto, 12 + 48);
-    expect(auto.choice!()).toBeUndefined();
-    await run(auto, 12);
-    expect(auto.choice!()).toMatchObject({ workers: 2, reason: expect.stringMatching(/^a step took 0\.78 ms on 2 worker threads and 1\.00 ms/) });
-    expect(threads.closed).toBe(false);
+    const r = runner(auto);
+    await r.run(12);
+    await r.untilChosen();
+    expect(auto.choice!()!.reason).toMatch(/^a step took 6\.00 ms on 2 worker threads and 1\.00 ms .*\(median of 6 steps each\): training in the coordinator's thread/);
+    const atVerdict = threads.steps.length;
+    const t0 = clock.now();
+    await r.run(5000);
+    const checks = (threads.steps.length - atVerdict) / 8;
+    const lost = checks * 8 * (6.0 - 1.0);
+    expect(checks).toBeGreaterThanOrEqual(1);
+    expect(lost / (clock.now() - t0)).toBeLessThan(0.035);
   });
 
-  it('never starts the threads when its own steps are too short for them to gain', async () => {
-    next = 0;
+  it('switches when the speeds change: another process takes a core from the threads, then gives it back', async () => {
+    const clock = new FakeClock();
+    const local = fake(clock, 1.0, 0);
+    // The threads: 0.6 ms a step, 2.4 while another process runs (from 1 s to 2 s on the clock).
+    let busy = false;
+    const threads = fake(clock, () => (busy ? 2.4 : 0.6), 2);
+    const log: string[] = [];
+    const auto = createAutoEngine(local, 2, async () => threads, 1, (l) => log.push(l), clock);
+    const r = runner(auto);
+    await r.run(12);
+    await r.untilChosen();
+    expect(auto.choice!()!.workers).toBe(2);
+    await r.run(300);
+    busy = true;
+    // The threads' median moves by 25% or more within 12 of their steps: a check at once, and the switch.
+    const at = r.step();
+    for (let i = 0; i < 40 && auto.choice!()!.workers === 2; i++) await r.run(1);
+    expect(auto.choice!()!.workers).toBe(0);
+    expect(r.step() - at).toBeLessThan(40);
+    expect(log[1]).toMatch(/^workers: at step \d+, a step took 2\.40 ms on 2 worker threads and 1\.00 ms in the coordinator's thread \(median of 6 steps each\): switching to training in the coordinator's thread \(as --workers 0\)$/);
+    busy = false;
+    // Back on the coordinator's thread; its next check (64 steps on) finds the threads fast again.
+    for (let i = 0; i < 200 && auto.choice!()!.workers === 0; i++) await r.run(1);
+    expect(auto.choice!()!.workers).toBe(2);
+    expect(log[2]).toMatch(/^workers: at step \d+, a step took 0\.60 ms on 2 worker threads and 1\.00 ms .*: switching to training on the 2 threads$/);
+    expect(log).toHaveLength(3);
+  });
+
+  it('a moment\'s slowdown of the chosen threads (an epoch\'s evaluation, a pause) calls a check but no switch', async () => {
+    const clock = new FakeClock();
+    const local = fake(clock, 1.0, 0);
+    // 0.6 ms a step, but 3 ms for 14 steps now and then (the threads woke up slowly after the coordinator evaluated).
+    let spikeLeft = 0;
+    const threads = fake(clock, () => (spikeLeft-- > 0 ? 3.0 : 0.6), 2);
+    const log: string[] = [];
+    const auto = createAutoEngine(local, 2, async () => threads, 1, (l) => log.push(l), clock);
+    const r = runner(auto);
+    await r.run(12);
+    await r.untilChosen();
+    expect(auto.choice!()!.workers).toBe(2);
+    for (let i = 0; i < 10; i++) {
+      await r.run(150);
+      spikeLeft = 14;
+    }
+    await r.run(150);
+    expect(log).toHaveLength(1);
+    expect(auto.choice!()!.workers).toBe(2);
+  });
+
+  it('a verdict taken while the threads were still slow (compiling) is corrected by a later check', async () => {
+    const clock = new FakeClock();
+    const local = fake(clock, 1.0, 0);
+    // 1.5 ms a step for the first 0.5 s on the clock (their code compiling in the background), 0.6 after.
+    const threads = fake(clock, (_i, now) => (now < 500 ? 1.5 : 0.6), 2);
+    const auto = createAutoEngine(local, 2, async () => threads, 1, () => {}, clock);
+    const r = runner(auto);
+    await r.run(12);
+    await r.untilChosen();
+    expect(auto.choice!()!.workers).toBe(0);
+    for (let i = 0; i < 1000 && auto.choice!()!.workers === 0; i++) await r.run(1);
+    expect(auto.choice!()!.workers).toBe(2);
+  });
+
+  it('never uses the threads when its own steps are too short for them to gain: closes them, never checks them', async () => {
     const clock = new FakeClock();
     const local = fake(clock, 0.03, 0);
-    let started = 0;
-    const auto = createAutoEngine(local, 2, async () => { started++; return fake(clock, 0.01, 2); }, 1, () => {}, clock);
-    await run(auto, 30);
-    expect(started).toBe(0);
+    const threads = fake(clock, 0.01, 2);
+    const auto = createAutoEngine(local, 2, async () => threads, 1, () => {}, clock);
+    const r = runner(auto);
+    await r.run(3000);
+    expect(threads.steps).toEqual([]);
+    expect(threads.closed).toBe(true);
     expect(auto.choice!()).toMatchObject({
       workers: 0,
       reason: expect.stringMatching(/^a step took 0\.03 ms in the coordinator's thread \(median of 8\), too short for 2 worker threads to gain/),
     });
-    expect(local.steps).toHaveLength(30);
+    expect(local.steps).toHaveLength(3000);
   });
 });

@@ -122,6 +122,28 @@ export function smallCnnConfig(overrides: Record<string, unknown> = {}): Record<
   });
 }
 
+/** The small CNN with batch normalization per channel after each convolution (ghost batch norm over uneven micro-shards). */
+export function smallCnnBnConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return smallCnnConfig({
+    model: {
+      inputShape: [1, 28, 28],
+      layers: [
+        { type: 'conv2d', filters: 4, kernelSize: 5, useBias: false, kernelInit: 'he_uniform' },
+        { type: 'batchnorm' },
+        { type: 'relu' },
+        { type: 'maxpool2d', poolSize: 2 },
+        { type: 'conv2d', filters: 8, kernelSize: 3, useBias: false },
+        { type: 'batchnorm', momentum: 0.2 },
+        { type: 'relu' },
+        { type: 'maxpool2d', poolSize: 2 },
+        { type: 'flatten' },
+        { type: 'dense', units: 10 },
+      ],
+    },
+    ...overrides,
+  });
+}
+
 export function smallMlpConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     seed: 3,

@@ -117,3 +117,64 @@ export const CNN_SPECS: Record<string, ModelSpec> = {
     ],
   },
 };
+
+/** Batch normalization on every axis choice the exporters map (PyTorch BatchNorm1d/2d, TF.js BatchNormalization axis 3, 1, -1). */
+export const BATCHNORM_SPECS: Record<string, ModelSpec> = {
+  // Per channel: on the input image itself (TF.js: a Permute in front), after convolutions, then on the flat features.
+  image: {
+    inputShape: [3, 10, 9],
+    layers: [
+      { type: 'batchnorm' },
+      { type: 'conv2d', filters: 6, kernelSize: 3, useBias: false },
+      { type: 'batchnorm', momentum: 0.2, eps: 1e-3 },
+      { type: 'relu' },
+      { type: 'maxpool2d', poolSize: 2 },
+      { type: 'conv2d', filters: 4, kernelSize: 3, padding: 'same' },
+      { type: 'batchnorm' },
+      { type: 'flatten' },
+      { type: 'batchnorm' },
+      { type: 'dense', units: 5 },
+    ],
+  },
+  // An image out, normalized per channel last (TF.js: the Permute back after it).
+  imageOut: {
+    inputShape: [2, 6, 5],
+    layers: [{ type: 'conv2d', filters: 3, kernelSize: 3, padding: 'same', activation: 'tanh' }, { type: 'batchnorm', eps: 1e-4 }],
+  },
+  // An image normalized on its last axis (axis 'last'): PyTorch's BatchNorm2d of x.movedim(-1, 1), TF.js's axis 3 of NCHW.
+  // After a convolution too (TF.js: a Permute back to NCHW in front, and to NHWC again for the next one).
+  imageLast: {
+    inputShape: [3, 6, 5],
+    layers: [
+      { type: 'batchnorm', axis: 'last', momentum: 0.05 },
+      { type: 'conv2d', filters: 4, kernelSize: 3, padding: 'same', activation: 'relu' },
+      { type: 'batchnorm', axis: 'last' },
+      { type: 'conv2d', filters: 2, kernelSize: 3 },
+      { type: 'flatten' },
+      { type: 'dense', units: 3 },
+    ],
+  },
+  // A sequence [T, F] on its channels (PyTorch's BatchNorm1d on (N, C, L)), then on its last axis.
+  sequence: {
+    inputShape: [4, 6],
+    layers: [
+      { type: 'batchnorm', axis: 'channels' },
+      { type: 'dense', units: 5, activation: 'tanh' },
+      { type: 'batchnorm', momentum: 0.3 },
+      { type: 'flatten' },
+      { type: 'dense', units: 3 },
+    ],
+  },
+};
+
+/** Batch normalization of inputs with 4 and 5 axes per sample: PyTorch only (BatchNorm3d, BatchNorm1d of x.flatten(2)); TF.js refuses them. */
+export const BATCHNORM_TORCH_SPECS: Record<string, ModelSpec> = {
+  volume: {
+    inputShape: [2, 3, 4, 5],
+    layers: [{ type: 'batchnorm' }, { type: 'batchnorm', axis: 'last', eps: 1e-3 }, { type: 'flatten' }, { type: 'dense', units: 4 }],
+  },
+  rank5: {
+    inputShape: [2, 2, 3, 2, 3],
+    layers: [{ type: 'batchnorm' }, { type: 'tanh' }, { type: 'batchnorm', axis: 'last' }, { type: 'flatten' }, { type: 'dense', units: 4 }],
+  },
+};

@@ -70,6 +70,21 @@ describe('encodeSafetensors', () => {
     expect(out.metadata).toEqual({});
   });
 
+  test('int64 tensors (PyTorch\'s num_batches_tracked): 8 bytes each, little-endian, read back apart from the floats', () => {
+    const count = { shape: [], data: BigInt64Array.of(1234567890123n) };
+    const bytes = encodeSafetensors([['a', a], ['n', count], ['b', b]]);
+    const n = new DataView(bytes.buffer).getUint32(0, true);
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, unknown>;
+    expect(header.n).toEqual({ dtype: 'I64', shape: [], data_offsets: [24, 32] });
+    expect(header.b).toEqual({ dtype: 'F32', shape: [], data_offsets: [32, 36] });
+    expect(new DataView(bytes.buffer).getBigInt64(8 + n + 24, true)).toBe(1234567890123n);
+    const out = decodeSafetensors(bytes);
+    expect([...out.tensors.keys()]).toEqual(['a', 'b']);
+    expect([...out.ints.keys()]).toEqual(['n']);
+    expect(out.ints.get('n')!.data[0]).toBe(1234567890123n);
+    expect(Number.isNaN(out.tensors.get('b')!.data[0])).toBe(true);
+  });
+
   test('refuses a shape that does not match the data', () => {
     expect(() => encodeSafetensors([['a', { shape: [4], data: new Float32Array(3) }]])).toThrow(/"a" has shape \[4\]/);
     expect(() => encodeSafetensors([['__metadata__', b]])).toThrow(/invalid tensor name/);
@@ -112,9 +127,11 @@ describe('decodeSafetensors refuses', () => {
     expectModelFileError(() => decodeSafetensors(longer), 'trailing');
   });
 
-  test('a dtype other than F32', () => {
+  test('a dtype other than F32 and I64', () => {
     const header = { h: { dtype: 'F16', shape: [2], data_offsets: [0, 4] } };
     expectModelFileError(() => decodeSafetensors(rawFile(header, new Uint8Array(4))), 'tensor "h"', 'F16', 'only F32');
+    const short = { i: { dtype: 'I64', shape: [2], data_offsets: [0, 8] } };
+    expectModelFileError(() => decodeSafetensors(rawFile(short, new Uint8Array(8))), 'tensor "i"', '[2] needs 16 bytes of I64');
   });
 
   test('a shape whose size does not match the byte range', () => {

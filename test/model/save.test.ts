@@ -6,13 +6,14 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { DptrainError } from '../../src/errors.js';
 import { entryName, type Model } from '../../src/model/model.js';
+import type { ModelSpec } from '../../src/model/spec.js';
 import { decodeSafetensors, encodeSafetensors, type F32Tensor } from '../../src/model/safetensors.js';
 import { layerTensors, loadModel, saveModel } from '../../src/model/save.js';
 import { exportSafetensorsTorch } from '../../src/model/torch-export.js';
 import { lstmTorch } from '../../src/nn/lstm.js';
 import { gruTorch } from '../../src/nn/gru.js';
 import { loadModelFile, saveModelFile, writeTorchSafetensors } from '../../coordinator/run/model-files.js';
-import { bytesOf, EVERY_LAYER_SPEC, predict, randomInput, randomModel } from './helpers.js';
+import { BATCHNORM_SPECS, BATCHNORM_TORCH_SPECS, bytesOf, EVERY_LAYER_SPEC, predict, randomInput, randomModel } from './helpers.js';
 
 function expectModelFileError(fn: () => unknown, ...fragments: string[]): void {
   let error: unknown;
@@ -58,6 +59,19 @@ describe('saveModel / loadModel', () => {
     const { model: again } = loadModel(bytes);
     const x = randomInput(model, 7, 5);
     expect(bytesOf(predict(again, x, 7))).toEqual(bytesOf(predict(model, x, 7)));
+  });
+
+  test('batch normalization on every axis (per channel of an image: gamma, beta and statistics [C]) reloads to the same bits and predictions', () => {
+    for (const [name, spec] of Object.entries({ ...BATCHNORM_SPECS, ...BATCHNORM_TORCH_SPECS })) {
+      const bn = randomModel(spec, 21);
+      const { model: again } = loadModel(saveModel(bn));
+      expect(again.spec, name).toEqual(bn.spec);
+      expect(bytesOf(again.params.subarray(0, again.size)), name).toEqual(bytesOf(bn.params.subarray(0, bn.size)));
+      const x = randomInput(bn, 5, 6);
+      expect(bytesOf(predict(again, x, 5)), name).toEqual(bytesOf(predict(bn, x, 5)));
+    }
+    const image = loadModel(saveModel(randomModel(BATCHNORM_SPECS.image, 21))).model;
+    expect(image.entries.filter((e) => e.name === 'running_var').map((e) => e.shape)).toEqual([[3], [6], [4], [48]]);
   });
 
   test('stores every flat tensor under its entryName in our layouts', () => {
@@ -125,11 +139,27 @@ describe('loadModel refuses a file that does not match', () => {
     expectModelFileError(() => loadModel(rewrite(bytes, (_t, m) => { m.version = '2'; })), '__metadata__.version');
     expectModelFileError(() => loadModel(exportSafetensorsTorch(model)), '__metadata__.format');
   });
+
+  test('an int64 tensor is not part of a model', () => {
+    const { tensors, metadata } = decodeSafetensors(bytes);
+    const bad = encodeSafetensors([...tensors, ['layers.1.batchnorm.num_batches_tracked', { shape: [], data: BigInt64Array.of(3n) }]], metadata);
+    expectModelFileError(() => loadModel(bad), 'tensor "layers.1.batchnorm.num_batches_tracked" is not part of the model');
+  });
+
+  test('a batchnorm of an image saved when it normalized the last axis: refused, with what the spec needs', () => {
+    const image = randomModel({ inputShape: [3, 4, 5], layers: [{ type: 'batchnorm' }, { type: 'flatten' }] }, 1);
+    const old = rewrite(saveModel(image), (t) => {
+      for (const k of [...t.keys()]) t.set(k, { shape: [5], data: new Float32Array(5) });
+    });
+    expectModelFileError(() => loadModel(old), 'has shape [5]; the spec needs [3]', '"axis": "last"');
+    const fixed = rewrite(old, (_t, m) => { m.spec = JSON.stringify({ ...image.spec, layers: [{ type: 'batchnorm', axis: 'last' }, { type: 'flatten' }] }); });
+    expect(loadModel(fixed).model.entries[0].shape).toEqual([5]);
+  });
 });
 
 describe('exportSafetensorsTorch', () => {
   const model = randomModel(EVERY_LAYER_SPEC, 13);
-  const { tensors, metadata } = decodeSafetensors(exportSafetensorsTorch(model));
+  const { tensors, ints, metadata } = decodeSafetensors(exportSafetensorsTorch(model));
   const ours = (li: number, name: string) => layerTensors(model, li).get(name)!;
   const moduleOf = (type: string, nth = 0) => model.layers.map((l, i) => [l.type, i] as const).filter(([t]) => t === type)[nth][1];
 
@@ -157,7 +187,35 @@ describe('exportSafetensorsTorch', () => {
     expect(modules[9]).toBe('9: Linear(5, 7, bias=False)');
     expect(modules[10]).toBe('10: ReLU()');
     expect(modules[18]).toBe('18: Softmax(dim=-1)');
-    expect(metadata.notes).toContain('num_batches_tracked');
+    expect(modules[1]).toBe('1: BatchNorm1d(6, eps=0.001, momentum=0.2) [input [5, 6]: normalizes the last axis, apply to x.transpose(1, 2)]');
+    expect(modules[11]).toBe('11: BatchNorm1d(7, eps=0.00001, momentum=0.1)');
+    expect(metadata.notes).toContain('num_batches_tracked (int64) is 0: the training steps were not known');
+  });
+
+  test('BatchNorm\'s num_batches_tracked: an int64 scalar, the training steps when known; BatchNorm2d on an image', () => {
+    const out = decodeSafetensors(exportSafetensorsTorch(model, { batchesTracked: 375 }));
+    expect([...out.ints].map(([k, v]) => [k, v.shape, v.data[0]])).toEqual([['1.num_batches_tracked', [], 375n], ['11.num_batches_tracked', [], 375n]]);
+    expect(out.metadata.notes).toContain('num_batches_tracked (int64) is the training steps');
+    expect([...ints].map(([k, v]) => [k, v.data[0]])).toEqual([['1.num_batches_tracked', 0n], ['11.num_batches_tracked', 0n]]);
+    const image = randomModel({ inputShape: [3, 4, 5], layers: [{ type: 'conv2d', filters: 2, kernelSize: 3 }, { type: 'batchnorm' }, { type: 'flatten' }] }, 2);
+    const modules = decodeSafetensors(exportSafetensorsTorch(image)).metadata.modules.split('\n');
+    expect(modules[1]).toBe('1: BatchNorm2d(2, eps=0.00001, momentum=0.1)');
+    expect(() => exportSafetensorsTorch(image, { batchesTracked: -1 })).toThrow(/batchesTracked must be a non-negative integer/);
+  });
+
+  test('a batchnorm on other axes: the BatchNorm{1,2,3}d of its rank, fed as the module line says', () => {
+    const lines = (spec: ModelSpec) => decodeSafetensors(exportSafetensorsTorch(randomModel(spec, 4))).metadata.modules.split('\n');
+    const args = 'eps=0.00001, momentum=0.1';
+    expect(lines({ inputShape: [3, 4, 5], layers: [{ type: 'batchnorm', axis: 'last' }] }))
+      .toEqual([`0: BatchNorm2d(5, ${args}) [input [3, 4, 5]: normalizes the last axis, apply to x.movedim(-1, 1)]`]);
+    expect(lines({ inputShape: [4, 6], layers: [{ type: 'batchnorm', axis: 'channels' }] })).toEqual([`0: BatchNorm1d(4, ${args})`]);
+    expect(lines({ inputShape: [2, 3, 4, 5], layers: [{ type: 'batchnorm' }, { type: 'batchnorm', axis: 'last' }] })).toEqual([
+      `0: BatchNorm3d(2, ${args})`, `1: BatchNorm3d(5, ${args}) [input [2, 3, 4, 5]: normalizes the last axis, apply to x.movedim(-1, 1)]`,
+    ]);
+    expect(lines({ inputShape: [2, 2, 3, 2, 3], layers: [{ type: 'batchnorm' }, { type: 'batchnorm', axis: 'last' }] })).toEqual([
+      `0: BatchNorm1d(2, ${args}) [input [2, 2, 3, 2, 3]: normalizes the channels, apply to x.flatten(2)]`,
+      `1: BatchNorm1d(3, ${args}) [input [2, 2, 3, 2, 3]: normalizes the last axis, apply to x.movedim(-1, 1).flatten(2)]`,
+    ]);
   });
 
   test('Linear weight is the transpose of our W; BatchNorm tensors are ours', () => {

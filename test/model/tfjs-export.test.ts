@@ -10,7 +10,7 @@ import type { Model } from '../../src/model/model.js';
 import type { ModelSpec } from '../../src/model/spec.js';
 import { exportTfjs, type TfjsModelJson } from '../../src/model/tfjs-export.js';
 import { writeTfjsModel } from '../../coordinator/run/model-files.js';
-import { argmaxRows, CNN_SPECS, predict, randomInput, randomModel } from './helpers.js';
+import { argmaxRows, BATCHNORM_SPECS, BATCHNORM_TORCH_SPECS, CNN_SPECS, predict, randomInput, randomModel } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dptrain-tfjs-'));
 beforeAll(async () => {
@@ -164,17 +164,47 @@ describe('exportTfjs', () => {
     expect(imageOut.map((l) => l.config.padding)).toEqual([undefined, 'same', undefined, 'same', 'same', 'valid', undefined]);
   });
 
+  test('batch normalization per channel: BatchNormalization on axis 3 of the NHWC tensor, on the last axis otherwise', () => {
+    const layers = exportTfjs(randomModel(BATCHNORM_SPECS.image, 3)).modelJson.modelTopology.config.layers;
+    expect(layers.map((l) => l.class_name)).toEqual([
+      'Permute', 'BatchNormalization', 'Conv2D', 'BatchNormalization', 'Activation', 'MaxPooling2D', 'Conv2D', 'BatchNormalization',
+      'Flatten', 'BatchNormalization', 'Dense',
+    ]);
+    expect(layers.filter((l) => l.class_name === 'BatchNormalization').map((l) => l.config.axis)).toEqual([3, 3, 3, -1]);
+    expect(layers[3].config).toMatchObject({ epsilon: 1e-3 });
+    expect(layers[3].config.momentum).toBeCloseTo(0.8, 12);
+    const out = exportTfjs(randomModel(BATCHNORM_SPECS.imageOut, 3)).modelJson.modelTopology.config.layers;
+    expect(out.map((l) => l.class_name)).toEqual(['Permute', 'Conv2D', 'Activation', 'BatchNormalization', 'Permute']);
+    // TF.js's BatchNormalization is right on the last axis only: the channels of a [C, L] go last and back.
+    const seq = exportTfjs(randomModel(BATCHNORM_SPECS.sequence, 3)).modelJson.modelTopology.config.layers;
+    expect(seq.map((l) => l.class_name)).toEqual(['Permute', 'BatchNormalization', 'Permute', 'Dense', 'Activation', 'BatchNormalization', 'Flatten', 'Dense']);
+    expect(seq[0].config).toMatchObject({ dims: [2, 1], batch_input_shape: [null, 4, 6] });
+    expect(seq.filter((l) => l.class_name === 'BatchNormalization').map((l) => l.config.axis)).toEqual([-1, -1]);
+    // On the last axis of an image: axis 3 of the NCHW tensor, back from NHWC after a convolution.
+    const last = exportTfjs(randomModel(BATCHNORM_SPECS.imageLast, 3)).modelJson.modelTopology.config.layers;
+    expect(last.map((l) => l.class_name === 'Permute' ? `Permute${JSON.stringify(l.config.dims)}` : l.class_name)).toEqual([
+      'BatchNormalization', 'Permute[2,3,1]', 'Conv2D', 'Activation', 'Permute[3,1,2]', 'BatchNormalization', 'Permute[2,3,1]', 'Conv2D', 'Flatten', 'Dense',
+    ]);
+    expect(last.filter((l) => l.class_name === 'BatchNormalization').map((l) => l.config.axis)).toEqual([3, 3]);
+  });
+
   test('image layers that TF.js cannot say are refused with DPT_ERR_MODEL_FILE', () => {
     const maxPadded: ModelSpec = { inputShape: [1, 6, 6], layers: [{ type: 'maxpool2d', poolSize: 3, stride: 1, padding: 1 }, { type: 'flatten' }] };
     expect(() => exportTfjs(randomModel({ ...maxPadded, layers: [{ type: 'maxpool2d', poolSize: 2, padding: 1 }, { type: 'flatten' }] }, 1)))
       .toThrow(/layer 0 \(maxpool2d\): padding 1,1,1,1 .* has no TensorFlow.js form/);
     expect(() => exportTfjs(randomModel({ inputShape: [2, 5, 5], layers: [{ type: 'conv2d', filters: 2, kernelSize: 3 }, { type: 'dense', units: 3 }] }, 1)))
       .toThrow(/layer 1 \(dense\): on an image in TF.js's NHWC layout/);
+    expect(() => exportTfjs(randomModel({ inputShape: [2, 3, 4, 5], layers: [{ type: 'batchnorm' }, { type: 'flatten' }] }, 1)))
+      .toThrow(/layer 0 \(batchnorm\): TensorFlow.js normalizes inputs of at most 3 axes per sample/);
+    for (const spec of Object.values(BATCHNORM_TORCH_SPECS)) {
+      expect(() => exportTfjs(randomModel(spec, 1))).toThrow(expect.objectContaining({ code: 'DPT_ERR_MODEL_FILE', message: expect.stringMatching(/^layer 0 \(batchnorm\)/) }));
+    }
   });
 
   const cases: [string, ModelSpec][] = [
     ['mlp', MLP], ['batchnorm+dropout', BATCHNORM_DROPOUT], ['lstm', LSTM],
     ...Object.entries(CNN_SPECS).map(([name, spec]): [string, ModelSpec] => [`cnn ${name}`, spec]),
+    ...Object.entries(BATCHNORM_SPECS).map(([name, spec]): [string, ModelSpec] => [`batchnorm ${name}`, spec]),
   ];
   for (const [name, spec] of cases) {
     test(`tf.loadLayersModel predicts like us: ${name}`, async () => {

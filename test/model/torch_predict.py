@@ -18,10 +18,45 @@ with open(path, 'rb') as f:
 header = json.loads(raw[8:8 + n])
 meta = header.pop('__metadata__')
 data = raw[8 + n:]
+DTYPES = {'F32': torch.float32, 'I64': torch.int64}
 state = {}
 for name, t in header.items():
     a, b = t['data_offsets']
-    state[name] = torch.frombuffer(bytearray(data[a:b]), dtype=torch.float32).reshape(t['shape']).clone()
+    state[name] = torch.frombuffer(bytearray(data[a:b]), dtype=DTYPES[t['dtype']]).reshape(t['shape']).clone()
+
+def fed(cls_name, feed, *args, **kwargs):
+    """The BatchNorm{1,2,3}d of a module line fed as its caveat says ('apply to x.transpose(1, 2)', ...):
+    the same state_dict keys, and the class's own check of the fed tensor's rank."""
+    steps = feed.split('.')[1:]
+
+    class Fed(getattr(nn, cls_name)):
+        def _get_name(self):
+            return 'Fed' + cls_name
+
+        def forward(self, x):
+            z = x
+            for step in steps:
+                if step == 'transpose(1, 2)':
+                    z = z.transpose(1, 2)
+                elif step == 'movedim(-1, 1)':
+                    z = z.movedim(-1, 1)
+                elif step == 'flatten(2)':
+                    moved = z.shape
+                    z = z.flatten(2)
+                else:
+                    raise SystemExit(f'unknown feed {feed}')
+            y = super().forward(z)
+            for step in reversed(steps):
+                if step == 'transpose(1, 2)':
+                    y = y.transpose(1, 2)
+                elif step == 'movedim(-1, 1)':
+                    y = y.movedim(1, -1)
+                else:
+                    y = y.reshape(moved)
+            return y
+
+    return Fed(*args, **kwargs)
+
 
 modules = OrderedDict()
 for line in meta['modules'].split('\n'):
@@ -32,7 +67,12 @@ for line in meta['modules'].split('\n'):
         modules[index + 'pad'] = eval('nn.' + pad)
     if expr.startswith('Reshape'):
         raise SystemExit('Reshape has no nn module')
-    modules[index] = eval('nn.' + expr)
+    if 'apply to ' in caveat:
+        feed = caveat.split('apply to ', 1)[1].rsplit(']', 1)[0]
+        cls_name, rest = expr.split('(', 1)
+        modules[index] = eval(f'fed({cls_name!r}, feed, {rest}')
+    else:
+        modules[index] = eval('nn.' + expr)
 net = nn.Sequential(modules)
 net.load_state_dict(state, strict=True)
 net.eval()
@@ -41,4 +81,5 @@ x = torch.frombuffer(bytearray(open(x_path, 'rb').read()), dtype=torch.float32).
 with torch.no_grad():
     y = net(x)
 open(out_path, 'wb').write(y.contiguous().numpy().astype('float32').tobytes())
-print(json.dumps({'modules': [str(m) for m in net], 'out': list(y.shape)}))
+tracked = {k: int(v) for k, v in net.named_buffers() if k.endswith('num_batches_tracked')}
+print(json.dumps({'modules': [str(m) for m in net], 'out': list(y.shape), 'num_batches_tracked': tracked}))

@@ -5,6 +5,7 @@ import {
   createBatchNorm, runningUpdate, unbiasedVariance,
 } from '../../src/nn/batchnorm.js';
 import { loadFixture } from '../helpers/fixtures.js';
+import { expectRunningStats, seedBatchNorm } from './batchnorm-harness.js';
 import { bindLayer, EVAL, expectClose, expectGradCheck, f32, randn, runLayer, trainCtx, type Bound } from './layer-harness.js';
 
 const fixture = loadFixture('batchnorm1d.json');
@@ -24,24 +25,13 @@ function fromCase(c: FixtureCase): { layer: ReturnType<typeof createBatchNorm>; 
 describe('batchnorm: training-mode fixtures (batchnorm1d.json)', () => {
   for (const c of fixture.cases.filter((k) => k.op === 'train')) {
     it(`layer: ${c.label}`, () => {
-      const { layer, b, N, F } = fromCase(c);
-      const m = c.config.momentum as number;
+      const { layer, b, N } = fromCase(c);
       const r = runLayer(layer, b, f32(c.inputs.x), N, f32(c.upstream!.G), trainCtx());
       expectClose(r.y, c.outputs.y, 'y');
       expectClose(r.dx!, c.grads!.x, 'dx');
       expectClose(r.g.gamma, c.grads!.gamma, 'dgamma');
       expectClose(r.g.beta, c.grads!.beta, 'dbeta');
-      // The stat accumulators hold N * statistic; the trainer's update rule then
-      // reproduces PyTorch's running statistics.
-      const mean = Float64Array.from(b.ds.running_mean, (v) => v / N);
-      const varU = Float64Array.from(b.ds.running_var, (v) => v / N);
-      expectClose(mean, c.outputs.batch_mean, 'ds mean / N');
-      expectClose(varU, c.outputs.batch_var_unbiased, 'ds var / N');
-      const rm = new Float64Array(F), rv = new Float64Array(F);
-      runningUpdate(rm, b.s.running_mean, mean, m, F);
-      runningUpdate(rv, b.s.running_var, varU, m, F);
-      expectClose(rm, c.outputs.running_mean_updated, 'running_mean_updated');
-      expectClose(rv, c.outputs.running_var_updated, 'running_var_updated');
+      expectRunningStats(b, c, N);
     });
 
     it(`pure functions: ${c.label}`, () => {
@@ -49,7 +39,7 @@ describe('batchnorm: training-mode fixtures (batchnorm1d.json)', () => {
       const eps = c.config.eps as number, m = c.config.momentum as number;
       const y = new Float32Array(N * F), xhat = new Float32Array(N * F);
       const mean = new Float64Array(F), varB = new Float64Array(F), rstd = new Float64Array(F), varU = new Float64Array(F);
-      batchNormTrainForward(y, xhat, mean, varB, rstd, f32(c.inputs.x), f32(c.params.gamma), f32(c.params.beta), N, F, eps);
+      batchNormTrainForward(y, xhat, mean, varB, rstd, f32(c.inputs.x), f32(c.params.gamma), f32(c.params.beta), N, F, 1, eps);
       unbiasedVariance(varU, varB, N, F);
       expectClose(y, c.outputs.y, 'y');
       expectClose(xhat, c.outputs.x_hat, 'x_hat');
@@ -62,7 +52,7 @@ describe('batchnorm: training-mode fixtures (batchnorm1d.json)', () => {
       expectClose(rm, c.outputs.running_mean_updated, 'running_mean_updated');
       expectClose(rv, c.outputs.running_var_updated, 'running_var_updated');
       const dx = new Float32Array(N * F), dgamma = new Float32Array(F), dbeta = new Float32Array(F);
-      batchNormTrainBackward(dx, dgamma, dbeta, f32(c.upstream!.G), xhat, f32(c.params.gamma), rstd, N, F);
+      batchNormTrainBackward(dx, dgamma, dbeta, f32(c.upstream!.G), xhat, f32(c.params.gamma), rstd, N, F, 1);
       expectClose(dx, c.grads!.x, 'dx');
       expectClose(dgamma, c.grads!.gamma, 'dgamma');
       expectClose(dbeta, c.grads!.beta, 'dbeta');
@@ -87,10 +77,10 @@ describe('batchnorm: eval-mode fixtures (batchnorm1d.json)', () => {
       const y = new Float32Array(N * F), xhat = new Float32Array(N * F), rstd = new Float64Array(F);
       const gamma = f32(c.params.gamma);
       batchNormEvalForward(y, xhat, rstd, f32(c.inputs.x), gamma, f32(c.params.beta),
-        c.params.running_mean.data, c.params.running_var.data, N, F, c.config.eps as number);
+        c.params.running_mean.data, c.params.running_var.data, N, F, 1, c.config.eps as number);
       expectClose(y, c.outputs.y, 'y');
       const dx = new Float32Array(N * F), dgamma = new Float32Array(F), dbeta = new Float32Array(F);
-      batchNormEvalBackward(dx, dgamma, dbeta, f32(c.upstream!.G), xhat, gamma, rstd, N, F);
+      batchNormEvalBackward(dx, dgamma, dbeta, f32(c.upstream!.G), xhat, gamma, rstd, N, F, 1);
       expectClose(dx, c.grads!.x, 'dx');
       expectClose(dgamma, c.grads!.gamma, 'dgamma');
       expectClose(dbeta, c.grads!.beta, 'dbeta');
@@ -108,10 +98,7 @@ describe('batchnorm: finite differences', () => {
     it(t.name, () => {
       const layer = createBatchNorm(0, t.inShape, { type: 'batchnorm' });
       const b = bindLayer(layer);
-      b.p.gamma.set(randn(4, 1, 0.5, 1));
-      b.p.beta.set(randn(4, 2));
-      b.s.running_mean.set(randn(4, 3));
-      b.s.running_var.set(randn(4, 4, 0.3, 1.5));
+      seedBatchNorm(b, 4);
       const n = t.batch * t.inShape.reduce((a, d) => a * d, 1);
       const x = randn(n, 5, 2, 1), G = randn(n, 6);
       const r = runLayer(layer, b, x, t.batch, G, t.ctx);
@@ -193,6 +180,7 @@ describe('batchnorm: behaviour', () => {
 
   it('shape errors name the layer', () => {
     expect(() => createBatchNorm(5, [], { type: 'batchnorm' })).toThrow('layers[5] (batchnorm): expected an input of rank >= 1, got []');
+    expect(() => createBatchNorm(5, [2, 0, 3], { type: 'batchnorm' })).toThrow('layers[5] (batchnorm): input dims must be positive integers, got [2, 0, 3]');
     const layer = createBatchNorm(5, [4], { type: 'batchnorm' });
     bindLayer(layer);
     expect(() => layer.forward(new Float32Array(7), 2, trainCtx())).toThrow(/layers\[5\] \(batchnorm\): forward needs 8 floats/);

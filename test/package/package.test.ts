@@ -111,6 +111,12 @@ describe.skipIf(REGISTRY_SKIP !== null)('the npm package', () => {
       /^(test|bench|scripts|deploy|wasm|\.ci|coordinator|worker|src|dist\/bench)\//.test(p) || p.endsWith('.map') || (p.endsWith('.ts') && !p.endsWith('.d.ts')));
     expect(stray).toEqual([]);
     expect(size).toBeLessThan(1024 * 1024);
+    // docs/api.md's figures stay true (within 10%: they are rounded, and files come and go).
+    const docs = readFileSync(join(ROOT, 'docs/api.md'), 'utf8');
+    const stated = /tarball of `npm pack`: about (\d+) KiB,\s+[\d.]+ MB unpacked, (\d+) files/.exec(docs);
+    expect(stated, 'docs/api.md states the tarball\'s size and file count').not.toBeNull();
+    expect(Math.abs(Number(stated![1]) * 1024 / size - 1), `docs/api.md says ${stated![1]} KiB`).toBeLessThan(0.1);
+    expect(Math.abs(Number(stated![2]) / entries.length - 1), `docs/api.md says ${stated![2]} files`).toBeLessThan(0.1);
   });
 
   it('(a) `npx dptrain train` trains an example config in the installed package, and `predict` uses the model', async () => {
@@ -139,6 +145,13 @@ describe.skipIf(REGISTRY_SKIP !== null)('the npm package', () => {
     expect(r.classes).toHaveLength(600);
     expect(new Set(r.labels)).toEqual(new Set(['amber', 'cobalt', 'jade']));
     expect(r.accuracy).toBeGreaterThan(0.9);
+    // The package's examples from an installed package, and the errors a user meets on the way.
+    expect(r.examplesDir).toBe(join(consumer, 'node_modules', 'dptrain', 'examples'));
+    expect(r.exampleStatus).toBe('finished 3 steps');
+    expect(r.exampleCsvRows).toBe(600);
+    expect(r.exampleMissing).toMatch(/^DPT_ERR_CONFIG: .*examples\/csv-blobs\.json: cannot read the config file \(ENOENT.*\); the package's example is .*\/node_modules\/dptrain\/examples\/csv-blobs\.json$/);
+    expect(r.secondRun).toContain('DPT_ERR_OUTPUT: out: "run-example": holds a run');
+    expect(r.secondRun).toContain('continue that run with resume: "run-example", add force: true');
   });
 
   it('declares no `any` in what `dptrain` and `dptrain/core` export', () => {

@@ -46,6 +46,13 @@ describe('weightsSha256 with the wasm and the TypeScript kernels', () => {
     expect(wasm.weightsSha256).toBe(ts.weightsSha256);
   });
 
+  it('CNN with batch normalization per channel (ghost batch norm, SGD): bit-identical', () => {
+    const wasm = runWith('wasm', 'cnn-bn');
+    const ts = runWith('ts', 'cnn-bn');
+    expect(Number.isFinite(wasm.loss)).toBe(true);
+    expect(wasm.weightsSha256).toBe(ts.weightsSha256);
+  });
+
   for (const name of ['lstm', 'gru']) {
     it(`${name}: within tolerance, and deterministic for each kind`, () => {
       const wasm = runWith('wasm', name);
@@ -66,7 +73,7 @@ describe('weightsSha256 with the wasm and the TypeScript kernels', () => {
 });
 
 describe('no copy per call with the wasm kernels active', () => {
-  it('every gemm and cell operand of a training step lives in the wasm memory', () => {
+  it('every gemm, cell, convolution and batch norm operand of a training step lives in the wasm memory', () => {
     const wk = newKernels(128 * 1024 * 1024);
     const foreign: string[] = [];
     const check = (op: string, ...arrs: (Float32Array | null)[]): void => {
@@ -92,6 +99,11 @@ describe('no copy per call with the wasm kernels active', () => {
       maxPoolBackward: (dx, dy, a, g, N) => { check('maxPoolBackward', dx, dy, a); wk.maxPoolBackward(dx, dy, a, g, N); },
       avgPoolForward: (y, x, g, N, c) => { check('avgPoolForward', y, x); wk.avgPoolForward(y, x, g, N, c); },
       avgPoolBackward: (dx, dy, g, N, c) => { check('avgPoolBackward', dx, dy); wk.avgPoolBackward(dx, dy, g, N, c); },
+      moments: (m, v, x, N, C, S) => { check('moments', x); wk.moments(m, v, x, N, C, S); },
+      normalize: (y, xh, x, m, r, g, b, N, C, S) => { check('normalize', y, xh, x, g, b); wk.normalize(y, xh, x, m, r, g, b, N, C, S); },
+      gradSums: (sg, sgx, dy, xh, N, C, S) => { check('gradSums', dy, xh); wk.gradSums(sg, sgx, dy, xh, N, C, S); },
+      trainInputGrad: (dx, dy, xh, k, sg, sgx, N, C, S) => { check('trainInputGrad', dx, dy, xh); wk.trainInputGrad(dx, dy, xh, k, sg, sgx, N, C, S); },
+      evalInputGrad: (dx, dy, k, N, C, S) => { check('evalInputGrad', dx, dy); wk.evalInputGrad(dx, dy, k, N, C, S); },
     };
     useKernels(spy);
     for (const run of RUNS) {

@@ -5,7 +5,7 @@
 // knows nothing of the network. Nothing is ever transferred out of this
 // isolate (results are copied): a detached buffer would slow its kernels
 // for good (docs/design.md).
-import { z } from 'zod';
+import * as z from 'zod';
 import { decodeDataset } from '../../src/data/binary.js';
 import { getLoss } from '../../src/losses/index.js';
 import { buildModel } from '../../src/model/model.js';

@@ -68,7 +68,7 @@ function join(token: string): void {
   if (worker !== null) return;
   const kernels = document.body.dataset.kernels === 'ts' ? 'ts' : 'wasm';
   const hooks = (globalThis as { __dptrainTestHooks?: TestHooks }).__dptrainTestHooks ?? {};
-  worker = new Worker('/static/tab-worker.js');
+  worker = new Worker('/static/tab-worker.js', { type: 'module' });
   worker.addEventListener('message', (e: MessageEvent<TabToPage>) => {
     if (e.data.type === 'log') appendLog(e.data.line);
     else show(e.data);

@@ -12,9 +12,9 @@
 //
 // Closing or reloading the tab closes the socket; the coordinator hands the
 // range it held to another worker. Nothing is lost.
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Task, Welcome } from '../../src/protocol/messages.js';
-import { Backoff } from '../session/backoff.js';
+import { GIVE_UP_AFTER_MS, Reconnector } from '../session/reconnect.js';
 import { WorkerSession, type Computed, type SessionEnd, type SessionEvent, type Wire } from '../session/session.js';
 import { browserName } from './browser-name.js';
 import { loadDataset } from './dataset-store.js';
@@ -29,10 +29,9 @@ interface Scope {
 }
 const scope = self as unknown as Scope;
 
-const backoff = new Backoff({ first: 500, max: 15_000 });
-
 let options: { wsUrl: string; token: string; kernels: 'wasm' | 'ts'; hooks: TestHooks } | null = null;
 let session: WorkerSession | null = null;
+let reconnect: Reconnector | null = null;
 let stopped = false;
 const status: TabStatus = {
   type: 'status', state: 'starting', detail: 'starting', workerId: null, dataset: null, tasks: 0, microShards: 0, samplesPerSec: 0,
@@ -42,7 +41,7 @@ let samples = 0;
 
 // ---- the compute worker
 
-const compute = new Worker('/static/compute-worker.js');
+const compute = new Worker('/static/compute-worker.js', { type: 'module' });
 /** The session key the compute worker holds (the same run after a reconnect: nothing to redo). */
 let computeKey: string | null = null;
 const waiting = new Map<string, (m: ComputeToTab) => void>();
@@ -146,7 +145,8 @@ function connect(): void {
 /** A connection ended: done, stopped for good, or reconnect after a backoff. */
 function closed(end: SessionEnd): void {
   if (stopped) return;
-  if (end.kind === 'finished') { setState('finished', 'the run is finished: thank you!'); return; }
+  // The state already says "the run is finished"; the detail says what this tab gave.
+  if (end.kind === 'finished') { setState('finished', `thank you! This tab computed ${status.microShards.toLocaleString('en')} micro-shards.`); return; }
   if (end.kind === 'failed') { setState('error', `cannot take part: ${end.reason}`); return; }
   if (end.kind === 'refused') {
     setState(end.code === 'quarantined' ? 'quarantined' : 'refused', end.code === 'token'
@@ -154,11 +154,15 @@ function closed(end: SessionEnd): void {
       : `refused: ${end.reason}`);
     return;
   }
-  if (end.welcomed) backoff.reset();
-  const delay = backoff.next();
+  // A browser's WebSocket does not say why a connection failed.
+  reconnect ??= new Reconnector({
+    url: options!.wsUrl, backoff: { first: 500, max: 15_000 }, giveUpAfterMs: GIVE_UP_AFTER_MS, giveUpHint: 'then reload this page', now: () => performance.now(),
+  });
+  const next = reconnect.next(end.welcomed, 'the connection closed');
+  if (next.kind === 'give-up') { setState('error', next.message); return; }
   if (status.state !== 'reconnecting') setState('reconnecting', 'the connection closed; reconnecting');
-  log(`connection closed; reconnecting in ${Math.round(delay)} ms`);
-  setTimeout(connect, delay);
+  log(next.line);
+  setTimeout(connect, next.delayMs);
 }
 
 function onEvent(e: SessionEvent): void {

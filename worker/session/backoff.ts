@@ -1,7 +1,10 @@
 // Reconnecting after a lost or refused connection: exponential backoff with
-// full jitter (a delay drawn uniformly from [0, min(max, first * 2^n))), so
-// that a restarted coordinator is not hit by every worker at the same
-// moment. The count starts again once a connection was welcomed.
+// "equal jitter": the n-th delay is drawn uniformly from [cap/2, cap], cap =
+// min(max, first * 2^n). The delays grow to the ceiling (a coordinator that
+// is down for long is not hammered, and a user watching sees the waits
+// lengthen), and the half drawn at random keeps workers that lost a
+// restarted coordinator together from all coming back at the same moment.
+// The count starts again once a connection was welcomed.
 
 export interface BackoffOptions {
   /** The first delay's ceiling, ms. */
@@ -19,7 +22,8 @@ export class Backoff {
 
   /** The delay before the next attempt, ms. */
   next(): number {
-    return this.random() * Math.min(this.opts.max, this.opts.first * 2 ** this.attempt++);
+    const cap = Math.min(this.opts.max, this.opts.first * 2 ** this.attempt++);
+    return cap / 2 + (this.random() * cap) / 2;
   }
 
   /** A connection was welcomed: the next failure waits little again. */

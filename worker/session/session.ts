@@ -23,6 +23,7 @@
 import { decode, decodeFromCoordinator, encode, FROM_COORDINATOR_LIMITS } from '../../src/protocol/codec.js';
 import type { Commit, Order, Part, Reduced, Replica } from '../../src/protocol/collective-messages.js';
 import { hashJson } from '../../src/protocol/content-hash.js';
+import { DptrainError, type ErrorCode } from '../../src/errors.js';
 import { garbledFrame } from '../../src/protocol/faults.js';
 import {
   PROTOCOL_VERSION, type ByeCode, type ConductorMessage, type CoordinatorMessage, type Hello, type MemberMessage, type RefusalCode, type Task, type Welcome, type WorkerMessage,
@@ -84,7 +85,7 @@ export type SessionEnd =
   /** Refused for good (token, protocol, kernels, quarantined, config, dataset). */
   | { kind: 'refused'; code: RefusalCode; reason: string }
   /** This worker cannot take part in the session (its hash, its dataset, its model). */
-  | { kind: 'failed'; reason: string }
+  | { kind: 'failed'; reason: string; code?: ErrorCode }
   /** Lost, or refused for now: reconnect. */
   | { kind: 'lost'; welcomed: boolean };
 
@@ -194,7 +195,8 @@ export class WorkerSession {
         this.onWelcome(msg);
         return;
       case 'refuse':
-        shell.log(`refused: ${msg.reason}`);
+        // Refused for good, the shell says so as it ends (an error line, the tab's state); for now, here.
+        if (msg.retry) shell.log(`refused for now: ${msg.reason}`);
         if (!msg.retry) this.end = msg.code === 'finished' ? { kind: 'finished' } : { kind: 'refused', code: msg.code, reason: msg.reason };
         shell.event?.({ type: 'refused', code: msg.code, reason: msg.reason, retry: msg.retry });
         return;
@@ -237,8 +239,8 @@ export class WorkerSession {
       this.send({ type: 'heartbeat', tasksDone: this.tasksDone, busy: this.task !== null });
     }, w.heartbeatMs);
     void this.prepare(w).catch((err: Error) => {
-      this.shell.log(`cannot take part: ${err.message}`);
-      this.end = { kind: 'failed', reason: err.message };
+      // The shell says why as it ends (closed() returns it), with the error's code if it has one.
+      this.end = { kind: 'failed', reason: err.message, ...(err instanceof DptrainError ? { code: err.code } : {}) };
       this.wire.close(1000, 'cannot take part');
     });
   }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { FixtureFile } from '../../../src/check/fixture.js';
 import { formatZodError } from '../../../src/check/zod-format.js';
 import { runFixtureFile, type FileResult } from '../../../src/check/conformance/index.js';
+import { parseJsonText } from '../../../src/check/json-text.js';
 import { dptError } from '../../../src/errors.js';
 
 export interface ConformanceReport {
@@ -25,7 +26,15 @@ export function runConformance(dir: string): ConformanceReport {
     const path = join(dir, name);
     let fixture: FixtureFile;
     try {
-      const parsed = FixtureFile.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+      const text = readFileSync(path, 'utf8');
+      let value: unknown;
+      try {
+        value = parseJsonText(text);
+      } catch (err) {
+        // The report has one line per file: the place and the cause, not the excerpt.
+        throw new Error(`not valid JSON: ${(err as Error).message.split('\n')[0]}`);
+      }
+      const parsed = FixtureFile.safeParse(value);
       if (!parsed.success) throw new Error(`not in the fixture format: ${formatZodError(parsed.error).split('\n').slice(0, 3).join('; ')}`);
       fixture = parsed.data;
     } catch (err) {

@@ -18,10 +18,14 @@ export function exportModelFile(modelFile: string, format: string, out: string, 
   if (!(EXPORT_FORMATS as readonly string[]).includes(format)) {
     throw dptError('DPT_ERR_USAGE', `--format must be one of ${EXPORT_FORMATS.join(', ')}, got "${format}"`);
   }
-  const { model } = loadModelFile(modelFile);
+  const { model, extras, inference } = loadModelFile(modelFile);
+  // The scaling, feature and class names and the loss travel with the weights (src/model/export-info.ts).
+  const info = { inference, loss: extras.loss };
   if (format === 'torch') {
     checkOutputFile(out, 'the safetensors export');
-    writeTorchSafetensors(out, model);
+    // BatchNorm's num_batches_tracked: the steps `dptrain train` wrote into the model file.
+    const steps = extras.steps === undefined ? NaN : Number(extras.steps);
+    writeTorchSafetensors(out, model, { ...info, ...(Number.isSafeInteger(steps) && steps >= 0 ? { batchesTracked: steps } : {}) });
     return [out];
   }
   ensureFolder(out, 'the TF.js model folder');
@@ -29,7 +33,7 @@ export function exportModelFile(modelFile: string, format: string, out: string, 
     // See src/model/tfjs-export.ts: TF.js has no GRU with PyTorch's formula (reset_after).
     warn(`${modelFile} has a GRU layer: TensorFlow.js cannot load its GRU (reset_after); the files in ${out} load in Python Keras`);
   }
-  const { modelJsonFile, weightsFile } = writeTfjsModel(out, model);
+  const { modelJsonFile, weightsFile } = writeTfjsModel(out, model, info);
   return [modelJsonFile, weightsFile];
 }
 

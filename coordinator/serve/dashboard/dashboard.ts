@@ -11,6 +11,7 @@ import 'uplot/dist/uPlot.min.css';
 import './dashboard.css';
 import type { EvalPoint, LiveEvent, LiveMessage, LossPoint, RunInfo, RunProgress, ViewerWorker } from '../live/status-types.js';
 import { createCharts } from './charts.js';
+import { workerKindsText } from './words.js';
 import { forgetViewerToken, signIn, viewerToken } from './viewer-session.js';
 
 function byId(id: string): HTMLElement {
@@ -159,8 +160,7 @@ class Dashboard {
   private showWorkers(workers: ViewerWorker[]): void {
     const live = workers.filter((w) => w.state === 'idle' || w.state === 'busy');
     setText('workers-live', String(live.length), live.length);
-    const kinds = ['thread', 'process', 'tab'].map((k) => [k, live.filter((w) => w.kind === k).length] as const).filter(([, n]) => n > 0);
-    setText('workers-kinds', kinds.length === 0 ? 'none connected' : kinds.map(([k, n]) => `${n} ${k}${n === 1 ? '' : 's'}`).join(', '));
+    setText('workers-kinds', workerKindsText(live));
     // Live workers first, then the ones that left; each group in the order they joined.
     const order = [...live, ...workers.filter((w) => !live.includes(w))];
     fillBody('workers', order.length, (row, i) => {

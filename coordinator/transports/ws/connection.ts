@@ -13,6 +13,7 @@ import {
 } from '../../../src/protocol/messages.js';
 import type { CollectivePort } from '../../../src/collective/port.js';
 import type { Dispatcher } from '../../../src/dispatch/dispatcher.js';
+import { quotedName } from '../../../src/dispatch/round.js';
 import type { RangeOrder, WorkerInfo, WorkerLink } from '../../../src/dispatch/contract.js';
 import { workerTokenProblem } from '../../../node/net/secret.js';
 
@@ -85,10 +86,14 @@ export class Connection {
   /** The host a hello named, before the worker has an id. */
   host: string | null = null;
 
-  /** How the logs name this peer: its worker id once it has one, its host once it said hello, always its address. */
+  /** The --name a hello gave, if any. */
+  workerName: string | undefined;
+
+  /** How the logs name this peer: its worker id (and --name) once it has one, its host once it said hello, always its address. */
   name(): string {
-    if (this.info !== null) return `worker ${this.info.id} (${this.info.host}, ${this.address})`;
-    return this.host === null ? `connection from ${this.address}` : `a worker on ${this.host} (${this.address})`;
+    const named = quotedName(this.workerName);
+    if (this.info !== null) return `worker ${this.info.id}${named} (${this.info.host}, ${this.address})`;
+    return this.host === null ? `connection from ${this.address}` : `a worker${named} on ${this.host} (${this.address})`;
   }
 
   send(message: CoordinatorMessage): void {
@@ -174,6 +179,7 @@ export class Connection {
 
   onHello(h: Hello): void {
     this.host = h.host;
+    this.workerName = h.name;
     this.cx.onHello?.(h.host, h.kind);
     if (this.cx.quarantined.has(this.address)) {
       return this.refuse('quarantined', `address ${this.address} was quarantined earlier in this run (a worker there answered wrongly)`, false);

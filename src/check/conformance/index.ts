@@ -31,6 +31,7 @@ const RUNNERS: Record<string, CaseRunner> = {
   regularization: regularizationCase,
   dense: denseCase,
   batchnorm1d: batchNormCase,
+  batchnorm2d: batchNormCase,
   lstm: lstmCase,
   gru: gruCase,
   metrics: metricsCase,

@@ -94,36 +94,41 @@ export function denseCase(c: FixtureCase, ck: CaseChecker): void {
   checkAll(ck, 'grads', c.grads, { x: dx, W: transpose(dW, I, O), W_in_out: dW, b: db });
 }
 
+/**
+ * batchnorm1d.json (x [N, F]) and batchnorm2d.json (x [N, C, H, W], or
+ * [N, C, L]): statistics per channel, the second axis of x, over every other.
+ */
 export function batchNormCase(c: FixtureCase, ck: CaseChecker): void {
   const cfg = c.config as Cfg;
   const eps = (cfg.eps as number) ?? 1e-5;
   const momentum = (cfg.momentum as number) ?? 0.1;
   const x = need(c.inputs, 'x', 'inputs');
-  const F = last(x.shape);
-  const R = x.data.length / F;
+  if (x.shape.length < 2) throw new Error(`inputs.x must be [N, C, ...], got [${x.shape.join(', ')}]`);
+  const [N, C] = x.shape;
+  const S = x.data.length / (N * C);
   const gamma = toF32(need(c.params, 'gamma', 'params'));
   const beta = toF32(need(c.params, 'beta', 'params'));
   const rm = toF32(need(c.params, 'running_mean', 'params'));
   const rv = toF32(need(c.params, 'running_var', 'params'));
   const G = toF32(need(c.upstream, 'G', 'upstream'));
-  const y = new Float32Array(R * F), xhat = new Float32Array(R * F);
-  const rstd = new Float64Array(F);
-  const dx = new Float32Array(R * F), dgamma = new Float32Array(F), dbeta = new Float32Array(F);
+  const y = new Float32Array(N * C * S), xhat = new Float32Array(N * C * S);
+  const rstd = new Float64Array(C);
+  const dx = new Float32Array(N * C * S), dgamma = new Float32Array(C), dbeta = new Float32Array(C);
   if (c.op === 'train') {
-    const mean = new Float64Array(F), varB = new Float64Array(F), varU = new Float64Array(F);
-    batchNormTrainForward(y, xhat, mean, varB, rstd, toF32(x), gamma, beta, R, F, eps);
-    unbiasedVariance(varU, varB, R, F);
-    const rmNew = new Float64Array(F), rvNew = new Float64Array(F);
-    runningUpdate(rmNew, rm, mean, momentum, F);
-    runningUpdate(rvNew, rv, varU, momentum, F);
-    batchNormTrainBackward(dx, dgamma, dbeta, G, xhat, gamma, rstd, R, F);
+    const mean = new Float64Array(C), varB = new Float64Array(C), varU = new Float64Array(C);
+    batchNormTrainForward(y, xhat, mean, varB, rstd, toF32(x), gamma, beta, N, C, S, eps);
+    unbiasedVariance(varU, varB, N * S, C);
+    const rmNew = new Float64Array(C), rvNew = new Float64Array(C);
+    runningUpdate(rmNew, rm, mean, momentum, C);
+    runningUpdate(rvNew, rv, varU, momentum, C);
+    batchNormTrainBackward(dx, dgamma, dbeta, G, xhat, gamma, rstd, N, C, S);
     checkAll(ck, 'outputs', c.outputs, {
       y, batch_mean: mean, batch_var_biased: varB, batch_var_unbiased: varU, x_hat: xhat,
       running_mean_updated: rmNew, running_var_updated: rvNew,
     });
   } else if (c.op === 'eval') {
-    batchNormEvalForward(y, xhat, rstd, toF32(x), gamma, beta, rm, rv, R, F, eps);
-    batchNormEvalBackward(dx, dgamma, dbeta, G, xhat, gamma, rstd, R, F);
+    batchNormEvalForward(y, xhat, rstd, toF32(x), gamma, beta, rm, rv, N, C, S, eps);
+    batchNormEvalBackward(dx, dgamma, dbeta, G, xhat, gamma, rstd, N, C, S);
     checkAll(ck, 'outputs', c.outputs, { y });
   } else {
     ck.fail(`unknown batchnorm op '${c.op}'`);

@@ -17,22 +17,32 @@ export function num(cfg: Cfg, key: string, fallback?: number): number {
 export function specFor(c: FixtureCase): { spec: ModelSpec; names: (string | null)[][] } {
   const cfg = c.config as Cfg;
   if ('conv_W' in c.params) {
-    // logits = flatten(maxpool(relu(conv2d(X)))) @ fc_W^T + fc_b: conv 'valid' stride 1, pool window = stride.
+    // logits = flatten(maxpool(relu([bn](conv2d(X))))) @ fc_W^T + fc_b: conv 'valid' stride 1, pool window = stride;
+    // with bn_gamma, a batch norm over the conv's channels (batchnorm2d.json), and the conv bias only where conv_b is.
     const input = cfg.input as number[];
     if (!Array.isArray(input) || input.length !== 3) throw new Error('config.input must be [C, H, W]');
     const kernel = num(cfg, 'kernel'), pool = num(cfg, 'pool');
     // PyTorch's weight_decay applies to every parameter of the group, biases too.
     const decayAll = num(cfg, 'weight_decay', 0) > 0 ? { regularizeBias: true } : {};
+    const useBias = 'conv_b' in c.params;
+    const conv: ModelSpec['layers'][number] = { type: 'conv2d', filters: num(cfg, 'filters'), kernelSize: kernel, useBias, ...decayAll };
+    const bn = 'bn_gamma' in c.params;
     return {
       spec: {
         inputShape: input, layers: [
-          { type: 'conv2d', filters: num(cfg, 'filters'), kernelSize: kernel, activation: 'relu', ...decayAll },
+          conv,
+          ...(bn ? [{ type: 'batchnorm' as const, momentum: num(cfg, 'bn_momentum', 0.1), eps: num(cfg, 'bn_eps', 1e-5) }] : []),
+          { type: 'relu' },
           { type: 'maxpool2d', poolSize: pool },
           { type: 'flatten' },
           { type: 'dense', units: num(cfg, 'classes'), ...decayAll },
         ],
       },
-      names: [['conv_W', 'conv_b'], [], [], ['fc_W', 'fc_b']],
+      names: [
+        useBias ? ['conv_W', 'conv_b'] : ['conv_W'],
+        ...(bn ? [['bn_gamma', 'bn_beta', 'bn_running_mean', 'bn_running_var']] : []),
+        [], [], [], ['fc_W', 'fc_b'],
+      ],
     };
   }
   if (c.op === 'gru' || c.op === 'lstm') {

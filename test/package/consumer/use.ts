@@ -4,7 +4,7 @@
 // predict again. It writes what it saw to node-result.json.
 import { writeFileSync } from 'node:fs';
 import {
-  createModel, DptrainError, loadModelFile, readCsvInput, saveModelFile, train,
+  createModel, DptrainError, examples, examplesDir, loadModelFile, readCsvInput, saveModelFile, train,
   type ModelSpecInput, type TrainConfigInput, type TrainProgress,
 } from 'dptrain';
 
@@ -36,7 +36,24 @@ const events: TrainProgress['type'][] = [];
 const result = await train({ config, workers: 2, out: 'run-api', onProgress: (e) => { events.push(e.type); } });
 if (result.status !== 'finished') throw new Error(`the run stopped at step ${result.step}`);
 
+// The package's examples, wherever npm put them; a path relative to this folder is not one, and the error says where it is.
+const example = await train({ config: examples['csv-blobs'], workers: 0, maxSteps: 3, out: 'run-example' });
+let exampleMissing = '';
+try {
+  await train({ config: 'examples/csv-blobs.json', workers: 0, maxSteps: 3, out: 'run-nowhere' });
+} catch (e) {
+  if (e instanceof DptrainError) exampleMissing = `${e.code}: ${e.message}`;
+}
+// A second run into the same folder: the advice names train()'s options.
+let secondRun = '';
+try {
+  await train({ config: examples['csv-blobs'], workers: 0, maxSteps: 3, out: 'run-example' });
+} catch (e) {
+  if (e instanceof DptrainError) secondRun = `${e.code}: ${e.message}`;
+}
+
 const csv = await readCsvInput('blobs.csv', result.model, { label: 'kind' });
+const exampleCsv = await readCsvInput(`${examplesDir}/data/blobs.csv`, result.model, { label: 'kind' });
 const first = result.model.predict(csv.input);
 saveModelFile('model.dptmodel', result.model);
 const loaded = loadModelFile('model.dptmodel');
@@ -60,4 +77,9 @@ writeFileSync('node-result.json', JSON.stringify({
   probabilities: Array.from(first.probabilities ?? []),
   sameAfterLoad: sameBits(first.outputs, again.outputs) && first.labels.join() === again.labels.join(),
   accuracy: evaluation.accuracy ?? null,
+  exampleStatus: example.status === 'finished' ? `finished ${example.steps} steps` : example.status,
+  exampleMissing,
+  secondRun,
+  exampleCsvRows: exampleCsv.rows,
+  examplesDir,
 }));
