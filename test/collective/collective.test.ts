@@ -201,6 +201,36 @@ describe('the collective over in-memory links', () => {
     for (const n of lan.nodes.values()) expect(replicaSha(n.replica), n.id).toBe(REF.f32[STEPS - 1]);
   });
 
+  it('slices that keep coming after the commit, one a while after the other: the member waits for them (a second from the last) and does not ask the coordinator', async () => {
+    const lan = new Lan('f32', ['p1', 'p2', 'p3'], 5);
+    // p1's peers' slices of step 2 travel slowly: the commit (the coordinator had the slices first) comes before them.
+    lan.hold = (e, m) => m.type === 'reduced' && m.step === 1 && e.sender === 'peer' && e.to === 'p1';
+    for (let s = 0; s < 2; s++) {
+      expect(await lan.step(job(s))).toBe('collective');
+      expectInStep(lan, 'f32', s);
+    }
+    lan.drain();
+    expect(lan.holding).toBe(2);
+    lan.clock.advance(900);
+    lan.release(1);
+    lan.drain();
+    // 1.8 s after the commit, 0.9 s after the last slice: still waiting, nothing asked.
+    lan.clock.advance(900);
+    lan.drain();
+    expect(lan.log.join('\n')).not.toMatch(/asking the coordinator/);
+    lan.release();
+    lan.hold = null;
+    for (let s = 2; s < STEPS; s++) {
+      expect(await lan.step(job(s))).toBe('collective');
+      expectInStep(lan, 'f32', s);
+    }
+    lan.conductor.finish();
+    lan.drain();
+    expect(lan.log.join('\n')).not.toMatch(/asking the coordinator/);
+    for (const n of lan.nodes.values()) expect(replicaSha(n.replica), n.id).toBe(REF.f32[STEPS - 1]);
+    expect(lan.dropped).toEqual([]);
+  });
+
   it('too few members left: the step falls back to the star, and its commit carries the sum to the survivor', async () => {
     const lan = new Lan('bf16', ['p1', 'p2'], 9);
     for (let s = 0; s < STEPS; s++) {

@@ -80,6 +80,9 @@ export class Lan {
   readonly stalled = new Set<string>();
   /** A hook on every frame before it is delivered: return null to lose it, or other bytes. */
   tamper: ((e: Envelope, message: Message) => Uint8Array | null) | null = null;
+  /** Frames this says to hold stay on their way until release() (a slow link). */
+  hold: ((e: Envelope, message: Message) => boolean) | null = null;
+  private readonly held: Envelope[] = [];
 
   constructor(readonly wire: GradWire, ids: string[], private readonly seed = 1, stepTimeoutMs = 0) {
     const gradLen = gradLength(this.coordinator.model);
@@ -155,6 +158,19 @@ export class Lan {
     return star ? 'star' : 'collective';
   }
 
+  /** Delivers the first `n` held frames (they are held no more). */
+  release(n = this.held.length): void {
+    const hold = this.hold;
+    this.hold = null;
+    for (const e of this.held.splice(0, n)) this.deliver(e);
+    this.hold = hold;
+  }
+
+  /** Frames held now. */
+  get holding(): number {
+    return this.held.length;
+  }
+
   /** Delivers what is in flight until nothing is (the end of a run). */
   drain(): void {
     while (this.deliverOne()) { /* go on */ }
@@ -195,6 +211,7 @@ export class Lan {
     if (from?.gone === true || to?.gone === true) return;
     let frame: Uint8Array | null = e.frame;
     const message = decode(frame, e.sender, LIMITS);
+    if (this.hold?.(e, message) === true) { this.held.push(e); return; }
     if (this.tamper !== null) {
       frame = this.tamper(e, message);
       if (frame === null) return;
