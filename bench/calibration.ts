@@ -19,6 +19,8 @@ export const CalibrationPoint = z.strictObject({
   measuredMsPerStep: z.number().positive(),
   /** Cores the rest of the machine kept busy during the measured round, on average (absent in older points: taken as 0). */
   otherCores: z.number().nonnegative().optional(),
+  /** CPU per step (ms, every round of the engine) of the coordinator's process and of each worker process: the model's CPU is checked against it. */
+  cpuMsPerStep: z.strictObject({ coordinator: z.number().nonnegative(), workers: z.array(z.number().nonnegative()) }).optional(),
 });
 export type CalibrationPoint = z.infer<typeof CalibrationPoint>;
 

@@ -264,19 +264,19 @@ for (const b of BENCHES.filter((x) => only === undefined || only.includes(x.name
       coordinatorBytesPerStep: coordinatorBytes === null ? null : Math.round(coordinatorBytes),
       workerBytesPerStep: busiest((x) => x.sent + x.received), workerBytesInPerStep: busiest((x) => x.received), workerBytesOutPerStep: busiest((x) => x.sent),
     });
-    if (r.transport === 'ws') {
-      ratios[`${b.name}/${label(r).replace(/ /g, '-')}`] = samplesPerSec / inproc;
-      calibration.push({ model: b.model, batch: b.batch, topology: r.topology!, workers: r.count, link, measuredMsPerStep: stepMs, otherCores: round2(best.otherCores) });
-    } else if (r.transport === 'threads') {
-      ratios[`${b.name}/threads`] = samplesPerSec / inproc;
-    } else {
-      calibration.push({ model: b.model, batch: b.batch, topology: 'inproc', workers: 0, link, measuredMsPerStep: stepMs, otherCores: round2(best.otherCores) });
-    }
     // CPU per step over every round (the coordinator's process hosts the other engines too, idle in this one's rounds).
     const cpuPerStep = {
       coordinator: Math.round((1000 * rs.reduce((a, x) => a + x.cpu.coordinator, 0)) / (rs.length * b.steps)) / 1000,
       workers: r.procs.map((_, i) => Math.round((1000 * rs.reduce((a, x) => a + x.cpu.workers[i], 0)) / (rs.length * b.steps)) / 1000),
     };
+    if (r.transport === 'ws') {
+      ratios[`${b.name}/${label(r).replace(/ /g, '-')}`] = samplesPerSec / inproc;
+      calibration.push({ model: b.model, batch: b.batch, topology: r.topology!, workers: r.count, link, measuredMsPerStep: stepMs, otherCores: round2(best.otherCores), cpuMsPerStep: cpuPerStep });
+    } else if (r.transport === 'threads') {
+      ratios[`${b.name}/threads`] = samplesPerSec / inproc;
+    } else {
+      calibration.push({ model: b.model, batch: b.batch, topology: 'inproc', workers: 0, link, measuredMsPerStep: stepMs, otherCores: round2(best.otherCores), cpuMsPerStep: cpuPerStep });
+    }
     split.push({
       model: b.model, batch: b.batch, transport: r.transport, topology: r.topology, workers: r.count, stepMs, cpuMsPerStep: cpuPerStep, otherCores: round2(best.otherCores), dispatchMs: best.dispatchMs, waitMs: best.waitMs,
       combineMs: best.combineMs, applyMs: best.applyMs, workerComputeMs: best.workerMs / Math.max(1, r.count),

@@ -10,10 +10,12 @@
 //     from the rest of the machine (otherCores: that many jobs that never
 //     end, cpu.ts), the compute scaled to the inproc step the bench
 //     measured in the same run (which had its own share of that load); the
-//     link efficiency and the CPU
-//     costs of a message (per message, per byte) are fitted to all points
-//     at once (the least worst relative error), and each point's simulated
-//     ms per step is printed beside its measurement;
+//     link efficiency, the CPU costs of a message (per message, per byte)
+//     and the coordinator's and each worker's own per-step work are fitted
+//     to all points at once (the least worst relative error), and each
+//     point's simulated ms per step is printed beside its measurement, and
+//     the processes' simulated CPU per step beside what bench:cluster
+//     measured of them (cpuMsPerStep: a check, not fitted);
 //   - projections: 8, 32 and 64 workers of one core each (K = the next power
 //     of two >= max(8, W) micro-shards), the MLP at batch 256 and 4096 and
 //     the LSTM at 64 and 1024, over 1 and 10 Gbit/s, f32 and bf16, star and
@@ -23,7 +25,9 @@
 //   node dist/bench/sim-cluster.js [--json] [--calibration FILE] [--steps N] [--workers 8,32,64]
 //
 // With --json the last line is {"calibration": [{"model", "batch",
-// "topology", "workers", "link", "otherCores", "measuredMsPerStep", "simulatedMsPerStep"}],
+// "topology", "workers", "link", "otherCores", "measuredMsPerStep", "simulatedMsPerStep",
+// "measuredCpuMsPerStep", "simulatedCpuMsPerStep" ({"coordinator", "worker": the
+// workers' mean}: the model's CPU against the processes' measured CPU)}],
 // "projections": [{"model", "batch", "topology", "workers", "link", "wire",
 // "msPerStep", "linearFraction"}], "fit", "costs"}.
 import { fileURLToPath } from 'node:url';
@@ -65,14 +69,14 @@ export function rateOf(link: string): number {
   return bits / 8 / 1000;
 }
 
-interface Fit { efficiency: number; msgMs: number; byteNs: number; fifo: boolean; stepMs: number }
+interface Fit { efficiency: number; msgMs: number; byteNs: number; fifo: boolean; stepMs: number; workerStepMs: number }
 
 /** The tc tbf shapers of bench:cluster --netns (bench/virtual-lan.ts): burst 256kb. */
 const TBF_BURST = 256 * 1024;
 
 /** A link as the calibration runs had it (shaped: with the shaper's burst), or as a projection has it (a plain link). */
 function wireOf(link: string, fit: Fit, shaped = false): WireCosts {
-  return { rate: rateOf(link) * fit.efficiency, latencyMs: LATENCY_MS, msgMs: fit.msgMs, byteMs: fit.byteNs * 1e-6, fifo: fit.fifo, stepMs: fit.stepMs, ...(shaped ? { burst: TBF_BURST } : {}) };
+  return { rate: rateOf(link) * fit.efficiency, latencyMs: LATENCY_MS, msgMs: fit.msgMs, byteMs: fit.byteNs * 1e-6, fifo: fit.fifo, stepMs: fit.stepMs, workerStepMs: fit.workerStepMs, ...(shaped ? { burst: TBF_BURST } : {}) };
 }
 
 async function simulate(w: Workload, topology: 'star' | 'collective', workers: number, wire: WireCosts, shared: number | null, grad: GradWire, background = 0): Promise<RunFigures> {
@@ -103,33 +107,48 @@ async function errors(fit: Fit): Promise<number[]> {
   return out;
 }
 
-let fit: Fit = { efficiency: 0.94, msgMs: 0.05, byteNs: 1, fifo: true, stepMs: 0 };
+let fit: Fit = { efficiency: 0.94, msgMs: 0.05, byteNs: 1, fifo: true, stepMs: 0, workerStepMs: 0 };
 if (points.length > 0) {
   let bestWorst = Infinity;
   for (const fifo of [true, false]) {
     for (const efficiency of [0.9, 0.95, 1, 1.05]) {
       for (const msgMs of [0.02, 0.05, 0.1, 0.2]) {
         for (const byteNs of [1, 2, 4, 6, 9]) {
-          for (const stepMs of [0, 1, 2, 4, 6]) {
-            const e = await errors({ efficiency, msgMs, byteNs, fifo, stepMs });
-            const worst = Math.max(...e.map(Math.abs));
-            if (worst < bestWorst) { bestWorst = worst; fit = { efficiency, msgMs, byteNs, fifo, stepMs }; }
+          for (const stepMs of [0, 1, 2, 4]) {
+            for (const workerStepMs of [0, 1, 2, 3]) {
+              const e = await errors({ efficiency, msgMs, byteNs, fifo, stepMs, workerStepMs });
+              const worst = Math.max(...e.map(Math.abs));
+              if (worst < bestWorst) { bestWorst = worst; fit = { efficiency, msgMs, byteNs, fifo, stepMs, workerStepMs }; }
+            }
           }
         }
       }
     }
   }
 }
-const calibration: { model: string; batch: number; topology: string; workers: number; link: string; otherCores: number; measuredMsPerStep: number; simulatedMsPerStep: number }[] = [];
+interface CpuPerStep { coordinator: number; worker: number }
+const calibration: {
+  model: string; batch: number; topology: string; workers: number; link: string; otherCores: number; measuredMsPerStep: number; simulatedMsPerStep: number;
+  measuredCpuMsPerStep: CpuPerStep | null; simulatedCpuMsPerStep: CpuPerStep;
+}[] = [];
+const mean = (xs: readonly number[]) => xs.reduce((a, x) => a + x, 0) / Math.max(1, xs.length);
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
 for (const { p, w } of points) {
   const r = await simulate(w, p.topology as 'star' | 'collective', p.workers, wireOf(p.link, fit, true), CORES, 'f32', p.otherCores ?? 0);
-  calibration.push({ model: p.model, batch: p.batch, topology: p.topology, workers: p.workers, link: p.link, otherCores: p.otherCores ?? 0, measuredMsPerStep: p.measuredMsPerStep, simulatedMsPerStep: Math.round(r.msPerStep * 1000) / 1000 });
+  const measuredCpu = p.cpuMsPerStep === undefined ? null : { coordinator: p.cpuMsPerStep.coordinator, worker: r3(mean(p.cpuMsPerStep.workers)) };
+  calibration.push({
+    model: p.model, batch: p.batch, topology: p.topology, workers: p.workers, link: p.link, otherCores: p.otherCores ?? 0, measuredMsPerStep: p.measuredMsPerStep,
+    simulatedMsPerStep: r3(r.msPerStep), measuredCpuMsPerStep: measuredCpu,
+    simulatedCpuMsPerStep: { coordinator: r3(r.cpuMsPerStep.coordinator), worker: r3(mean(r.cpuMsPerStep.workers)) },
+  });
 }
 say(`calibration against ${file} (${points.length} points; fitted: links carry ${Math.round(fit.efficiency * 100)}% of their rate as payload, ` +
-  `${fit.msgMs} ms and ${fit.byteNs} ns/byte of CPU per message on each end, ${fit.stepMs} ms of the coordinator's own per step; a host's messages ${fit.fifo ? 'leave one after the other' : 'take turns'}):`);
+  `${fit.msgMs} ms and ${fit.byteNs} ns/byte of CPU per message on each end, ${fit.stepMs} ms of the coordinator's own and ${fit.workerStepMs} ms of each worker's per step; a host's messages ${fit.fifo ? 'leave one after the other' : 'take turns'}):`);
 for (const c of calibration) {
   say(`  ${c.model} b${c.batch} ${c.topology} ${c.workers} workers ${c.link} (the rest of the machine: ${c.otherCores.toFixed(2)} cores): measured ${c.measuredMsPerStep.toFixed(2)} ms/step, simulated ${c.simulatedMsPerStep.toFixed(2)} ` +
-    `(${(100 * (c.simulatedMsPerStep / c.measuredMsPerStep - 1)).toFixed(1)}%)`);
+    `(${(100 * (c.simulatedMsPerStep / c.measuredMsPerStep - 1)).toFixed(1)}%); CPU per step, coordinator / a worker: ` +
+    (c.measuredCpuMsPerStep === null ? '' : `measured ${c.measuredCpuMsPerStep.coordinator.toFixed(2)} / ${c.measuredCpuMsPerStep.worker.toFixed(2)} ms, `) +
+    `simulated ${c.simulatedCpuMsPerStep.coordinator.toFixed(2)} / ${c.simulatedCpuMsPerStep.worker.toFixed(2)}`);
 }
 
 // ---- projections

@@ -7,8 +7,8 @@
 // plan's slices of the real gradient vector, bf16 or f32: vectorBytes);
 // the vectors the real code handles are shortened to SHORT_SLICE floats a
 // slice, which changes no decision it takes. Modelled: the compute of a
-// range (measured micro-shard times), an owner's adds, the update, the
-// coordinator's hash and its own step.
+// range (measured micro-shard times), an owner's adds, the update (with a
+// worker's own per-step work), the coordinator's hash and its own step.
 import { createHash } from 'node:crypto';
 import { Conductor } from '../../src/collective/conductor.js';
 import { Member } from '../../src/collective/member.js';
@@ -92,7 +92,7 @@ export async function simulateCollective(w: Workload, m: Machine, members: numbe
         if (msg.type === 'reduced') afterReduce(me, msg, send);
         else send();
       },
-      apply: () => work(m, me, w.size * w.applyMsPerFloat, () => {}),
+      apply: () => work(m, me, w.size * w.applyMsPerFloat + (m.wire.workerStepMs ?? 0), () => {}),
       hash: sha,
       replicaHash: () => '0'.repeat(64),
       later: (fn, delay) => m.q.setTimer(fn, delay),

@@ -37,6 +37,8 @@ export interface WireCosts {
   fifo?: boolean;
   /** The coordinator's own work per step besides the modelled (the trainer's bookkeeping, sampling, the event loop), ms. */
   stepMs?: number;
+  /** A worker process's own work per step besides the modelled (hashes, setting its weights, the event loop), ms. */
+  workerStepMs?: number;
   /** CPU per message on each end (framing, syscalls, event loop) and per byte (copies, the kernel's network stack). */
   msgMs: number;
   byteMs: number;
@@ -47,6 +49,8 @@ export interface Machine {
   net: Network;
   cpu: Map<string, CpuPool>;
   wire: WireCosts;
+  /** Core-ms of work each host has been given so far (its CPU time, whatever the sharing). */
+  cpuMs: Map<string, number>;
 }
 
 /**
@@ -64,13 +68,18 @@ export function machine(workers: number, wire: WireCosts, sharedCores: number | 
     net.addHost(h);
     cpu.set(h, shared ?? new CpuPool(q, coresPerHost));
   }
-  return { q, net, cpu, wire };
+  return { q, net, cpu, wire, cpuMs: new Map() };
+}
+
+function charge(m: Machine, host: string, ms: number): void {
+  m.cpuMs.set(host, (m.cpuMs.get(host) ?? 0) + Math.max(0, ms));
 }
 
 /** Sends a message of `bytes` payload bytes: the sender's CPU, the links, the receiver's CPU, then done(). */
 export function transfer(m: Machine, from: string, to: string, bytes: number, done: () => void): void {
   const cost = m.wire.msgMs + bytes * m.wire.byteMs;
-  m.cpu.get(from)!.run(cost, () => m.net.send(from, to, bytes + FRAME_OVERHEAD, () => m.cpu.get(to)!.run(cost, done)));
+  charge(m, from, cost);
+  m.cpu.get(from)!.run(cost, () => m.net.send(from, to, bytes + FRAME_OVERHEAD, () => { charge(m, to, cost); m.cpu.get(to)!.run(cost, done); }));
 }
 
 /** Bytes of a frame's header and of the WebSocket framing, roughly (a task's indices are counted apart). */
@@ -78,6 +87,7 @@ export const FRAME_OVERHEAD = 120;
 
 /** Runs `ms` of one core's work on a host. */
 export function work(m: Machine, host: string, ms: number, done: () => void): void {
+  charge(m, host, ms);
   m.cpu.get(host)!.run(ms, done);
 }
 
@@ -86,6 +96,8 @@ export interface RunFigures {
   coordinatorBytesPerStep: number;
   /** The busiest worker's bytes in and out. */
   workerBytesPerStep: number;
+  /** CPU per step (core-ms) of the coordinator and of each worker. */
+  cpuMsPerStep: { coordinator: number; workers: number[] };
 }
 
 /**
@@ -98,9 +110,12 @@ export async function timeSteps(m: Machine, workers: number, steps: number, warm
   let t0 = 0;
   let c0 = { sent: 0, received: 0 };
   let w0: { sent: number; received: number }[] = [];
+  const cpuNow = () => ['coordinator', ...hosts].map((h) => m.cpuMs.get(h) ?? 0);
+  let cpu0: number[] = [];
   for (let s = 0; s < warm + steps; s++) {
     if (s === warm) {
       t0 = m.q.now();
+      cpu0 = cpuNow();
       c0 = m.net.bytes('coordinator');
       w0 = hosts.map((h) => m.net.bytes(h));
     }
@@ -110,7 +125,11 @@ export async function timeSteps(m: Machine, workers: number, steps: number, warm
   }
   const c1 = m.net.bytes('coordinator');
   const busiest = Math.max(...w0.map((b, i) => { const a = m.net.bytes(hosts[i]); return a.sent + a.received - b.sent - b.received; }));
-  return { msPerStep: (m.q.now() - t0) / steps, coordinatorBytesPerStep: (c1.sent + c1.received - c0.sent - c0.received) / steps, workerBytesPerStep: busiest / steps };
+  const cpu = cpuNow().map((x, i) => (x - cpu0[i]) / steps);
+  return {
+    msPerStep: (m.q.now() - t0) / steps, coordinatorBytesPerStep: (c1.sent + c1.received - c0.sent - c0.received) / steps, workerBytesPerStep: busiest / steps,
+    cpuMsPerStep: { coordinator: cpu[0], workers: cpu.slice(1) },
+  };
 }
 
 /** Runs `ms` of one core's work on a host; resolves when it is done. */

@@ -39,7 +39,7 @@ export async function simulateStar(w: Workload, m: Machine, workers: number, ste
         transfer(m, 'coordinator', host, weights + 4 * order.indices.length + 100, () => {
           const rows = order.rows / order.k;
           const leaves = order.end - order.start;
-          const computeMs = leaves * w.leafMs(rows) + addsFor(leaves, blocks.length) * G * w.addMsPerFloat;
+          const computeMs = leaves * w.leafMs(rows) + addsFor(leaves, blocks.length) * G * w.addMsPerFloat + (m.wire.workerStepMs ?? 0);
           const t0 = m.q.now();
           work(m, host, computeMs, () => {
             transfer(m, host, 'coordinator', blocks.length * G * 4, () => {
