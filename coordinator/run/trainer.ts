@@ -176,6 +176,16 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
   const engine = await opts.createEngine(model, data, config.batchSize, opts.stopSignal);
   const sum = allocFloats(gradLength(model)); // where the vector kernels use it in place
   let lastEval: Evaluation | null = null;
+  // Rows per evaluation pass: evalBatchSize, or what evaluate() found fits the kernels' memory (said once).
+  let evalRows = config.evalBatchSize;
+  const evaluateTest = (): Evaluation => {
+    const e = evaluate(model, loss, data.test, evalRows);
+    if (e.batchSize < evalRows) {
+      opts.progress.note?.(`evaluation: ${evalRows} rows at a time do not fit the kernels' WebAssembly memory; evaluating ${e.batchSize} at a time (set evalBatchSize to ${e.batchSize} or less to skip the attempt)`);
+      evalRows = e.batchSize;
+    }
+    return e;
+  };
   let lastTrainLoss = NaN;
   // Stopped while the engine started (waiting for network workers): nothing trains, nothing to announce.
   // The default engine says where it trains once it has measured (a `workers:` line), not before.
@@ -223,7 +233,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
       const epochEnd = step % stepsPerEpoch === 0;
       if (epochEnd || step === lastStep) {
         lastTrainLoss = epochLossSum / Math.max(1, epochLossCount);
-        lastEval = evaluate(model, loss, data.test, config.evalBatchSize);
+        lastEval = evaluateTest();
         const line = {
           epoch: job.epoch + 1, step, trainLoss: lastTrainLoss,
           test: { loss: lastEval.loss, accuracy: lastEval.accuracy ?? null, f1Macro: lastEval.f1Macro ?? null },
@@ -260,7 +270,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<RunSummary | I
   }
   // Every worker that took part (one that reconnected counts again), or 0 for the coordinator's own thread.
   const workers = engine.summaries?.().length ?? engine.workers;
-  if (lastEval === null) lastEval = evaluate(model, loss, data.test, config.evalBatchSize);
+  if (lastEval === null) lastEval = evaluateTest();
   // steps: the training steps the model took (the PyTorch export's BatchNorm num_batches_tracked).
   saveModelFile(join(outDir, MODEL_FILE), model, { loss: config.loss, steps: String(lastStep) }, opts.inference);
   const samples = sampleCount(lastStep, stepsPerEpoch, config.batchSize, n);

@@ -13,7 +13,7 @@ import { formatZodError, plainIssueMessage } from '../check/zod-format.js';
 import { initParam } from '../init/init.js';
 import { allocFloats } from '../tensor/alloc.js';
 import type { ForwardContext, Layer } from '../nn/layer.js';
-import { sizeOf } from '../nn/layer.js';
+import { collectWorkspaces, sizeOf } from '../nn/layer.js';
 import { createDense } from '../nn/dense.js';
 import { createActivation, type ActivationKind } from '../nn/activations.js';
 import { createDropout } from '../nn/dropout.js';
@@ -66,6 +66,13 @@ export interface Model {
   forward(x: Float32Array, batch: number, ctx: ForwardContext): Float32Array;
   /** Backward from dL/dy; accumulates into grads. */
   backward(dy: Float32Array, batch: number): void;
+  /**
+   * Frees every layer's buffers (they hold the largest batch seen; the next
+   * forward allocates what it needs): after a batch that did not fit the
+   * kernels' memory, the half-grown buffers would crowd out a smaller one.
+   * Views handed out before are invalid afterwards.
+   */
+  releaseBuffers?(): void;
 }
 
 export interface BuildOptions {
@@ -126,13 +133,13 @@ export function buildModel(specValue: ModelSpec | unknown, options: BuildOptions
   const layers: Layer[] = [];
   const owner: number[] = [];
   let shape: readonly number[] = spec.inputShape;
-  spec.layers.forEach((layerSpec, i) => {
+  const { workspaces } = collectWorkspaces(() => spec.layers.forEach((layerSpec, i) => {
     for (const layer of createLayer(layerSpec, i, shape)) {
       layers.push(layer);
       owner.push(i);
       shape = layer.outShape;
     }
-  });
+  }));
 
   // Lay out trainable parameters first, then the statistics buffers.
   const entries: ParamEntry[] = [];
@@ -203,6 +210,9 @@ export function buildModel(specValue: ModelSpec | unknown, options: BuildOptions
       for (let i = layers.length - 1; i >= 0 && d !== null; i--) {
         d = layers[i].backward(d, batch, i > 0);
       }
+    },
+    releaseBuffers() {
+      for (const w of workspaces) w.release();
     },
   };
 }

@@ -103,6 +103,20 @@ export function checkForwardInput(where: string, x: Float32Array, floats: number
   }
 }
 
+let collecting: Workspace[] | null = null;
+
+/** Runs `build` and returns what it built with every Workspace constructed meanwhile (a model's layers'). */
+export function collectWorkspaces<T>(build: () => T): { built: T; workspaces: Workspace[] } {
+  const outer = collecting;
+  const workspaces: Workspace[] = [];
+  collecting = workspaces;
+  try {
+    return { built: build(), workspaces };
+  } finally {
+    collecting = outer;
+  }
+}
+
 /**
  * A reusable buffer that grows to the largest batch seen and hands out
  * views of the exact size asked for.
@@ -112,14 +126,25 @@ export function checkForwardInput(where: string, x: Float32Array, floats: number
  * so that every layer's outputs, caches and gradients are where the kernels
  * use them in place. Growing frees the old buffer (the wasm memory never
  * grows and reuses freed blocks), so a workspace holds at most its largest
- * size; it never shrinks. A view stays valid until the next get() (the
- * layer's next forward/backward). After the allocator changes (useKernels),
- * the next get() moves to the new one.
+ * size; it shrinks only when released (the model's releaseBuffers: an
+ * evaluation batch that did not fit). A view stays valid until the next
+ * get() (the layer's next forward/backward). After the allocator changes
+ * (useKernels), the next get() moves to the new one.
  */
 export class Workspace {
   private buf = EMPTY;
   private view = EMPTY;
   private owner: FloatAllocator | null = null;
+  constructor() {
+    collecting?.push(this);
+  }
+  /** Gives the buffer back to its allocator (the next get() allocates anew). */
+  release(): void {
+    if (this.owner !== null) this.owner.free(this.buf);
+    this.buf = EMPTY;
+    this.view = EMPTY;
+    this.owner = null;
+  }
   /** A view of `n` floats; contents are unspecified unless `zero`. */
   get(n: number, zero = false): Float32Array {
     const a = allocator();

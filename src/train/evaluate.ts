@@ -5,6 +5,7 @@ import type { Dataset } from '../data/dataset.js';
 import type { Loss } from '../losses/loss.js';
 import type { Model } from '../model/model.js';
 import { Workspace } from '../nn/layer.js';
+import { DptrainError } from '../errors.js';
 import { argmaxRows, classificationReport, confusionMatrix } from '../metrics/index.js';
 
 export interface Evaluation {
@@ -16,11 +17,42 @@ export interface Evaluation {
   recallMacro?: number;
   confusion?: number[][];
   samples: number;
+  /** Rows per forward pass: the chunk asked for, or less where that many rows did not fit the kernels' memory. */
+  batchSize: number;
 }
 
 const dpredSpace = new Workspace();
 
+/**
+ * Evaluates in chunks of `chunk` rows; where a chunk does not fit the wasm
+ * kernels' fixed memory (DPT_ERR_MEMORY: a convolution's outputs for a
+ * thousand images are hundreds of megabytes), it frees the layers' buffers
+ * and starts over with half as many rows, down to one (the result's
+ * batchSize says which it used), and frees them again after: the training
+ * steps that follow need their room. A failed forward pass changes no
+ * weight and no running statistic.
+ */
 export function evaluate(model: Model, loss: Loss, data: Dataset, chunk: number): Evaluation {
+  let failed = false;
+  for (let rows = Math.max(1, Math.min(chunk, data.n));; rows = Math.ceil(rows / 2)) {
+    try {
+      const result = evaluateInChunks(model, loss, data, rows);
+      if (failed) release(model);
+      return result;
+    } catch (err) {
+      if (rows === 1 || model.releaseBuffers === undefined || !(err instanceof DptrainError) || err.code !== 'DPT_ERR_MEMORY') throw err;
+      failed = true;
+      release(model);
+    }
+  }
+}
+
+function release(model: Model): void {
+  model.releaseBuffers?.();
+  dpredSpace.release();
+}
+
+function evaluateInChunks(model: Model, loss: Loss, data: Dataset, chunk: number): Evaluation {
   const xSize = model.inSize;
   const ySize = data.yShape.reduce((a, b) => a * b, 1);
   const classification = data.yShape.length === 0 && data.numClasses !== undefined;
@@ -38,7 +70,7 @@ export function evaluate(model: Model, loss: Loss, data: Dataset, chunk: number)
       for (let r = 0; r < rows; r++) truth[s + r] = y[r];
     }
   }
-  const result: Evaluation = { loss: lossSum / data.n, samples: data.n };
+  const result: Evaluation = { loss: lossSum / data.n, samples: data.n, batchSize: chunk };
   if (classification) {
     const C = data.numClasses!;
     const cm = confusionMatrix(truth, predicted, C);

@@ -1,0 +1,48 @@
+// evaluate() where evalBatchSize rows do not fit the wasm kernels' fixed
+// memory: it starts over with half as many rows (and says how many it used),
+// instead of failing the run at its first epoch's end (a CNN's outputs for
+// 1,000 images are hundreds of megabytes of a 256 MiB memory).
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { evaluate } from '../../src/train/evaluate.js';
+import { getLoss } from '../../src/losses/index.js';
+import { useKernels } from '../../src/tensor/setup.js';
+import type { Model } from '../../src/model/model.js';
+import type { Dataset } from '../../src/data/dataset.js';
+import { newKernels } from '../tensor/wasm-helpers.js';
+import { randomInput, randomModel } from '../model/helpers.js';
+
+const SPEC = { inputShape: [4], layers: [{ type: 'dense', units: 1024, activation: 'relu' }, { type: 'dense', units: 3 }] };
+const N = 3000;
+
+describe('evaluate in a small WebAssembly memory', () => {
+  // A fresh memory per test: a model keeps its buffers for the largest batch it has seen.
+  beforeEach(() => { useKernels(newKernels(16 * 1024 * 1024)); });
+  afterAll(() => useKernels(null));
+
+  function data(): Dataset {
+    const x = randomInput({ inSize: 4 } as Model, N, 6);
+    const y = Float32Array.from({ length: N }, (_, i) => i % 3);
+    return { name: 'blobs', x, y, n: N, xShape: [4], yShape: [], numClasses: 3 };
+  }
+
+  it('halves the chunk until it fits (3,000 rows of 1,024 floats are 12 MiB of 16), with the bits of that chunk asked for directly', () => {
+    const ds = data();
+    const loss = getLoss('softmax_cross_entropy');
+    const model = randomModel(SPEC as never, 5);
+    const big = evaluate(model, loss, ds, N);
+    expect(big.batchSize).toBeLessThan(N);
+    expect(big.batchSize).toBeGreaterThanOrEqual(N / 8);
+    const direct = evaluate(model, loss, ds, big.batchSize);
+    expect(direct.batchSize).toBe(big.batchSize);
+    expect(big.loss).toBe(direct.loss);
+    expect(big.accuracy).toBe(direct.accuracy);
+    expect(big.confusion).toEqual(direct.confusion);
+    expect(big.samples).toBe(N);
+  });
+
+  it('other errors are not retried', () => {
+    const ds = data();
+    const bad = { ...ds, y: new Float32Array(N).fill(7) }; // class 7 of 3 outputs
+    expect(() => evaluate(randomModel(SPEC as never, 5), getLoss('softmax_cross_entropy'), bad, N)).toThrow(/7/);
+  });
+});
