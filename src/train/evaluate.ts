@@ -17,7 +17,7 @@ export interface Evaluation {
   recallMacro?: number;
   confusion?: number[][];
   samples: number;
-  /** Rows per forward pass: the chunk asked for, or less where that many rows did not fit the kernels' memory. */
+  /** Rows per forward pass: the chunk asked for, or fewer where that many rows did not fit the kernels' memory. */
   batchSize: number;
 }
 
@@ -37,7 +37,8 @@ export function evaluate(model: Model, loss: Loss, data: Dataset, chunk: number)
   for (let rows = Math.max(1, Math.min(chunk, data.n));; rows = Math.ceil(rows / 2)) {
     try {
       const result = evaluateInChunks(model, loss, data, rows);
-      if (failed) release(model);
+      if (!failed) return { ...result, batchSize: chunk }; // a test set smaller than the chunk is no reduction
+      release(model);
       return result;
     } catch (err) {
       if (rows === 1 || model.releaseBuffers === undefined || !(err instanceof DptrainError) || err.code !== 'DPT_ERR_MEMORY') throw err;

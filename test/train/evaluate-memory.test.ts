@@ -46,3 +46,12 @@ describe('evaluate in a small WebAssembly memory', () => {
     expect(() => evaluate(randomModel(SPEC as never, 5), getLoss('softmax_cross_entropy'), bad, N)).toThrow(/7/);
   });
 });
+
+describe('evaluate with room to spare', () => {
+  it('says the chunk asked for, also when the data has fewer rows (no reduction to report)', () => {
+    useKernels(null);
+    const x = randomInput({ inSize: 4 } as Model, 10, 6);
+    const ds: Dataset = { name: 'few', x, y: Float32Array.from({ length: 10 }, (_, i) => i % 3), n: 10, xShape: [4], yShape: [], numClasses: 3 };
+    expect(evaluate(randomModel(SPEC as never, 5), getLoss('softmax_cross_entropy'), ds, 1000).batchSize).toBe(1000);
+  });
+});
