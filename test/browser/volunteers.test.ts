@@ -13,10 +13,10 @@
 // processes' exits; nothing races a sleep. Without Chromium the suite
 // skips and says why (test/helpers/chromium.ts).
 import { readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { lastJson, ROOT as ROOT_DIR, runCli, smallMlpConfig, tempDir, writeJson } from '../helpers/cli.js';
+import { lastJson, referenceHashes, ROOT as ROOT_DIR, runCli, smallMlpConfig, tempDir, writeJson } from '../helpers/cli.js';
 import { findChromium, launchChromium, type LaunchedBrowser } from '../helpers/chromium.js';
 import { killAll, startCoordinator, startWorker, summaryOf, type Coordinator } from '../helpers/procs.js';
 import type { TestHooks } from '../../worker/browser/tab-messages.js';
@@ -31,17 +31,8 @@ const dir = tempDir('dptrain-volunteers-');
 const CONFIG = writeJson(dir, 'mlp.json', smallMlpConfig({ epochs: 3 }));
 const MIXED = writeJson(dir, 'mixed.json', smallMlpConfig({ epochs: 2, microShards: 8 }));
 const LONG = writeJson(dir, 'long.json', smallMlpConfig({ epochs: 4 }));
-const reference = new Map<string, string>();
+const refHash = referenceHashes(dir);
 let runs = 0;
-
-async function refHash(config: string): Promise<string> {
-  if (!reference.has(config)) {
-    const r = await runCli(['train', '--json', '--quiet', '--config', config, '--out', join(dir, `ref-${basename(config, '.json')}`), '--workers', '0']);
-    expect(r.code, r.stderr).toBe(0);
-    reference.set(config, lastJson(r.stdout).weightsSha256 as string);
-  }
-  return reference.get(config)!;
-}
 
 function out(): string {
   return join(dir, `run-${++runs}`);

@@ -6,7 +6,7 @@
 // member that sends its peers a garbled frame or a corrupted slice.
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { lastJson, ROOT, runCli, smallMlpConfig, tempDir, writeJson } from '../helpers/cli.js';
+import { lastJson, referenceHashes, ROOT, runCli, smallBnConfig, smallLstmConfig, smallMlpConfig, tempDir, writeJson } from '../helpers/cli.js';
 import { killAll, startCoordinator, startWorker, summaryOf, type Proc } from '../helpers/procs.js';
 
 const TOKEN = 'collective-test-token';
@@ -16,39 +16,17 @@ const cache = join(dir, 'cache');
 
 const CONFIGS = {
   mlp: smallMlpConfig({ epochs: 3 }),
-  bn: smallMlpConfig({
-    epochs: 2, microShards: 8,
-    model: {
-      inputShape: [784],
-      layers: [{ type: 'dense', units: 32 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'dropout', rate: 0.3 }, { type: 'dense', units: 10 }],
-    },
-  }),
-  lstm: smallMlpConfig({
-    epochs: 1, batchSize: 32, microShards: 8,
-    data: { type: 'mnist', view: 'rows', trainLimit: 256, testLimit: 128 },
-    model: { inputShape: [28, 28], layers: [{ type: 'lstm', units: 16 }, { type: 'dense', units: 10 }] },
-  }),
+  bn: smallBnConfig(),
+  lstm: smallLstmConfig(),
   /** Adam (issue 22): its moments and update count travel in the replica; every member applies the same update. */
   adam: smallMlpConfig({ epochs: 2, optimizer: { type: 'adam', lr: 0.002 } }),
-  lstm4: smallMlpConfig({
-    epochs: 4, batchSize: 32, microShards: 8,
-    data: { type: 'mnist', view: 'rows', trainLimit: 256, testLimit: 128 },
-    model: { inputShape: [28, 28], layers: [{ type: 'lstm', units: 16 }, { type: 'dense', units: 10 }] },
-  }),
+  lstm4: smallLstmConfig({ epochs: 4 }),
 };
 type Name = keyof typeof CONFIGS;
 const files = Object.fromEntries(Object.entries(CONFIGS).map(([k, v]) => [k, writeJson(dir, `${k}.json`, v)])) as Record<Name, string>;
-const reference: Partial<Record<Name, string>> = {};
+const referenceHash = referenceHashes(dir);
+const refHash = (name: Name): Promise<string> => referenceHash(files[name]);
 let runs = 0;
-
-async function refHash(name: Name): Promise<string> {
-  if (reference[name] === undefined) {
-    const r = await runCli(['train', '--json', '--quiet', '--config', files[name], '--out', join(dir, `ref-${name}`), '--workers', '0']);
-    expect(r.code, r.stderr).toBe(0);
-    reference[name] = lastJson(r.stdout).weightsSha256 as string;
-  }
-  return reference[name];
-}
 
 /** A member of the collective: one thread, a peer port on loopback. */
 function member(url: string, name: string, args: string[] = []): Proc {

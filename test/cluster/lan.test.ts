@@ -7,7 +7,7 @@ import { PROTOCOL_VERSION } from '../../src/protocol/messages.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { lastJson, ROOT, runCli, smallCnnBnConfig, smallMlpConfig, tempDir, writeJson } from '../helpers/cli.js';
+import { referenceHashes, ROOT, smallBnConfig, smallCnnBnConfig, smallLstmConfig, smallMlpConfig, tempDir, writeJson } from '../helpers/cli.js';
 import { AFTER_TASK, BEFORE_HELLO, offend, type Offense } from '../helpers/evil-worker.js';
 import { killAll, startCoordinator, startWorker, summaryOf, type Proc } from '../helpers/procs.js';
 
@@ -18,33 +18,15 @@ const cache = join(dir, 'cache');
 
 const CONFIGS = {
   mlp: smallMlpConfig({ epochs: 3 }),
-  bn: smallMlpConfig({
-    epochs: 2, microShards: 8,
-    model: {
-      inputShape: [784],
-      layers: [{ type: 'dense', units: 32 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'dropout', rate: 0.3 }, { type: 'dense', units: 10 }],
-    },
-  }),
+  bn: smallBnConfig(),
   cnnBn: smallCnnBnConfig({ epochs: 1 }),
-  lstm: smallMlpConfig({
-    epochs: 1, batchSize: 32, microShards: 8,
-    data: { type: 'mnist', view: 'rows', trainLimit: 256, testLimit: 128 },
-    model: { inputShape: [28, 28], layers: [{ type: 'lstm', units: 16 }, { type: 'dense', units: 10 }] },
-  }),
+  lstm: smallLstmConfig(),
 };
 type Name = keyof typeof CONFIGS;
 const files = Object.fromEntries(Object.entries(CONFIGS).map(([k, v]) => [k, writeJson(dir, `${k}.json`, v)])) as Record<Name, string>;
-const reference: Partial<Record<Name, string>> = {};
+const referenceHash = referenceHashes(dir);
+const refHash = (name: Name): Promise<string> => referenceHash(files[name]);
 let runs = 0;
-
-async function refHash(name: Name): Promise<string> {
-  if (reference[name] === undefined) {
-    const r = await runCli(['train', '--json', '--quiet', '--config', files[name], '--out', join(dir, `ref-${name}`), '--workers', '0']);
-    expect(r.code, r.stderr).toBe(0);
-    reference[name] = lastJson(r.stdout).weightsSha256 as string;
-  }
-  return reference[name];
-}
 
 function out(): string {
   return join(dir, `run-${++runs}`);

@@ -34,6 +34,19 @@ function expectInStep(lan: Lan, wire: GradWire, step: number): void {
   expect(replicaSha(lan.coordinator), `coordinator after step ${step + 1}`).toBe(REF[wire][step]);
 }
 
+/** Runs steps [from, to), `before(s)` ahead of each, checking the coordinator's bits after each; returns how each ran. */
+async function runSteps(lan: Lan, wire: GradWire, from: number, to: number, before?: (s: number) => void): Promise<('collective' | 'star')[]> {
+  const how: ('collective' | 'star')[] = [];
+  for (let s = from; s < to; s++) {
+    before?.(s);
+    how.push(await lan.step(job(s)));
+    expectInStep(lan, wire, s);
+  }
+  return how;
+}
+
+const collectiveSteps = (n: number): 'collective'[] => new Array<'collective'>(n).fill('collective');
+
 describe('the collective over in-memory links', () => {
   it('bf16 rounds every node: its bits differ from f32\'s, and the single-thread run is the reference for both', () => {
     expect(REF.bf16[STEPS - 1]).not.toBe(REF.f32[STEPS - 1]);
@@ -45,10 +58,7 @@ describe('the collective over in-memory links', () => {
         for (const seed of [1, 2]) {
           const ids = Array.from({ length: members }, (_, i) => `p${i + 1}`);
           const lan = new Lan(wire, ids, seed);
-          for (let s = 0; s < STEPS; s++) {
-            expect(await lan.step(job(s))).toBe('collective');
-            expectInStep(lan, wire, s);
-          }
+          expect(await runSteps(lan, wire, 0, STEPS)).toEqual(collectiveSteps(STEPS));
           lan.conductor.finish();
           lan.drain();
           for (const n of lan.nodes.values()) expect(replicaSha(n.replica), `${n.id}, seed ${seed}`).toBe(REF[wire][STEPS - 1]);
@@ -92,10 +102,7 @@ describe('the collective over in-memory links', () => {
       }
       return e.frame;
     };
-    for (let s = 0; s < STEPS; s++) {
-      await lan.step(job(s));
-      expectInStep(lan, 'f32', s);
-    }
+    await runSteps(lan, 'f32', 0, STEPS);
     lan.conductor.finish();
     lan.drain();
     expect(garbled).toBe(1);
@@ -119,10 +126,7 @@ describe('the collective over in-memory links', () => {
         n++;
         return encode(change(m));
       };
-      for (let s = 0; s < 4; s++) {
-        await lan.step(job(s));
-        expectInStep(lan, 'f32', s);
-      }
+      await runSteps(lan, 'f32', 0, 4);
       expect(n).toBe(1);
       expect(lan.log.join('\n')).toMatch(reason);
       expect(lan.dropped.join('\n')).toMatch(new RegExp(`reported by p\\d: ${reason.source}`));
@@ -152,33 +156,21 @@ describe('the collective over in-memory links', () => {
 
   it('a member that stalls past the step timeout: the stall inspector names it, the step is redone without it, and it is resynced', async () => {
     const lan = new Lan('f32', ['p1', 'p2', 'p3'], 13, 1000);
-    for (let s = 0; s < STEPS; s++) {
-      if (s === 2) lan.stalled.add('p2');
-      expect(await lan.step(job(s))).toBe('collective');
-      expectInStep(lan, 'f32', s);
-    }
+    expect(await runSteps(lan, 'f32', 0, STEPS, (s) => { if (s === 2) lan.stalled.add('p2'); })).toEqual(collectiveSteps(STEPS));
     expect(lan.log.join('\n')).toMatch(/step 3: stalled: after 1000 ms, p2 had not computed their micro-shards; the step runs again without it/);
     expect(lan.resynced.join('\n')).toMatch(/p2: stalled in step 3/);
   });
 
   it('a member whose weights drift is taken out of the step before its parts reach a commit (the hash it computed with differs), and resynced', async () => {
     const lan = new Lan('f32', ['p1', 'p2', 'p3'], 17);
-    for (let s = 0; s < STEPS; s++) {
-      if (s === 4) lan.nodes.get('p3')!.replica.model.params[0] += 1e-3;
-      await lan.step(job(s));
-      expectInStep(lan, 'f32', s);
-    }
+    await runSteps(lan, 'f32', 0, STEPS, (s) => { if (s === 4) lan.nodes.get('p3')!.replica.model.params[0] += 1e-3; });
     expect(lan.resynced.join('\n')).toMatch(/p3: it computed step 5 with weights that hash to [0-9a-f]{12}, the step's hash to [0-9a-f]{12}/);
     expect(lan.log.join('\n')).toMatch(/step 5: attempt 1 lost p3 \(p3 computed with other weights\); attempt 2 with the others/);
   });
 
   it('a member whose optimizer state drifts is caught by the replica check (every 3 steps here) and resynced', async () => {
     const lan = new Lan('f32', ['p1', 'p2', 'p3'], 19);
-    for (let s = 0; s < STEPS; s++) {
-      if (s === 3) lan.nodes.get('p2')!.replica.state.velocity[0] += 1e-3;
-      await lan.step(job(s));
-      expectInStep(lan, 'f32', s);
-    }
+    await runSteps(lan, 'f32', 0, STEPS, (s) => { if (s === 3) lan.nodes.get('p2')!.replica.state.velocity[0] += 1e-3; });
     lan.drain();
     expect(lan.resynced.join('\n')).toMatch(/p2: its replica after step 3 hashes to [0-9a-f]{12}, the coordinator's to [0-9a-f]{12}/);
   });
@@ -190,10 +182,7 @@ describe('the collective over in-memory links', () => {
       if (lost === 0 && m.type === 'reduced' && m.step === 2 && e.sender === 'peer') { lost++; return null; }
       return e.frame;
     };
-    for (let s = 0; s < STEPS; s++) {
-      await lan.step(job(s));
-      expectInStep(lan, 'f32', s);
-    }
+    await runSteps(lan, 'f32', 0, STEPS);
     lan.conductor.finish();
     lan.drain();
     expect(lost).toBe(1);
@@ -205,10 +194,7 @@ describe('the collective over in-memory links', () => {
     const lan = new Lan('f32', ['p1', 'p2', 'p3'], 5);
     // p1's peers' slices of step 2 travel slowly: the commit (the coordinator had the slices first) comes before them.
     lan.hold = (e, m) => m.type === 'reduced' && m.step === 1 && e.sender === 'peer' && e.to === 'p1';
-    for (let s = 0; s < 2; s++) {
-      expect(await lan.step(job(s))).toBe('collective');
-      expectInStep(lan, 'f32', s);
-    }
+    expect(await runSteps(lan, 'f32', 0, 2)).toEqual(collectiveSteps(2));
     lan.drain();
     expect(lan.holding).toBe(2);
     lan.clock.advance(900);
@@ -220,10 +206,7 @@ describe('the collective over in-memory links', () => {
     expect(lan.log.join('\n')).not.toMatch(/asking the coordinator/);
     lan.release();
     lan.hold = null;
-    for (let s = 2; s < STEPS; s++) {
-      expect(await lan.step(job(s))).toBe('collective');
-      expectInStep(lan, 'f32', s);
-    }
+    expect(await runSteps(lan, 'f32', 2, STEPS)).toEqual(collectiveSteps(STEPS - 2));
     lan.conductor.finish();
     lan.drain();
     expect(lan.log.join('\n')).not.toMatch(/asking the coordinator/);
@@ -233,12 +216,8 @@ describe('the collective over in-memory links', () => {
 
   it('too few members left: the step falls back to the star, and its commit carries the sum to the survivor', async () => {
     const lan = new Lan('bf16', ['p1', 'p2'], 9);
-    for (let s = 0; s < STEPS; s++) {
-      if (s === 3) lan.kill('p2');
-      const how = await lan.step(job(s));
-      expect(how).toBe(s >= 3 ? 'star' : 'collective');
-      expectInStep(lan, 'bf16', s);
-    }
+    const how = await runSteps(lan, 'bf16', 0, STEPS, (s) => { if (s === 3) lan.kill('p2'); });
+    expect(how).toEqual(how.map((_, s) => (s >= 3 ? 'star' : 'collective')));
     lan.drain();
     expect(replicaSha(lan.nodes.get('p1')!.replica)).toBe(REF.bf16[STEPS - 1]);
   });

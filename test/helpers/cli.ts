@@ -2,9 +2,10 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = join(ROOT, 'bin/dptrain.js');
@@ -99,7 +100,6 @@ export function writeJson(dir: string, name: string, value: unknown): string {
   return file;
 }
 
-/** A small, fast MNIST config for tests. */
 /** A small CNN trained with Adam on MNIST's image view (conv 4@5x5, pool, conv 8@3x3, pool, dense 10). */
 export function smallCnnConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return smallMlpConfig({
@@ -144,6 +144,7 @@ export function smallCnnBnConfig(overrides: Record<string, unknown> = {}): Recor
   });
 }
 
+/** A small, fast MNIST config for tests. */
 export function smallMlpConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     seed: 3,
@@ -155,5 +156,48 @@ export function smallMlpConfig(overrides: Record<string, unknown> = {}): Record<
     batchSize: 64,
     microShards: 4,
     ...overrides,
+  };
+}
+
+/** The small MLP with batch normalization and dropout (ghost batch norm over 8 micro-shards, masks keyed by row). */
+export function smallBnConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return smallMlpConfig({
+    epochs: 2, microShards: 8,
+    model: {
+      inputShape: [784],
+      layers: [{ type: 'dense', units: 32 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'dropout', rate: 0.3 }, { type: 'dense', units: 10 }],
+    },
+    ...overrides,
+  });
+}
+
+/** A small LSTM over MNIST's rows (28 steps of 28 values). */
+export function smallLstmConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return smallMlpConfig({
+    epochs: 1, batchSize: 32, microShards: 8,
+    data: { type: 'mnist', view: 'rows', trainLimit: 256, testLimit: 128 },
+    model: { inputShape: [28, 28], layers: [{ type: 'lstm', units: 16 }, { type: 'dense', units: 10 }] },
+    ...overrides,
+  });
+}
+
+/**
+ * The reference the distributed tests compare with: a config file's
+ * weightsSha256 trained with --workers 0 (into `dir`/ref-NAME), computed once
+ * per file however often and however concurrently it is asked for.
+ */
+export function referenceHashes(dir: string): (config: string) => Promise<string> {
+  const hashes = new Map<string, Promise<string>>();
+  return (config) => {
+    let hash = hashes.get(config);
+    if (hash === undefined) {
+      hash = runCli(['train', '--json', '--quiet', '--config', config, '--out', join(dir, `ref-${basename(config, '.json')}`), '--workers', '0'])
+        .then((r) => {
+          expect(r.code, r.stderr).toBe(0);
+          return lastJson(r.stdout).weightsSha256 as string;
+        });
+      hashes.set(config, hash);
+    }
+    return hash;
   };
 }
