@@ -337,8 +337,20 @@ export class Member {
 
   /** A member with an empty range: nothing to send; it only reduces its slice. */
   private computedNothing(c: Current): void {
+    const fault = c.order.fault?.kind;
+    const peer = c.order.contributors.find((x, i) => i !== c.me && x.id !== COORDINATOR_ID);
+    if (fault === 'garble' && peer !== undefined && this.io.sendPeerRaw !== undefined) {
+      // No part to replace (a slow member's range can be empty): the garbled frame goes to a peer all the same.
+      this.io.log?.(`chaos: step ${c.order.step + 1}: sending ${peer.id} a garbled part`);
+      this.io.sendPeerRaw(peer.id, garbledFrame(c.order.step));
+    }
     c.computed = true;
     this.io.sendCoordinator({ type: 'computed', step: c.order.step, attempt: c.order.attempt, computeMs: 0, ...this.weightsRef() });
+    if ((fault === 'crash' || fault === 'disconnect') && this.io.crash !== undefined) {
+      this.io.log?.(`chaos: step ${c.order.step + 1}: dying in the middle of the reduction`);
+      this.io.crash();
+      return;
+    }
     this.tryReduce(c);
   }
 
