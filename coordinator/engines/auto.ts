@@ -31,19 +31,24 @@
 //      lower median wins (at FEW each already when one is CLEAR times the
 //      other: another process on the machine can make the threads several
 //      times slower, and every block on them is then lost time). A verdict
-//      against the threads waits (up to MAX_EXTRA more blocks) while their
-//      last block was still IMPROVING on the one before and they are not
-//      CLEARly behind. Only now does the run say where it trains;
+//      against the threads waits (up to MAX_EXTRA more blocks) until they
+//      have two counted blocks and while their last block was still
+//      IMPROVING on the one before, however clear (one slow block is often
+//      their code compiling, or their waking after a block here). Only now
+//      does the run say where it trains;
 //   4. then the run checks its verdict: after RECHECK_FIRST steps, then
 //      after twice as many each time the verdict stands (up to
 //      RECHECK_MAX), and at once when the chosen engine's median step time
 //      over its last 2 x PROBE steps moves by DRIFT or more from what it
 //      was after the verdict (another process took a core, or gave it back;
 //      the threads finished compiling), a block goes to the other engine,
-//      then one to the chosen engine. If the other's median beats the
-//      chosen's by MARGIN (measured side by side, so that a moment's
-//      slowdown does not decide), the run switches (and says so); the checks
-//      then start over. A check that
+//      then one to the chosen engine. The chosen engine's pace is the
+//      faster of its last BLOCK - SETTLE counted steps before the check and
+//      its block after: a moment's slowdown (which calls a check at once)
+//      is in the first, not the second; the threads' way back from a block
+//      here (several slow steps at times) is in the second, not the first.
+//      If the other's median beats that pace by MARGIN, the run switches
+//      (and says so); the checks then start over. A check that
 //      does not switch costs what its block took beyond the chosen engine's
 //      pace; checks wait while those costs exceed BUDGET of the run's step
 //      time so far (a check on threads 6 times slower costs more than a
@@ -124,7 +129,7 @@ export function createAutoEngine(
   let reference = 0;
   let sinceCheck = 0;
   let interval = RECHECK_FIRST;
-  let check: { side: Side; step: number; theirs: number[]; mine: number[]; lostMs: number } | null = null;
+  let check: { side: Side; step: number; theirs: number[]; mine: number[]; before: number; lostMs: number } | null = null;
   /** Every step's time, and what checks that changed nothing took beyond the chosen engine's pace. */
   let runMs = 0;
   let checksLostMs = 0;
@@ -175,7 +180,10 @@ export function createAutoEngine(
     const t = median(times.threads.slice(-n));
     const clear = Math.max(t / l, l / t) >= CLEAR;
     if (n < PROBE && !clear) return;
-    if (t >= l && !clear && extra < MAX_EXTRA && warmingUp()) {
+    // Against the threads, not on one block of theirs, nor while they still improve (their code compiles, they
+    // start their loop again after each block here): a clear case too, which one slow block can make.
+    const oneBlock = times.threads.length < 2 * (BLOCK - SETTLE);
+    if (t >= l && extra < MAX_EXTRA && (oneBlock || warmingUp())) {
       extra++;
       return;
     }
@@ -258,7 +266,9 @@ export function createAutoEngine(
         if (recent.length > 8 * PROBE) recent = recent.slice(-4 * PROBE);
         if (reference === 0 && recent.length >= 2 * PROBE) reference = median(recent);
       }
-      if (due) check = { side: other(current), step: 0, theirs: [], mine: [], lostMs: 0 };
+      const per = BLOCK - SETTLE;
+      const before = recent.length >= per ? median(recent.slice(-per)) : Infinity;
+      if (due) check = { side: other(current), step: 0, theirs: [], mine: [], before, lostMs: 0 };
       return lastOutcome!;
     }
     const c = check;
@@ -273,7 +283,11 @@ export function createAutoEngine(
     if (c.step === 2 * BLOCK) {
       check = null;
       const theirs = median(c.theirs);
-      const mine = median(c.mine);
+      // The chosen engine's pace: its block after the other's, or its last steps before the check if faster. Coming
+      // back after the other's block costs the threads more than SETTLE steps at times (they wake, start their loop
+      // again): that cost is the check's, not their pace. A real change shows in both (a slowdown that calls a check
+      // at once is in the steps before it; one that lasts, in the block after).
+      const mine = Math.min(c.before, median(c.mine));
       if (theirs < (1 - MARGIN) * mine) {
         const [t, l] = c.side === 'threads' ? [theirs, mine] : [mine, theirs];
         decide(c.side, figuresOf(t, l, c.theirs.length, job.step + 1), true);

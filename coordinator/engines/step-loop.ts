@@ -66,8 +66,10 @@ interface Loop {
   /** The call waiting for a step to be DONE. */
   waiter: { seq: number; settle: (r: Waited) => void } | null;
   ended: boolean;
-  /** Threads still in the loop. */
+  /** Threads still in the loop; `out` resolves when none is. */
   inside: number;
+  readonly out: Promise<void>;
+  readonly allOut: () => void;
   /** A thread failed after every thread had armed: the others write their slices, its own stays half written. */
   written: boolean;
 }
@@ -77,6 +79,9 @@ type Waited = { kind: 'done' } | { kind: 'failed'; lane: number; why: string } |
 function fillsShared(a: Float32Array): boolean {
   return a.buffer instanceof SharedArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
 }
+
+/** How long a new loop waits at most for the threads to leave the last one before its step goes to the dispatcher. */
+const LEAVING_WAIT_MS = 1000;
 
 export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
   const { lanes, general, weights, model } = o;
@@ -90,6 +95,8 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
   let blockRegions: { blocks: number; regions: StepRegion[] } | null = null;
   let seq = 1;
   let loop: Loop | null = null;
+  /** The loop ended last, while its threads leave it. */
+  let leaving: Loop | null = null;
   let broken: Error | null = null;
   let closing = false;
   /** The step being waited for: close() lets it finish or drop before it stops the threads. */
@@ -117,7 +124,9 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
     const regions = regionsFor(job.microShards);
     const state = stateArrays(stepper.optimizer, stepper.optimizerState).map((s) => lanes.region(s.array.buffer as SharedArrayBuffer));
     startLoop(board, seq, regions.map((r) => r.id), state.map((r) => r.id), stepper.optimizer);
-    const l: Loop = { ahead: null, last: job.step - 1, waiter: null, ended: false, inside: lanes.count, written: false };
+    let allOut = () => {};
+    const out = new Promise<void>((resolve) => { allOut = resolve; });
+    const l: Loop = { ahead: null, last: job.step - 1, waiter: null, ended: false, inside: lanes.count, out, allOut, written: false };
     lanes.enter(seq, [...regions, ...state], (lane, why) => left(l, lane, why));
     void watch(l);
     return l;
@@ -134,6 +143,7 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
     const l = loop;
     l.ended = true;
     loop = null;
+    leaving = l;
     // A step not yet written by every thread is dropped (see ARMED in step-board.ts).
     for (const s of [l.waiter?.seq, l.ahead?.seq]) if (s !== undefined && Atomics.load(board.header, H.DONE) < s) cancelStep(board, s);
     exitSteps(board);
@@ -146,6 +156,7 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
    */
   function left(l: Loop, lane: number, why: LoopExit): void {
     l.inside--;
+    if (l.inside === 0) l.allOut();
     if (l.inside === 0 && l.waiter !== null) {
       const done = Atomics.load(board.header, H.DONE) >= l.waiter.seq;
       l.waiter.settle(done ? { kind: 'done' } : { kind: 'failed', lane: -1, why: 'the step loop ended' });
@@ -274,6 +285,14 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
       if (loop !== null && (loop.last !== job.step - 1 || (loop.ahead !== null && loop.ahead.step !== job.step))) end();
       if (loop === null) {
         // After a fallback, a thread may still be finishing a step of the old loop, or a range.
+        // The threads are still leaving the loop that ended (steps ran elsewhere meanwhile, the default engine's
+        // other engine): they are out within a step's compute, which costs less than a step through the dispatcher.
+        if (!lanes.idle() && leaving !== null && leaving.inside > 0) {
+          const l = leaving;
+          let cancel = () => {};
+          await Promise.race([l.out, new Promise<void>((resolve) => { const t = clock.setTimer(resolve, LEAVING_WAIT_MS); cancel = () => t.cancel(); })]);
+          cancel();
+        }
         if (!lanes.idle()) return fallback(job, stepper, null);
         loop = start(stepper, job);
       }

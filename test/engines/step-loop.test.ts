@@ -176,6 +176,25 @@ describe('the step loop: worker threads compute, reduce and apply whole steps', 
   });
 });
 
+describe('the step loop after steps computed elsewhere (the default engine switching)', () => {
+  it('a new loop waits the few turns the threads take to leave the old one, rather than sending its first step through the dispatcher', async () => {
+    const STEPS = Array.from({ length: 12 }, (_, i) => i);
+    const ref = reference(STEPS);
+    const r = await threads(2);
+    const local = createLocalEngine(r.stepper.model, getLoss(LOSS), dataset(), SEED, CONFIG.batchSize);
+    const sum = new Float32Array(gradLength(r.stepper.model));
+    for (const s of STEPS) {
+      // Blocks of three steps in turns: the loop, then this thread (as the default engine's checks do).
+      const here = Math.floor(s / 3) % 2 === 1;
+      const next = s % 3 === 2 ? undefined : r.stepper.job(s + 1);
+      const { result } = await runStep(here ? local : r.engine, r.stepper.job(s), r.stepper, sum, here ? undefined : next);
+      expectStep(r, ref[s], result.loss, `step ${s + 1} ${here ? 'here' : 'in the loop'}`);
+    }
+    expect(r.engine.stats!().loop).toMatchObject({ steps: 6, fallbacks: 0 });
+    expect(r.engine.stats!().steps).toBe(0); // none through the dispatcher
+  });
+});
+
 describe('the step loop with AdamW: each thread updates its slice of the moments', () => {
   const ADAMW: TrainConfig = parseConfig({
     ...CONFIG, optimizer: { type: 'adamw', lr: 0.01, betas: [0.8, 0.99], weightDecay: 0.02 },
