@@ -3,6 +3,7 @@
 // pass (rows are independent and the kernels' sums do not depend on the row
 // count, so the batch size never changes a bit), then the outputs read as
 // the loss defines them (outputs.ts).
+import { DptrainError } from '../errors.js';
 import { argmaxRows, thresholdRows } from '../metrics/index.js';
 import type { Model } from '../model/model.js';
 import { probabilitiesOf, valuesOf, type OutputKind } from './outputs.js';
@@ -38,16 +39,34 @@ export type Prediction = ClassPrediction | ValuePrediction;
 
 export const DEFAULT_PREDICT_BATCH = 1000;
 
-/** The model's outputs (n, outputSize) for the input matrix x (n, inputSize), batchSize rows at a time. */
+/**
+ * The model's outputs (n, outputSize) for the input matrix x (n, inputSize),
+ * batchSize rows at a time. Where a batch does not fit the wasm kernels'
+ * fixed memory (DPT_ERR_MEMORY: a convolution's outputs for a thousand
+ * images are hundreds of megabytes), the model frees its layers' buffers and
+ * goes on from that row with half as many rows, down to one, and frees them
+ * again at the end; the rows done stand (the row count changes no bit).
+ */
 export function forwardInBatches(model: Model, x: Float32Array, n: number, batchSize: number): Float32Array {
   const D = model.outSize;
   const F = model.inSize;
   const out = new Float32Array(n * D);
-  for (let s = 0; s < n; s += batchSize) {
-    const rows = Math.min(batchSize, n - s);
-    const y = model.forward(x.subarray(s * F, (s + rows) * F), rows, { training: false, seed: 0, step: 0, rowOffset: 0 });
+  let per = batchSize;
+  for (let s = 0; s < n;) {
+    const rows = Math.min(per, n - s);
+    let y: Float32Array;
+    try {
+      y = model.forward(x.subarray(s * F, (s + rows) * F), rows, { training: false, seed: 0, step: 0, rowOffset: 0 });
+    } catch (err) {
+      if (rows === 1 || model.releaseBuffers === undefined || !(err instanceof DptrainError) || err.code !== 'DPT_ERR_MEMORY') throw err;
+      model.releaseBuffers();
+      per = Math.ceil(rows / 2);
+      continue;
+    }
     out.set(y.subarray(0, rows * D), s * D);
+    s += rows;
   }
+  if (per < batchSize) model.releaseBuffers?.();
   return out;
 }
 
