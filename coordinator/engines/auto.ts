@@ -266,9 +266,11 @@ export function createAutoEngine(
         if (recent.length > 8 * PROBE) recent = recent.slice(-4 * PROBE);
         if (reference === 0 && recent.length >= 2 * PROBE) reference = median(recent);
       }
-      const per = BLOCK - SETTLE;
-      const before = recent.length >= per ? median(recent.slice(-per)) : Infinity;
-      if (due) check = { side: other(current), step: 0, theirs: [], mine: [], before, lostMs: 0 };
+      if (due) {
+        const per = BLOCK - SETTLE;
+        const before = recent.length >= per ? median(recent.slice(-per)) : Infinity;
+        check = { side: other(current), step: 0, theirs: [], mine: [], before, lostMs: 0 };
+      }
       return lastOutcome!;
     }
     const c = check;
