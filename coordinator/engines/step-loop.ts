@@ -292,6 +292,7 @@ export function createStepLoopEngine(o: StepLoopOptions): GradientEngine {
           let cancel = () => {};
           await Promise.race([l.out, new Promise<void>((resolve) => { const t = clock.setTimer(resolve, LEAVING_WAIT_MS); cancel = () => t.cancel(); })]);
           cancel();
+          if (closing) throw dptError('DPT_ERR_WORKER', `step ${job.step + 1}: the run is shutting down`);
         }
         if (!lanes.idle()) return fallback(job, stepper, null);
         loop = start(stepper, job);
