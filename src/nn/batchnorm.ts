@@ -82,16 +82,8 @@ export function batchNormTrainBackward(
   dx: Float32Array | null, dgamma: Float32Array, dbeta: Float32Array,
   dy: Float32Array, xhat: Float32Array, gamma: Float32Array, rstd: Float64Array, N: number, C: number, S: number,
 ): void {
-  const M = N * S;
-  const { sumG, sumGx, k } = scratch.ensure(C);
-  const kernels = normKernels();
-  kernels.gradSums(sumG, sumGx, dy, xhat, N, C, S);
-  for (let c = 0; c < C; c++) {
-    dgamma[c] += sumGx[c];
-    dbeta[c] += sumG[c];
-    k[c] = (gamma[c] * rstd[c]) / M;
-  }
-  if (dx !== null) kernels.trainInputGrad(dx, dy, xhat, k, sumG, sumGx, N, C, S);
+  const { sumG, sumGx, k } = paramGrads(dgamma, dbeta, dy, xhat, gamma, rstd, N, C, S, N * S);
+  if (dx !== null) normKernels().trainInputGrad(dx, dy, xhat, k, sumG, sumGx, N, C, S);
 }
 
 /** Evaluation backward: a fixed affine map, dx = G gamma rstd. */
@@ -99,15 +91,27 @@ export function batchNormEvalBackward(
   dx: Float32Array | null, dgamma: Float32Array, dbeta: Float32Array,
   dy: Float32Array, xhat: Float32Array, gamma: Float32Array, rstd: Float64Array, N: number, C: number, S: number,
 ): void {
-  const { sumG, sumGx, k } = scratch.ensure(C);
-  const kernels = normKernels();
-  kernels.gradSums(sumG, sumGx, dy, xhat, N, C, S);
+  const { k } = paramGrads(dgamma, dbeta, dy, xhat, gamma, rstd, N, C, S, 1);
+  if (dx !== null) normKernels().evalInputGrad(dx, dy, k, N, C, S);
+}
+
+/**
+ * Both backwards' shared part: the channel sums sum G and sum(G xhat), added
+ * into dbeta and dgamma, and k = gamma rstd / divisor per channel (divisor M
+ * in training, 1 in evaluation: x / 1 is x, the same bits).
+ */
+function paramGrads(
+  dgamma: Float32Array, dbeta: Float32Array, dy: Float32Array, xhat: Float32Array, gamma: Float32Array, rstd: Float64Array,
+  N: number, C: number, S: number, divisor: number,
+): ChannelScratch {
+  const sc = scratch.ensure(C);
+  normKernels().gradSums(sc.sumG, sc.sumGx, dy, xhat, N, C, S);
   for (let c = 0; c < C; c++) {
-    dgamma[c] += sumGx[c];
-    dbeta[c] += sumG[c];
-    k[c] = gamma[c] * rstd[c];
+    dgamma[c] += sc.sumGx[c];
+    dbeta[c] += sc.sumG[c];
+    sc.k[c] = (gamma[c] * rstd[c]) / divisor;
   }
-  if (dx !== null) kernels.evalInputGrad(dx, dy, k, N, C, S);
+  return sc;
 }
 
 /**

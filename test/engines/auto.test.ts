@@ -52,6 +52,23 @@ function runner(engine: GradientEngine) {
   };
 }
 
+/**
+ * The default engine between a fake engine here (`localMs` a step) and one
+ * on 2 threads (`threadsMs`), its log, and a runner; run through its 12 first
+ * steps here and until it has chosen.
+ */
+async function chosen(localMs: number, threadsMs: number | ((i: number, now: number) => number)) {
+  const clock = new FakeClock();
+  const local = fake(clock, localMs, 0);
+  const threads = fake(clock, threadsMs, 2);
+  const log: string[] = [];
+  const auto = createAutoEngine(local, 2, async () => threads, 1, (l) => log.push(l), clock);
+  const r = runner(auto);
+  await r.run(12);
+  await r.untilChosen();
+  return { clock, local, threads, log, auto, r };
+}
+
 describe('the default engine: threads or the coordinator\'s thread, measured', () => {
   it('keeps the threads when they are faster, says so only then, with the figures; checks now and then, less and less often', async () => {
     const clock = new FakeClock();
@@ -93,13 +110,7 @@ describe('the default engine: threads or the coordinator\'s thread, measured', (
   });
 
   it('keeps the coordinator\'s thread when the threads are slower, and keeps checking them (they stay started)', async () => {
-    const clock = new FakeClock();
-    const local = fake(clock, 0.5, 0);
-    const threads = fake(clock, 0.9, 2);
-    const auto = createAutoEngine(local, 2, async () => threads, 1, () => {}, clock);
-    const r = runner(auto);
-    await r.run(12);
-    await r.untilChosen();
+    const { auto, r, local, threads } = await chosen(0.5, 0.9);
     expect(auto.choice!()).toMatchObject({ workers: 0, reason: expect.stringMatching(/^a step took 0\.90 ms on 2 worker threads and 0\.50 ms .*: training in the coordinator's thread \(as --workers 0\)$/) });
     expect(auto.workers).toBe(0);
     expect(auto.summaries!()).toEqual([]);
@@ -114,14 +125,8 @@ describe('the default engine: threads or the coordinator\'s thread, measured', (
   });
 
   it('decides early when one engine is clearly faster, and checks a far slower one seldom: checks cost at most 3% of the run', async () => {
-    const clock = new FakeClock();
-    const local = fake(clock, 1.0, 0);
     // Another process on the machine: two threads that must run at once take 6 ms a step.
-    const threads = fake(clock, 6.0, 2);
-    const auto = createAutoEngine(local, 2, async () => threads, 1, () => {}, clock);
-    const r = runner(auto);
-    await r.run(12);
-    await r.untilChosen();
+    const { auto, r, threads, clock } = await chosen(1.0, 6.0);
     expect(auto.choice!()!.reason).toMatch(/^a step took 6\.00 ms on 2 worker threads and 1\.00 ms .*\(median of \d+ steps each\): training in the coordinator's thread/);
     // Against the threads only after two blocks of theirs: one block can be slow for a moment's reasons.
     expect(threads.steps.length).toBeLessThanOrEqual(3 * 8 + 8);
@@ -135,16 +140,9 @@ describe('the default engine: threads or the coordinator\'s thread, measured', (
   });
 
   it('switches when the speeds change: another process takes a core from the threads, then gives it back', async () => {
-    const clock = new FakeClock();
-    const local = fake(clock, 1.0, 0);
     // The threads: 0.6 ms a step, 2.4 while another process runs (from 1 s to 2 s on the clock).
     let busy = false;
-    const threads = fake(clock, () => (busy ? 2.4 : 0.6), 2);
-    const log: string[] = [];
-    const auto = createAutoEngine(local, 2, async () => threads, 1, (l) => log.push(l), clock);
-    const r = runner(auto);
-    await r.run(12);
-    await r.untilChosen();
+    const { auto, r, log } = await chosen(1.0, () => (busy ? 2.4 : 0.6));
     expect(auto.choice!()!.workers).toBe(2);
     await r.run(300);
     busy = true;
@@ -163,16 +161,9 @@ describe('the default engine: threads or the coordinator\'s thread, measured', (
   });
 
   it('a moment\'s slowdown of the chosen threads (an epoch\'s evaluation, a pause) calls a check but no switch', async () => {
-    const clock = new FakeClock();
-    const local = fake(clock, 1.0, 0);
     // 0.6 ms a step, but 3 ms for 14 steps now and then (the threads woke up slowly after the coordinator evaluated).
     let spikeLeft = 0;
-    const threads = fake(clock, () => (spikeLeft-- > 0 ? 3.0 : 0.6), 2);
-    const log: string[] = [];
-    const auto = createAutoEngine(local, 2, async () => threads, 1, (l) => log.push(l), clock);
-    const r = runner(auto);
-    await r.run(12);
-    await r.untilChosen();
+    const { auto, r, log } = await chosen(1.0, () => (spikeLeft-- > 0 ? 3.0 : 0.6));
     expect(auto.choice!()!.workers).toBe(2);
     for (let i = 0; i < 10; i++) {
       await r.run(150);
@@ -184,29 +175,16 @@ describe('the default engine: threads or the coordinator\'s thread, measured', (
   });
 
   it('one slow block of the threads (they start their loop again, their code compiles) is no verdict against them, however clear', async () => {
-    const clock = new FakeClock();
-    const local = fake(clock, 0.8, 0);
     // Warm (40 ms computed) after their 16th step, two blocks of 8; their next block runs at 2.2 ms a step, the later ones at 0.5.
-    const threads = fake(clock, (i) => (i < 16 ? 2.5 : i < 24 ? 2.2 : 0.5), 2);
-    const log: string[] = [];
-    const auto = createAutoEngine(local, 2, async () => threads, 1, (l) => log.push(l), clock);
-    const r = runner(auto);
-    await r.run(12);
-    await r.untilChosen();
+    const { auto, log } = await chosen(0.8, (i) => (i < 16 ? 2.5 : i < 24 ? 2.2 : 0.5));
     expect(auto.choice!()).toMatchObject({ workers: 2 });
     expect(log).toEqual([expect.stringMatching(/^workers: a step took 0\.50 ms on 2 worker threads and 0\.80 ms .*: training on the 2 threads$/)]);
   });
 
   it('a check does not hold the threads\' way back against them: their pace is the faster of their steps before the check and their block after it', async () => {
-    const clock = new FakeClock();
-    const local = fake(clock, 0.8, 0);
     // 0.5 ms a step, but their first 6 steps after each block here take 4.5 ms (they wake, start their loop again).
     let backAt = -1;
-    const threads = fake(clock, (i) => (backAt >= 0 && i - backAt < 6 ? 4.5 : 0.5), 2);
-    const auto = createAutoEngine(local, 2, async () => threads, 1, () => {}, clock);
-    const r = runner(auto);
-    await r.run(12);
-    await r.untilChosen();
+    const { auto, r, local, threads } = await chosen(0.8, (i) => (backAt >= 0 && i - backAt < 6 ? 4.5 : 0.5));
     expect(auto.choice!()!.workers).toBe(2);
     const atVerdict = local.steps.length;
     let onLocal = atVerdict;
@@ -219,14 +197,8 @@ describe('the default engine: threads or the coordinator\'s thread, measured', (
   });
 
   it('a verdict taken while the threads were still slow (compiling) is corrected by a later check', async () => {
-    const clock = new FakeClock();
-    const local = fake(clock, 1.0, 0);
     // 1.5 ms a step for the first 0.5 s on the clock (their code compiling in the background), 0.6 after.
-    const threads = fake(clock, (_i, now) => (now < 500 ? 1.5 : 0.6), 2);
-    const auto = createAutoEngine(local, 2, async () => threads, 1, () => {}, clock);
-    const r = runner(auto);
-    await r.run(12);
-    await r.untilChosen();
+    const { auto, r } = await chosen(1.0, (_i, now) => (now < 500 ? 1.5 : 0.6));
     expect(auto.choice!()!.workers).toBe(0);
     for (let i = 0; i < 1000 && auto.choice!()!.workers === 0; i++) await r.run(1);
     expect(auto.choice!()!.workers).toBe(2);
